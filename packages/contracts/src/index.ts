@@ -1,0 +1,37 @@
+/**
+ * `@ordo/contracts`: the shared vocabulary of ordo's packages. Types and interfaces, the error base, the
+ * system clock and a no-op logger; no runtime dependencies.
+ * @packageDocumentation
+ */
+export { type ChildAbort, childAbortController } from './abort.js';
+export type { Breaker, BreakerContext, BreakerState } from './breaker.js';
+export { type Clock, sleepOn, systemClock, type TimerHandle, type TimerOptions } from './clock.js';
+export type { KeyedMutex } from './keyedMutex.js';
+export type {
+  Launcher,
+  LauncherEvents,
+  TerminateOptions,
+  WorkerHandle,
+  WorkerIo,
+  WorkerSpec,
+  WorkerStatusChange,
+} from './launcher.js';
+export { type LogFields, type LogFn, type Logger, noopLogger } from './logger.js';
+export {
+  MEMORY_LEVELS,
+  type MemoryLevel,
+  type MemoryPressure,
+  type MemorySnapshot,
+  type MemorySource,
+  type MemoryUsage,
+} from './memory.js';
+export { isOrdoError, OrdoError, type OrdoErrorOptions, type SerializedError } from './ordoError.js';
+export type { RateLimitDecision, RateLimiter } from './rateLimiter.js';
+export {
+  isTaskPriority,
+  TASK_PRIORITIES,
+  TaskPriority,
+  type TaskPriorityName,
+  taskPriorityName,
+} from './taskPriority.js';
+export { isTerminalWorkerStatus, WorkerStatus } from './workerStatus.js';

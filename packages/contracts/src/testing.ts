@@ -1,0 +1,6 @@
+/**
+ * Test helpers: `@ordo/contracts/testing`. Import them in tests only.
+ * @packageDocumentation
+ */
+export { ManualClock } from './manualClock.js';
+export { type LogRecord, RecordingLogger } from './recordingLogger.js';

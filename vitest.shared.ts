@@ -1,0 +1,20 @@
+import { defineProject } from 'vitest/config';
+
+/**
+ * The vitest settings every package shares: sibling packages are read from source through the
+ * `@ordo/source` export condition, so tests never need a build; each run writes a JSON report
+ * that `.ci/run` sums into its closing line.
+ */
+export function ordoProject(name: string) {
+  return defineProject({
+    resolve: { conditions: ['@ordo/source'] },
+    ssr: { resolve: { conditions: ['@ordo/source'], externalConditions: ['@ordo/source'] } },
+    test: {
+      name,
+      environment: 'node',
+      include: ['test/**/*.test.ts'],
+      testTimeout: 20_000,
+      hookTimeout: 20_000,
+    },
+  });
+}
