@@ -1,0 +1,26 @@
+/**
+ * `@ordo/governance`: keeps an ordo host inside its memory and its dependencies healthy. A memory monitor
+ * with hysteresis, a bounded priority queue, a circuit breaker, a memory governor, YAML configuration with
+ * env overrides and hot reload, and Prometheus metrics.
+ * @packageDocumentation
+ */
+export {
+  BreakerOpenError,
+  BreakerTimeoutError,
+  ConfigInvalidError,
+  type ConfigIssue,
+  ConfigUnreadableError,
+  GovernanceErrorCode,
+  GovernanceOptionsError,
+  QueueClosedError,
+  QueueItemError,
+  TaskKilledError,
+  TaskPreemptedError,
+} from './errors.js';
+export {
+  type EnqueueResult,
+  PriorityQueue,
+  type PriorityQueueEvents,
+  type PriorityQueueOptions,
+  type QueueItem,
+} from './priorityQueue.js';
