@@ -4,6 +4,14 @@
  * env overrides and hot reload, and Prometheus metrics.
  * @packageDocumentation
  */
+
+export {
+  type BackoffOptions,
+  type BreakerStateChange,
+  CircuitBreaker,
+  type CircuitBreakerEvents,
+  type CircuitBreakerOptions,
+} from './circuitBreaker.js';
 export {
   BreakerOpenError,
   BreakerTimeoutError,
