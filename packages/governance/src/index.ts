@@ -25,6 +25,15 @@ export {
   TaskKilledError,
   TaskPreemptedError,
 } from './errors.js';
+export { type DetectMemoryLimitOptions, detectMemoryLimit, type MemoryLimit } from './memoryLimit.js';
+export {
+  type MemoryLevelChange,
+  MemoryMonitor,
+  type MemoryMonitorEvents,
+  type MemoryMonitorOptions,
+  type MemoryMonitorSettings,
+  type MemoryThresholds,
+} from './memoryMonitor.js';
 export {
   type EnqueueResult,
   PriorityQueue,
