@@ -25,6 +25,17 @@ export {
   TaskKilledError,
   TaskPreemptedError,
 } from './errors.js';
+export {
+  type GovernedMonitor,
+  type GovernorAction,
+  type GovernorMetrics,
+  type GovernorStats,
+  MemoryGovernor,
+  type MemoryGovernorEvents,
+  type MemoryGovernorOptions,
+  type RunningTask,
+  type RunningTasks,
+} from './memoryGovernor.js';
 export { type DetectMemoryLimitOptions, detectMemoryLimit, type MemoryLimit } from './memoryLimit.js';
 export {
   type MemoryLevelChange,
