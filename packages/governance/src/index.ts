@@ -13,6 +13,23 @@ export {
   type CircuitBreakerOptions,
 } from './circuitBreaker.js';
 export {
+  type ConfigLogLevel,
+  defaultConfig,
+  type LoadConfigOptions,
+  loadConfig,
+  type OrdoConfig,
+} from './config.js';
+export {
+  type ConfigChange,
+  ConfigWatcher,
+  type ConfigWatcherEvents,
+  isLiveConfigKey,
+  LIVE_CONFIG_KEYS,
+  type ReloadOutcome,
+  type WatchConfigOptions,
+  watchConfig,
+} from './configWatcher.js';
+export {
   BreakerOpenError,
   BreakerTimeoutError,
   ConfigInvalidError,
