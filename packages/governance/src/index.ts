@@ -63,6 +63,18 @@ export {
   type MemoryThresholds,
 } from './memoryMonitor.js';
 export {
+  BREAKER_STATE_VALUE,
+  type BreakerMetricsSource,
+  createMetrics,
+  type GovernanceMetrics,
+  type MetricsBinding,
+  type MetricsOptions,
+  type MetricsSources,
+  type MonitorMetricsSource,
+  type PoolMetricsSource,
+  type QueueMetricsSource,
+} from './metrics.js';
+export {
   type EnqueueResult,
   PriorityQueue,
   type PriorityQueueEvents,
