@@ -1,5 +1,6 @@
 import { type Breaker, type BreakerContext, isOrdoError } from '@ordo/contracts';
 import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   BreakerOpenError,
@@ -245,5 +246,88 @@ describe('CircuitBreaker', () => {
       );
     }
     expect(() => new CircuitBreaker({ name: '' })).toThrow(/non-empty name/);
+  });
+});
+
+describe('CircuitBreaker invariants (property)', () => {
+  type Op =
+    | { kind: 'call'; fail: boolean }
+    | { kind: 'settle'; pick: number }
+    | { kind: 'advance'; ms: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('call' as const), fail: fc.boolean() }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(20) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('advance' as const),
+        ms: fc.integer({ min: 0, max: 12_000 }),
+      }),
+    },
+  );
+
+  it('never runs a call while open, never exceeds the half-open probe limit, and opens only on enough recent failures', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.array(op, { minLength: 40, maxLength: 120 }),
+        async (maxProbes, ops) => {
+          const clock = new ManualClock();
+          const breaker = new CircuitBreaker({
+            name: 'p',
+            clock,
+            halfOpenMaxConcurrent: maxProbes,
+            windowMs: 10_000,
+          });
+          const pending: { settle: () => void; probe: boolean; generation: number }[] = [];
+          const failuresAt: number[] = [];
+          let generation = 0;
+          breaker.on('state', (change) => {
+            generation++;
+            if (change.from === 'closed' && change.to === 'open') {
+              const recent = failuresAt.filter((t) => t > clock.now() - 10_000);
+              expect(recent.length).toBeGreaterThanOrEqual(3);
+            }
+          });
+          for (const o of ops) {
+            if (o.kind === 'advance') clock.advance(o.ms);
+            else if (o.kind === 'settle') {
+              const [call] = pending.splice(o.pick % Math.max(1, pending.length), 1);
+              call?.settle();
+              await Promise.resolve();
+              await Promise.resolve();
+            } else {
+              const stateBefore = breaker.state;
+              seen.add(stateBefore);
+              let ran = false;
+              const result = breaker.execute(
+                () =>
+                  new Promise<void>((resolve, reject) => {
+                    ran = true;
+                    pending.push({
+                      probe: stateBefore === 'half-open',
+                      generation,
+                      settle: () => {
+                        if (o.fail) {
+                          if (breaker.state === 'closed') failuresAt.push(clock.now());
+                          reject(new Error('fail'));
+                        } else resolve();
+                      },
+                    });
+                  }),
+              );
+              result.catch(() => {});
+              if (stateBefore === 'open') expect(ran).toBe(false);
+              const probes = pending.filter((p) => p.probe && p.generation === generation).length;
+              expect(probes).toBeLessThanOrEqual(maxProbes);
+            }
+          }
+          await breaker.close();
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect([...seen].sort()).toEqual(['closed', 'half-open', 'open']); // the runs reached every state
   });
 });
