@@ -15,7 +15,7 @@ export const GovernanceErrorCode = {
   CONFIG_UNREADABLE: 'CONFIG_UNREADABLE',
   /** An option passed to a governance constructor is out of range. */
   OPTIONS_INVALID: 'GOVERNANCE_OPTIONS_INVALID',
-  /** An item given to a priority queue has no usable `id` or `priority`, or its `id` is already queued. */
+  /** An item given to a priority queue has no usable `id` or `priority`. */
   QUEUE_ITEM_INVALID: 'QUEUE_ITEM_INVALID',
   /** The priority queue was closed: nothing more is accepted and waiting `take` calls end. */
   QUEUE_CLOSED: 'QUEUE_CLOSED',
@@ -136,7 +136,7 @@ export class GovernanceOptionsError extends OrdoError {
   }
 }
 
-/** An item without a string `id` or a valid `priority`, or with an `id` that is already queued. */
+/** An item without a non-empty string `id` or a valid `priority`. */
 export class QueueItemError extends OrdoError {
   override readonly code = GovernanceErrorCode.QUEUE_ITEM_INVALID;
 

@@ -1,6 +1,7 @@
 import { TaskPriority, type TaskPriorityName } from '@ordo/contracts';
 import { EventEmitter } from 'eventemitter3';
 import { GovernanceOptionsError, QueueClosedError, QueueItemError } from './errors.js';
+import { positiveInteger } from './internal/validate.js';
 
 /** What a {@link PriorityQueue} holds: anything with a unique `id` and a `priority`. */
 export interface QueueItem {
@@ -151,10 +152,7 @@ export class PriorityQueue<T extends QueueItem = QueueItem> extends EventEmitter
 
   constructor(options: PriorityQueueOptions = {}) {
     super();
-    this.maxDepth = options.maxDepth ?? 5;
-    if (!Number.isInteger(this.maxDepth) || this.maxDepth < 1) {
-      throw new GovernanceOptionsError('PriorityQueue', 'maxDepth', this.maxDepth, 'an integer >= 1');
-    }
+    this.maxDepth = positiveInteger('PriorityQueue', 'maxDepth', options.maxDepth ?? 5);
     const perPriority = options.perPriority ?? {};
     for (const [name, cap] of Object.entries(perPriority)) {
       if (!LEVEL_NAMES.includes(name as TaskPriorityName)) {
@@ -202,7 +200,8 @@ export class PriorityQueue<T extends QueueItem = QueueItem> extends EventEmitter
   /**
    * Queues `item`, or hands it straight to a waiting `take`. Returns `{ accepted: false, reason:
    * 'QUEUE_FULL' }` when there is no room (see the class notes on eviction).
-   * Throws `QUEUE_ITEM_INVALID` for a bad or duplicate item and `QUEUE_CLOSED` after `close()`.
+   * Throws `QUEUE_ITEM_INVALID` for an item without a string id or a valid priority, and `QUEUE_CLOSED`
+   * after `close()`.
    */
   enqueue(item: T): EnqueueResult<T> {
     if (this.#closed) throw new QueueClosedError();
