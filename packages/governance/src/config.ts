@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigInvalidError, type ConfigIssue, ConfigUnreadableError } from './errors.js';
 import { closest } from './internal/didYouMean.js';
@@ -206,7 +206,7 @@ export interface LoadConfigOptions {
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoConfig> {
   options.signal?.throwIfAborted();
-  let fileTree: unknown = {};
+  let parsed: ParsedFile = { tree: {}, locate: () => 'file' };
   if (options.file !== undefined) {
     let text: string;
     try {
@@ -215,48 +215,66 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoC
       if (options.signal?.aborted) throw options.signal.reason;
       throw new ConfigUnreadableError(options.file, error);
     }
-    fileTree = parseFile(text, options.file);
+    parsed = parseFile(text, options.file);
   }
-  return resolveConfig(
-    fileTree,
-    options.file ?? 'file',
-    options.env ?? process.env,
-    options.prefix ?? 'ORDO_',
-  );
+  return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_');
 }
 
-function parseFile(text: string, file: string): unknown {
-  try {
-    return parseYaml(text) ?? {};
-  } catch (error) {
-    const reason = error instanceof YAMLParseError ? error.message.split('\n')[0] : String(error);
+/** A parsed YAML file: its plain value and where each key path is written (`file:line`). */
+interface ParsedFile {
+  tree: unknown;
+  locate(path: readonly string[]): string;
+}
+
+function parseFile(text: string, file: string): ParsedFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  const [error] = doc.errors;
+  if (error) {
+    const reason = error.message.split('\n')[0];
     throw new ConfigInvalidError([
       { path: '', value: undefined, expected: `valid YAML (${reason})`, source: file },
     ]);
   }
+  return { tree: doc.toJS() ?? {}, locate: (path) => locate(doc, lineCounter, file, path) };
+}
+
+/** `file:line` of the deepest key of `path` written in the document, or just `file`. */
+function locate(doc: Document, lineCounter: LineCounter, file: string, path: readonly string[]): string {
+  let node: unknown = doc.contents;
+  let line: number | undefined;
+  for (const key of path) {
+    if (!isMap(node)) break;
+    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+    const start = isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
+    if (!pair || start === undefined) break;
+    line = lineCounter.linePos(start).line;
+    node = pair.value;
+  }
+  return line === undefined ? file : `${file}:${line}`;
 }
 
 /** Merges defaults, a parsed file and env overrides, then validates. */
 function resolveConfig(
-  fileTree: unknown,
-  fileSource: string,
+  file: ParsedFile,
   env: Readonly<Record<string, string | undefined>>,
   prefix: string,
 ): OrdoConfig {
   const issues: ConfigIssue[] = [];
+  const fileTree = file.tree;
   if (!isTree(fileTree)) {
     throw new ConfigInvalidError([
       {
         path: '',
         value: fileTree,
         expected: 'a YAML mapping of sections (workers, memory, …)',
-        source: fileSource,
+        source: file.locate([]),
       },
     ]);
   }
   const sources = new Map<string, string>();
   const merged = structuredClone(defaultConfig) as unknown as Tree;
-  mergeInto(merged, fileTree, [], fileSource, sources, issues);
+  mergeInto(merged, fileTree, [], file.locate, sources, issues);
   applyEnv(merged, env, prefix, sources, issues);
 
   const parsed = schema.safeParse(merged);
@@ -280,10 +298,9 @@ function mergeInto(
   into: Tree,
   from: Tree,
   path: string[],
-  source: string,
+  describe: (path: string[]) => string,
   sources: Map<string, string>,
   issues: ConfigIssue[],
-  describe: (path: string[]) => string = () => source,
 ): void {
   for (const [key, value] of Object.entries(from)) {
     const at = [...path, key];
@@ -293,7 +310,7 @@ function mergeInto(
     }
     const target = into[key];
     if (isTree(target) && isTree(value)) {
-      mergeInto(target, value, at, source, sources, issues, describe);
+      mergeInto(target, value, at, describe, sources, issues);
       continue;
     }
     if (isTree(target)) {
@@ -350,7 +367,7 @@ function applyEnv(
     for (const [at, name] of variables) if (at === key || at.startsWith(`${key}.`)) return `env ${name}`;
     return 'env';
   };
-  mergeInto(merged, overrides, [], 'env', sources, issues, describe);
+  mergeInto(merged, overrides, [], describe, sources, issues);
 }
 
 function camelCase(segment: string): string {

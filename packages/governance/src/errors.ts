@@ -75,7 +75,7 @@ export interface ConfigIssue {
   value: unknown;
   /** What was expected instead. */
   expected: string;
-  /** Where the value came from: the file path or the environment variable. */
+  /** Where the value came from: `file:line`, `env NAME` or `defaults`. */
   source: string;
   /** A "did you mean" hint for unknown keys. */
   hint?: string | undefined;

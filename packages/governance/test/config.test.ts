@@ -132,7 +132,7 @@ describe('loadConfig', () => {
       path: 'workers.max',
       value: 0,
       expected: 'expected number to be >=1',
-      source: file,
+      source: `${file}:2`, // the line it is written on
     });
     expect(byPath['workers.heapMb']).toMatchObject({
       value: 'big',
@@ -143,7 +143,7 @@ describe('loadConfig', () => {
     const word = await invalid(loadConfig({ env: { ORDO_MEMORY__LIMIT_BYTES: 'lots' } }));
     expect(word.issues[0]?.expected).toBe("expected 'auto' or a whole number of bytes >= 1");
     expect(byPath['log.level']?.expected).toMatch(/"debug"\|"info"/);
-    expect(error.message).toContain(`- workers.max = 0 (from ${file}): expected number to be >=1`);
+    expect(error.message).toContain(`- workers.max = 0 (from ${file}:2): expected number to be >=1`);
     expect(error.message).toMatch(/^Configuration is invalid \(6 problems\)/);
     expect(error.toJSON()).toMatchObject({ code: 'CONFIG_INVALID', details: { issues: error.issues } });
   });
@@ -156,10 +156,10 @@ describe('loadConfig', () => {
         path: 'workers.maxx',
         value: 4,
         expected: 'a known key of workers (max, heapMb, rssWarningMb, idleTimeoutMs, maxRestartsPerHour)',
-        source: file,
+        source: `${file}:2`,
         hint: 'did you mean "workers.max"?',
       },
-      expect.objectContaining({ path: 'memroy', hint: 'did you mean "memory"?' }),
+      expect.objectContaining({ path: 'memroy', hint: 'did you mean "memory"?', source: `${file}:3` }),
       expect.objectContaining({ path: 'totally', hint: undefined }),
       expect.objectContaining({
         path: 'breaker.failureTreshold',
@@ -182,7 +182,7 @@ describe('loadConfig', () => {
       ['memory.hysteresis', 'expected less than memory.thresholds.warning (0.9)'],
       ['breaker.backoff', 'expected initialMs <= maxMs'],
     ]);
-    expect(error.issues[0]?.source).toBe(file);
+    expect(error.issues[0]?.source).toBe(`${file}:3`);
   });
 
   it('rejects a section given as a value, a non-mapping document and bad YAML', async () => {
