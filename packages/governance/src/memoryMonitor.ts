@@ -48,10 +48,10 @@ export interface MemoryMonitorSettings {
 /** Options for {@link MemoryMonitor}. */
 export interface MemoryMonitorOptions extends MemoryMonitorSettings {
   /**
-   * The limit readings are measured against, in bytes.
-   * @default the cgroup memory limit if one is set, else total memory ({@link detectMemoryLimit})
+   * The limit readings are measured against, in bytes; `'auto'` (as in the config) is the default.
+   * @default 'auto': the cgroup memory limit if one is set, else total memory ({@link detectMemoryLimit})
    */
-  limitBytes?: number | undefined;
+  limitBytes?: number | 'auto' | undefined;
   /**
    * Which figure is compared with the limit.
    * @default 'rss'
@@ -101,7 +101,7 @@ const DEFAULT_THRESHOLDS: MemoryThresholds = { warning: 0.7, critical: 0.85, eme
  *
  * @example
  * ```ts
- * const monitor = new MemoryMonitor({ intervalMs: 5_000 }).start();
+ * const monitor = new MemoryMonitor(config.memory).start(); // or { limitBytes, intervalMs, … }
  * monitor.on('level', ({ from, to }) => console.log(`memory ${from} -> ${to}`));
  * ```
  */
@@ -122,7 +122,12 @@ export class MemoryMonitor extends EventEmitter<MemoryMonitorEvents> implements 
 
   constructor(options: MemoryMonitorOptions = {}) {
     super();
-    this.limit = positive('MemoryMonitor', 'limitBytes', options.limitBytes ?? detectMemoryLimit().bytes);
+    const limit = options.limitBytes ?? 'auto';
+    this.limit = positive(
+      'MemoryMonitor',
+      'limitBytes',
+      limit === 'auto' ? detectMemoryLimit().bytes : limit,
+    );
     this.basis = options.basis ?? 'rss';
     if (this.basis !== 'rss' && this.basis !== 'heapUsed') {
       throw new GovernanceOptionsError('MemoryMonitor', 'basis', this.basis, "'rss' or 'heapUsed'");

@@ -206,6 +206,7 @@ describe('MemoryMonitor', () => {
   it('defaults to the detected limit and the real process.memoryUsage', () => {
     const monitor = new MemoryMonitor();
     expect(monitor.limit).toBe(detectMemoryLimit().bytes);
+    expect(new MemoryMonitor({ limitBytes: 'auto' }).limit).toBe(monitor.limit);
     const snapshot = monitor.sample();
     expect(snapshot.rss).toBeGreaterThan(0);
     expect(snapshot.percentOfLimit).toBeCloseTo(snapshot.rss / monitor.limit, 10);
