@@ -12,6 +12,7 @@ import {
   defaultConfig,
   isLiveConfigKey,
   loadConfig,
+  MemoryMonitor,
   type OrdoConfig,
   watchConfig,
 } from '../src/index.js';
@@ -216,6 +217,8 @@ describe('watchConfig', () => {
     await using watcher = await watchConfig({ file, env: {} });
     const changes: ConfigChange[] = [];
     watcher.on('change', (c) => changes.push(c));
+    const monitor = new MemoryMonitor({ ...watcher.current.memory, limitBytes: 1000 });
+    watcher.on('change', ({ config }) => monitor.configure(config.memory));
     writeFileSync(
       file,
       stringify({ ...base, memory: { thresholds: { warning: 0.6 } }, log: { level: 'debug' } }),
@@ -224,6 +227,7 @@ describe('watchConfig', () => {
     expect(outcome).toEqual({ applied: ['memory.thresholds.warning', 'log.level'], refused: [] });
     expect(watcher.current.memory.thresholds.warning).toBe(0.6);
     expect(watcher.current.log.level).toBe('debug');
+    expect(monitor.thresholds.warning).toBe(0.6);
     expect(changes[0]?.changed).toEqual(['memory.thresholds.warning', 'log.level']);
     expect(changes[0]?.previous.log.level).toBe('info');
     expect(Object.isFrozen(watcher.current.memory)).toBe(true);
