@@ -92,6 +92,14 @@ export interface GovernorStats {
   killed: number;
 }
 
+const MESSAGES: Record<GovernorAction['action'], (action: Omit<GovernorAction, 'correlationId'>) => string> =
+  {
+    'skip-heartbeats': (a) => `memory at ${a.level}: skipping heartbeats`,
+    'skip-heartbeat': (a) => `heartbeat ${a.taskId} skipped: memory is high`,
+    preempt: (a) => `task ${a.taskId} preempted: memory is critical`,
+    kill: (a) => `task ${a.taskId} killed: memory is at emergency`,
+  };
+
 /**
  * Acts on memory pressure: from the warning level on, the queue skips heartbeats (counted); at critical,
  * the lowest-priority running task marked `preemptable` is preempted (its signal aborts with `PREEMPTED`
@@ -216,14 +224,7 @@ export class MemoryGovernor<T extends QueueItem = QueueItem> extends EventEmitte
 
   #act(action: Omit<GovernorAction, 'correlationId'>): void {
     const full: GovernorAction = { ...action, correlationId: this.#correlationId };
-    const message =
-      action.action === 'skip-heartbeats'
-        ? `memory at ${action.level}: skipping heartbeats`
-        : action.action === 'skip-heartbeat'
-          ? `heartbeat ${action.taskId} skipped: memory is high`
-          : action.action === 'preempt'
-            ? `task ${action.taskId} preempted: memory is critical`
-            : `task ${action.taskId} killed: memory is at emergency`;
+    const message = MESSAGES[action.action](action);
     if (action.action === 'skip-heartbeat') this.#logger.info({ ...full }, message);
     else this.#logger.warn({ ...full }, message);
     this.emit('action', full);
