@@ -127,6 +127,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       }, this.#options.debounceMs ?? 100);
     });
     this.#watcher.on('error', (error) => this.#logger.warn({ err: error }, 'config watch failed'));
+    this.#options.signal?.addEventListener('abort', () => void this.close(), { once: true });
     return this;
   }
 
@@ -145,6 +146,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   async #reload(): Promise<ReloadOutcome> {
     const file = this.#options.file;
+    if (this.#options.signal?.aborted) return { applied: [], refused: [] };
     let next: OrdoConfig;
     try {
       next = await loadConfig(this.#options);
@@ -185,7 +187,8 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
  * file. Non-critical keys (thresholds, intervals, rates, log level, breaker tuning: {@link
  * LIVE_CONFIG_KEYS}) apply live and emit `change`; changes to critical keys (worker count, sizes, limits,
  * queue depth, flags) are refused with a warning that a restart is needed; an invalid edit keeps the last
- * good configuration. Env overrides apply on every reload.
+ * good configuration. Env overrides apply on every reload. `signal` aborts the first load and later stops
+ * the watcher, like `close()`.
  *
  * @example
  * ```ts

@@ -287,6 +287,16 @@ describe('watchConfig', () => {
     expect(change.config.memory.thresholds.warning).toBe(0.65);
   });
 
+  it('stops watching when its signal aborts', async () => {
+    const file = configFile(base);
+    const controller = new AbortController();
+    const watcher = await watchConfig({ file, env: {}, signal: controller.signal });
+    controller.abort();
+    writeFileSync(file, stringify({ ...base, log: { level: 'debug' } }));
+    expect(await watcher.reload()).toEqual({ applied: [], refused: [] });
+    expect(watcher.current.log.level).toBe('info');
+  });
+
   it('fails at once if the first load is invalid', async () => {
     await invalid(watchConfig({ file: configFile({ workers: { max: -1 } }), env: {} }));
   });
