@@ -1,0 +1,405 @@
+import { readFile } from 'node:fs/promises';
+import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigInvalidError, type ConfigIssue, ConfigUnreadableError } from './errors.js';
+import { closest } from './internal/didYouMean.js';
+import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
+
+/** The log levels `log.level` accepts. */
+export type ConfigLogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+/**
+ * ordo's configuration, as {@link loadConfig} returns it: every key present, defaults filled in, frozen.
+ * Durations are in ms, fractions of a limit from 0 to 1.
+ */
+export interface OrdoConfig {
+  workers: {
+    /** How many workers run at once. Critical: a change needs a restart. @default 2 */
+    max: number;
+    /** Each worker's V8 heap limit in MB. Critical. @default 512 */
+    heapMb: number;
+    /** A worker's RSS above which it is flagged, in MB. Critical. @default 300 */
+    rssWarningMb: number;
+    /** How long an idle worker is kept before it stops. Critical. @default 300000 (5 min) */
+    idleTimeoutMs: number;
+    /** How many restarts per hour a worker slot may take before it is given up. Critical. @default 10 */
+    maxRestartsPerHour: number;
+  };
+  queue: {
+    /** The priority queue's `maxDepth`. Critical. @default 5 */
+    maxDepth: number;
+  };
+  memory: {
+    /** The memory limit in bytes, or `auto` for the cgroup limit (else total memory). Critical. @default 'auto' */
+    limitBytes: 'auto' | number;
+    /** Which figure is compared with the limit. Critical. @default 'rss' */
+    basis: 'rss' | 'heapUsed';
+    /** How often memory is read. Live. @default 5000 */
+    intervalMs: number;
+    /** Where each level starts (fractions, rising). Live. @default { warning: 0.7, critical: 0.85, emergency: 0.95 } */
+    thresholds: { warning: number; critical: number; emergency: number };
+    /** How far below a threshold usage must fall before its level clears. Live. @default 0.1 */
+    hysteresis: number;
+  };
+  breaker: {
+    /** Failures inside `windowMs` that open a breaker. Live. @default 3 */
+    failureThreshold: number;
+    /** The sliding failure window. Live. @default 60000 */
+    windowMs: number;
+    /** Consecutive half-open successes that close it. Live. @default 2 */
+    successThreshold: number;
+    /** How long it stays open: 1 s, doubling per re-open, at most 8 s. Live. */
+    backoff: { initialMs: number; factor: number; maxMs: number };
+    /** Concurrent half-open probes. Live. @default 1 */
+    halfOpenMaxConcurrent: number;
+  };
+  admission: {
+    /** Memory use (fraction of the limit) above which new work is refused with 503. Live. @default 0.9 */
+    memoryThreshold: number;
+    /** Requests admitted per second before 429. Live. @default 50 */
+    ratePerSecond: number;
+    /** Requests admitted in a burst above the rate. Live. @default 100 */
+    burst: number;
+  };
+  launcher: {
+    /** How often worker status is polled. Live. @default 15000 */
+    pollIntervalMs: number;
+    /** How long a worker's status is cached between probes. Live. @default 10000 */
+    monitorCooldownMs: number;
+  };
+  log: {
+    /** The log level. Live. @default 'info' */
+    level: ConfigLogLevel;
+  };
+  /** Feature flags, also set by `FF_MEMORY_GOVERNANCE`, `FF_WORKER_POOL`, `FF_CIRCUIT_BREAKERS`. Critical. */
+  flags: {
+    /** @default true */
+    memoryGovernance: boolean;
+    /** @default true */
+    workerPool: boolean;
+    /** @default true */
+    circuitBreakers: boolean;
+  };
+}
+
+/** The defaults of ordo's design. */
+export const defaultConfig: OrdoConfig = deepFreeze({
+  workers: { max: 2, heapMb: 512, rssWarningMb: 300, idleTimeoutMs: 300_000, maxRestartsPerHour: 10 },
+  queue: { maxDepth: 5 },
+  memory: {
+    limitBytes: 'auto',
+    basis: 'rss',
+    intervalMs: 5_000,
+    thresholds: { warning: 0.7, critical: 0.85, emergency: 0.95 },
+    hysteresis: 0.1,
+  },
+  breaker: {
+    failureThreshold: 3,
+    windowMs: 60_000,
+    successThreshold: 2,
+    backoff: { initialMs: 1_000, factor: 2, maxMs: 8_000 },
+    halfOpenMaxConcurrent: 1,
+  },
+  admission: { memoryThreshold: 0.9, ratePerSecond: 50, burst: 100 },
+  launcher: { pollIntervalMs: 15_000, monitorCooldownMs: 10_000 },
+  log: { level: 'info' },
+  flags: { memoryGovernance: true, workerPool: true, circuitBreakers: true },
+} satisfies OrdoConfig);
+
+const int = (min: number) => z.number().int().min(min);
+const ms = int(1);
+const fraction = z.number().gt(0).lte(1);
+
+const schema = z
+  .object({
+    workers: z.object({
+      max: int(1).max(1024),
+      heapMb: int(16),
+      rssWarningMb: int(1),
+      idleTimeoutMs: ms,
+      maxRestartsPerHour: int(0),
+    }),
+    queue: z.object({ maxDepth: int(1) }),
+    memory: z.object({
+      limitBytes: z.union([z.literal('auto'), int(1)], {
+        error: "expected 'auto' or a whole number of bytes >= 1",
+      }),
+      basis: z.enum(['rss', 'heapUsed']),
+      intervalMs: ms,
+      thresholds: z.object({ warning: fraction, critical: fraction, emergency: fraction }),
+      hysteresis: z.number().min(0).lt(1),
+    }),
+    breaker: z.object({
+      failureThreshold: int(1),
+      windowMs: ms,
+      successThreshold: int(1),
+      backoff: z.object({ initialMs: ms, factor: z.number().min(1), maxMs: ms }),
+      halfOpenMaxConcurrent: int(1),
+    }),
+    admission: z.object({ memoryThreshold: fraction, ratePerSecond: z.number().positive(), burst: int(1) }),
+    launcher: z.object({ pollIntervalMs: ms, monitorCooldownMs: int(0) }),
+    log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']) }),
+    flags: z.object({ memoryGovernance: z.boolean(), workerPool: z.boolean(), circuitBreakers: z.boolean() }),
+  })
+  .superRefine((config, context) => {
+    const { warning, critical, emergency } = config.memory.thresholds;
+    if (!(warning < critical && critical < emergency)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['memory', 'thresholds'],
+        message: 'expected warning < critical < emergency',
+      });
+    }
+    if (config.memory.hysteresis >= warning) {
+      context.addIssue({
+        code: 'custom',
+        path: ['memory', 'hysteresis'],
+        message: `expected less than memory.thresholds.warning (${warning})`,
+      });
+    }
+    if (config.breaker.backoff.initialMs > config.breaker.backoff.maxMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['breaker', 'backoff'],
+        message: 'expected initialMs <= maxMs',
+      });
+    }
+  });
+
+/** The environment variables that set feature flags, and the flag each sets. */
+const FLAG_VARIABLES: Readonly<Record<string, keyof OrdoConfig['flags']>> = {
+  FF_MEMORY_GOVERNANCE: 'memoryGovernance',
+  FF_WORKER_POOL: 'workerPool',
+  FF_CIRCUIT_BREAKERS: 'circuitBreakers',
+};
+
+/** Options for {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** A YAML file to read. @default none: defaults and env only */
+  file?: string | undefined;
+  /**
+   * The environment to read overrides and feature flags from: `ORDO_WORKERS__MAX=4` sets `workers.max`
+   * (sections split by `__`, words by `_`, so `ORDO_WORKERS__HEAP_MB` sets `workers.heapMb`), and
+   * `FF_WORKER_POOL=0` sets `flags.workerPool`. Variables with the prefix but no `__` are not config
+   * (`ORDO_HOME`) and are ignored.
+   * @default process.env
+   */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+  /** @default 'ORDO_' */
+  prefix?: string | undefined;
+  /** Aborts reading the file. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Loads ordo's configuration: {@link defaultConfig}, then the YAML `file`, then environment overrides,
+ * validated as a whole. Invalid input fails fast with `CONFIG_INVALID` listing every bad key path, its
+ * value, where it came from and what was expected; unknown keys are errors with a "did you mean" hint.
+ * An unreadable file fails with `CONFIG_UNREADABLE`.
+ *
+ * @example
+ * ```ts
+ * // ordo.yaml:  workers: { max: 4 }   memory: { thresholds: { warning: 0.6 } }
+ * const config = await loadConfig({ file: 'ordo.yaml' }); // ORDO_LOG__LEVEL=debug also applies
+ * config.workers.max; // 4
+ * ```
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoConfig> {
+  options.signal?.throwIfAborted();
+  let parsed: ParsedFile = { tree: {}, locate: () => 'file' };
+  if (options.file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(options.file, { encoding: 'utf8', signal: options.signal });
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw new ConfigUnreadableError(options.file, error);
+    }
+    parsed = parseFile(text, options.file);
+  }
+  return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_');
+}
+
+/** A parsed YAML file: its plain value and where each key path is written (`file:line`). */
+interface ParsedFile {
+  tree: unknown;
+  locate(path: readonly string[]): string;
+}
+
+function parseFile(text: string, file: string): ParsedFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  const [error] = doc.errors;
+  if (error) {
+    const reason = error.message.split('\n')[0];
+    throw new ConfigInvalidError([
+      { path: '', value: undefined, expected: `valid YAML (${reason})`, source: file },
+    ]);
+  }
+  return { tree: doc.toJS() ?? {}, locate: (path) => locate(doc, lineCounter, file, path) };
+}
+
+/** `file:line` of the deepest key of `path` written in the document, or just `file`. */
+function locate(doc: Document, lineCounter: LineCounter, file: string, path: readonly string[]): string {
+  let node: unknown = doc.contents;
+  let line: number | undefined;
+  for (const key of path) {
+    if (!isMap(node)) break;
+    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+    const start = isScalar(pair?.key) ? pair.key.range?.[0] : undefined;
+    if (!pair || start === undefined) break;
+    line = lineCounter.linePos(start).line;
+    node = pair.value;
+  }
+  return line === undefined ? file : `${file}:${line}`;
+}
+
+/** Merges defaults, a parsed file and env overrides, then validates. */
+function resolveConfig(
+  file: ParsedFile,
+  env: Readonly<Record<string, string | undefined>>,
+  prefix: string,
+): OrdoConfig {
+  const issues: ConfigIssue[] = [];
+  const fileTree = file.tree;
+  if (!isTree(fileTree)) {
+    throw new ConfigInvalidError([
+      {
+        path: '',
+        value: fileTree,
+        expected: 'a YAML mapping of sections (workers, memory, …)',
+        source: file.locate([]),
+      },
+    ]);
+  }
+  const sources = new Map<string, string>();
+  const merged = structuredClone(defaultConfig) as unknown as Tree;
+  mergeInto(merged, fileTree, [], file.locate, sources, issues);
+  applyEnv(merged, env, prefix, sources, issues);
+
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.map(String).join('.');
+      issues.push({
+        path,
+        value: getPath(merged, issue.path.map(String)),
+        expected: issue.message.replace(/^(Invalid input|Invalid option|Too small|Too big): /, ''),
+        source: sourceOf(path, sources),
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigInvalidError(issues);
+  return deepFreeze(merged as unknown as OrdoConfig);
+}
+
+/** Copies `from` into `into` key by key, recording each leaf's source and every unknown key. */
+function mergeInto(
+  into: Tree,
+  from: Tree,
+  path: string[],
+  describe: (path: string[]) => string,
+  sources: Map<string, string>,
+  issues: ConfigIssue[],
+): void {
+  for (const [key, value] of Object.entries(from)) {
+    const at = [...path, key];
+    if (!(key in into)) {
+      issues.push(unknownKey(at, value, Object.keys(into), describe(at)));
+      continue;
+    }
+    const target = into[key];
+    if (isTree(target) && isTree(value)) {
+      mergeInto(target, value, at, describe, sources, issues);
+      continue;
+    }
+    if (isTree(target)) {
+      issues.push({
+        path: at.join('.'),
+        value,
+        expected: `a mapping with keys ${Object.keys(target).join(', ')}`,
+        source: describe(at),
+      });
+      continue;
+    }
+    into[key] = value;
+    sources.set(at.join('.'), describe(at));
+  }
+}
+
+function unknownKey(path: string[], value: unknown, known: string[], source: string): ConfigIssue {
+  const key = path.at(-1) as string;
+  const suggestion = closest(key, known);
+  const parent = path.slice(0, -1).join('.');
+  return {
+    path: path.join('.'),
+    value,
+    expected: `a known key${parent ? ` of ${parent}` : ''} (${known.join(', ')})`,
+    source,
+    hint: suggestion ? `did you mean "${[...path.slice(0, -1), suggestion].join('.')}"?` : undefined,
+  };
+}
+
+function applyEnv(
+  merged: Tree,
+  env: Readonly<Record<string, string | undefined>>,
+  prefix: string,
+  sources: Map<string, string>,
+  issues: ConfigIssue[],
+): void {
+  const overrides: Tree = {};
+  const variables = new Map<string, string>();
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined) continue;
+    const flag = FLAG_VARIABLES[name];
+    if (flag) {
+      setPath(overrides, ['flags', flag], parseFlag(raw));
+      variables.set(`flags.${flag}`, name);
+      continue;
+    }
+    if (!name.startsWith(prefix) || !name.includes('__')) continue;
+    const path = name.slice(prefix.length).split('__').map(camelCase);
+    setPath(overrides, path, path[0] === 'flags' ? parseFlag(raw) : parseScalar(raw));
+    variables.set(path.join('.'), name);
+  }
+  const describe = (path: string[]) => {
+    const key = path.join('.');
+    for (const [at, name] of variables) if (at === key || at.startsWith(`${key}.`)) return `env ${name}`;
+    return 'env';
+  };
+  mergeInto(merged, overrides, [], describe, sources, issues);
+}
+
+function camelCase(segment: string): string {
+  return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseScalar(raw: string): unknown {
+  const text = raw.trim();
+  if (/^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+  if (/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(text)) return Number(text);
+  return text;
+}
+
+function parseFlag(raw: string): unknown {
+  const text = raw.trim().toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(text)) return true;
+  if (['0', 'false', 'off', 'no', ''].includes(text)) return false;
+  return raw;
+}
+
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    if (!isTree(node[key])) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[path.at(-1) as string] = value;
+}
+
+function sourceOf(path: string, sources: Map<string, string>): string {
+  const own = sources.get(path);
+  if (own) return own;
+  for (const [at, source] of sources) if (at.startsWith(`${path}.`)) return source;
+  return 'defaults';
+}

@@ -1,0 +1,83 @@
+/**
+ * `@ordo/governance`: keeps an ordo host inside its memory and its dependencies healthy. A memory monitor
+ * with hysteresis, a bounded priority queue, a circuit breaker, a memory governor, YAML configuration with
+ * env overrides and hot reload, and Prometheus metrics.
+ * @packageDocumentation
+ */
+
+export {
+  type BackoffOptions,
+  type BreakerStateChange,
+  CircuitBreaker,
+  type CircuitBreakerEvents,
+  type CircuitBreakerOptions,
+} from './circuitBreaker.js';
+export {
+  type ConfigLogLevel,
+  defaultConfig,
+  type LoadConfigOptions,
+  loadConfig,
+  type OrdoConfig,
+} from './config.js';
+export {
+  type ConfigChange,
+  ConfigWatcher,
+  type ConfigWatcherEvents,
+  isLiveConfigKey,
+  LIVE_CONFIG_KEYS,
+  type ReloadOutcome,
+  type WatchConfigOptions,
+  watchConfig,
+} from './configWatcher.js';
+export {
+  BreakerOpenError,
+  BreakerTimeoutError,
+  ConfigInvalidError,
+  type ConfigIssue,
+  ConfigUnreadableError,
+  GovernanceErrorCode,
+  GovernanceOptionsError,
+  QueueClosedError,
+  QueueItemError,
+  TaskKilledError,
+  TaskPreemptedError,
+} from './errors.js';
+export {
+  type GovernedMonitor,
+  type GovernorAction,
+  type GovernorMetrics,
+  type GovernorStats,
+  MemoryGovernor,
+  type MemoryGovernorEvents,
+  type MemoryGovernorOptions,
+  type RunningTask,
+  type RunningTasks,
+} from './memoryGovernor.js';
+export { type DetectMemoryLimitOptions, detectMemoryLimit, type MemoryLimit } from './memoryLimit.js';
+export {
+  type MemoryLevelChange,
+  MemoryMonitor,
+  type MemoryMonitorEvents,
+  type MemoryMonitorOptions,
+  type MemoryMonitorSettings,
+  type MemoryThresholds,
+} from './memoryMonitor.js';
+export {
+  BREAKER_STATE_VALUE,
+  type BreakerMetricsSource,
+  createMetrics,
+  type GovernanceMetrics,
+  type MetricsBinding,
+  type MetricsOptions,
+  type MetricsSources,
+  type MonitorMetricsSource,
+  type PoolMetricsSource,
+  type QueueMetricsSource,
+} from './metrics.js';
+export {
+  type EnqueueResult,
+  PriorityQueue,
+  type PriorityQueueEvents,
+  type PriorityQueueOptions,
+  type QueueItem,
+} from './priorityQueue.js';
