@@ -27,6 +27,22 @@ export {
   ShellTimeoutError,
 } from './errors.js';
 export {
+  blockedRange,
+  createHostPolicy,
+  type HostPolicy,
+  type HostPolicyOptions,
+  normalizeHost,
+} from './hostPolicy.js';
+export {
+  type CheckedAgentOptions,
+  createCheckedAgent,
+  createRestrictedFetch,
+  type RequestLike,
+  type ResolvedAddress,
+  type RestrictedFetch,
+  type RestrictedFetchOptions,
+} from './restrictedFetch.js';
+export {
   createShellPool,
   type ShellPool,
   type ShellPoolOptions,
@@ -34,4 +50,5 @@ export {
   type ShellResult,
   type ShellRunOptions,
 } from './shellPool.js';
+export { createTokenBucket, type TokenBucketOptions } from './tokenBucket.js';
 // ---- end of shell pool and restricted fetch ----
