@@ -54,8 +54,7 @@ export function normalizeHost(host: string): string {
   } catch (cause) {
     throw new FetchOptionError('host', `${JSON.stringify(host)} is not a valid host name (${String(cause)})`);
   }
-  if (hostname.startsWith('[')) return hostname.slice(1, -1);
-  return hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
+  return bareHost(hostname);
 }
 
 /**
@@ -140,7 +139,8 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
       if (url.username !== '' || url.password !== '') {
         throw new FetchUrlNotAllowedError(url.href, 'URLs with user info (user:password@) are refused');
       }
-      const host = normalizeHost(url.hostname);
+      // A URL's hostname is already lower-cased, IDNA-mapped and IPv4-normalized by the URL parser.
+      const host = bareHost(url.hostname);
       const literal = canonicalAddress(host);
       if (literal !== undefined) checkAddress(literal, literal);
       if (!isAllowed(literal ?? host)) throw new FetchHostNotAllowedError(host);
@@ -150,11 +150,16 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
   };
 }
 
+/** A URL hostname without IPv6 brackets and without a trailing dot. */
+function bareHost(hostname: string): string {
+  if (hostname.startsWith('[')) return hostname.slice(1, -1);
+  return hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
+}
+
 /** The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or `undefined` for a name. */
 function canonicalAddress(host: string): string | undefined {
-  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
-  if (isIP(bare) === 0) return undefined;
-  return toIPv4IfMapped(ipaddr.parse(bare)).toString();
+  if (isIP(host) === 0) return undefined;
+  return toIPv4IfMapped(ipaddr.parse(host)).toString();
 }
 
 function isMapped(address: ipaddr.IPv4 | ipaddr.IPv6): address is ipaddr.IPv6 {

@@ -229,10 +229,9 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   }
 
   async function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
-    const request = (requestSignal: AbortSignal) =>
-      fetch(url, { ...init, redirect: 'manual', signal: requestSignal, dispatcher });
     const breaker = options.breakerFor?.(host);
-    if (!breaker) return request(signal);
+    if (!breaker) return fetch(url, init);
+    const request = (requestSignal: AbortSignal) => fetch(url, { ...init, signal: requestSignal });
     try {
       return await breaker.execute(async (context) => {
         // The breaker's own signal (its timeout) may cancel the request until the headers are in.
@@ -273,7 +272,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         timeoutMs,
       );
     }
-    const requestInit: RequestInit = { ...merged.init, headers: new Headers(merged.init.headers) };
+    const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal, dispatcher };
     let redirected = false;
     try {
       for (let hop = 0; ; hop++) {
@@ -347,11 +346,9 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         },
       });
     }
-    const limited = new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    const init = { status: response.status, statusText: response.statusText, headers: response.headers };
+    const limited = new Response(body, init);
+    // The hops were followed by hand: give the caller the final URL as a followed fetch would.
     Object.defineProperties(limited, { url: { value: url.href }, redirected: { value: redirected } });
     return limited;
   }
@@ -399,7 +396,8 @@ function parseUrl(text: string, base?: URL): URL {
 /** Rewrites the request for the next hop as fetch does: 303 (and POST on 301/302) becomes a bodiless GET. */
 function followRedirect(init: RequestInit, status: number, from: URL, to: URL): void {
   const method = (init.method ?? 'GET').toUpperCase();
-  const headers = init.headers as Headers;
+  const headers = new Headers(init.headers);
+  init.headers = headers;
   if (status === 303 ? method !== 'HEAD' : (status === 301 || status === 302) && method === 'POST') {
     init.method = 'GET';
     init.body = null;
