@@ -123,7 +123,7 @@ export interface CheckedAgentOptions {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const defaultResolve = async (hostname: string): Promise<readonly ResolvedAddress[]> =>
-  (await dnsLookup(hostname, { all: true, verbatim: true })) as ResolvedAddress[];
+  (await dnsLookup(hostname, { all: true })) as ResolvedAddress[];
 
 /**
  * Builds an undici `Agent` with keep-alive whose connector checks the address of every new connection:

@@ -192,6 +192,7 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
   const free: Slot[] = [...slots];
   const waiters: { resolve: (slot: Slot) => void; reject: (error: unknown) => void }[] = [];
   let shellsStarted = 0;
+  let closed = false;
   let closing: Promise<void> | undefined;
   let stdinDir: Promise<string> | undefined;
 
@@ -299,7 +300,7 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
           if (slot.proc === proc) {
             slot.proc = undefined;
             killGroup(proc);
-            if (!closing) startShell(slot);
+            if (!closed) startShell(slot);
           }
           logger.warn({ shellId, code: (error as { code?: string }).code }, 'command ended early');
           rejectRun(error);
@@ -349,7 +350,7 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
   async function run(command: string, runOptions: ShellRunOptions = {}): Promise<ShellResult> {
     const { signal } = runOptions;
     signal?.throwIfAborted();
-    if (closing) throw new ShellClosedError();
+    if (closed) throw new ShellClosedError();
     if (typeof command !== 'string') throw new ShellOptionError('command', 'needs a string');
     if (command.includes('\0')) throw new ShellNotAllowedError('\\0', 'a command cannot contain a NUL byte');
     for (const [name, value] of Object.entries(runOptions.env ?? {})) {
@@ -362,13 +363,13 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
     if (policy) checkCommand(command, policy);
     const slot = await acquire(signal);
     try {
-      if (closing) throw new ShellClosedError();
+      if (closed) throw new ShellClosedError();
       const stdinPath =
         runOptions.stdin === undefined ? '/dev/null' : await stdinFile(slot, runOptions.stdin);
       signal?.throwIfAborted();
       return await execute(slot, command, runOptions, timeoutMs, stdinPath);
     } finally {
-      if (!closing) release(slot);
+      if (!closed) release(slot);
     }
   }
 
@@ -396,6 +397,7 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
       shellsStarted,
     }),
     close() {
+      closed = true;
       closing ??= shutdown();
       return closing;
     },
