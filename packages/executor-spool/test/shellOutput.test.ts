@@ -31,6 +31,7 @@ describe('OutputCollector', () => {
         fc.nat(200),
         (parts, status, cuts, limit) => {
           const output = Buffer.concat(parts);
+          fc.pre(!output.includes(marker)); // a command never sees its nonce
           const stream = Buffer.concat([output, marker, Buffer.from(`${status}\n`)]);
           const collector = new OutputCollector(marker, limit);
           const finished = split(stream, cuts).map((chunk) => collector.push(chunk));
@@ -42,6 +43,14 @@ describe('OutputCollector', () => {
         },
       ),
     );
+  });
+
+  it('takes the marker without a status and newline after it for output', () => {
+    const collector = new OutputCollector(marker, 1_000);
+    const fake = Buffer.concat([marker, Buffer.from('x\n'), marker, Buffer.from('\n')]);
+    expect(collector.push(Buffer.concat([fake, marker, Buffer.from('7\n')]))).toBe(true);
+    expect(collector.status).toBe(7);
+    expect(collector.text()).toBe(fake.toString());
   });
 
   it('ignores what arrives after the sentinel', () => {

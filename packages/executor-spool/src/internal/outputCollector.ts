@@ -27,24 +27,35 @@ export class OutputCollector {
   push(chunk: Buffer): boolean {
     if (this.done) return false;
     const buffer = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
-    const at = buffer.indexOf(this.#marker);
-    if (at === -1) {
-      // Hold back a tail that could be the start of the marker.
-      const held = Math.min(buffer.length, this.#marker.length - 1);
-      this.#keep(buffer.subarray(0, buffer.length - held));
-      this.#pending = Buffer.from(buffer.subarray(buffer.length - held));
-      return false;
+    let from = 0;
+    for (;;) {
+      const at = buffer.indexOf(this.#marker, from);
+      if (at === -1) {
+        // Hold back a tail that could be the start of the marker.
+        const held = Math.max(from, buffer.length - (this.#marker.length - 1));
+        this.#keep(buffer.subarray(0, held));
+        this.#pending = Buffer.from(buffer.subarray(held));
+        return false;
+      }
+      const digits = at + this.#marker.length;
+      let end = digits;
+      while (end < buffer.length && (buffer[end] as number) >= 0x30 && (buffer[end] as number) <= 0x39) end++;
+      if (end === buffer.length) {
+        // The status may still be arriving.
+        this.#keep(buffer.subarray(0, at));
+        this.#pending = Buffer.from(buffer.subarray(at));
+        return false;
+      }
+      if (buffer[end] === 0x0a && end > digits) {
+        this.#keep(buffer.subarray(0, at));
+        this.status = Number(buffer.subarray(digits, end).toString('latin1'));
+        this.#pending = EMPTY;
+        this.done = true;
+        return true;
+      }
+      // The marker without `<digits>\n` after it is output, not a sentinel: look further.
+      from = at + 1;
     }
-    this.#keep(buffer.subarray(0, at));
-    const end = buffer.indexOf(0x0a, at + this.#marker.length);
-    if (end === -1) {
-      this.#pending = Buffer.from(buffer.subarray(at));
-      return false;
-    }
-    this.status = Number(buffer.subarray(at + this.#marker.length, end).toString('latin1'));
-    this.#pending = EMPTY;
-    this.done = true;
-    return true;
   }
 
   /** The kept output as UTF-8 text. */
