@@ -2,9 +2,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { type Breaker, type BreakerContext, isOrdoError, OrdoError } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
-import { createRestrictedFetch, type ResolvedAddress, type RestrictedFetchOptions } from '../src/index.js';
+import {
+  createCheckedAgent,
+  createHostPolicy,
+  createRestrictedFetch,
+  type ResolvedAddress,
+  type RestrictedFetchOptions,
+} from '../src/index.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, port: number) => void;
 
@@ -164,6 +170,21 @@ describe('createRestrictedFetch: blocked addresses', () => {
     expect(error.code).toBe('FETCH_BLOCKED_ADDRESS');
     expect(dns.calls).toEqual([]);
     expect(server.stats.connections).toBe(0);
+  });
+
+  it('the checked Agent refuses an IP literal itself, without the URL checks in front', async () => {
+    await using server = await startServer(hello);
+    const dns = resolver({ 'ok.test': '127.0.0.1' });
+    const agent = createCheckedAgent({
+      policy: createHostPolicy({ allowPrivate: ['ok.test'] }),
+      resolve: dns.resolve,
+    });
+    const error = await rejection(undiciFetch(`http://127.0.0.1:${server.port}/`, { dispatcher: agent }));
+    expect((error.cause as { code?: string }).code).toBe('FETCH_BLOCKED_ADDRESS');
+    expect(server.stats.connections).toBe(0);
+    const ok = await undiciFetch(`http://ok.test:${server.port}/`, { dispatcher: agent });
+    expect(await ok.text()).toBe('hello');
+    await agent.close();
   });
 
   it('refuses hosts off the allowlist and URLs that are not plain http(s)', async () => {

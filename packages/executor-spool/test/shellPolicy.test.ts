@@ -148,6 +148,15 @@ describe('checkCommand: what is allowed without allowCompound', () => {
     expect(refusedWord(command)).toBeUndefined();
   });
 
+  it('any input either passes or is refused with SHELL_NOT_ALLOWED, in both modes (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), fc.boolean(), (line, allowCompound) => {
+        refusedWord(line, { ...policy, allowCompound });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('quoted arguments are never refused (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'grapheme-ascii', minLength: 1 }), { maxLength: 6 }), (args) => {

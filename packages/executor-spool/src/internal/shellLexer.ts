@@ -87,13 +87,13 @@ class Scanner {
         while (this.#i < s.length && s[this.#i] !== '\n') this.#i++;
         continue;
       }
+      if (redirectTarget && META.has(c)) refuse(c, 'a redirection has no target');
       if (c === ')') {
         if (!opener) refuse(')', 'an unmatched ) is a syntax error');
         this.#i++;
         endCommand('end');
         return;
       }
-      if (redirectTarget && META.has(c)) refuse(c, 'a redirection has no target');
       if (c === '<' || c === '>' || s.startsWith('&>', this.#i)) {
         redirectTarget = this.#redirect(words);
         continue;
