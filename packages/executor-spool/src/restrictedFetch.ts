@@ -1,0 +1,424 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, type LookupFunction } from 'node:net';
+import {
+  type Breaker,
+  type Clock,
+  childAbortController,
+  isOrdoError,
+  type Logger,
+  noopLogger,
+  type RateLimiter,
+  systemClock,
+} from '@ordo/contracts';
+import { Agent, buildConnector, type Dispatcher, fetch, Headers, type RequestInit, Response } from 'undici';
+import {
+  FetchBodyTooLargeError,
+  FetchOptionError,
+  FetchRateLimitedError,
+  FetchTimeoutError,
+  FetchTooManyRedirectsError,
+  FetchUrlNotAllowedError,
+} from './errors.js';
+import { createHostPolicy, type HostPolicy, type HostPolicyOptions } from './hostPolicy.js';
+import { createTokenBucket } from './tokenBucket.js';
+
+/** One address a host name resolves to. */
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/** Options of {@link createRestrictedFetch}. */
+export interface RestrictedFetchOptions extends HostPolicyOptions {
+  /**
+   * A token bucket per host. Each request (and each redirect hop) takes a token; with `wait: false` a
+   * request that finds none fails at once with `FETCH_RATE_LIMITED` and `retryAfterMs`.
+   * @default undefined (no rate limit)
+   */
+  rate?:
+    | {
+        /** Tokens per second per host. */
+        perSecond: number;
+        /** Bucket size. @default Math.max(1, Math.ceil(perSecond)) */
+        burst?: number | undefined;
+        /** Wait for a token (`true`) or fail fast (`false`). @default true */
+        wait?: boolean | undefined;
+      }
+    | undefined;
+  /**
+   * The most bytes of a response body that may be read; past it the body stream errors with
+   * `FETCH_BODY_TOO_LARGE` and the connection is dropped.
+   * @default 10485760 (10 MiB)
+   */
+  maxBodyBytes?: number | undefined;
+  /**
+   * How long a request may take, from the call until its body has been read (`FETCH_TIMEOUT`).
+   * `Infinity` disables it.
+   * @default 30000
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * How many redirects are followed (each hop checked again) before `FETCH_TOO_MANY_REDIRECTS`.
+   * @default 5
+   */
+  maxRedirects?: number | undefined;
+  /**
+   * A circuit breaker per host (e.g. governance's `CircuitBreaker`), asked for on every request. 5xx
+   * responses and network errors count as failures; the 5xx response is still returned.
+   * @default undefined (no breaker)
+   */
+  breakerFor?: ((host: string) => Breaker | undefined) | undefined;
+  /**
+   * The undici dispatcher to send requests through. By default the fetch owns one keep-alive `Agent`
+   * whose connector checks every address at connect time.
+   *
+   * Gotchas: a dispatcher you pass gets none of the connect-time checks (only the URL checks run), and
+   * `close()` leaves it open. Use {@link createCheckedAgent} to build a checked one with other settings.
+   * @default a checked keep-alive Agent
+   */
+  dispatcher?: Dispatcher | undefined;
+  /**
+   * Resolves a host name to its addresses at connect time. Every address is checked before connecting.
+   * @default dns.lookup(host, { all: true })
+   */
+  resolve?: ((hostname: string) => Promise<readonly ResolvedAddress[]>) | undefined;
+  /** A rate limiter to use instead of the built-in token bucket (`rate` then only sets `wait`). */
+  limiter?: RateLimiter | undefined;
+  /** The time source for timeouts and the token bucket. @default systemClock */
+  clock?: Clock | undefined;
+  /** Where refusals are logged. @default noopLogger */
+  logger?: Logger | undefined;
+}
+
+/** A `fetch` restricted by a policy, which owns a connection pool. */
+export interface RestrictedFetch {
+  /**
+   * Fetches like the global `fetch`, after the URL, host and address checks, the rate limit and the
+   * breaker. Redirects are followed by hand (`redirect: 'manual'` returns them; `'error'` rejects).
+   */
+  (input: string | URL | RequestLike, init?: RequestInit): Promise<Response>;
+  /** Closes the owned Agent (its keep-alive sockets). A dispatcher passed in is left open. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** What is read from a `Request` passed as input: its URL, method, headers, body and signal. */
+export interface RequestLike {
+  readonly url: string;
+  readonly method?: string | undefined;
+  readonly headers?: Iterable<[string, string]> | undefined;
+  readonly body?: ReadableStream<Uint8Array> | null | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link createCheckedAgent}. */
+export interface CheckedAgentOptions {
+  /** The checks run on every address. */
+  policy: HostPolicy;
+  /** @see RestrictedFetchOptions.resolve */
+  resolve?: RestrictedFetchOptions['resolve'];
+  /** Other undici Agent options (`keepAliveTimeout`, `connections`, …). */
+  agent?: Omit<Agent.Options, 'connect'> | undefined;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const defaultResolve = async (hostname: string): Promise<readonly ResolvedAddress[]> =>
+  (await dnsLookup(hostname, { all: true })) as ResolvedAddress[];
+
+/**
+ * Builds an undici `Agent` with keep-alive whose connector checks the address of every new connection:
+ * a host name through a checking `lookup` (so DNS rebinding cannot reach a private address), an IP literal
+ * directly (it never reaches a lookup).
+ *
+ * @example
+ * ```ts
+ * const agent = createCheckedAgent({ policy: createHostPolicy({ allow: ['*.example.com'] }) });
+ * ```
+ */
+export function createCheckedAgent(options: CheckedAgentOptions): Agent {
+  const { policy } = options;
+  const resolve = options.resolve ?? defaultResolve;
+  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    const family =
+      lookupOptions.family === 'IPv4' ? 4 : lookupOptions.family === 'IPv6' ? 6 : lookupOptions.family;
+    resolve(hostname).then(
+      (resolved) => {
+        const addresses = resolved.filter((a) => !family || a.family === family);
+        const first = addresses[0];
+        if (!first) {
+          const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+          callback(error, '', 0);
+          return;
+        }
+        try {
+          for (const { address } of addresses) policy.checkAddress(hostname, address);
+        } catch (error) {
+          callback(error as Error, '', 0);
+          return;
+        }
+        if (lookupOptions.all)
+          (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, [...addresses]);
+        else callback(null, first.address, first.family);
+      },
+      (error: Error) => callback(error, '', 0),
+    );
+  };
+  const base = buildConnector({ lookup });
+  const connect: buildConnector.connector = (connectOptions, callback) => {
+    if (isIP(connectOptions.hostname) !== 0) {
+      try {
+        policy.checkAddress(connectOptions.hostname, connectOptions.hostname);
+      } catch (error) {
+        callback(error as Error, null);
+        return;
+      }
+    }
+    base(connectOptions, callback);
+  };
+  return new Agent({ keepAliveTimeout: 10_000, ...options.agent, connect });
+}
+
+/**
+ * Creates a `fetch` that reaches only allowed hosts on public addresses (unless listed in `allowPrivate`),
+ * over one shared keep-alive Agent, with a per-host token bucket, an optional per-host breaker, a body cap
+ * and a timeout.
+ *
+ * When to use: every request whose URL an agent or a user can influence (SSRF).
+ *
+ * Gotchas: the returned `Response` is undici's; its body is a stream that errors with
+ * `FETCH_BODY_TOO_LARGE` past `maxBodyBytes`, and the timeout runs until the body has been read, so read
+ * or cancel every body.
+ *
+ * @example
+ * ```ts
+ * import { createRestrictedFetch } from '@ordo/executor-spool';
+ * await using fetch = createRestrictedFetch({
+ *   allow: ['api.github.com', '*.example.com'],
+ *   rate: { perSecond: 5, burst: 10 },
+ *   maxBodyBytes: 1_000_000,
+ * });
+ * const response = await fetch('https://api.github.com/zen');
+ * console.log(await response.text());
+ * ```
+ */
+export function createRestrictedFetch(options: RestrictedFetchOptions = {}): RestrictedFetch {
+  const policy = createHostPolicy(options);
+  const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new FetchOptionError('maxBodyBytes', `needs an integer >= 0, got ${maxBodyBytes}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (!(timeoutMs > 0))
+    throw new FetchOptionError('timeoutMs', `needs a number > 0 (or Infinity), got ${timeoutMs}`);
+  const maxRedirects = options.maxRedirects ?? 5;
+  if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
+    throw new FetchOptionError('maxRedirects', `needs an integer >= 0, got ${maxRedirects}`);
+  }
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? noopLogger;
+  const limiter =
+    options.limiter ?? (options.rate && createTokenBucket({ ...options.rate, clock: options.clock }));
+  const waitForToken = options.rate?.wait ?? true;
+  const dispatcher = options.dispatcher ?? createCheckedAgent({ policy, resolve: options.resolve });
+
+  async function takeToken(host: string, signal: AbortSignal): Promise<void> {
+    if (!limiter) return;
+    if (waitForToken) return limiter.acquire(host, signal);
+    const decision = limiter.tryAcquire(host);
+    if (!decision.acquired) throw new FetchRateLimitedError(host, decision.retryAfterMs);
+  }
+
+  async function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
+    const breaker = options.breakerFor?.(host);
+    if (!breaker) return fetch(url, init);
+    const request = (requestSignal: AbortSignal) => fetch(url, { ...init, signal: requestSignal });
+    try {
+      return await breaker.execute(async (context) => {
+        // The breaker's own signal (its timeout) may cancel the request until the headers are in.
+        const linked = childAbortController(signal);
+        const onBreakerAbort = () => linked.controller.abort(context.signal.reason);
+        context.signal.addEventListener('abort', onBreakerAbort, { once: true });
+        try {
+          const response = await request(linked.signal);
+          if (response.status >= 500) throw new ServerErrorResponse(response);
+          return response;
+        } finally {
+          context.signal.removeEventListener('abort', onBreakerAbort);
+        }
+      }, signal);
+    } catch (error) {
+      if (error instanceof ServerErrorResponse) return error.response;
+      throw error;
+    }
+  }
+
+  async function restrictedFetch(
+    input: string | URL | RequestLike,
+    init: RequestInit = {},
+  ): Promise<Response> {
+    const merged = mergeInput(input, init);
+    let url = parseUrl(merged.url);
+    const child = childAbortController(merged.init.signal ?? undefined);
+    child.signal.throwIfAborted();
+    let timer: unknown;
+    const done = () => {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      child.dispose();
+    };
+    if (timeoutMs !== Number.POSITIVE_INFINITY) {
+      const href = url.href;
+      timer = clock.setTimeout(
+        () => child.controller.abort(new FetchTimeoutError(timeoutMs, href)),
+        timeoutMs,
+      );
+    }
+    const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal, dispatcher };
+    let redirected = false;
+    try {
+      for (let hop = 0; ; hop++) {
+        const host = policy.checkUrl(url);
+        await takeToken(host, child.signal);
+        const response = await send(host, url, requestInit, child.signal);
+        const location = response.headers.get('location');
+        if (!REDIRECTS.has(response.status) || location === null || merged.init.redirect === 'manual') {
+          return limitBody(response, url, redirected, child.controller, done);
+        }
+        await response.body?.cancel();
+        if (merged.init.redirect === 'error')
+          throw new TypeError(`fetch: ${url.href} redirects, and redirect is 'error'`);
+        const next = parseUrl(location, url);
+        if (hop >= maxRedirects) throw new FetchTooManyRedirectsError(maxRedirects, next.href);
+        followRedirect(requestInit, response.status, url, next);
+        logger.debug({ from: url.href, to: next.href, status: response.status }, 'following redirect');
+        url = next;
+        redirected = true;
+      }
+    } catch (error) {
+      done();
+      const reason = unwrap(error, child.signal);
+      if (isOrdoError(reason)) logger.warn({ url: url.href, code: reason.code }, 'fetch refused');
+      throw reason;
+    }
+  }
+
+  function limitBody(
+    response: Response,
+    url: URL,
+    redirected: boolean,
+    controller: AbortController,
+    done: () => void,
+  ): Response {
+    const source = response.body;
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (source === null) done();
+    else {
+      const reader = source.getReader();
+      let received = 0;
+      body = new ReadableStream<Uint8Array>({
+        async pull(stream) {
+          try {
+            const { done: finished, value } = await reader.read();
+            if (finished) {
+              done();
+              // undici hands the socket back to its pool on the next turn (setImmediate); ending the body
+              // after that lets a sequential next request reuse it instead of opening a second one.
+              await new Promise((resolve) => setImmediate(resolve));
+              stream.close();
+              return;
+            }
+            received += value.byteLength;
+            if (received > maxBodyBytes) {
+              const error = new FetchBodyTooLargeError(maxBodyBytes, url.href);
+              controller.abort(error); // drops the connection instead of reading the rest
+              done();
+              stream.error(error);
+              return;
+            }
+            stream.enqueue(value);
+          } catch (error) {
+            done();
+            stream.error(unwrap(error, controller.signal));
+          }
+        },
+        cancel(reason) {
+          done();
+          return reader.cancel(reason);
+        },
+      });
+    }
+    const init = { status: response.status, statusText: response.statusText, headers: response.headers };
+    const limited = new Response(body, init);
+    // The hops were followed by hand: give the caller the final URL as a followed fetch would.
+    Object.defineProperties(limited, { url: { value: url.href }, redirected: { value: redirected } });
+    return limited;
+  }
+
+  return Object.assign(restrictedFetch, {
+    async close() {
+      if (!options.dispatcher) await dispatcher.close();
+    },
+    async [Symbol.asyncDispose]() {
+      if (!options.dispatcher) await dispatcher.close();
+    },
+  });
+}
+
+/** Carries a 5xx response through a breaker as a failure, to be returned to the caller afterwards. */
+class ServerErrorResponse extends Error {
+  readonly response: Response;
+  constructor(response: Response) {
+    super(`HTTP ${response.status}`);
+    this.response = response;
+  }
+}
+
+function mergeInput(
+  input: string | URL | RequestLike,
+  init: RequestInit,
+): { url: string; init: RequestInit } {
+  if (typeof input === 'string' || input instanceof URL) return { url: String(input), init };
+  const fromRequest: RequestInit = {};
+  if (input.method !== undefined) fromRequest.method = input.method;
+  if (input.headers !== undefined) fromRequest.headers = [...input.headers];
+  if (input.signal !== undefined) fromRequest.signal = input.signal;
+  if (input.body) Object.assign(fromRequest, { body: input.body, duplex: 'half' });
+  return { url: input.url, init: { ...fromRequest, ...init } };
+}
+
+function parseUrl(text: string, base?: URL): URL {
+  try {
+    return new URL(text, base);
+  } catch {
+    throw new FetchUrlNotAllowedError(text, 'it is not a valid URL');
+  }
+}
+
+/** Rewrites the request for the next hop as fetch does: 303 (and POST on 301/302) becomes a bodiless GET. */
+function followRedirect(init: RequestInit, status: number, from: URL, to: URL): void {
+  const method = (init.method ?? 'GET').toUpperCase();
+  const headers = new Headers(init.headers);
+  init.headers = headers;
+  if (status === 303 ? method !== 'HEAD' : (status === 301 || status === 302) && method === 'POST') {
+    init.method = 'GET';
+    init.body = null;
+    for (const name of [
+      'content-type',
+      'content-length',
+      'content-encoding',
+      'content-language',
+      'content-location',
+    ]) {
+      headers.delete(name);
+    }
+  }
+  if (from.origin !== to.origin) {
+    for (const name of ['authorization', 'cookie', 'proxy-authorization']) headers.delete(name);
+  }
+}
+
+/** The error to surface: our abort reason if we aborted, the ordo error undici wrapped, or the error itself. */
+function unwrap(error: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted && isOrdoError(signal.reason)) return signal.reason;
+  if (error instanceof TypeError && isOrdoError(error.cause)) return error.cause;
+  return error;
+}
