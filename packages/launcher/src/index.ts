@@ -3,6 +3,22 @@
  * batched Engine API call per poll, an events stream), with heartbeats and stall detection.
  * @packageDocumentation
  */
+
+export {
+  CONTAINER_HEARTBEAT_DIR,
+  type ContainerHealthCheck,
+  ContainerLauncher,
+  type ContainerLauncherEvents,
+  type ContainerLauncherOptions,
+  type ContainerLimits,
+  type ContainerMount,
+  type ContainerWorkerHandle,
+  type EventsStreamChange,
+  type MonitorMode,
+  RUN_ID_LABEL,
+  WORKER_ID_LABEL,
+} from './containerLauncher.js';
+export { DEFAULT_DOCKER_SOCKET, type DockerConnection, type DockerTls, dockerFromEnv } from './docker.js';
 export {
   DuplicateWorkerError,
   EngineRequestError,

@@ -33,14 +33,17 @@ export type HeartbeatVerdict =
   | { stale: true; reason: string };
 
 /** The parts both launchers share: the worker table, status events, heartbeat reading. */
-export abstract class LauncherBase<R extends WorkerRecord> {
+export abstract class LauncherBase<
+  R extends WorkerRecord,
+  E extends LauncherEvents & { [K in keyof E]: unknown[] } = LauncherEvents,
+> {
   protected readonly records = new Map<string, R>();
   protected readonly clock: Clock;
   protected readonly logger: Logger;
   protected readonly staleAfterMs: number;
   protected readonly heartbeatDir: string | undefined;
   protected closed = false;
-  readonly #events = new EventEmitter<LauncherEvents>();
+  protected readonly events = new EventEmitter<E>();
   #heartbeats: HeartbeatMonitor | undefined;
 
   protected constructor(options: {
@@ -66,13 +69,15 @@ export abstract class LauncherBase<R extends WorkerRecord> {
     return this.#heartbeats;
   }
 
-  on<E extends keyof LauncherEvents>(event: E, listener: (...args: LauncherEvents[E]) => void): this {
-    this.#events.on(event, listener as never);
+  /** Subscribes to an event (see the launcher's event map). */
+  on<K extends keyof E>(event: K, listener: (...args: E[K]) => void): this {
+    this.events.on(event as never, listener as never);
     return this;
   }
 
-  off<E extends keyof LauncherEvents>(event: E, listener: (...args: LauncherEvents[E]) => void): this {
-    this.#events.off(event, listener as never);
+  /** Unsubscribes from an event. */
+  off<K extends keyof E>(event: K, listener: (...args: E[K]) => void): this {
+    this.events.off(event as never, listener as never);
     return this;
   }
 
@@ -98,17 +103,26 @@ export abstract class LauncherBase<R extends WorkerRecord> {
     return record;
   }
 
-  /** Moves a worker to `to` and emits `status` when it changed. A terminal status is never left. */
+  /**
+   * Moves a worker to `to` with `reason`, and emits `status` when the status changed. A terminal status is
+   * never left.
+   */
   protected setStatus(record: R, to: WorkerStatus, reason: string): void {
     const from = record.status;
-    if (from === to || isTerminalWorkerStatus(from)) return;
-    record.status = to;
+    if (isTerminalWorkerStatus(from)) return;
     record.reason = reason;
+    if (from === to) return;
+    record.status = to;
     if (record.readyAt === undefined && isLive(to) && to !== WorkerStatus.INITIALIZING) {
       record.readyAt = this.clock.now();
     }
     this.logger.debug({ workerId: record.workerId, from, to, reason }, 'worker status changed');
-    this.#events.emit('status', { workerId: record.workerId, from, to, reason });
+    (this.events as unknown as EventEmitter<LauncherEvents>).emit('status', {
+      workerId: record.workerId,
+      from,
+      to,
+      reason,
+    });
   }
 
   /** What the heartbeat of a live worker says; without a heartbeat dir, a live worker is READY. */
