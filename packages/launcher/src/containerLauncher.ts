@@ -15,11 +15,16 @@ import {
   WorkerStatus,
 } from '@ordo/contracts';
 import { type DockerConnection, dockerFromEnv } from './docker.js';
-import { EngineRequestError, ImageNotFoundError, InvalidOptionsError } from './errors.js';
+import {
+  EngineRequestError,
+  ImageNotFoundError,
+  InvalidOptionsError,
+  LauncherClosedError,
+} from './errors.js';
 import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 import { demux, EngineClient } from './internal/engine.js';
 import { deathReason, LauncherBase, liveHandle, type WorkerRecord } from './internal/launcherBase.js';
-import { assertNumber } from './internal/validate.js';
+import { assertNumber, WORKER_ID } from './internal/validate.js';
 
 /** The label holding the launcher's run id; every container of a launcher carries it. */
 export const RUN_ID_LABEL = 'ordo.run-id';
@@ -159,6 +164,8 @@ interface ContainerRecord extends WorkerRecord {
 
 interface ListedContainer {
   Id: string;
+  Names?: string[];
+  Created?: number;
   Labels?: Record<string, string> | null;
   State?: string;
   Status?: string;
@@ -326,11 +333,62 @@ export class ContainerLauncher
     } catch (error) {
       throw this.#createError(error, name);
     }
-    const record: ContainerRecord = {
+    const record = this.#newRecord(workerId, containerId, this.clock.now());
+    this.records.set(workerId, record); // before start: a die event may come before start returns
+    try {
+      await this.#engine.request({
+        method: 'POST',
+        path: `/containers/${containerId}/start`,
+        endpoint: 'POST /containers/{id}/start',
+        signal,
+      });
+    } catch (error) {
+      this.records.delete(workerId);
+      await this.#remove(record).catch(() => {});
+      throw error;
+    }
+    if (record.engineState === 'created') record.engineState = 'running';
+    const handle = this.#register(record, name);
+    this.logger.info({ workerId, containerId, name }, 'worker container started');
+    await this.#derive(record, signal);
+    return handle;
+  }
+
+  /**
+   * Takes over the containers labelled with this launcher's `runId` that it does not know yet, e.g. those of
+   * an earlier launcher with the same `runId` that went down with its host process: one list call, then each
+   * is monitored, terminated and counted as if this launcher had spawned it. Dead ones come back CRASHED or
+   * STOPPED. Resolves with the new handles.
+   *
+   * @example
+   * ```ts
+   * const launcher = new ContainerLauncher({ image: 'my-worker:1', runId: savedRunId });
+   * for (const worker of await launcher.adopt()) console.log(worker.workerId, worker.status);
+   * ```
+   */
+  async adopt(signal?: AbortSignal): Promise<ContainerWorkerHandle[]> {
+    signal?.throwIfAborted();
+    if (this.closed) throw new LauncherClosedError();
+    if (this.#options.events !== false) await this.#startEvents();
+    const adopted: ContainerWorkerHandle[] = [];
+    for (const c of await this.#list(signal)) {
+      const workerId = c.Labels?.[WORKER_ID_LABEL];
+      if (workerId === undefined || this.records.has(workerId) || !WORKER_ID.test(workerId)) continue;
+      const record = this.#newRecord(workerId, c.Id, (c.Created ?? this.clock.now() / 1000) * 1000);
+      this.#applyListed(record, c);
+      this.records.set(workerId, record);
+      adopted.push(this.#register(record, c.Names?.[0]?.replace(/^\//, '') ?? c.Id));
+      await this.#derive(record, signal);
+    }
+    return adopted;
+  }
+
+  #newRecord(workerId: string, containerId: string, startedAt: number): ContainerRecord {
+    return {
       workerId,
       status: WorkerStatus.INITIALIZING,
       reason: 'container created',
-      startedAt: this.clock.now(),
+      startedAt,
       readyAt: undefined,
       exitCode: undefined,
       healthCheckAt: undefined,
@@ -350,27 +408,14 @@ export class ContainerLauncher
       dying: undefined,
       removed: false,
     };
-    this.records.set(workerId, record); // before start: a die event may come before start returns
-    try {
-      await this.#engine.request({
-        method: 'POST',
-        path: `/containers/${containerId}/start`,
-        endpoint: 'POST /containers/{id}/start',
-        signal,
-      });
-    } catch (error) {
-      this.records.delete(workerId);
-      await this.#remove(record).catch(() => {});
-      throw error;
-    }
-    if (record.engineState === 'created') record.engineState = 'running';
+  }
+
+  #register(record: ContainerRecord, containerName: string): ContainerWorkerHandle {
     const handle = liveHandle(record, {
-      containerId,
-      containerName: name,
+      containerId: record.containerId,
+      containerName,
     }) as ContainerWorkerHandle;
-    this.#handles.set(workerId, handle);
-    this.logger.info({ workerId, containerId, name }, 'worker container started');
-    await this.#derive(record, signal);
+    this.#handles.set(record.workerId, handle);
     return handle;
   }
 

@@ -326,6 +326,25 @@ describe('ContainerLauncher (against a fake Engine API on a unix socket)', () =>
     expect(launcher.handle('b')?.status).toBe(WorkerStatus.STOPPED);
   });
 
+  it('adopt takes over the containers of an earlier launcher with the same runId', async () => {
+    await using fake = await startFakeEngine();
+    const first = launcherOn(fake, { events: false });
+    await first.spawn('a');
+    await first.spawn('b');
+    fake.die(fake.byWorker('b').Id, 9, { silent: true, logs: 'oops\n' });
+    await using second = launcherOn(fake);
+    const adopted = await second.adopt();
+    expect(adopted.map((h) => [h.workerId, h.status, h.containerName, h.startedAt])).toEqual([
+      ['a', 'ready', 'ordo-run1-a', 1_700_000_000_000],
+      ['b', 'crashed', 'ordo-run1-b', 1_700_000_000_000],
+    ]);
+    expect(second.handle('b')?.logTail).toEqual(['oops']);
+    expect(await second.adopt()).toEqual([]); // already known
+    await second.terminateAll({ graceMs: 0 });
+    expect(fake.containers.size).toBe(0);
+    await first.close();
+  });
+
   it('works with createPoller: one list call per tick, calls per minute reported', async () => {
     await using fake = await startFakeEngine();
     const clock = new ManualClock(Date.now());

@@ -162,7 +162,7 @@ describe.runIf(reachable || required)('ContainerLauncher on a real Docker engine
 
   it('a container that exits at start is CRASHED with its last log lines', async () => {
     await using failing = launcher({
-      cmd: ['sh', '-c', 'echo booting; echo "fatal: no config at /etc/w.yaml" >&2; exit 3'],
+      cmd: ['sh', '-c', 'echo booting >&2; echo "fatal: no config at /etc/w.yaml" >&2; exit 3'],
     });
     const crashed = nextStatus(failing, 'w1', WorkerStatus.CRASHED);
     await failing.spawn('w1');

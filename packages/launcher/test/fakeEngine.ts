@@ -108,6 +108,7 @@ export async function startFakeEngine() {
           .map((c) => ({
             Id: c.Id,
             Names: [`/${c.name}`],
+            Created: 1_700_000_000,
             Labels: c.body.Labels,
             State: c.state,
             Status: statusText(c),

@@ -1,7 +1,8 @@
 import { InvalidOptionsError } from '../errors.js';
 import type { Heartbeat } from '../heartbeat.js';
 
-const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** What a worker id may look like: usable in a file name and a container name. */
+export const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** Throws unless `workerId` is usable in a file name and a container name. */
 export function assertWorkerId(workerId: unknown): asserts workerId is string {
