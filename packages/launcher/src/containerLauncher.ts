@@ -109,6 +109,12 @@ export interface ContainerLauncherOptions {
   reconnect?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined;
   /** The run id put on every container's `ordo.run-id` label. @default a random 12-hex-digit id */
   runId?: string | undefined;
+  /**
+   * Whether `close()` terminates and removes the workers. Turn it off to leave them running for another
+   * launcher with the same `runId` to {@link ContainerLauncher.adopt}.
+   * @default true
+   */
+  terminateOnClose?: boolean | undefined;
   /** How many log lines to keep from a crashed container. @default 20 */
   logTailLines?: number | undefined;
   /** The time source (cooldown, staleness, backoff, health-check timeout). @default systemClock */
@@ -501,14 +507,14 @@ export class ContainerLauncher
     ]);
   }
 
-  /** Closes the events stream, terminates every worker and closes the engine connections. */
+  /** Closes the events stream, terminates every worker (unless `terminateOnClose: false`) and closes the engine connections. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.#eventsAbort?.abort(new Error('launcher closed'));
     await this.#eventsLoop;
     try {
-      if (this.records.size > 0) await this.terminateAll();
+      if (this.records.size > 0 && this.#options.terminateOnClose !== false) await this.terminateAll();
     } finally {
       await this.#engine.close();
     }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   type Clock,
   childAbortController,
@@ -107,6 +108,7 @@ export function createPoller(options: PollerOptions): Poller {
   const logger = options.logger ?? noopLogger;
   const events = new EventEmitter<PollerEvents>();
   const abort = childAbortController();
+  setMaxListeners(0, abort.signal); // one listener per in-flight request of a tick: many workers, many requests
   const counted = () => {
     const calls = launcher.apiCalls?.();
     return calls ? Object.values(calls).reduce((a, b) => a + b, 0) : undefined;
