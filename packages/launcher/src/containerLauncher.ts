@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type Clock,
   childAbortController,
@@ -689,25 +690,38 @@ export class ContainerLauncher
         method: 'POST',
         path: `/containers/${record.containerId}/exec`,
         endpoint: 'POST /containers/{id}/exec',
-        body: { Cmd: check.cmd, AttachStdout: false, AttachStderr: false },
+        // Attached output makes the start call last until the command's output ends.
+        body: { Cmd: check.cmd, AttachStdout: true, AttachStderr: true },
         signal: child.signal,
       });
       const execId = created.json<{ Id: string }>().Id;
-      await this.#engine.request({
+      const output = await this.#engine.request({
         method: 'POST',
         path: `/exec/${execId}/start`,
         endpoint: 'POST /exec/{id}/start',
         body: { Detach: false, Tty: false },
         signal: child.signal,
       });
-      const info = await this.#engine.request({
-        method: 'GET',
-        path: `/exec/${execId}/json`,
-        endpoint: 'GET /exec/{id}/json',
-        signal: child.signal,
-      });
-      const code = info.json<{ ExitCode?: number | null }>().ExitCode;
-      return { ok: code === 0, detail: `exit code ${code ?? 'unknown'}` };
+      // The engine records the exit code a moment after the output ends: ask again until it has.
+      for (let attempt = 0; ; attempt++) {
+        const info = await this.#engine.request({
+          method: 'GET',
+          path: `/exec/${execId}/json`,
+          endpoint: 'GET /exec/{id}/json',
+          signal: child.signal,
+        });
+        const { Running, ExitCode } = info.json<{ Running?: boolean; ExitCode?: number | null }>();
+        if (!Running && typeof ExitCode === 'number') {
+          const said = demux(output.body).trim().split('\n').at(-1)?.slice(0, 200);
+          return {
+            ok: ExitCode === 0,
+            detail: `exit code ${ExitCode}${said ? ` (${JSON.stringify(said)})` : ''}`,
+          };
+        }
+        // Real time, not the clock: this only paces an I/O poll (at most ~1 s); the clock bounds the check.
+        if (attempt >= 20) return { ok: false, detail: 'the engine did not report an exit code' };
+        await delay(Math.min(5 * 2 ** attempt, 100), undefined, { signal: child.signal });
+      }
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       const detail = child.signal.aborted

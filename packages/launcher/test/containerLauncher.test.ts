@@ -9,7 +9,7 @@ import {
   type EventsStreamChange,
   writeHeartbeat,
 } from '../src/index.js';
-import { startFakeEngine } from './fakeEngine.js';
+import { startFakeEngine, TLS_DIR } from './fakeEngine.js';
 import { nextStatus, tempDir } from './helpers.js';
 
 type Fake = Awaited<ReturnType<typeof startFakeEngine>>;
@@ -290,6 +290,7 @@ describe('ContainerLauncher (against a fake Engine API on a unix socket)', () =>
     clock.advance(25_000);
     await writeHeartbeat(hb.path, { workerId: 'fresh' }, { clock });
     fake.byWorker('busy').execExitCode = 0;
+    fake.byWorker('busy').execLag = 2; // the exit code shows on the third inspect
     fake.pause(fake.byWorker('frozen').Id);
     // `frozen` is paused: the engine list already says so.
     expect(Object.fromEntries(await launcher.syncState())).toEqual({
@@ -299,6 +300,7 @@ describe('ContainerLauncher (against a fake Engine API on a unix socket)', () =>
     });
     expect(launcher.handle('busy')?.reason).toBe('heartbeat stale for 35s, but the exec health check passed');
     expect(launcher.apiCalls()['POST /containers/{id}/exec']).toBe(1); // busy only
+    expect(launcher.apiCalls()['GET /exec/{id}/json']).toBe(3);
     await launcher.syncState();
     expect(launcher.apiCalls()['POST /containers/{id}/exec']).toBe(1); // inside the cooldown
     fake.byWorker('busy').execExitCode = 1;
@@ -369,6 +371,39 @@ describe('ContainerLauncher (against a fake Engine API on a unix socket)', () =>
     await launcher.close();
     const error = await launcher.spawn('w1').catch((e: unknown) => e);
     expect(isOrdoError(error, 'LAUNCHER_CLOSED')).toBe(true);
+  });
+});
+
+describe('ContainerLauncher on a remote engine', () => {
+  it('speaks to an engine over TCP', async () => {
+    await using fake = await startFakeEngine('tcp');
+    await using launcher = new ContainerLauncher({
+      docker: dockerFromEnv({ DOCKER_HOST: fake.url }),
+      image: 'ordo-test/fake:1',
+    });
+    expect(launcher.engine).toBe(fake.url.replace('tcp:', 'http:'));
+    await launcher.spawn('w1');
+    expect((await launcher.syncState()).get('w1')).toBe(WorkerStatus.READY);
+    expect(launcher.eventsConnected).toBe(true);
+  });
+
+  it('speaks to an engine over TLS with client certificates from DOCKER_CERT_PATH', async () => {
+    await using fake = await startFakeEngine('tls');
+    const env = { DOCKER_HOST: fake.url, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: TLS_DIR };
+    await using launcher = new ContainerLauncher({ docker: dockerFromEnv(env), image: 'ordo-test/fake:1' });
+    await launcher.spawn('w1');
+    expect((await launcher.syncState()).get('w1')).toBe(WorkerStatus.READY);
+    // Without the client certificate the engine refuses the handshake: the clear error, not a hang.
+    const { tls } = dockerFromEnv(env) as { tls: { ca: Buffer } };
+    await using anonymous = new ContainerLauncher({
+      docker: { url: fake.url, tls: { ca: tls.ca } },
+      image: 'ordo-test/fake:1',
+      events: false,
+    });
+    const error = await anonymous.spawn('w2').catch((e: unknown) => e);
+    expect(isOrdoError(error, 'LAUNCHER_ENGINE_UNAVAILABLE')).toBe(true);
+    expect((error as Error).message).toContain(fake.url.replace('tcp:', 'https:'));
+    expect((error as Error).message).toMatch(/client certificate and key \(DOCKER_CERT_PATH\)/);
   });
 });
 

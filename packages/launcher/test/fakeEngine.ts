@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './helpers.js';
 
@@ -20,14 +23,20 @@ export interface FakeContainer {
   logs: string;
   /** What an exec in this container exits with. */
   execExitCode: number;
+  /** How many exec inspects still answer `Running: true` (the engine records the exit a moment late). */
+  execLag: number;
 }
 
+/** The TLS material in test/fixtures/tls: a CA, a server certificate for 127.0.0.1 and a client certificate. */
+export const TLS_DIR = new URL('./fixtures/tls/', import.meta.url).pathname;
+
 /**
- * A small Docker Engine API on a real HTTP server on a unix socket: enough of containers, exec, logs and
+ * A small Docker Engine API on a real HTTP server on a unix socket (or TCP, or TLS with client
+ * certificates, as a remote engine with DOCKER_TLS_VERIFY): enough of containers, exec, logs and
  * events for the launcher's unit tests, where time is a ManualClock and the engine must do exactly what the
  * test says (drop the events stream, let a container die without an event).
  */
-export async function startFakeEngine() {
+export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
   const dir = await tempDir('ordo-fake-engine-');
   const socketPath = join(dir.path, 'docker.sock');
   const images = new Set(['ordo-test/fake:1']);
@@ -93,6 +102,7 @@ export async function startFakeEngine() {
         health: undefined,
         logs: '',
         execExitCode: 0,
+        execLag: 0,
       };
       containers.set(c.Id, c);
       emit(c, 'create');
@@ -137,6 +147,10 @@ export async function startFakeEngine() {
       if (execMatch[2] === 'start') {
         res.writeHead(200, { 'content-type': 'application/vnd.docker.raw-stream' });
         return res.end();
+      }
+      if (c.execLag > 0) {
+        c.execLag--;
+        return send(res, 200, { Running: true, ExitCode: null });
       }
       return send(res, 200, { Running: false, ExitCode: c.execExitCode });
     }
@@ -204,18 +218,31 @@ export async function startFakeEngine() {
     }
   };
 
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {
       body += chunk;
     });
     req.on('end', () => void route(req, res, body));
-  });
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  };
+  const pem = (name: string) => readFileSync(join(TLS_DIR, name));
+  const server =
+    listen === 'tls'
+      ? createTlsServer(
+          { key: pem('server-key.pem'), cert: pem('server-cert.pem'), ca: pem('ca.pem'), requestCert: true },
+          handler,
+        )
+      : createServer(handler);
+  await new Promise<void>((resolve) =>
+    listen === 'unix' ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve),
+  );
+  const port = listen === 'unix' ? 0 : (server.address() as AddressInfo).port;
 
   const fake = {
     socketPath,
+    /** For `tcp` and `tls`: the engine's address as DOCKER_HOST would say it. */
+    url: `tcp://127.0.0.1:${port}`,
     images,
     containers,
     calls,

@@ -130,8 +130,12 @@ export class EngineClient {
     const code = (error as { code?: string }).code ?? '';
     if (code === 'UND_ERR_ABORTED' || (error as Error).name === 'AbortError') return error;
     this.#logger.debug({ err: error, endpoint: req.endpoint }, 'engine unreachable');
+    const detail = [code, (error as Error).message].filter(Boolean).join(': ');
+    const hint = this.where.startsWith('unix:')
+      ? 'Start an engine (in this repository: scripts/docker-engine.sh start; elsewhere: systemctl start docker), then point the launcher at its socket with { docker: { socketPath } } or DOCKER_HOST=unix://….'
+      : 'Check that the engine listens there and, with TLS, that the CA, client certificate and key (DOCKER_CERT_PATH) are the ones it expects; point the launcher at it with { docker: { url, tls } } or DOCKER_HOST=tcp://….';
     return new EngineUnavailableError(
-      `Cannot reach the Docker engine at ${this.where} (${code || (error as Error).message}). Start an engine (in this repository: scripts/docker-engine.sh start; elsewhere: systemctl start docker), then point the launcher at it with { docker: { socketPath } } or DOCKER_HOST.`,
+      `Cannot reach the Docker engine at ${this.where} (${detail}). ${hint}`,
       { cause: error, details: { engine: this.where, endpoint: req.endpoint } },
     );
   }
