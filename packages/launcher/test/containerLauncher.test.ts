@@ -441,8 +441,8 @@ async function fetchFake(fake: Fake, method: string, path: string): Promise<void
   });
 }
 
-/** Waits (in real time, for I/O) until `condition` holds. */
+/** Waits (in real time, for I/O; at most 15 s) until `condition` holds. */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(condition()).toBe(true);
 }

@@ -150,11 +150,9 @@ describe.runIf(reachable || required)('ContainerLauncher on a real Docker engine
     await quiet.spawn('w1');
     await using poller = createPoller({ launcher: quiet, intervalMs: 15_000 });
     expect((await poller.tick())?.get('w1')).toBe(WorkerStatus.READY);
-    await engine?.request({
-      method: 'POST',
-      path: `/containers/${quiet.handle('w1')?.containerId}/kill`,
-      endpoint: 'kill',
-    });
+    const id = quiet.handle('w1')?.containerId;
+    await engine?.request({ method: 'POST', path: `/containers/${id}/kill`, endpoint: 'kill' });
+    await engine?.request({ method: 'POST', path: `/containers/${id}/wait`, endpoint: 'wait' }); // until it is down
     expect((await poller.tick())?.get('w1')).toBe(WorkerStatus.CRASHED);
     expect(quiet.apiCalls()['GET /events']).toBeUndefined();
     await quiet.terminateAll({ graceMs: 0 });
