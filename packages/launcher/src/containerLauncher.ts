@@ -263,6 +263,8 @@ export class ContainerLauncher
     this.#logTailLines = options.logTailLines ?? 20;
     assertNumber('logTailLines', this.#logTailLines);
     if (options.healthCheck) assertNumber('healthCheck.timeoutMs', options.healthCheck.timeoutMs ?? 5000, 1);
+    assertNumber('reconnect.initialMs', options.reconnect?.initialMs ?? 500, 1);
+    assertNumber('reconnect.maxMs', options.reconnect?.maxMs ?? 30_000, 1);
     this.runId = options.runId ?? randomBytes(6).toString('hex');
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(this.runId)) {
       throw new InvalidOptionsError(

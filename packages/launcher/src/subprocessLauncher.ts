@@ -119,7 +119,8 @@ export class SubprocessLauncher extends LauncherBase<ProcessRecord> implements L
   }
 
   /**
-   * Starts `command [...args, ...spec.args]` with `ORDO_WORKER_ID` (and `ORDO_HEARTBEAT_DIR`) set, and
+   * Starts `command [...args, ...spec.args]` with `ORDO_WORKER_ID` (and `ORDO_HEARTBEAT_DIR`) set (`spec.labels`
+   * are not used by processes), and
    * resolves once the process is running. Rejects with `LAUNCHER_SPAWN_FAILED` when it cannot start.
    */
   async spawn(workerId: string, spec: WorkerSpec = {}, signal?: AbortSignal): Promise<ProcessWorkerHandle> {

@@ -86,11 +86,6 @@ export abstract class LauncherBase<
     return this.#heartbeats?.stats();
   }
 
-  /** Ids of the workers this launcher has spawned and not yet forgotten. */
-  workerIds(): string[] {
-    return [...this.records.keys()];
-  }
-
   protected checkNewWorker(workerId: string): void {
     if (this.closed) throw new LauncherClosedError();
     assertWorkerId(workerId);

@@ -7,7 +7,6 @@ export class LineQueue {
   #lines: string[] = [];
   #ended = false;
   #wake: (() => void) | undefined;
-  dropped = 0;
 
   constructor(max: number) {
     this.#max = max;
@@ -15,10 +14,7 @@ export class LineQueue {
 
   push(line: string): void {
     this.#lines.push(line);
-    if (this.#lines.length > this.#max) {
-      this.#lines.shift();
-      this.dropped++;
-    }
+    if (this.#lines.length > this.#max) this.#lines.shift();
     this.#wake?.();
   }
 
