@@ -24,7 +24,13 @@ import {
 } from './errors.js';
 import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 import { demux, EngineClient } from './internal/engine.js';
-import { deathReason, LauncherBase, liveHandle, type WorkerRecord } from './internal/launcherBase.js';
+import {
+  deathReason,
+  LauncherBase,
+  liveHandle,
+  settled,
+  type WorkerRecord,
+} from './internal/launcherBase.js';
 import { assertNumber, WORKER_ID } from './internal/validate.js';
 
 /** The label holding the launcher's run id; every container of a launcher carries it. */
@@ -662,11 +668,7 @@ export class ContainerLauncher
     }
     if (isTerminalWorkerStatus(record.status) || record.stopRequested || record.dying) return;
     if (record.execOk.ok) {
-      const alive =
-        record.status === WorkerStatus.STALLED || record.status === WorkerStatus.INITIALIZING
-          ? WorkerStatus.READY
-          : record.status;
-      this.setStatus(record, alive, `${reason}, but the exec health check passed`);
+      this.setStatus(record, settled(record), `${reason}, but the exec health check passed`);
     } else {
       this.setStatus(
         record,

@@ -209,6 +209,27 @@ describe('ContainerLauncher (against a fake Engine API on a unix socket)', () =>
     expect(fake.calls.length).toBe(calls);
   });
 
+  it('health: read from the batch list, and from health_status and oom events', async () => {
+    await using fake = await startFakeEngine();
+    await using polled = launcherOn(fake, { events: false, runId: 'polled' });
+    await polled.spawn('w1');
+    fake.byWorker('w1').health = 'unhealthy';
+    expect((await polled.syncState()).get('w1')).toBe(WorkerStatus.STALLED);
+    expect(polled.handle('w1')?.reason).toBe('the engine health check reports unhealthy');
+
+    await using streamed = launcherOn(fake, { runId: 'streamed' });
+    await streamed.spawn('w2');
+    const c = fake.byWorker('w2');
+    const stalled = nextStatus(streamed, 'w2', WorkerStatus.STALLED);
+    fake.emit(c.Id, 'health_status: unhealthy');
+    await stalled;
+    const crashed = nextStatus(streamed, 'w2', WorkerStatus.CRASHED);
+    fake.emit(c.Id, 'oom');
+    fake.die(c.Id, 137);
+    expect((await crashed).reason).toBe('out of memory (exit code 137)');
+    expect(streamed.apiCalls()['GET /containers/json']).toBeUndefined();
+  });
+
   it('events down: polls instead (never silently stale), reconnects with backoff and replays with since', async () => {
     await using fake = await startFakeEngine();
     const clock = new ManualClock(Date.now());

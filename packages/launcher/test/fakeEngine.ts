@@ -264,6 +264,11 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
       c.logs += logs;
       if (!silent) emit(c, 'die', { exitCode: String(code) });
     },
+    /** Sends an event about a container, as the engine would. */
+    emit(id: string, action: string, attributes: Record<string, string> = {}) {
+      const c = containers.get(id);
+      if (c) emit(c, action, attributes);
+    },
     pause(id: string) {
       const c = containers.get(id);
       if (!c) return;

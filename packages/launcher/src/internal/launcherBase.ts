@@ -188,8 +188,8 @@ export function liveHandle<R extends WorkerRecord, X extends object>(
   return Object.defineProperties(handle, Object.getOwnPropertyDescriptors(extra)) as never;
 }
 
-/** A worker's live status when nothing more is known: READY until a heartbeat says otherwise. */
-function settled(record: WorkerRecord): WorkerStatus {
+/** A live worker's status when nothing more is known: READY unless a heartbeat said RUNNING or IDLE. */
+export function settled(record: WorkerRecord): WorkerStatus {
   return record.status === WorkerStatus.INITIALIZING || record.status === WorkerStatus.STALLED
     ? WorkerStatus.READY
     : record.status;
