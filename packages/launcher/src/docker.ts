@@ -35,9 +35,10 @@ export type DockerConnection = { socketPath: string } | { url: string; tls?: Doc
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
- * Reads the engine's address the way the docker CLI does: `DOCKER_HOST` (`unix://…` or `tcp://…`), and for
- * TCP `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` (`ca.pem`, `cert.pem`, `key.pem`). Without `DOCKER_HOST`,
- * the local socket `/var/run/docker.sock`.
+ * Reads the engine's address the way the docker CLI does: `DOCKER_HOST` (`unix://…` or `tcp://…`); for
+ * TCP, TLS when `DOCKER_TLS_VERIFY` (checking the engine's certificate) or `DOCKER_TLS` (not checking it) is
+ * set, with `ca.pem`, `cert.pem` and `key.pem` from `DOCKER_CERT_PATH` (default `~/.docker`). Without
+ * `DOCKER_HOST`, the local socket `/var/run/docker.sock`.
  *
  * @example
  * ```ts
@@ -57,9 +58,10 @@ export function dockerFromEnv(
       { details: { DOCKER_HOST: host } },
     );
   }
-  const verify =
-    env.DOCKER_TLS_VERIFY !== undefined && env.DOCKER_TLS_VERIFY !== '' && env.DOCKER_TLS_VERIFY !== '0';
-  if (!verify && !env.DOCKER_CERT_PATH) return { url: host };
+  const on = (value: string | undefined) =>
+    value !== undefined && value !== '' && value !== '0' && value !== 'false';
+  const verify = on(env.DOCKER_TLS_VERIFY);
+  if (!verify && !on(env.DOCKER_TLS)) return { url: host };
   const dir = env.DOCKER_CERT_PATH ?? join(env.HOME ?? '', '.docker');
   const read = (name: string) => {
     try {

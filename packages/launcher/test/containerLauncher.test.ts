@@ -446,6 +446,15 @@ describe('dockerFromEnv', () => {
     expect(String(conn.tls.ca)).toBe('ca.pem');
     expect(conn.tls.rejectUnauthorized).toBe(true);
     expect(() => dockerFromEnv({ ...env, DOCKER_CERT_PATH: `${dir.path}/nope` })).toThrow(/ca\.pem/);
+    const unchecked = dockerFromEnv({
+      DOCKER_HOST: 'tcp://h:2376',
+      DOCKER_TLS: '1',
+      DOCKER_CERT_PATH: dir.path,
+    });
+    expect(unchecked).toMatchObject({ tls: { rejectUnauthorized: false } });
+    expect(dockerFromEnv({ DOCKER_HOST: 'tcp://h:2375', DOCKER_CERT_PATH: dir.path })).toEqual({
+      url: 'tcp://h:2375',
+    });
   });
 });
 
