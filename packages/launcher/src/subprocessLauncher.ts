@@ -14,7 +14,7 @@ import {
   type WorkerSpec,
   WorkerStatus,
 } from '@ordo/contracts';
-import { SpawnFailedError } from './errors.js';
+import { InvalidOptionsError, SpawnFailedError } from './errors.js';
 import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 import {
   deathReason,
@@ -109,7 +109,7 @@ export class SubprocessLauncher extends LauncherBase<ProcessRecord> implements L
       heartbeatDir: options.heartbeatDir,
     });
     if (typeof options.command !== 'string' || options.command === '') {
-      throw new SpawnFailedError('SubprocessLauncher needs a `command` (the program every worker runs).');
+      throw new InvalidOptionsError('SubprocessLauncher needs a `command` (the program every worker runs).');
     }
     this.#options = options;
     this.#logTailLines = options.logTailLines ?? 20;
@@ -119,9 +119,9 @@ export class SubprocessLauncher extends LauncherBase<ProcessRecord> implements L
   }
 
   /**
-   * Starts `command [...args, ...spec.args]` with `ORDO_WORKER_ID` (and `ORDO_HEARTBEAT_DIR`) set (`spec.labels`
-   * are not used by processes), and
-   * resolves once the process is running. Rejects with `LAUNCHER_SPAWN_FAILED` when it cannot start.
+   * Starts `command [...args, ...spec.args]` with `ORDO_WORKER_ID` (and `ORDO_HEARTBEAT_DIR`) set, and resolves
+   * once the process is running (`spec.labels` are not used by processes). Rejects with
+   * `LAUNCHER_SPAWN_FAILED` when it cannot start.
    */
   async spawn(workerId: string, spec: WorkerSpec = {}, signal?: AbortSignal): Promise<ProcessWorkerHandle> {
     signal?.throwIfAborted();

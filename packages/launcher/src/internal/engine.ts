@@ -71,7 +71,7 @@ export class EngineClient {
 
   /** Sends a request and reads the whole answer; a status outside 2xx and `ok` is an EngineRequestError. */
   async request(req: EngineRequest): Promise<EngineResponse> {
-    const { statusCode, body } = await this.#send(req, { bodyTimeout: 0 });
+    const { statusCode, body } = await this.#send(req);
     let bytes: Buffer;
     try {
       bytes = Buffer.from(await body.arrayBuffer());
@@ -88,7 +88,7 @@ export class EngineClient {
   async stream(
     req: EngineRequest,
   ): Promise<{ headers: Record<string, unknown>; body: AsyncIterable<Buffer> }> {
-    const res = await this.#send(req, { bodyTimeout: 0 });
+    const res = await this.#send(req);
     if (res.statusCode !== 200) {
       const bytes = Buffer.from(await res.body.arrayBuffer().catch(() => new ArrayBuffer(0)));
       throw requestError(req, res.statusCode, bytes, this.where);
@@ -100,7 +100,7 @@ export class EngineClient {
     await this.#pool.destroy();
   }
 
-  async #send(req: EngineRequest, extra: { bodyTimeout: number }) {
+  async #send(req: EngineRequest) {
     req.signal?.throwIfAborted();
     this.#calls.set(req.endpoint, (this.#calls.get(req.endpoint) ?? 0) + 1);
     const query = req.query
@@ -118,7 +118,7 @@ export class EngineClient {
         body: req.body === undefined ? null : JSON.stringify(req.body),
         signal: req.signal ?? null,
         headersTimeout: 60_000,
-        ...extra,
+        bodyTimeout: 0, // the events stream is quiet for as long as nothing happens
       });
     } catch (error) {
       throw this.#transportError(req, error);
