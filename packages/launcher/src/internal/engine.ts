@@ -1,0 +1,174 @@
+import type { Logger } from '@ordo/contracts';
+import { Pool } from 'undici';
+import type { DockerConnection } from '../docker.js';
+import { EngineRequestError, EngineUnavailableError } from '../errors.js';
+
+/** A request to the Engine API. `endpoint` is the label it is counted under, e.g. `GET /containers/json`. */
+export interface EngineRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  endpoint: string;
+  query?: Record<string, string | number | boolean | undefined> | undefined;
+  body?: unknown;
+  signal?: AbortSignal | undefined;
+  /** Statuses that are not errors (besides 2xx), e.g. 304 for a stop of a stopped container. */
+  ok?: readonly number[] | undefined;
+}
+
+/** The engine's answer: status and, for a body, its bytes. */
+export interface EngineResponse {
+  status: number;
+  body: Buffer;
+  json<T>(): T;
+}
+
+/**
+ * The Engine API over an undici Pool (keep-alive connections on the unix socket or TCP/TLS). Counts every
+ * call by endpoint and turns transport failures into `LAUNCHER_ENGINE_UNAVAILABLE`.
+ */
+export class EngineClient {
+  /** Where the engine is, for messages: `unix:///var/run/docker.sock` or the URL. */
+  readonly where: string;
+  readonly #pool: Pool;
+  readonly #calls = new Map<string, number>();
+  readonly #logger: Logger;
+
+  constructor(connection: DockerConnection, logger: Logger, connections = 8) {
+    this.#logger = logger;
+    if ('socketPath' in connection) {
+      this.where = `unix://${connection.socketPath}`;
+      this.#pool = new Pool('http://docker', {
+        socketPath: connection.socketPath,
+        connections,
+        keepAliveTimeout: 30_000,
+      });
+    } else {
+      const url = connection.url.replace(/^tcp:/, connection.tls ? 'https:' : 'http:');
+      this.where = url;
+      const tls = connection.tls;
+      this.#pool = new Pool(url, {
+        connections,
+        keepAliveTimeout: 30_000,
+        ...(tls
+          ? {
+              connect: {
+                ...(tls.ca !== undefined && { ca: tls.ca }),
+                ...(tls.cert !== undefined && { cert: tls.cert }),
+                ...(tls.key !== undefined && { key: tls.key }),
+                ...(tls.servername !== undefined && { servername: tls.servername }),
+                rejectUnauthorized: tls.rejectUnauthorized ?? true,
+              },
+            }
+          : {}),
+      });
+    }
+  }
+
+  /** Calls made so far, by endpoint. */
+  apiCalls(): Record<string, number> {
+    return Object.fromEntries(this.#calls);
+  }
+
+  /** Sends a request and reads the whole answer; a status outside 2xx and `ok` is an EngineRequestError. */
+  async request(req: EngineRequest): Promise<EngineResponse> {
+    const { statusCode, body } = await this.#send(req);
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(await body.arrayBuffer());
+    } catch (error) {
+      throw this.#transportError(req, error);
+    }
+    if ((statusCode < 200 || statusCode >= 300) && !req.ok?.includes(statusCode)) {
+      throw requestError(req, statusCode, bytes, this.where);
+    }
+    return { status: statusCode, body: bytes, json: <T>() => JSON.parse(bytes.toString('utf8')) as T };
+  }
+
+  /** Opens a streaming request (the events stream); the caller reads and ends `body`. */
+  async stream(
+    req: EngineRequest,
+  ): Promise<{ headers: Record<string, unknown>; body: AsyncIterable<Buffer> }> {
+    const res = await this.#send(req);
+    if (res.statusCode !== 200) {
+      const bytes = Buffer.from(await res.body.arrayBuffer().catch(() => new ArrayBuffer(0)));
+      throw requestError(req, res.statusCode, bytes, this.where);
+    }
+    return { headers: res.headers, body: res.body };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+
+  async #send(req: EngineRequest) {
+    req.signal?.throwIfAborted();
+    this.#calls.set(req.endpoint, (this.#calls.get(req.endpoint) ?? 0) + 1);
+    const query = req.query
+      ? `?${new URLSearchParams(
+          Object.entries(req.query)
+            .filter((e): e is [string, string | number | boolean] => e[1] !== undefined)
+            .map(([k, v]): [string, string] => [k, String(v)]),
+        )}`
+      : '';
+    try {
+      return await this.#pool.request({
+        method: req.method,
+        path: `${req.path}${query}`,
+        headers: req.body === undefined ? {} : { 'content-type': 'application/json' },
+        body: req.body === undefined ? null : JSON.stringify(req.body),
+        signal: req.signal ?? null,
+        headersTimeout: 60_000,
+        bodyTimeout: 0, // the events stream is quiet for as long as nothing happens
+      });
+    } catch (error) {
+      throw this.#transportError(req, error);
+    }
+  }
+
+  #transportError(req: EngineRequest, error: unknown): unknown {
+    if (req.signal?.aborted) return req.signal.reason;
+    const code = (error as { code?: string }).code ?? '';
+    if (code === 'UND_ERR_ABORTED' || (error as Error).name === 'AbortError') return error;
+    this.#logger.debug({ err: error, endpoint: req.endpoint }, 'engine unreachable');
+    const detail = [code, (error as Error).message].filter(Boolean).join(': ');
+    const hint = this.where.startsWith('unix:')
+      ? 'Start an engine (in this repository: scripts/docker-engine.sh start; elsewhere: systemctl start docker), then point the launcher at its socket with { docker: { socketPath } } or DOCKER_HOST=unix://….'
+      : 'Check that the engine listens there and, with TLS, that the CA, client certificate and key (DOCKER_CERT_PATH) are the ones it expects; point the launcher at it with { docker: { url, tls } } or DOCKER_HOST=tcp://….';
+    return new EngineUnavailableError(
+      `Cannot reach the Docker engine at ${this.where} (${detail}). ${hint}`,
+      { cause: error, details: { engine: this.where, endpoint: req.endpoint } },
+    );
+  }
+}
+
+function requestError(req: EngineRequest, status: number, body: Buffer, where: string): EngineRequestError {
+  let message = body.toString('utf8').trim();
+  try {
+    message = (JSON.parse(message) as { message?: string }).message ?? message;
+  } catch {
+    // not JSON: keep the text
+  }
+  return new EngineRequestError(
+    `The Docker engine at ${where} answered ${req.endpoint} with ${status}: ${message || '(no message)'}.`,
+    { details: { status, endpoint: req.endpoint, engineMessage: message } },
+  );
+}
+
+/**
+ * Splits the engine's multiplexed stdout/stderr stream (8-byte frame headers: stream, 0, 0, 0, size) into
+ * text. A body without frame headers (a TTY container) is returned as it is.
+ */
+export function demux(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const kind = buffer[offset];
+    if ((kind !== 0 && kind !== 1 && kind !== 2) || buffer.readUIntBE(offset + 1, 3) !== 0) {
+      return buffer.toString('utf8');
+    }
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return offset === buffer.length ? Buffer.concat(parts).toString('utf8') : buffer.toString('utf8');
+}
