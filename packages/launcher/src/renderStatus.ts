@@ -70,7 +70,7 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
   if (metrics.workers.length > 0) {
     const table = new Table({
       head: ['Worker', 'Init', 'Tasks', 'Avg', 'Uptime'].map((h) => c.cyan(h)),
-      style: { head: [], border: [] },
+      style: { head: [], border: [], compact: true },
     });
     for (const w of metrics.workers) {
       const tasks =
@@ -97,7 +97,7 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
   const elapsed = formatDuration(openMs(metrics.startedAt, metrics.completedAt));
   lines.push(
     '',
-    `Total: ${totals} · ${metrics.workersUsed} workers used · ` +
+    `Total: ${totals} · ${count(metrics.workersUsed, 'worker')} used · ` +
       `${metrics.levelsCompleted}/${metrics.totalLevels} levels · ${elapsed} elapsed`,
   );
   return `${lines.join('\n')}\n`;
@@ -116,11 +116,15 @@ function levelLine(
         level.avgMs === null
           ? ''
           : `, avg=${formatDuration(level.avgMs)}, p95=${formatDuration(level.p95Ms)}`;
-      return `${c.green('✓ DONE')} ${duration} (${level.taskCount} tasks${failed}${stats})`;
+      return `${c.green('✓ DONE')} ${duration} (${count(level.taskCount, 'task')}${failed}${stats})`;
     }
     case 'running':
       return `${c.yellow('RUNNING')} ${duration} (${level.completed}/${level.taskCount} tasks${failed})`;
     default:
-      return `${c.dim('PENDING')} (${level.taskCount} tasks)`;
+      return `${c.dim('PENDING')} (${count(level.taskCount, 'task')})`;
   }
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
