@@ -9,11 +9,13 @@ import { T0 } from './fixtures/states.js';
 
 let dir: string;
 let file: string;
+const opened: StateStore[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ordo-state-'));
   file = join(dir, 'nested', 'state.json');
 });
 afterEach(async () => {
+  await Promise.allSettled(opened.splice(0).map((store) => store.close())); // no write outlives its test
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -31,6 +33,7 @@ const flushMicrotasks = async () => {
 async function openStore(options: Partial<StateStoreOptions> = {}) {
   const clock = new ManualClock(T0);
   const store = await StateStore.open({ file, clock, writeDelayMs: 100, ...options });
+  opened.push(store);
   const written: number[] = [];
   store.on('written', (revision) => written.push(revision));
   return { store, clock, written };

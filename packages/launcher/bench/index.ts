@@ -1,0 +1,19 @@
+// `pnpm bench`: every launcher benchmark against its anchor, in one run. Prints the ratios and writes
+// bench/results/*.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { benchState } from './state.js';
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.versions.node}`;
+const results = await benchState();
+for (const r of results) {
+  console.log(
+    `${r.name}: ordo ${r.ordo.toFixed(1)} ${r.unit}, write-file-atomic ${r.anchor.toFixed(1)} ${r.unit}, ` +
+      `ratio ${r.ratio.toFixed(2)}× (${r.notes})`,
+  );
+}
+await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+await writeFile(
+  new URL('./results/state.json', import.meta.url),
+  `${JSON.stringify({ date: new Date().toISOString(), machine, anchor: 'write-file-atomic 7', results }, null, 2)}\n`,
+);
