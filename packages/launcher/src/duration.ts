@@ -51,6 +51,14 @@ export function durationMs(start: TimeInput, end: TimeInput): number | null {
 }
 
 /**
+ * From `start` to `end`, or to `now` while `end` is missing (and never before `start`: the clock of the
+ * process that computes may lag the one that recorded). Internal: not exported from the package.
+ */
+export function openDuration(start: number | null, end: number | null, now: number): number | null {
+  return durationMs(start, end ?? (start === null ? null : Math.max(now, start)));
+}
+
+/**
  * Formats a duration for people: `950ms`, `1.2s` (below 10 s), `45s`, `4m30s`, `1h02m`. Each unit is
  * truncated, never rounded up, so a value never shows as the next unit early (59 999 ms is `59s`).
  * `null` gives `-`.

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@ordo/contracts';
-import { durationMs, toEpochMs } from './duration.js';
+import { durationMs, openDuration, toEpochMs } from './duration.js';
 import { StateUnknownEntityError } from './errors.js';
 import { writeFileAtomic } from './internal/atomicWrite.js';
 import { FeatureMetrics, LevelMetrics, TaskMetrics, type TaskStatus, WorkerMetrics } from './metrics.js';
@@ -106,11 +106,6 @@ export class MetricsCollector {
       this.#computed = compute(this.#source.state, revision, this.#clock.now());
     return this.#computed;
   }
-}
-
-/** From `start` to `end`, or to `now` while open (never before `start`: another process's clock may lag). */
-function openDuration(start: number | null, end: number | null, now: number): number | null {
-  return durationMs(start, end ?? (start === null ? null : Math.max(now, start)));
 }
 
 function found<T>(value: T | undefined, kind: 'worker' | 'task' | 'level', id: string | number): T {

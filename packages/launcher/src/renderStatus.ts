@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
-import { durationMs, formatDuration, toEpochMs } from './duration.js';
+import { formatDuration, openDuration, toEpochMs } from './duration.js';
 import type { FeatureMetrics, LevelMetrics } from './metrics.js';
 
 /** Options for {@link renderStatus}. */
@@ -45,8 +45,7 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
   const c = pc.createColors(options.color === true && !noColor);
   const width = options.width ?? 80;
   const now = toEpochMs(options.now ?? metrics.generatedAt) as number;
-  const openMs = (start: number | null, end: number | null) =>
-    end !== null ? durationMs(start, end) : start === null ? null : durationMs(start, Math.max(now, start));
+  const openMs = (start: number | null, end: number | null) => openDuration(start, end, now);
 
   const lines: string[] = [];
   lines.push(c.bold(`Feature: ${metrics.feature}`));

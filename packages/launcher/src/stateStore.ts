@@ -9,7 +9,13 @@ import {
   type TimerHandle,
 } from '@ordo/contracts';
 import { EventEmitter } from 'eventemitter3';
-import { StateClosedError, StateCorruptError, StateUnknownEntityError, StateWriteError } from './errors.js';
+import {
+  MetricsInputError,
+  StateClosedError,
+  StateCorruptError,
+  StateUnknownEntityError,
+  StateWriteError,
+} from './errors.js';
 import { removeStaleTemps, writeFileAtomic } from './internal/atomicWrite.js';
 import { FeatureMetrics } from './metrics.js';
 import {
@@ -23,7 +29,7 @@ import {
 
 /** What a {@link MetricsCollector} reads: a state and a number that changes whenever the state does. */
 export interface StateSource {
-  /** Grows by one with every recorded change; equal revisions mean an equal state. */
+  /** Grows by one with every recorded change; equal revisions mean equal workers, tasks and levels. */
   readonly revision: number;
   /** The current state document. */
   readonly state: Readonly<LauncherState>;
@@ -289,6 +295,8 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
   /** Sets the feature's name and marks it started (if not yet). */
   recordFeatureStarted(name: string = this.#feature.name): void {
     this.#open();
+    if (typeof name !== 'string')
+      throw new MetricsInputError(`The feature name must be a string, got ${name}.`);
     this.#feature = { ...this.#feature, name, startedAt: this.#feature.startedAt ?? this.#now() };
     this.#changed();
   }
@@ -296,6 +304,7 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
   /** A worker was started. Starting a known worker again resets its record. */
   recordWorkerStarted(workerId: string): void {
     this.#open();
+    checkId('worker', workerId);
     this.#workers.set(workerId, {
       workerId,
       startedAt: this.#now(),
@@ -321,6 +330,9 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
   /** A worker exited, with its exit code if it had one. */
   recordWorkerExited(workerId: string, exitCode?: number | null): void {
     const worker = this.#worker(workerId);
+    if (exitCode != null && !Number.isSafeInteger(exitCode)) {
+      throw new MetricsInputError(`The exit code must be an integer or null, got ${exitCode}.`, { exitCode });
+    }
     worker.exitedAt = this.#now();
     worker.exitCode = exitCode ?? null;
     this.#changed();
@@ -359,6 +371,8 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
   /** The task completed; its worker's counters and `lastTaskCompletedAt` move with it. */
   recordTaskCompleted(taskId: string, options: TaskCompletedOptions = {}): void {
     const task = this.#task(taskId);
+    checkMs('durationMs', options.durationMs);
+    checkMs('verificationMs', options.verificationMs);
     const now = this.#now();
     task.completedAt = now;
     task.failedAt = null;
@@ -377,12 +391,12 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
   /** The task's attempt failed; it may be claimed again (a retry). */
   recordTaskFailed(taskId: string, options: TaskFailedOptions = {}): void {
     const task = this.#task(taskId);
+    checkMs('durationMs', options.durationMs);
     const now = this.#now();
     task.failedAt = now;
     task.durationMs = options.durationMs ?? elapsed(task.startedAt ?? task.claimedAt, now);
     const error = options.error;
-    task.error =
-      error === undefined ? null : error instanceof Error ? error.message : String(error as string);
+    task.error = error === undefined ? null : error instanceof Error ? error.message : String(error);
     const worker = task.workerId === null ? undefined : this.#workers.get(task.workerId);
     if (worker) worker.tasksFailed += 1;
     this.#changed();
@@ -421,8 +435,11 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
       this.#feature = { ...this.#feature, completedAt: known.completedAt };
     }
     this.#changed(false);
-    this.emit('levelCompleted', level);
-    await this.flush(signal);
+    try {
+      this.emit('levelCompleted', level);
+    } finally {
+      await this.flush(signal); // even when a listener threw: the completion must reach the disk
+    }
   }
 
   /** Keeps the latest feature metrics in the state file (does not change {@link revision}). */
@@ -494,9 +511,7 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
 
   #createTask(taskId: string, level: number): void {
     checkLevel(level);
-    if (typeof taskId !== 'string' || taskId === '') {
-      throw new StateUnknownEntityError('task', String(taskId), 'task ids must be non-empty strings.');
-    }
+    checkId('task', taskId);
     if (this.#tasks.has(taskId)) return;
     this.#tasks.set(taskId, {
       taskId,
@@ -581,6 +596,20 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
 
 function elapsed(from: string | null, to: string): number | null {
   return from === null ? null : Math.max(0, Date.parse(to) - Date.parse(from));
+}
+
+function checkId(kind: 'worker' | 'task', id: string): void {
+  if (typeof id !== 'string' || id === '') {
+    throw new StateUnknownEntityError(kind, String(id), `${kind} ids must be non-empty strings.`);
+  }
+}
+
+function checkMs(name: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+    throw new MetricsInputError(`${name} must be a finite number of ms >= 0, got ${value}.`, {
+      [name]: value,
+    });
+  }
 }
 
 function checkLevel(level: number): void {

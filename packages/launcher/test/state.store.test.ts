@@ -134,7 +134,7 @@ describe('StateStore records', () => {
     expect(store.state.feature).toMatchObject({ name: 'retry', startedAt: new Date(T0).toISOString() });
   });
 
-  it('refuses unknown workers, tasks and levels with STATE_UNKNOWN_ENTITY, changing nothing', async () => {
+  it('refuses unknown workers, tasks and levels and bad values, changing nothing', async () => {
     const { store } = await openStore();
     store.recordWorkerStarted('w1');
     const before = store.revision;
@@ -149,6 +149,19 @@ describe('StateStore records', () => {
     await expectCode(() => store.recordLevelCompleted(4), 'STATE_UNKNOWN_ENTITY', /recordLevelStarted/);
     await expectCode(() => store.recordLevelStarted(-1), 'STATE_UNKNOWN_ENTITY', /integers >= 0/);
     await expectCode(() => store.recordTaskCreated('', 0), 'STATE_UNKNOWN_ENTITY', /non-empty/);
+    await expectCode(() => store.recordWorkerStarted(''), 'STATE_UNKNOWN_ENTITY', /non-empty/);
+    // Values the schema would refuse on the next load are refused now.
+    await expectCode(
+      () => store.recordTaskCompleted('t', { durationMs: -1 }),
+      'METRICS_INPUT_INVALID',
+      /durationMs/,
+    );
+    await expectCode(() => store.recordTaskFailed('t', { durationMs: Number.NaN }), 'METRICS_INPUT_INVALID');
+    await expectCode(
+      () => store.recordTaskCompleted('t', { verificationMs: Infinity }),
+      'METRICS_INPUT_INVALID',
+    );
+    await expectCode(() => store.recordWorkerExited('w1', 1.5), 'METRICS_INPUT_INVALID', /integer or null/);
     expect(store.revision).toBe(before + 1);
     expect(store.state.tasks[0]).toMatchObject({ attempts: 0, workerId: null });
   });
@@ -195,6 +208,17 @@ describe('StateStore writes', () => {
     expect(await exists(file)).toBe(false);
     await store.recordLevelCompleted(0);
     expect(written).toEqual([2]);
+    expect((await readState()).levels[0]?.completedAt).not.toBeNull();
+  });
+
+  it('writes a level completion even when a levelCompleted listener throws', async () => {
+    const { store } = await openStore({ writeDelayMs: 3_600_000 });
+    const boom = new Error('listener failed');
+    store.on('levelCompleted', () => {
+      throw boom;
+    });
+    store.recordLevelStarted(0);
+    await expect(store.recordLevelCompleted(0)).rejects.toBe(boom);
     expect((await readState()).levels[0]?.completedAt).not.toBeNull();
   });
 
