@@ -2,7 +2,19 @@ import { OrdoError, type OrdoErrorOptions } from '@ordo/contracts';
 
 // ── State and metrics ────────────────────────────────────────────────────────────────────────────
 
-/** The codes of the state-file and metrics errors. Branch on these, never on message text. */
+/**
+ * The codes of the state-file and metrics errors. Branch on these, never on message text.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   store = await StateStore.open({ file });
+ * } catch (error) {
+ *   if (isOrdoError(error, StateErrorCode.STATE_VERSION_UNSUPPORTED)) exitWith('upgrade ordo');
+ *   throw error;
+ * }
+ * ```
+ */
 export const StateErrorCode = {
   /** The state file (and its backup, when recovery was tried) is not valid JSON or not a valid state. */
   STATE_CORRUPT: 'STATE_CORRUPT',

@@ -153,7 +153,15 @@ const TASK_FIELDS: Fields = {
   totalMs: ms,
 } satisfies Record<keyof TaskMetricsData, unknown>;
 
-/** What happened to one task: queue wait, execution, verification and total time. */
+/**
+ * What happened to one task: queue wait, execution, verification and total time.
+ *
+ * @example
+ * ```ts
+ * const t = collector.taskMetrics('build');
+ * if (t.status === 'completed') console.log(t.queueWaitMs, t.executionMs, t.verificationMs);
+ * ```
+ */
 export class TaskMetrics implements Readonly<TaskMetricsData> {
   declare readonly taskId: string;
   declare readonly level: number;
@@ -239,7 +247,15 @@ const LEVEL_FIELDS: Fields = {
   p95Ms: ms,
 } satisfies Record<keyof LevelMetricsData, unknown>;
 
-/** One level of the plan: its duration, task counts and execution-time statistics. */
+/**
+ * One level of the plan: its duration, task counts and execution-time statistics.
+ *
+ * @example
+ * ```ts
+ * const level = collector.levelMetrics(0);
+ * console.log(level.status, level.durationMs, level.p95Ms); // 'done', 135000, 58000
+ * ```
+ */
 export class LevelMetrics implements Readonly<LevelMetricsData> {
   declare readonly level: number;
   declare readonly status: LevelStatus;

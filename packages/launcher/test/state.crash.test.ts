@@ -14,7 +14,7 @@ const PARALLEL = 10;
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 /** The writer, bundled once to plain JS inside the package (so its dependencies resolve): a child then
  * starts in a fraction of the time a TypeScript loader takes, which keeps 50 children fast on 2 cores. */
-const bundleDir = join(packageDir, 'node_modules', '.cache', 'ordo-crash-test');
+const bundleDir = join(packageDir, 'node_modules', '.cache', `ordo-crash-test-${process.pid}`);
 const writer = join(bundleDir, 'stateWriter.js');
 
 let dir: string;
@@ -37,6 +37,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
+  await rm(bundleDir, { recursive: true, force: true });
 });
 
 /** Starts a writer, waits until its first state is on disk, lets it write a while, then SIGKILLs it. */
