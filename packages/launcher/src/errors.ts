@@ -106,3 +106,104 @@ export class LauncherClosedError extends OrdoError {
     super('This launcher is closed. Create a new launcher to start workers again.');
   }
 }
+
+// ── State and metrics ──
+// ── State and metrics ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The codes of the state-file and metrics errors. Branch on these, never on message text.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   store = await StateStore.open({ file });
+ * } catch (error) {
+ *   if (isOrdoError(error, StateErrorCode.STATE_VERSION_UNSUPPORTED)) exitWith('upgrade ordo');
+ *   throw error;
+ * }
+ * ```
+ */
+export const StateErrorCode = {
+  /** The state file (and its backup, when recovery was tried) is not valid JSON or not a valid state. */
+  STATE_CORRUPT: 'STATE_CORRUPT',
+  /** The state file was written by a newer `@ordo/launcher` (a schema version this one does not know). */
+  STATE_VERSION_UNSUPPORTED: 'STATE_VERSION_UNSUPPORTED',
+  /** Writing the state file failed (disk full, permissions, a missing directory that cannot be made). */
+  STATE_WRITE_FAILED: 'STATE_WRITE_FAILED',
+  /** A record names a worker, task or level the state does not know yet. */
+  STATE_UNKNOWN_ENTITY: 'STATE_UNKNOWN_ENTITY',
+  /** The store was used after `close()`. */
+  STATE_CLOSED: 'STATE_CLOSED',
+  /** A metrics helper got input it cannot use (an unparsable time, an end before its start, p out of range). */
+  METRICS_INPUT_INVALID: 'METRICS_INPUT_INVALID',
+} as const;
+
+/** One of the {@link StateErrorCode} values. */
+export type StateErrorCode = (typeof StateErrorCode)[keyof typeof StateErrorCode];
+
+/**
+ * The state file cannot be used: it is truncated, not JSON, or breaks `state.schema.json`. `details.path`
+ * names the file and `details.problems` lists what is wrong.
+ */
+export class StateCorruptError extends OrdoError {
+  override readonly code = StateErrorCode.STATE_CORRUPT;
+  constructor(path: string, problems: readonly string[], options: Omit<OrdoErrorOptions, 'code'> = {}) {
+    super(
+      `The state file ${path} is corrupt: ${problems.join('; ')}. Restore it from ${path}.bak, or move it ` +
+        'away to start a fresh state.',
+      { ...options, details: { path, problems: [...problems] } },
+    );
+  }
+}
+
+/** The state file carries a schema version newer than this package knows. */
+export class StateVersionError extends OrdoError {
+  override readonly code = StateErrorCode.STATE_VERSION_UNSUPPORTED;
+  constructor(path: string, found: number, supported: number) {
+    super(
+      `The state file ${path} has schema version ${found}, but this @ordo/launcher reads versions up to ` +
+        `${supported}. Upgrade @ordo/launcher; the file was left untouched.`,
+      { details: { path, found, supported } },
+    );
+  }
+}
+
+/** Writing the state file failed; the in-memory state is kept and the next write retries. */
+export class StateWriteError extends OrdoError {
+  override readonly code = StateErrorCode.STATE_WRITE_FAILED;
+  constructor(path: string, cause: unknown) {
+    super(
+      `Could not write the state file ${path}: ${(cause as Error)?.message ?? String(cause)}. Check that ` +
+        'its directory exists and is writable; the state is kept in memory and the next write retries.',
+      { cause, details: { path } },
+    );
+  }
+}
+
+/** A record names a worker, task or level the state does not know. */
+export class StateUnknownEntityError extends OrdoError {
+  override readonly code = StateErrorCode.STATE_UNKNOWN_ENTITY;
+  constructor(kind: 'worker' | 'task' | 'level', id: string | number, hint: string) {
+    super(`Unknown ${kind} ${JSON.stringify(id)}: ${hint}`, { details: { kind, id } });
+  }
+}
+
+/** The store was used after `close()`. */
+export class StateClosedError extends OrdoError {
+  override readonly code = StateErrorCode.STATE_CLOSED;
+  constructor(path: string) {
+    super(`The state store for ${path} is closed. Open a new one with StateStore.open().`, {
+      details: { path },
+    });
+  }
+}
+
+/** A metrics helper (`durationMs`, `percentile`, `…Metrics.fromJSON`) got input it cannot use. */
+export class MetricsInputError extends OrdoError {
+  override readonly code = StateErrorCode.METRICS_INPUT_INVALID;
+  constructor(message: string, details?: Readonly<Record<string, unknown>>) {
+    super(message, { details });
+  }
+}
+
+// ── end of state and metrics ─────────────────────────────────────────────────────────────────────

@@ -1,6 +1,7 @@
 /**
  * `@ordo/launcher`: workers as subprocesses or Docker containers, watched cheaply (cooldown cache, one
- * batched Engine API call per poll, an events stream), with heartbeats and stall detection.
+ * batched Engine API call per poll, an events stream), with heartbeats and stall detection; worker, task,
+ * level and feature metrics, a crash-safe state file and the status view.
  * @packageDocumentation
  */
 
@@ -19,6 +20,8 @@ export {
   WORKER_ID_LABEL,
 } from './containerLauncher.js';
 export { DEFAULT_DOCKER_SOCKET, type DockerConnection, type DockerTls, dockerFromEnv } from './docker.js';
+// ── State and metrics ────────────────────────────────────────────────────────────────────────────
+export { durationMs, formatDuration, type TimeInput, toEpochMs } from './duration.js';
 export {
   DuplicateWorkerError,
   EngineRequestError,
@@ -28,7 +31,14 @@ export {
   LauncherClosedError,
   LauncherErrorCode,
   type LauncherErrorOptions,
+  MetricsInputError,
   SpawnFailedError,
+  StateClosedError,
+  StateCorruptError,
+  StateErrorCode,
+  StateUnknownEntityError,
+  StateVersionError,
+  StateWriteError,
   UnknownWorkerError,
 } from './errors.js';
 export { HEARTBEAT_DIR_ENV, type Heartbeat, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
@@ -39,6 +49,22 @@ export {
 } from './heartbeatMonitor.js';
 export { HeartbeatWriter, type HeartbeatWriterOptions, writeHeartbeat } from './heartbeatWriter.js';
 export {
+  FeatureMetrics,
+  type FeatureMetricsData,
+  type FeatureMetricsJson,
+  LevelMetrics,
+  type LevelMetricsData,
+  type LevelStatus,
+  type MetricsJson,
+  TaskMetrics,
+  type TaskMetricsData,
+  type TaskStatus,
+  WorkerMetrics,
+  type WorkerMetricsData,
+} from './metrics.js';
+export { MetricsCollector, type MetricsCollectorOptions } from './metricsCollector.js';
+export { percentile } from './percentile.js';
+export {
   type CountsApiCalls,
   createPoller,
   type Poller,
@@ -47,8 +73,31 @@ export {
   type PollerStats,
   type PollerTick,
 } from './poller.js';
+export { type RenderStatusOptions, renderStatus } from './renderStatus.js';
+export {
+  checkState,
+  type IsoTime,
+  type LauncherState,
+  type LevelState,
+  parseState,
+  STATE_SCHEMA_VERSION,
+  type TaskState,
+  type WorkerState,
+} from './stateSchema.js';
+export {
+  type ReadStateOptions,
+  type ReadStateResult,
+  readStateFile,
+  type StateSource,
+  StateStore,
+  type StateStoreEvents,
+  type StateStoreOptions,
+  type TaskCompletedOptions,
+  type TaskFailedOptions,
+} from './stateStore.js';
 export {
   type ProcessWorkerHandle,
   SubprocessLauncher,
   type SubprocessLauncherOptions,
 } from './subprocessLauncher.js';
+// ── end of state and metrics ─────────────────────────────────────────────────────────────────────
