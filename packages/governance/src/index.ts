@@ -20,11 +20,39 @@ export {
   ConfigUnreadableError,
   GovernanceErrorCode,
   GovernanceOptionsError,
+  IpcResultError,
+  IpcVersionMismatchError,
+  PoolClosedError,
+  PoolErrorCode,
+  PoolQueueFullError,
+  PoolRestartBudgetError,
   QueueClosedError,
   QueueItemError,
+  TaskCancelledError,
+  TaskDroppedError,
+  TaskFailedError,
   TaskKilledError,
   TaskPreemptedError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  type WorkerExitInfo,
+  WorkerOomError,
 } from './errors.js';
+export {
+  type ChildMessage,
+  ChunkAssembler,
+  encodeMessage,
+  encodeResult,
+  IPC_PROTOCOL_VERSION,
+  IpcEnv,
+  LineSplitter,
+  type ParentMessage,
+  type ParseResult,
+  parseChildMessage,
+  parseParentMessage,
+  type WireError,
+  type WireLogLevel,
+} from './ipcProtocol.js';
 export { type DetectMemoryLimitOptions, detectMemoryLimit, type MemoryLimit } from './memoryLimit.js';
 export {
   type MemoryLevelChange,
@@ -41,3 +69,12 @@ export {
   type PriorityQueueOptions,
   type QueueItem,
 } from './priorityQueue.js';
+export {
+  type RunOptions,
+  type WorkerExit,
+  type WorkerExitReason,
+  WorkerPool,
+  type WorkerPoolEvents,
+  type WorkerPoolOptions,
+  type WorkerPoolStats,
+} from './workerPool.js';
