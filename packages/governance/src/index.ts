@@ -6,6 +6,17 @@
  */
 
 export {
+  type Admission,
+  AdmissionCode,
+  type AdmissionCounters,
+  type AdmissionDecision,
+  type AdmissionOptions,
+  type AdmissionRejectionBody,
+  createAdmission,
+  type FastifyReplyLike,
+  type RetryAfterOptions,
+} from './admission.js';
+export {
   type BackoffOptions,
   type BreakerStateChange,
   CircuitBreaker,
@@ -38,6 +49,12 @@ export {
   type WorkerExitInfo,
   WorkerOomError,
 } from './errors.js';
+export {
+  createHealthHandler,
+  type HealthHandler,
+  type HealthHandlerOptions,
+  type HealthReport,
+} from './healthHandler.js';
 export {
   type ChildMessage,
   ChunkAssembler,

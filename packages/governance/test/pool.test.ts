@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOrdoError, TaskPriority } from '@ordo/contracts';
-import { RecordingLogger } from '@ordo/contracts/testing';
+import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PriorityQueue, type QueueItem, WorkerPool, type WorkerPoolEvents } from '../src/index.js';
@@ -283,5 +283,100 @@ describe('WorkerPool and misbehaving workers', () => {
       );
     }
     expect(exits[0]).toMatchObject({ reason: 'handshake' });
+  });
+});
+
+describe('WorkerPool life cycle', () => {
+  it('retires an idle worker after idleTimeoutMs and spawns a new one on demand (fake time)', async () => {
+    const clock = new ManualClock(0);
+    await using pool = newPool({ clock, idleTimeoutMs: 60_000 });
+    const exits = record(pool as never, 'workerExited');
+    const first = await pool.run({ op: 'pid' });
+    clock.advance(59_999);
+    expect(pool.stats.workers).toBe(1);
+    clock.advance(1);
+    await until(() => exits.length === 1);
+    expect(exits[0]).toMatchObject({ reason: 'idle', code: 0 });
+    expect(pool.stats.workers).toBe(0);
+    expect(await pool.run({ op: 'pid' })).not.toBe(first);
+  });
+
+  it('stops respawning past maxRestartsPerHour (degraded, POOL_RESTART_BUDGET) until the hour has passed', async () => {
+    const clock = new ManualClock(0);
+    await using pool = newPool({ clock, maxRestartsPerHour: 1 });
+    const degraded = record(pool as never, 'degraded');
+    const file = join(dir, 'budget');
+    const crash = () => rejection(pool.run({ op: 'countAndCrash', file, crashUntil: 100 }));
+    expect(isOrdoError(await crash(), 'WORKER_CRASHED')).toBe(true);
+    expect(pool.degraded).toBe(false);
+    clock.advance(60_000);
+    expect(isOrdoError(await crash(), 'WORKER_CRASHED')).toBe(true);
+    expect(pool.degraded).toBe(true);
+    expect(degraded).toEqual([{ restartsInLastHour: 2, maxRestartsPerHour: 1 }]);
+    const refused = await rejection(pool.run({ op: 'echo', value: 1 }));
+    expect(isOrdoError(refused, 'POOL_RESTART_BUDGET')).toBe(true);
+    expect((refused as Error).cause).toMatchObject({ code: 'WORKER_CRASHED' });
+    expect(pool.stats).toMatchObject({ workers: 0, crashes: 2, restartsInLastHour: 2, degraded: true });
+    clock.advance(3_600_000 - 60_000);
+    expect(pool.degraded).toBe(false);
+    expect(await pool.run({ op: 'echo', value: 'back' })).toBe('back');
+  });
+
+  it('fails tasks waiting for a worker once the budget is spent and no worker is left', async () => {
+    await using pool = newPool({ maxRestartsPerHour: 0 });
+    const file = join(dir, 'budget-0');
+    const crashing = pool.run({ op: 'countAndCrash', file, crashUntil: 100 });
+    const waiting = pool.run({ op: 'echo', value: 1 });
+    expect(isOrdoError(await rejection(crashing), 'WORKER_CRASHED')).toBe(true);
+    expect(isOrdoError(await rejection(waiting), 'POOL_RESTART_BUDGET')).toBe(true);
+  });
+
+  it('close() drains queued and running tasks, then shuts the workers down', async () => {
+    const pool = newPool();
+    const exits = record(pool as never, 'workerExited');
+    const results = [pool.run({ op: 'sleep', ms: 100 }), pool.run({ op: 'echo', value: 'queued' })];
+    await pool.close();
+    expect(await Promise.all(results)).toEqual(['slept', 'queued']);
+    expect(exits).toEqual([expect.objectContaining({ reason: 'shutdown', code: 0 })]);
+    expect(isOrdoError(await rejection(pool.run({ op: 'echo', value: 1 })), 'POOL_CLOSED')).toBe(true);
+    await pool.close();
+  });
+
+  it("close({ mode: 'kill' }) rejects queued and running tasks with POOL_CLOSED and kills the workers", async () => {
+    const pool = newPool();
+    const exits = record(pool as never, 'workerExited');
+    await pool.run({ op: 'pid' });
+    const running = rejection(pool.run({ op: 'hang' }));
+    const queued = rejection(pool.run({ op: 'echo', value: 1 }));
+    await pool.close({ mode: 'kill' });
+    expect(isOrdoError(await running, 'POOL_CLOSED')).toBe(true);
+    expect(isOrdoError(await queued, 'POOL_CLOSED')).toBe(true);
+    expect(exits).toEqual([expect.objectContaining({ reason: 'killed', signal: 'SIGKILL' })]);
+    expect(pool.stats.workers).toBe(0);
+  });
+
+  it('switches a drain to a kill when the close signal aborts', async () => {
+    const pool = newPool();
+    await pool.run({ op: 'pid' });
+    const running = rejection(pool.run({ op: 'hang' }));
+    const controller = new AbortController();
+    const closing = pool.close({ signal: controller.signal });
+    controller.abort();
+    await closing;
+    expect(isOrdoError(await running, 'POOL_CLOSED')).toBe(true);
+  });
+
+  it('validates its options', () => {
+    expect(() => new WorkerPool({ entry: '' })).toThrow(/needs `entry`/);
+    for (const bad of [
+      { maxWorkers: 0 },
+      { heapMB: 1.5 },
+      { idleTimeoutMs: -1 },
+      { maxRestartsPerHour: -1 },
+    ]) {
+      expect(() => new WorkerPool({ entry: 'w.mjs', ...bad })).toThrow(
+        expect.objectContaining({ code: 'GOVERNANCE_OPTIONS_INVALID' }),
+      );
+    }
   });
 });
