@@ -38,7 +38,7 @@ export interface AdmissionRejectionBody {
 export interface RetryAfterOptions {
   /**
    * The recent time one task takes, in ms.
-   * @default `pool.stats.averageTaskMs` when a pool is given (1000 before its first task), else 1000
+   * @default `pool.stats().averageTaskMs` when a pool is given (1000 before its first task), else 1000
    */
   taskMs?: (() => number) | undefined;
   /** How many tasks run at once. @default `pool.maxWorkers` when a pool is given, else 1 */
@@ -63,7 +63,7 @@ export interface AdmissionOptions {
   /** A fixed `Retry-After` in seconds, or how to estimate it. @default estimated (see {@link RetryAfterOptions}) */
   retryAfter?: number | RetryAfterOptions | undefined;
   /** The worker pool behind the queue, for the estimate's task time and concurrency. */
-  pool?: { readonly maxWorkers: number; readonly stats: { readonly averageTaskMs: number } } | undefined;
+  pool?: { readonly maxWorkers: number; stats(): { readonly averageTaskMs: number } } | undefined;
   /** Called on each refusal, e.g. to count it in a metric. */
   onReject?: ((decision: Extract<AdmissionDecision, { admitted: false }>) => void) | undefined;
   /** Each refusal is logged at warn with its reason. @default noopLogger */
@@ -132,7 +132,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   if (fixed !== undefined && !(fixed >= 0)) {
     throw new GovernanceOptionsError('createAdmission', 'retryAfter', fixed, 'seconds >= 0');
   }
-  const taskMs = retry.taskMs ?? (() => pool?.stats.averageTaskMs || 1_000);
+  const taskMs = retry.taskMs ?? (() => pool?.stats().averageTaskMs || 1_000);
   const concurrency = retry.concurrency ?? pool?.maxWorkers ?? 1;
   const minSeconds = retry.minSeconds ?? 1;
   const maxSeconds = retry.maxSeconds ?? 300;

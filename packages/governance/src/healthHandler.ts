@@ -12,10 +12,10 @@ export interface HealthHandlerOptions {
   /** The worker pool: its worker counts and whether it is degraded. */
   pool?:
     | {
-        readonly stats: {
+        stats(): {
           workers: number;
+          active: number;
           idle: number;
-          busy: number;
           starting: number;
           degraded: boolean;
           restartsInLastHour: number;
@@ -40,8 +40,8 @@ export interface HealthReport {
   breakers?: Record<string, BreakerState>;
   workers?: {
     total: number;
+    active: number;
     idle: number;
-    busy: number;
     starting: number;
     degraded: boolean;
     restartsInLastHour: number;
@@ -85,11 +85,11 @@ export function createHealthHandler(options: HealthHandlerOptions): HealthHandle
       for (const breaker of breakers) out.breakers[breaker.name] = breaker.state;
     }
     if (pool) {
-      const s = pool.stats;
+      const s = pool.stats();
       out.workers = {
         total: s.workers,
+        active: s.active,
         idle: s.idle,
-        busy: s.busy,
         starting: s.starting,
         degraded: s.degraded,
         restartsInLastHour: s.restartsInLastHour,

@@ -139,6 +139,8 @@ export interface WorkerPoolEvents {
       taskId: string | undefined;
     },
   ];
+  /** A worker ran out of heap (after `workerExited` with reason `oom`); counted by the metrics' `worker_oom_kills_total`. */
+  oom: [workerId: string];
   /** Workers crashed more than `maxRestartsPerHour` times in the last hour; the pool stopped respawning. */
   degraded: [state: { restartsInLastHour: number; maxRestartsPerHour: number }];
 }
@@ -147,8 +149,9 @@ export interface WorkerPoolEvents {
 export interface WorkerPoolStats {
   /** Live workers (starting, idle, busy or stopping). */
   workers: number;
+  /** Workers running a task (or finishing a cancelled one). */
+  active: number;
   idle: number;
-  busy: number;
   starting: number;
   /** Tasks waiting in the queue. */
   queued: number;
@@ -300,21 +303,21 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     return this.#closing !== undefined;
   }
 
-  /** Counts of workers and tasks right now. */
-  get stats(): WorkerPoolStats {
+  /** Counts of workers and tasks right now. Fits the metrics' `PoolMetricsSource` (`active`, `idle`). */
+  stats(): WorkerPoolStats {
     let idle = 0;
-    let busy = 0;
+    let active = 0;
     let starting = 0;
     for (const w of this.#workers.values()) {
       if (w.state === 'idle') idle++;
-      else if (w.state === 'busy' || w.state === 'cancelling') busy++;
+      else if (w.state === 'busy' || w.state === 'cancelling') active++;
       else if (w.state === 'starting') starting++;
     }
     const restartsInLastHour = this.#recentCrashes();
     return {
       workers: this.#workers.size,
+      active,
       idle,
-      busy,
       starting,
       queued: this.queue.depth,
       completed: this.#completed,
@@ -642,8 +645,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
           this.#kill(worker, 'handshake');
           break;
         }
-        this.#becomeIdle(worker);
-        this.#pump();
+        this.#release(worker);
         break;
       case 'MEMORY':
         if (message.rss > this.#rssWarnBytes && !worker.memoryWarned) {
@@ -677,8 +679,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
         ) {
           worker.staleTaskId = undefined;
           this.#clearTimer(worker);
-          this.#becomeIdle(worker);
-          this.#pump();
+          this.#release(worker);
         }
         return;
       }
@@ -721,14 +722,15 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     // A failure mid-stream leaves chunks in flight: drop them quietly.
     worker.staleTaskId = error === undefined ? undefined : task.id;
     this.#settle(task, error, result);
-    this.#becomeIdle(worker);
-    this.#pump();
+    this.#release(worker);
   }
 
-  #becomeIdle(worker: Worker): void {
+  /** Frees a worker: hands it the next task, or else starts its idle timer. */
+  #release(worker: Worker): void {
     if (worker.state === 'exited' || worker.state === 'stopping') return;
     worker.state = 'idle';
-    if (this.#closing !== undefined && this.#tasks.size === 0) return;
+    this.#pump();
+    if (worker.state !== 'idle' || (this.#closing !== undefined && this.#tasks.size === 0)) return;
     worker.timer = this.#clock.setTimeout(() => this.#retire(worker, 'idle'), this.#idleTimeoutMs, {
       unref: true,
     });
@@ -775,6 +777,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       log.warn({ code, signal, reason, stderr: info.stderr }, 'worker exited unexpectedly');
     } else log.info({ code, signal, reason }, 'worker exited');
     this.emit('workerExited', { workerId: worker.id, pid: worker.child.pid, code, signal, reason });
+    if (reason === 'oom') this.emit('oom', worker.id);
 
     const task = worker.task;
     worker.task = undefined;

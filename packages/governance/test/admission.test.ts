@@ -56,7 +56,7 @@ describe('createAdmission', () => {
       monitor,
       queue,
       logger,
-      pool: { maxWorkers: 2, stats: { averageTaskMs: 3_000 } },
+      pool: { maxWorkers: 2, stats: () => ({ averageTaskMs: 3_000 }) },
       onReject: (d) => rejected.push(d.status),
     });
     const url = await serve((req, res) =>
@@ -158,8 +158,8 @@ describe('createHealthHandler', () => {
     fill(queue, 3);
     const breaker = new CircuitBreaker({ name: 'api', failureThreshold: 1 });
     await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
-    const stats = { workers: 2, idle: 1, busy: 1, starting: 0, degraded: false, restartsInLastHour: 0 };
-    const health = createHealthHandler({ monitor, queue, breakers: [breaker], pool: { stats } });
+    const stats = { workers: 2, active: 1, idle: 1, starting: 0, degraded: false, restartsInLastHour: 0 };
+    const health = createHealthHandler({ monitor, queue, breakers: [breaker], pool: { stats: () => stats } });
     const url = await serve(health);
 
     set(0.5);
@@ -171,7 +171,7 @@ describe('createHealthHandler', () => {
       memory: { level: 'normal', percentOfLimit: 0.5, rss: 500_000 },
       queue: { depth: 3, maxDepth: 8 },
       breakers: { api: 'open' },
-      workers: { total: 2, idle: 1, busy: 1, starting: 0, degraded: false, restartsInLastHour: 0 },
+      workers: { total: 2, active: 1, idle: 1, starting: 0, degraded: false, restartsInLastHour: 0 },
     });
 
     set(0.9);

@@ -61,10 +61,10 @@ describe('WorkerPool', () => {
     expect(spawned).toHaveLength(1);
     expect(spawned[0]?.pid).not.toBe(process.pid);
     expect(await pool.run({ op: 'execArgv' })).toContain('--max-old-space-size=96');
-    expect(pool.stats).toMatchObject({
+    expect(pool.stats()).toMatchObject({
       workers: 1,
       idle: 1,
-      busy: 0,
+      active: 0,
       completed: 7,
       failed: 0,
       degraded: false,
@@ -76,8 +76,8 @@ describe('WorkerPool', () => {
     const spawned = record(pool as never, 'workerSpawned');
     const stop = new AbortController();
     const tasks = [1, 2, 3].map(() => pool.run({ op: 'hang' }, { signal: stop.signal }).catch(() => {}));
-    await until(() => pool.stats.busy === 2);
-    expect(pool.stats).toMatchObject({ workers: 2, busy: 2, queued: 1 });
+    await until(() => pool.stats().active === 2);
+    expect(pool.stats()).toMatchObject({ workers: 2, active: 2, queued: 1 });
     expect(new Set(spawned.map((s) => s.pid)).size).toBe(2);
     stop.abort();
     await Promise.all(tasks);
@@ -90,7 +90,7 @@ describe('WorkerPool', () => {
     expect(isOrdoError(error, 'TASK_FAILED')).toBe(true);
     expect(error).toMatchObject({ remote: { name: 'Error', message: 'no such file', code: 'ENOENT' } });
     expect(await pool.run({ op: 'pid' })).toBe(pid);
-    expect(pool.stats).toMatchObject({ completed: 2, failed: 1, crashes: 0 });
+    expect(pool.stats()).toMatchObject({ completed: 2, failed: 1, crashes: 0 });
   });
 
   it('reports progress through onProgress', async () => {
@@ -110,7 +110,7 @@ describe('WorkerPool', () => {
     expect(await pool.run({ op: 'echo', value: 'after' })).toBe('after');
     expect(readFileSync(file, 'utf8')).toBe('run\n');
     expect(exits).toEqual([expect.objectContaining({ code: 7, reason: 'crash' })]);
-    expect(pool.stats).toMatchObject({ crashes: 1, restartsInLastHour: 1, degraded: false, workers: 1 });
+    expect(pool.stats()).toMatchObject({ crashes: 1, restartsInLastHour: 1, degraded: false, workers: 1 });
   });
 
   it('retries a task whose worker died only when the caller asked for retries', async () => {
@@ -125,9 +125,11 @@ describe('WorkerPool', () => {
   it('fails an out-of-heap task with WORKER_OOM and stays healthy', async () => {
     await using pool = newPool({ heapMB: 64 });
     const exits = record(pool as never, 'workerExited');
+    const ooms = record(pool as never, 'oom');
     const error = await rejection(pool.run({ op: 'leak' }));
     expect(isOrdoError(error, 'WORKER_OOM')).toBe(true);
     expect(exits[0]).toMatchObject({ reason: 'oom' });
+    expect(ooms).toEqual([exits[0]?.workerId]);
     expect(await pool.run({ op: 'echo', value: 'still here' })).toBe('still here');
     expect(pool.degraded).toBe(false);
   });
@@ -137,7 +139,7 @@ describe('WorkerPool', () => {
     const pid = await pool.run({ op: 'pid' });
     const controller = new AbortController();
     const running = pool.run({ op: 'hang' }, { signal: controller.signal });
-    expect(pool.stats.busy).toBe(1);
+    expect(pool.stats().active).toBe(1);
     controller.abort(new Error('user gave up'));
     const error = await rejection(running);
     expect(isOrdoError(error, 'TASK_CANCELLED')).toBe(true);
@@ -152,12 +154,12 @@ describe('WorkerPool', () => {
     const controller = new AbortController();
     const first = pool.run({ op: 'ignoreCancel', ms: 60_000 }, { signal: controller.signal });
     const next = pool.run({ op: 'echo', value: 'next' });
-    expect(pool.stats).toMatchObject({ busy: 1, queued: 1 });
+    expect(pool.stats()).toMatchObject({ active: 1, queued: 1 });
     controller.abort();
     expect(isOrdoError(await rejection(first), 'TASK_CANCELLED')).toBe(true);
     expect(await next).toBe('next');
     expect(exits).toEqual([expect.objectContaining({ reason: 'cancel', signal: 'SIGKILL' })]);
-    expect(pool.stats.crashes).toBe(0);
+    expect(pool.stats().crashes).toBe(0);
   });
 
   it('cancels a queued task without running it, and an already-aborted signal at once', async () => {
@@ -172,7 +174,7 @@ describe('WorkerPool', () => {
       isOrdoError(await rejection(pool.run({ op: 'pid' }, { signal: controller.signal })), 'TASK_CANCELLED'),
     ).toBe(true);
     await busy;
-    expect(pool.stats.queued).toBe(0);
+    expect(pool.stats().queued).toBe(0);
     expect(() => readFileSync(file)).toThrow();
   });
 
@@ -188,7 +190,7 @@ describe('WorkerPool', () => {
     const error = await rejection(pool.run({ op: 'big', chars: 200_000 }));
     expect(isOrdoError(error, 'IPC_RESULT_INVALID')).toBe(true);
     expect(await pool.run({ op: 'echo', value: 'ok' })).toBe('ok');
-    expect(pool.stats.crashes).toBe(0);
+    expect(pool.stats().crashes).toBe(0);
   });
 
   it('emits memoryWarning once when a worker reports more than rssWarnBytes', async () => {
@@ -236,12 +238,12 @@ describe('WorkerPool', () => {
               expect(outcome?.status === 'rejected' && isOrdoError(outcome.reason, code)).toBe(true);
             }
           });
-          expect(pool.stats.queued).toBe(0);
+          expect(pool.stats().queued).toBe(0);
         },
       ),
       { numRuns: 6 },
     );
-    const { completed, failed } = pool.stats;
+    const { completed, failed } = pool.stats();
     expect(completed + failed).toBeGreaterThan(0);
   });
 });
@@ -251,7 +253,7 @@ describe('WorkerPool and misbehaving workers', () => {
     const logger = new RecordingLogger();
     await using pool = new WorkerPool({ entry: fixture('chatty.mjs'), maxWorkers: 1, logger });
     expect(await pool.run('hi')).toEqual({ echoed: 'hi' });
-    expect(pool.stats).toMatchObject({ textLines: 2, invalidMessages: 3, completed: 1 });
+    expect(pool.stats()).toMatchObject({ textLines: 2, invalidMessages: 3, completed: 1 });
     expect(logger.at('info').map((r) => r.msg)).toContain('plain text from the worker');
     expect(logger.at('warn').map((r) => r.msg)).toEqual(
       expect.arrayContaining([
@@ -270,7 +272,7 @@ describe('WorkerPool and misbehaving workers', () => {
     expect(await pool.run({ size: 10 })).toBe('x'.repeat(10));
     expect(isOrdoError(await rejection(pool.run({ size: 1_000_000 })), 'IPC_RESULT_INVALID')).toBe(true);
     expect(await pool.run({ size: 20 })).toBe('x'.repeat(20));
-    expect(pool.stats.invalidMessages).toBe(1);
+    expect(pool.stats().invalidMessages).toBe(1);
   });
 
   it('fails the handshake of a worker speaking another version with IPC_VERSION_MISMATCH', async () => {
@@ -293,11 +295,11 @@ describe('WorkerPool life cycle', () => {
     const exits = record(pool as never, 'workerExited');
     const first = await pool.run({ op: 'pid' });
     clock.advance(59_999);
-    expect(pool.stats.workers).toBe(1);
+    expect(pool.stats().workers).toBe(1);
     clock.advance(1);
     await until(() => exits.length === 1);
     expect(exits[0]).toMatchObject({ reason: 'idle', code: 0 });
-    expect(pool.stats.workers).toBe(0);
+    expect(pool.stats().workers).toBe(0);
     expect(await pool.run({ op: 'pid' })).not.toBe(first);
   });
 
@@ -316,7 +318,7 @@ describe('WorkerPool life cycle', () => {
     const refused = await rejection(pool.run({ op: 'echo', value: 1 }));
     expect(isOrdoError(refused, 'POOL_RESTART_BUDGET')).toBe(true);
     expect((refused as Error).cause).toMatchObject({ code: 'WORKER_CRASHED' });
-    expect(pool.stats).toMatchObject({ workers: 0, crashes: 2, restartsInLastHour: 2, degraded: true });
+    expect(pool.stats()).toMatchObject({ workers: 0, crashes: 2, restartsInLastHour: 2, degraded: true });
     clock.advance(3_600_000 - 60_000);
     expect(pool.degraded).toBe(false);
     expect(await pool.run({ op: 'echo', value: 'back' })).toBe('back');
@@ -352,7 +354,7 @@ describe('WorkerPool life cycle', () => {
     expect(isOrdoError(await running, 'POOL_CLOSED')).toBe(true);
     expect(isOrdoError(await queued, 'POOL_CLOSED')).toBe(true);
     expect(exits).toEqual([expect.objectContaining({ reason: 'killed', signal: 'SIGKILL' })]);
-    expect(pool.stats.workers).toBe(0);
+    expect(pool.stats().workers).toBe(0);
   });
 
   it('switches a drain to a kill when the close signal aborts', async () => {
