@@ -9,6 +9,7 @@ import {
 } from '@ordo/contracts';
 import { EventEmitter } from 'eventemitter3';
 import {
+  GovernanceOptionsError,
   IpcResultError,
   IpcVersionMismatchError,
   PoolClosedError,
@@ -342,12 +343,19 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     const id = `t${this.#taskSeq++}`;
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new TaskCancelledError(id, signal.reason));
+    const { retries } = options;
+    if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) {
+      return Promise.reject(
+        new GovernanceOptionsError('WorkerPool.run', 'retries', retries, 'an integer >= 0'),
+      );
+    }
     if (this.degraded && this.#workers.size === 0) {
       return Promise.reject(new PoolRestartBudgetError(this.#maxRestarts, this.#lastCrash));
     }
     let runLine: string;
     try {
-      runLine = encodeMessage({ type: 'RUN', taskId: id, payload });
+      // `undefined` has no JSON form: it travels as null, like a missing result.
+      runLine = encodeMessage({ type: 'RUN', taskId: id, payload: payload === undefined ? null : payload });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -546,16 +554,26 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     const id = `w${this.#nextWorker++}`;
     const o = this.#options;
     const args = [...(o.execArgv ?? []), `--max-old-space-size=${this.heapMB}`, o.entry, ...(o.args ?? [])];
-    const child = spawn(process.execPath, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ...o.env,
-        [IpcEnv.VERSION]: String(IPC_PROTOCOL_VERSION),
-        [IpcEnv.MAX_MESSAGE_BYTES]: String(this.#maxMessageBytes),
-        [IpcEnv.REPORT_INTERVAL_MS]: String(o.reportIntervalMs ?? 5_000),
-      },
-    });
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(process.execPath, args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          ...o.env,
+          [IpcEnv.VERSION]: String(IPC_PROTOCOL_VERSION),
+          [IpcEnv.MAX_MESSAGE_BYTES]: String(this.#maxMessageBytes),
+          [IpcEnv.REPORT_INTERVAL_MS]: String(o.reportIntervalMs ?? 5_000),
+        },
+      });
+    } catch (error) {
+      // Counted like a crash, so a host that cannot spawn at all ends degraded rather than looping.
+      this.#crashes++;
+      this.#crashTimes.push(this.#clock.now());
+      this.#lastCrash = error;
+      this.#logger.error({ err: error, workerId: id }, 'could not spawn a worker');
+      return;
+    }
     let onExited: () => void = () => {};
     const worker: Worker = {
       id,

@@ -382,3 +382,28 @@ describe('WorkerPool life cycle', () => {
     }
   });
 });
+
+describe('WorkerPool edge cases', () => {
+  it('sends an undefined payload as null, and refuses bad retries', async () => {
+    await using pool = new WorkerPool({ entry: fixture('chatty.mjs'), maxWorkers: 1 });
+    expect(await pool.run(undefined)).toEqual({ echoed: null });
+    const error = await rejection(pool.run({ op: 'pid' }, { retries: -1 }));
+    expect(error).toMatchObject({ code: 'GOVERNANCE_OPTIONS_INVALID' });
+  });
+
+  it('ends degraded, not looping, when the worker script cannot start', async () => {
+    await using pool = new WorkerPool({
+      entry: join(dir, 'missing.mjs'),
+      maxRestartsPerHour: 2,
+      maxWorkers: 1,
+    });
+    const exits = record(pool as never, 'workerExited');
+    const error = await rejection(pool.run(1));
+    expect(isOrdoError(error, 'POOL_RESTART_BUDGET')).toBe(true);
+    expect(exits.map((e) => e.reason)).toEqual(['startup', 'startup', 'startup']);
+    expect((error as Error).cause).toMatchObject({
+      code: 'WORKER_CRASHED',
+      details: { stderr: expect.arrayContaining([expect.stringContaining('Cannot find module')]) },
+    });
+  });
+});
