@@ -71,6 +71,7 @@ const PROGRESS_STEP = 10;
 const PROGRESS_INTERVAL_MS = 30_000;
 const DEFAULT_REPORT_MS = 5_000;
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+const MAX_INPUT_LINE = 2 ** 28;
 
 function envNumber(name: string): number | undefined {
   const value = Number(process.env[name]);
@@ -195,7 +196,8 @@ export function serveWorker<P = unknown, R = unknown>(
     }
   };
 
-  const splitter = new LineSplitter(maxMessageBytes * 4, onLine, (length) =>
+  // The parent is trusted and payloads have no size limit: only cap a line near V8's longest string.
+  const splitter = new LineSplitter(MAX_INPUT_LINE, onLine, (length) =>
     send({ type: 'LOG', level: 'warn', msg: `worker dropped a ${length}-character line` }),
   );
   const onData = (data: string | Buffer) => splitter.push(typeof data === 'string' ? data : data.toString());

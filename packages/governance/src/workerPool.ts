@@ -203,6 +203,8 @@ interface Worker {
 
 const HOUR_MS = 3_600_000;
 const STDERR_TAIL = 20;
+/** Exits that count against the restart budget. */
+const UNEXPECTED: ReadonlySet<WorkerExitReason> = new Set(['crash', 'oom', 'startup', 'handshake']);
 const OOM_TEXT = /heap out of memory|Reached heap limit|Allocation failed/i;
 
 /**
@@ -568,9 +570,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       });
     } catch (error) {
       // Counted like a crash, so a host that cannot spawn at all ends degraded rather than looping.
-      this.#crashes++;
-      this.#crashTimes.push(this.#clock.now());
-      this.#lastCrash = error;
+      this.#recordCrash(error);
       this.#logger.error({ err: error, workerId: id }, 'could not spawn a worker');
       return;
     }
@@ -787,11 +787,10 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     };
     const oom = OOM_TEXT.test(worker.stderr.join('\n')) || signal === 'SIGABRT' || code === 134;
     const reason: WorkerExitReason = worker.exitReason ?? (oom ? 'oom' : wasStarting ? 'startup' : 'crash');
-    const unexpected = ['crash', 'oom', 'startup', 'handshake'].includes(reason);
-    if (unexpected) {
-      this.#crashes++;
-      this.#crashTimes.push(this.#clock.now());
-      this.#lastCrash = worker.handshakeError ?? new WorkerCrashedError('A worker exited unexpectedly', info);
+    if (UNEXPECTED.has(reason)) {
+      this.#recordCrash(
+        worker.handshakeError ?? new WorkerCrashedError('A worker exited unexpectedly', info),
+      );
       log.warn({ code, signal, reason, stderr: info.stderr }, 'worker exited unexpectedly');
     } else log.info({ code, signal, reason }, 'worker exited');
     this.emit('workerExited', { workerId: worker.id, pid: worker.child.pid, code, signal, reason });
@@ -821,6 +820,13 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       this.emit('degraded', { restartsInLastHour, maxRestartsPerHour: this.#maxRestarts });
     } else if (!this.degraded) this.#wasDegraded = false;
     this.#pump();
+  }
+
+  /** Counts an unexpected exit against the restart budget; `error` becomes the cause of `POOL_RESTART_BUDGET`. */
+  #recordCrash(error: unknown): void {
+    this.#crashes++;
+    this.#crashTimes.push(this.#clock.now());
+    this.#lastCrash = error;
   }
 
   #requeue(task: PoolTask, cause: unknown): void {
