@@ -235,9 +235,4 @@ export class ChunkAssembler {
     if (!chunk.last) return { done: false };
     return { done: true, result: JSON.parse(this.#parts.join('')) as unknown };
   }
-
-  /** The characters received so far. */
-  get size(): number {
-    return this.#size;
-  }
 }

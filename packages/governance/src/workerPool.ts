@@ -240,6 +240,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
   readonly #taskTimeoutMs: number | undefined;
   readonly #graceMs: number;
   readonly #startupTimeoutMs: number;
+  readonly #reportIntervalMs: number;
   readonly #maxMessageBytes: number;
   readonly #maxResultBytes: number;
   readonly #ownQueue: boolean;
@@ -279,7 +280,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       options.taskTimeoutMs === undefined ? undefined : positive(c, 'taskTimeoutMs', options.taskTimeoutMs);
     this.#graceMs = positive(c, 'cancelGraceMs', options.cancelGraceMs ?? 5_000);
     this.#startupTimeoutMs = positive(c, 'startupTimeoutMs', options.startupTimeoutMs ?? 30_000);
-    positive(c, 'reportIntervalMs', options.reportIntervalMs ?? 5_000);
+    this.#reportIntervalMs = positive(c, 'reportIntervalMs', options.reportIntervalMs ?? 5_000);
     this.#maxMessageBytes = positiveInteger(c, 'maxMessageBytes', options.maxMessageBytes ?? 1024 * 1024);
     this.#maxResultBytes = positiveInteger(c, 'maxResultBytes', options.maxResultBytes ?? 64 * 1024 * 1024);
     this.#ownQueue = options.queue === undefined;
@@ -565,7 +566,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
           ...o.env,
           [IpcEnv.VERSION]: String(IPC_PROTOCOL_VERSION),
           [IpcEnv.MAX_MESSAGE_BYTES]: String(this.#maxMessageBytes),
-          [IpcEnv.REPORT_INTERVAL_MS]: String(o.reportIntervalMs ?? 5_000),
+          [IpcEnv.REPORT_INTERVAL_MS]: String(this.#reportIntervalMs),
         },
       });
     } catch (error) {

@@ -135,7 +135,7 @@ describe('WorkerPool', () => {
   });
 
   it('cancels a running task through its signal: CANCEL, TASK_CANCELLED, and the worker is reused', async () => {
-    await using pool = newPool();
+    await using pool = newPool({ cancelGraceMs: 60_000 });
     const pid = await pool.run({ op: 'pid' });
     const controller = new AbortController();
     const running = pool.run({ op: 'hang' }, { signal: controller.signal });
