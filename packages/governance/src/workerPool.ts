@@ -73,7 +73,8 @@ export interface WorkerPoolOptions {
   maxResultBytes?: number | undefined;
   /**
    * The queue tasks wait in, FIFO within a priority. Pass one to share it with `createAdmission` (429 when
-   * full) or a `MemoryGovernor`; it must be dedicated to this pool.
+   * full) or to set its `memoryHigh` from a governor (queued heartbeats then fail with `TASK_DROPPED`). It
+   * must be dedicated to this pool: items anything else enqueues are discarded when dequeued.
    * @default a new `PriorityQueue({ maxDepth: 10000 })`
    */
   queue?: PriorityQueue<QueueItem> | undefined;
