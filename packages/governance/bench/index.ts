@@ -10,3 +10,6 @@ const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 console.log(
   `\ntargets: breaker ${breaker ? 'met' : 'missed'}, queue ${queue ? 'met' : 'missed'} (${seconds.toFixed(0)} s)`,
 );
+
+// The worker pool against piscina (processes vs threads); it runs when imported.
+await import('./pool.js');

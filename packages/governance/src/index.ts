@@ -6,6 +6,17 @@
  */
 
 export {
+  type Admission,
+  AdmissionCode,
+  type AdmissionCounters,
+  type AdmissionDecision,
+  type AdmissionOptions,
+  type AdmissionRejectionBody,
+  createAdmission,
+  type FastifyReplyLike,
+  type RetryAfterOptions,
+} from './admission.js';
+export {
   type BackoffOptions,
   type BreakerStateChange,
   CircuitBreaker,
@@ -37,11 +48,45 @@ export {
   ConfigUnreadableError,
   GovernanceErrorCode,
   GovernanceOptionsError,
+  IpcResultError,
+  IpcVersionMismatchError,
+  PoolClosedError,
+  PoolErrorCode,
+  PoolQueueFullError,
+  PoolRestartBudgetError,
   QueueClosedError,
   QueueItemError,
+  TaskCancelledError,
+  TaskDroppedError,
+  TaskFailedError,
   TaskKilledError,
   TaskPreemptedError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  type WorkerExitInfo,
+  WorkerOomError,
 } from './errors.js';
+export {
+  createHealthHandler,
+  type HealthHandler,
+  type HealthHandlerOptions,
+  type HealthReport,
+} from './healthHandler.js';
+export {
+  type ChildMessage,
+  ChunkAssembler,
+  encodeMessage,
+  encodeResult,
+  IPC_PROTOCOL_VERSION,
+  IpcEnv,
+  LineSplitter,
+  type ParentMessage,
+  type ParseResult,
+  parseChildMessage,
+  parseParentMessage,
+  type WireError,
+  type WireLogLevel,
+} from './ipcProtocol.js';
 export {
   type GovernedMonitor,
   type GovernorAction,
@@ -81,3 +126,12 @@ export {
   type PriorityQueueOptions,
   type QueueItem,
 } from './priorityQueue.js';
+export {
+  type RunOptions,
+  type WorkerExit,
+  type WorkerExitReason,
+  WorkerPool,
+  type WorkerPoolEvents,
+  type WorkerPoolOptions,
+  type WorkerPoolStats,
+} from './workerPool.js';

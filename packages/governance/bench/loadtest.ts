@@ -1,0 +1,165 @@
+/**
+ * Load profiles against a real service: a WorkerPool (child processes) behind HTTP admission on 127.0.0.1,
+ * as `test/helpers/service.ts` wires it. Agents POST small tasks (allocate 8 MB, hold 40 ms) on a timer.
+ *
+ *   steady: 1 agent, every 30 s    peak: 10 agents, every 1 s    spike: 20 agents, every 100 ms
+ *
+ * By default each profile is scaled down to ~20 s so CI runs it in under a minute (steady then fires every
+ * 2 s); `--minutes N` runs it for N minutes at the real intervals (a soak). Reports the peak and steady RSS
+ * of the whole process tree (from /proc), accepted / 429 / 503 counts, p50/p99 latency, the time to recover
+ * after the spike, and the heap growth between the 2nd and the last minute (between the first and last
+ * third of a scaled run). Writes bench/results/loadtest-<profile>.json.
+ *
+ *   pnpm --filter @ordo/governance loadtest -- --profile steady|peak|spike [--minutes N]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fixtureWorkerEntry } from '../test/helpers/entries.js';
+import { hasProc, processTreeRss } from '../test/helpers/procTree.js';
+import { startService } from '../test/helpers/service.js';
+
+const PROFILES = {
+  steady: { agents: 1, everyMs: 30_000, scaledEveryMs: 2_000 },
+  peak: { agents: 10, everyMs: 1_000, scaledEveryMs: 1_000 },
+  spike: { agents: 20, everyMs: 100, scaledEveryMs: 100 },
+} as const;
+type ProfileName = keyof typeof PROFILES;
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    profile: { type: 'string', default: 'steady' },
+    minutes: { type: 'string' },
+    seconds: { type: 'string', default: '20' },
+  },
+});
+const name = values.profile as ProfileName;
+const profile = PROFILES[name];
+if (!profile) throw new Error(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
+const soak = values.minutes !== undefined;
+const durationMs = soak ? Number(values.minutes) * 60_000 : Number(values.seconds) * 1_000;
+const everyMs = soak ? profile.everyMs : profile.scaledEveryMs;
+// A spike is a burst: load for the first half, then watch the service recover.
+const loadMs = name === 'spike' ? durationMs / 2 : durationMs;
+
+const service = await startService({
+  entry: await fixtureWorkerEntry(),
+  maxWorkers: 2,
+  heapMB: 128,
+  queueDepth: 50,
+});
+const counts = { accepted: 0, tooMany: 0, unavailable: 0, failed: 0 };
+const latencies: number[] = [];
+const rss: { at: number; bytes: number }[] = [];
+const heap: { at: number; bytes: number }[] = [];
+const started = performance.now();
+const elapsed = () => performance.now() - started;
+
+const sampler = setInterval(() => {
+  if (hasProc) rss.push({ at: elapsed(), bytes: processTreeRss().bytes });
+  heap.push({ at: elapsed(), bytes: process.memoryUsage().heapUsed });
+}, 250);
+
+const inFlight = new Set<Promise<void>>();
+async function request(): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const response = await fetch(`${service.url}/tasks`, {
+      method: 'POST',
+      body: JSON.stringify({ op: 'alloc', mb: 8, holdMs: 40 }),
+    });
+    await response.arrayBuffer();
+    if (response.status === 200) {
+      counts.accepted++;
+      latencies.push(performance.now() - t0);
+    } else if (response.status === 429) counts.tooMany++;
+    else if (response.status === 503) counts.unavailable++;
+    else counts.failed++;
+  } catch {
+    counts.failed++;
+  }
+}
+const agents = Array.from({ length: profile.agents }, (_, i) =>
+  setTimeout(
+    () => {
+      const fire = () => {
+        if (elapsed() >= loadMs) return;
+        const p = request().finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      };
+      fire();
+      agents[i] = setInterval(fire, everyMs);
+    },
+    (everyMs / profile.agents) * i, // spread the agents over the interval
+  ),
+);
+
+await new Promise((resolve) => setTimeout(resolve, loadMs));
+for (const agent of agents) clearInterval(agent);
+const loadEndedAt = elapsed();
+
+// Recovery: until the queue is empty, /health answers 200 and a probe task is admitted.
+let recoveredAt: number | undefined;
+while (elapsed() < durationMs + 30_000) {
+  await Promise.all(inFlight);
+  const health = await fetch(`${service.url}/health`);
+  await health.arrayBuffer();
+  if (health.status === 200 && service.pool.stats().queued === 0) {
+    const probe = await fetch(`${service.url}/tasks`, { method: 'POST', body: '{"op":"echo","value":1}' });
+    await probe.arrayBuffer();
+    if (probe.status === 200) {
+      recoveredAt = elapsed();
+      break;
+    }
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+if (elapsed() < durationMs) await new Promise((resolve) => setTimeout(resolve, durationMs - elapsed()));
+clearInterval(sampler);
+await service.close();
+
+const pct = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length === 0
+    ? null
+    : Number(
+        (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number).toFixed(1),
+      );
+};
+const MB = 1024 * 1024;
+const toMB = (b: number | null) => (b === null ? null : Number((b / MB).toFixed(1)));
+const rssBytes = rss.map((s) => s.bytes);
+// Heap growth: mean heapUsed in the 2nd minute vs the last minute (soak), or first vs last third (scaled).
+const windowMs = soak && durationMs >= 3 * 60_000 ? 60_000 : durationMs / 3;
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+const early = heap.filter((s) => s.at >= (soak ? 60_000 : 0) && s.at < (soak ? 60_000 : 0) + windowMs);
+const late = heap.filter((s) => s.at >= durationMs - windowMs);
+const result = {
+  name: `loadtest-${name}`,
+  date: new Date().toISOString(),
+  machine: {
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((l) => Number(l.toFixed(2))),
+    node: process.version,
+  },
+  profile: name,
+  agents: profile.agents,
+  everyMs,
+  scaled: !soak,
+  durationSeconds: durationMs / 1_000,
+  loadSeconds: Number((loadEndedAt / 1_000).toFixed(1)),
+  requests: counts.accepted + counts.tooMany + counts.unavailable + counts.failed,
+  ...counts,
+  latencyMs: { p50: pct(latencies, 50), p99: pct(latencies, 99) },
+  treeRssMB: hasProc ? { peak: toMB(Math.max(...rssBytes)), steady: toMB(pct(rssBytes, 50)) } : null,
+  recoverySeconds:
+    recoveredAt === undefined ? null : Number(((recoveredAt - loadEndedAt) / 1_000).toFixed(2)),
+  heapGrowthMB: toMB(mean(late.map((s) => s.bytes)) - mean(early.map((s) => s.bytes))),
+  heapWindows: soak && durationMs >= 3 * 60_000 ? '2nd minute vs last minute' : 'first third vs last third',
+};
+console.log(JSON.stringify(result, null, 2));
+const dir = fileURLToPath(new URL('./results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}loadtest-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,190 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RecordingLogger } from '@ordo/contracts/testing';
+import Fastify from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CircuitBreaker,
+  createAdmission,
+  createHealthHandler,
+  MemoryMonitor,
+  PriorityQueue,
+  type QueueItem,
+} from '../src/index.js';
+
+const LIMIT = 1_000_000;
+
+/** A monitor driven by a scripted reading: `set(0.95)` puts memory at 95 % of the limit. */
+function scriptedMonitor() {
+  let rss = 0;
+  const monitor = new MemoryMonitor({
+    limitBytes: LIMIT,
+    source: () => ({ rss, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
+  });
+  return {
+    monitor,
+    set(fraction: number) {
+      rss = fraction * LIMIT;
+      monitor.sample();
+    },
+  };
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function serve(listener: RequestListener): Promise<string> {
+  const server = createServer(listener);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function fill(queue: PriorityQueue<QueueItem>, n: number) {
+  for (let i = 0; i < n; i++) queue.enqueue({ id: `q${i}`, priority: 2 });
+}
+
+describe('createAdmission', () => {
+  it('admits, then answers 503 under memory pressure and 429 on a full queue, with Retry-After and JSON', async () => {
+    const { monitor, set } = scriptedMonitor();
+    const queue = new PriorityQueue<QueueItem>({ maxDepth: 4 });
+    const logger = new RecordingLogger();
+    const rejected: number[] = [];
+    const admission = createAdmission({
+      monitor,
+      queue,
+      logger,
+      pool: { maxWorkers: 2, stats: () => ({ averageTaskMs: 3_000 }) },
+      onReject: (d) => rejected.push(d.status),
+    });
+    const url = await serve((req, res) =>
+      admission(req, res, () => {
+        res.end('ran');
+      }),
+    );
+
+    set(0.5);
+    let response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('ran');
+
+    set(0.9);
+    fill(queue, 2);
+    response = await fetch(`${url}/tasks`, { method: 'POST' });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('3'); // 2 queued × 3 s ÷ 2 workers
+    expect(response.headers.get('content-type')).toContain('application/json');
+    expect(await response.json()).toEqual({
+      error: expect.stringContaining('memory at 90% of the limit'),
+      code: 'MEMORY_PRESSURE',
+      retryAfterSeconds: 3,
+    });
+
+    set(0.2);
+    fill(queue, 2);
+    response = await fetch(url);
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('6');
+    expect(await response.json()).toMatchObject({ code: 'QUEUE_FULL', retryAfterSeconds: 6 });
+
+    expect(admission.counters).toEqual({ admitted: 1, rejectedMemory: 1, rejectedQueueFull: 1 });
+    expect(rejected).toEqual([503, 429]);
+    expect(logger.at('warn').map((r) => [r.msg, r.fields.url])).toEqual([
+      [expect.stringContaining('request refused: memory at 90%'), '/tasks'],
+      [expect.stringContaining('request refused: task queue full (4/4)'), '/'],
+    ]);
+  });
+
+  it('works as a plain node:http guard, with a fixed or clamped Retry-After', async () => {
+    const { monitor, set } = scriptedMonitor();
+    const queue = new PriorityQueue<QueueItem>({ maxDepth: 100 });
+    const fixed = createAdmission({ monitor, queue, retryAfter: 7, rejectAtPercent: 0.5 });
+    const url = await serve((req, res) => {
+      if (fixed.handle(req, res)) res.end('ok');
+    });
+    set(0.6);
+    const response = await fetch(url);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('7');
+
+    const clamped = createAdmission({ monitor, queue, retryAfter: { taskMs: () => 1e9, maxSeconds: 60 } });
+    fill(queue, 100);
+    expect(clamped.check()).toMatchObject({ admitted: false, status: 429, retryAfterSeconds: 60 });
+    const empty = createAdmission({
+      monitor: { level: 'normal', lastSnapshot: undefined },
+      queue: { depth: 0, maxDepth: 1 },
+    });
+    expect(empty.check()).toEqual({ admitted: true });
+  });
+
+  it('rejects bad options', () => {
+    const monitor = { level: 'normal' as const, lastSnapshot: undefined };
+    const queue = { depth: 0, maxDepth: 1 };
+    expect(() => createAdmission({ monitor, queue, rejectAtPercent: 90 })).toThrow(/rejectAtPercent/);
+    expect(() => createAdmission({ monitor, queue, retryAfter: -1 })).toThrow(/retryAfter/);
+  });
+
+  it('plugs into Fastify as an onRequest hook', async () => {
+    const { monitor, set } = scriptedMonitor();
+    const queue = new PriorityQueue<QueueItem>({ maxDepth: 1 });
+    const admission = createAdmission({ monitor, queue });
+    const app = Fastify();
+    app.addHook('onRequest', admission.admissionHook);
+    app.get('/', async () => ({ ran: true }));
+    try {
+      set(0.1);
+      expect((await app.inject('/')).json()).toEqual({ ran: true });
+      set(0.95);
+      const refused = await app.inject('/');
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.json()).toMatchObject({ code: 'MEMORY_PRESSURE', retryAfterSeconds: 1 });
+      set(0.1);
+      fill(queue, 1);
+      expect((await app.inject('/')).statusCode).toBe(429);
+      expect(admission.counters).toEqual({ admitted: 1, rejectedMemory: 1, rejectedQueueFull: 1 });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('createHealthHandler', () => {
+  it('answers 200 with memory, queue, breakers and workers, and 503 at critical memory or a degraded pool', async () => {
+    const { monitor, set } = scriptedMonitor();
+    const queue = new PriorityQueue<QueueItem>({ maxDepth: 8 });
+    fill(queue, 3);
+    const breaker = new CircuitBreaker({ name: 'api', failureThreshold: 1 });
+    await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+    const stats = { workers: 2, active: 1, idle: 1, starting: 0, degraded: false, restartsInLastHour: 0 };
+    const health = createHealthHandler({ monitor, queue, breakers: [breaker], pool: { stats: () => stats } });
+    const url = await serve(health);
+
+    set(0.5);
+    let response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      status: 'ok',
+      reasons: [],
+      memory: { level: 'normal', percentOfLimit: 0.5, rss: 500_000 },
+      queue: { depth: 3, maxDepth: 8 },
+      breakers: { api: 'open' },
+      workers: { total: 2, active: 1, idle: 1, starting: 0, degraded: false, restartsInLastHour: 0 },
+    });
+
+    set(0.9);
+    response = await fetch(url);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ status: 'unhealthy', reasons: ['memory level critical'] });
+
+    set(0.1);
+    stats.degraded = true;
+    expect(health.report()).toMatchObject({
+      status: 'unhealthy',
+      reasons: ['worker pool degraded (restart budget spent)'],
+    });
+    expect(createHealthHandler({}).report()).toEqual({ status: 'ok', reasons: [] });
+  });
+});
