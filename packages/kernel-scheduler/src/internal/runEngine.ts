@@ -1,0 +1,399 @@
+import type { Clock, Logger } from '@ordo/contracts';
+import type { LimitFunction } from 'p-limit';
+import { type CancelReason, SchedulerError, SchedulerErrorCode } from '../errors.js';
+import type { Run, StatusCounts, Task, TaskContext, TaskRecord } from '../task.js';
+import {
+  chainDigest,
+  genesisDigest,
+  resultDigest,
+  type TaskStatus,
+  TRACE_VERSION,
+  type TraceEntry,
+} from '../trace.js';
+
+/** A task placed in the plan: its commit position and its edges, as positions. */
+export interface PlannedNode<T> {
+  readonly task: Task<T>;
+  readonly seq: number;
+  /** Commit positions of the tasks this one waits for (eager mode). */
+  readonly deps: readonly number[];
+  /** Commit positions of the tasks that wait for this one. */
+  readonly dependents: readonly number[];
+}
+
+/** What the engine reports to its scheduler. */
+export interface EngineHooks {
+  start(runId: string, seq: number, id: string, startedAt: number): void;
+  settle(record: TaskRecord): void;
+  commit(record: TaskRecord): void;
+  end(run: Run, error: unknown): void;
+}
+
+export interface EngineOptions<T> {
+  readonly runId: string;
+  readonly seed: string;
+  /** The nodes in commit order. */
+  readonly nodes: readonly PlannedNode<T>[];
+  /** Where each level starts (levels mode); `[0]` for a flat run. `undefined` selects eager mode. */
+  readonly levelStarts: readonly number[] | undefined;
+  readonly limit: LimitFunction;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly failFast: boolean;
+  readonly taskTimeoutMs: number | undefined;
+  readonly hooks: EngineHooks;
+  readonly onCommit: ((record: TaskRecord<T>) => void) | undefined;
+}
+
+enum State {
+  Waiting = 0,
+  Queued = 1,
+  Running = 2,
+  Settled = 3,
+}
+
+const isFailure = (status: TaskStatus) => status === 'failed' || status === 'timed_out';
+
+/**
+ * Runs one plan: starts nodes as their level (or their dependencies) allow, through the shared limit, and
+ * commits settled records strictly in plan order, chaining the trace as it goes.
+ */
+export class RunEngine<T> {
+  readonly #o: EngineOptions<T>;
+  readonly #state: State[];
+  readonly #results: (TaskRecord<T> | undefined)[];
+  readonly #pendingDeps: number[];
+  readonly #blockedBy: (string | undefined)[];
+  readonly #running = new Map<number, Attempt<T>>();
+  readonly #records: TaskRecord<T>[] = [];
+  readonly #entries: TraceEntry[] = [];
+  readonly #counts: StatusCounts = { ok: 0, failed: 0, timed_out: 0, cancelled: 0 };
+  #digest: string;
+  #next = 0;
+  #level = 0;
+  #draining = false;
+  #finished = false;
+  #tripped = false;
+  #stopped: Extract<CancelReason, 'aborted' | 'closed'> | undefined;
+  #error: unknown;
+  #callbackFailed = false;
+  readonly #startedAt: number;
+  readonly #done: Promise<Run<T>>;
+  #resolve!: (run: Run<T>) => void;
+  #reject!: (error: unknown) => void;
+
+  constructor(options: EngineOptions<T>) {
+    this.#o = options;
+    const n = options.nodes.length;
+    this.#state = new Array<State>(n).fill(State.Waiting);
+    this.#results = new Array<TaskRecord<T> | undefined>(n);
+    this.#pendingDeps = options.nodes.map((node) => node.deps.length);
+    this.#blockedBy = new Array<string | undefined>(n);
+    this.#digest = genesisDigest(
+      options.seed,
+      options.nodes.map((node) => node.task.id),
+    );
+    this.#startedAt = options.clock.now();
+    this.#done = new Promise<Run<T>>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** Starts the run; resolves with the run, or rejects with the stop reason after the `end` event. */
+  start(): Promise<Run<T>> {
+    const { nodes, levelStarts } = this.#o;
+    if (levelStarts === undefined) {
+      for (const node of nodes) if (node.deps.length === 0) this.#launch(node.seq);
+    } else {
+      this.#launchLevel(0);
+    }
+    this.#drain();
+    return this.#done;
+  }
+
+  /** Stops the run: every task not yet committed is recorded `cancelled`, running ones are aborted. */
+  stop(reason: Extract<CancelReason, 'aborted' | 'closed'>, error: unknown): void {
+    if (this.#finished || this.#stopped) return;
+    this.#stopped = reason;
+    this.#error = error;
+    this.#cancelFrom(this.#next, reason);
+    this.#drain();
+  }
+
+  #launchLevel(level: number): void {
+    const { levelStarts, nodes } = this.#o;
+    if (levelStarts === undefined || level >= levelStarts.length) return;
+    this.#level = level;
+    const end = levelStarts[level + 1] ?? nodes.length;
+    for (let seq = levelStarts[level] as number; seq < end; seq++) this.#launch(seq);
+  }
+
+  #launch(seq: number): void {
+    if (this.#state[seq] !== State.Waiting) return;
+    const blockedBy = this.#blockedBy[seq];
+    if (blockedBy !== undefined) {
+      this.#settle(seq, this.#cancelled(seq, 'dependency', blockedBy));
+      return;
+    }
+    this.#state[seq] = State.Queued;
+    void this.#o.limit(() => this.#execute(seq));
+  }
+
+  #execute(seq: number): Promise<void> | undefined {
+    if (this.#state[seq] !== State.Queued) return undefined;
+    this.#state[seq] = State.Running;
+    const { task } = this.#o.nodes[seq] as PlannedNode<T>;
+    const startedAt = this.#o.clock.now();
+    this.#o.hooks.start(this.#o.runId, seq, task.id, startedAt);
+    return new Promise<void>((resolve) => {
+      const attempt = new Attempt(this, seq, task, startedAt, resolve);
+      this.#running.set(seq, attempt);
+      const timeoutMs = task.timeoutMs ?? this.#o.taskTimeoutMs;
+      if (timeoutMs !== undefined) attempt.armTimeout(this.#o.clock, timeoutMs);
+      let result: T | PromiseLike<T>;
+      try {
+        result = task.run(attempt);
+      } catch (error) {
+        attempt.finish('failed', undefined, error);
+        return;
+      }
+      if (isPromiseLike(result)) {
+        result.then(
+          (value) => attempt.finish('ok', value, undefined),
+          (error: unknown) => attempt.finish('failed', undefined, error),
+        );
+      } else {
+        attempt.finish('ok', result, undefined);
+      }
+    });
+  }
+
+  /** @internal called by an {@link Attempt} exactly once. */
+  attemptSettled(attempt: Attempt<T>, status: TaskStatus, value: T | undefined, error: unknown): void {
+    this.#running.delete(attempt.seq);
+    if (this.#state[attempt.seq] !== State.Running) return;
+    this.#settle(attempt.seq, {
+      runId: this.#o.runId,
+      seq: attempt.seq,
+      id: attempt.id,
+      status,
+      value,
+      error,
+      startedAt: attempt.startedAt,
+      endedAt: this.#o.clock.now(),
+    });
+  }
+
+  get runId(): string {
+    return this.#o.runId;
+  }
+
+  get logger(): Logger {
+    return this.#o.logger;
+  }
+
+  #settle(seq: number, record: TaskRecord<T>): void {
+    this.#state[seq] = State.Settled;
+    this.#results[seq] = record;
+    this.#o.hooks.settle(record);
+    this.#drain();
+  }
+
+  #cancelled(seq: number, reason: CancelReason, dependency?: string): TaskRecord<T> {
+    const { id } = (this.#o.nodes[seq] as PlannedNode<T>).task;
+    const why = {
+      'fail-fast': 'an earlier task failed and failFast is on',
+      dependency: `its dependency "${dependency}" did not succeed`,
+      aborted: "the caller's signal aborted the run",
+      closed: 'the scheduler was closed',
+    }[reason];
+    const error = new SchedulerError(SchedulerErrorCode.CANCELLED, `Task "${id}" was cancelled: ${why}.`, {
+      details: dependency === undefined ? { id, reason } : { id, reason, dependency },
+    });
+    const attempt = this.#running.get(seq);
+    return {
+      runId: this.#o.runId,
+      seq,
+      id,
+      status: 'cancelled',
+      value: undefined,
+      error,
+      startedAt: attempt?.startedAt,
+      endedAt: attempt ? this.#o.clock.now() : undefined,
+    };
+  }
+
+  /** Records every uncommitted task from `from` on as cancelled, aborting the running ones. */
+  #cancelFrom(from: number, reason: CancelReason): void {
+    const n = this.#o.nodes.length;
+    for (let seq = from; seq < n; seq++) {
+      const record = this.#cancelled(seq, reason);
+      const attempt = this.#running.get(seq);
+      this.#state[seq] = State.Settled;
+      this.#results[seq] = record;
+      if (attempt) attempt.cancel(record.error);
+      this.#o.hooks.settle(record);
+    }
+  }
+
+  #drain(): void {
+    if (this.#draining || this.#finished) return;
+    this.#draining = true;
+    try {
+      const { nodes, levelStarts } = this.#o;
+      for (let record = this.#results[this.#next]; record; record = this.#results[this.#next]) {
+        this.#commit(record);
+        const node = nodes[record.seq] as PlannedNode<T>;
+        if (record.status !== 'ok') for (const d of node.dependents) this.#blockedBy[d] ??= record.id;
+        if (levelStarts === undefined) {
+          for (const d of node.dependents) if (--(this.#pendingDeps[d] as number) === 0) this.#launch(d);
+        } else if (this.#next === levelStarts[this.#level + 1]) {
+          this.#launchLevel(this.#level + 1);
+        }
+      }
+      if (this.#next === nodes.length) this.#finish();
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #commit(record: TaskRecord<T>): void {
+    const seq = this.#next++;
+    this.#results[seq] = undefined;
+    const digest = resultDigest(record.status, record.value, record.error);
+    const entry = { seq, id: record.id, status: record.status, resultDigest: digest, digest: '' };
+    entry.digest = this.#digest = chainDigest(this.#digest, entry);
+    this.#entries.push(entry);
+    this.#records.push(record);
+    this.#counts[record.status]++;
+    this.#o.hooks.commit(record);
+    if (this.#o.onCommit && !this.#callbackFailed) {
+      try {
+        this.#o.onCommit(record);
+      } catch (error) {
+        this.#callbackFailed = true;
+        this.stop('aborted', error);
+      }
+    }
+    if (this.#o.failFast && !this.#tripped && isFailure(record.status)) {
+      this.#tripped = true;
+      this.#cancelFrom(this.#next, 'fail-fast');
+    }
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    const records = this.#records;
+    const run: Run<T> = {
+      runId: this.#o.runId,
+      seed: this.#o.seed,
+      records,
+      trace: {
+        version: TRACE_VERSION,
+        seed: this.#o.seed,
+        order: this.#o.nodes.map((node) => node.task.id),
+        entries: this.#entries,
+        digest: this.#digest,
+      },
+      counts: this.#counts,
+      ok: this.#counts.ok === records.length,
+      stopped: this.#stopped,
+      startedAt: this.#startedAt,
+      endedAt: this.#o.clock.now(),
+    };
+    this.#o.hooks.end(run as Run, this.#error);
+    if (this.#stopped) this.#reject(this.#error);
+    else this.#resolve(run);
+  }
+}
+
+/**
+ * One start of a task: it is also the task's {@link TaskContext}, with the abort controller made only when a
+ * task reads `signal`, so tasks that never look at it cost no controller.
+ */
+class Attempt<T> implements TaskContext {
+  readonly attempt = 1;
+  readonly #engine: RunEngine<T>;
+  readonly #task: Task<T>;
+  readonly #resolve: () => void;
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
+  #aborted = false;
+  #done = false;
+  #timer: unknown;
+  #clock: Clock | undefined;
+  #logger: Logger | undefined;
+
+  constructor(
+    engine: RunEngine<T>,
+    readonly seq: number,
+    task: Task<T>,
+    readonly startedAt: number,
+    resolve: () => void,
+  ) {
+    this.#engine = engine;
+    this.#task = task;
+    this.#resolve = resolve;
+  }
+
+  get id(): string {
+    return this.#task.id;
+  }
+
+  get runId(): string {
+    return this.#engine.runId;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= this.#engine.logger.child({ runId: this.#engine.runId, taskId: this.#task.id });
+    return this.#logger;
+  }
+
+  armTimeout(clock: Clock, ms: number): void {
+    this.#clock = clock;
+    this.#timer = clock.setTimeout(() => {
+      this.#timer = undefined;
+      const error = new SchedulerError(
+        SchedulerErrorCode.TIMEOUT,
+        `Task "${this.#task.id}" timed out after ${ms} ms. Raise its timeoutMs or make it finish sooner.`,
+        { details: { id: this.#task.id, timeoutMs: ms } },
+      );
+      this.#abort(error);
+      this.finish('timed_out', undefined, error);
+    }, ms);
+  }
+
+  /** Aborts the task because the engine recorded it cancelled; the record is already set. */
+  cancel(reason: unknown): void {
+    this.#abort(reason);
+    this.finish('cancelled', undefined, reason);
+  }
+
+  finish(status: TaskStatus, value: T | undefined, error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#timer !== undefined) this.#clock?.clearTimeout(this.#timer);
+    this.#engine.attemptSettled(this, status, value, error);
+    this.#resolve();
+  }
+
+  #abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<T>).then === 'function';
+}
