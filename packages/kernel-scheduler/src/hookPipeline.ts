@@ -107,7 +107,8 @@ export class HookPipeline {
       ttl: contextTtlMs,
       ttlResolution: 0,
       updateAgeOnGet: true,
-      perf: { now: () => clock.now() },
+      // lru-cache treats a start time of 0 as "no TTL"; shift by 1 ms so a clock at 0 still expires entries.
+      perf: { now: () => clock.now() + 1 },
     });
     this.#logger = options.logger ?? noopLogger;
   }

@@ -30,7 +30,7 @@ export interface Spec {
   priority: number;
   latency: number;
   fails: boolean;
-  deps?: string[];
+  deps?: readonly string[];
 }
 
 /** Builds tasks from specs, logging every start into `starts`. */
