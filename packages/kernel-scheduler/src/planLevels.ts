@@ -74,16 +74,19 @@ export function planLevels<T extends GraphNode>(tasks: readonly T[], seed: strin
 export function indexById<T extends Orderable>(tasks: readonly T[]): Map<string, T> {
   const byId = new Map<string, T>();
   for (const task of tasks) {
-    if (byId.has(task.id)) {
-      throw new SchedulerError(
-        SchedulerErrorCode.DUPLICATE_ID,
-        `Two tasks have the id "${task.id}". Give every task of a run a unique id.`,
-        { details: { id: task.id } },
-      );
-    }
+    if (byId.has(task.id)) throw duplicateIdError(task.id);
     byId.set(task.id, task);
   }
   return byId;
+}
+
+/** The `SCHEDULER_DUPLICATE_ID` error for `id`. */
+export function duplicateIdError(id: string): SchedulerError {
+  return new SchedulerError(
+    SchedulerErrorCode.DUPLICATE_ID,
+    `Two tasks have the id "${id}". Give every task of a run a unique id.`,
+    { details: { id } },
+  );
 }
 
 /** Walks dependencies among the unplaced tasks (each has one left) until an id repeats: that loop is a cycle. */

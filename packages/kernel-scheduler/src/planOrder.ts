@@ -46,16 +46,26 @@ export function seededHash(id: string, seed: string): number {
  */
 export function planOrder<T extends Orderable>(tasks: readonly T[], seed: string | number): T[] {
   const seedText = String(seed);
-  const keyed = tasks.map((task) => ({
-    task,
-    priority: task.priority ?? TaskPriority.NORMAL,
-    hash: seededHash(task.id, seedText),
-  }));
-  keyed.sort(
-    (a, b) =>
-      a.priority - b.priority ||
-      a.hash - b.hash ||
-      (a.task.id < b.task.id ? -1 : a.task.id > b.task.id ? 1 : 0),
-  );
-  return keyed.map((k) => k.task);
+  const n = tasks.length;
+  const priorities = new Float64Array(n);
+  const hashes = new Uint32Array(n);
+  const indexes = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const task = tasks[i] as T;
+    priorities[i] = task.priority ?? TaskPriority.NORMAL;
+    hashes[i] = seededHash(task.id, seedText);
+    indexes[i] = i;
+  }
+  indexes.sort((a, b) => {
+    const byPriority = (priorities[a] as number) - (priorities[b] as number);
+    if (byPriority !== 0) return byPriority;
+    const byHash = (hashes[a] as number) - (hashes[b] as number);
+    if (byHash !== 0) return byHash;
+    const idA = (tasks[a] as T).id;
+    const idB = (tasks[b] as T).id;
+    return idA < idB ? -1 : idA > idB ? 1 : 0;
+  });
+  const ordered = new Array<T>(n);
+  for (let i = 0; i < n; i++) ordered[i] = tasks[indexes[i] as number] as T;
+  return ordered;
 }

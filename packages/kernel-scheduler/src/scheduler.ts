@@ -4,7 +4,7 @@ import { EventEmitter } from 'eventemitter3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import { type EngineHooks, type PlannedNode, RunEngine } from './internal/runEngine.js';
-import { indexById, planLevels } from './planLevels.js';
+import { duplicateIdError, planLevels } from './planLevels.js';
 import { planOrder } from './planOrder.js';
 import { RunHistory } from './runHistory.js';
 import type { GraphTask, Run, Task, TaskRecord } from './task.js';
@@ -128,6 +128,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       throw invalidOption(`history.maxRuns must be an integer >= 0, got ${String(maxRuns)}.`);
     }
     this.seed = String(options.seed ?? '0');
+    if (!isWellFormed(this.seed))
+      throw invalidOption('seed must be well-formed Unicode (no lone surrogates).');
     this.#limit = pLimit(concurrency);
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? noopLogger;
@@ -172,8 +174,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   schedule<T>(tasks: readonly Task<T>[], options: ScheduleOptions<T> = {}): Promise<Run<T>> {
     return this.#run(options, () => {
-      checkTasks(tasks);
-      indexById(tasks);
+      checkTasks(tasks, true);
       const ordered = planOrder(tasks, this.seed);
       return {
         nodes: ordered.map((task, seq) => ({ task, seq, deps: NO_EDGES, dependents: NO_EDGES })),
@@ -200,7 +201,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   scheduleGraph<T>(tasks: readonly GraphTask<T>[], options: ScheduleGraphOptions<T> = {}): Promise<Run<T>> {
     return this.#run(options, () => {
-      checkTasks(tasks);
+      checkTasks(tasks, false);
       const levels = planLevels(tasks, this.seed);
       const seqOf = new Map<string, number>();
       const levelStarts: number[] = [];
@@ -313,16 +314,21 @@ function checkTimeout(value: number | undefined, name: string): void {
   }
 }
 
-function checkTasks(tasks: readonly Task<unknown>[]): void {
+const isWellFormed = (text: string) => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/** Checks every task's shape, and that ids are unique when `unique` (planLevels checks graphs itself). */
+function checkTasks(tasks: readonly Task<unknown>[], unique: boolean): void {
   if (!Array.isArray(tasks)) {
     throw new SchedulerError(SchedulerErrorCode.INVALID_TASK, 'Pass the tasks as an array.');
   }
-  for (const [index, task] of tasks.entries()) {
+  const seen = unique ? new Set<string>() : undefined;
+  for (let index = 0; index < tasks.length; index++) {
+    const task = tasks[index] as Task<unknown>;
     const problem =
       typeof task !== 'object' || task === null
         ? 'is not an object'
-        : typeof task.id !== 'string' || task.id === ''
-          ? 'needs a non-empty string id'
+        : typeof task.id !== 'string' || task.id === '' || !isWellFormed(task.id)
+          ? 'needs a non-empty string id of well-formed Unicode'
           : typeof task.run !== 'function'
             ? 'needs a run(context) function'
             : task.priority !== undefined && !Number.isFinite(task.priority)
@@ -339,6 +345,10 @@ function checkTasks(tasks: readonly Task<unknown>[]): void {
           details: { index },
         },
       );
+    }
+    if (seen) {
+      if (seen.has(task.id)) throw duplicateIdError(task.id);
+      seen.add(task.id);
     }
   }
 }

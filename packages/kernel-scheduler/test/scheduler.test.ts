@@ -216,6 +216,7 @@ describe('schedule', () => {
   const one = (): number => 1;
   it.each<[unknown, string]>([
     [{ id: '', run: one }, 'non-empty string id'],
+    [{ id: 'bad\ud800', run: one }, 'well-formed Unicode'],
     [{ id: 'x' }, 'run(context) function'],
     [{ id: 'x', priority: Number.NaN, run: one }, 'priority'],
     [{ id: 'x', timeoutMs: 0, run: one }, 'timeoutMs'],

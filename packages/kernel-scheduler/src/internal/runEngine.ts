@@ -55,7 +55,8 @@ enum State {
 const isFailure = (status: TaskStatus) => status === 'failed' || status === 'timed_out';
 
 /**
- * Runs one plan: starts nodes as their level (or their dependencies) allow, through the shared limit, and
+ * Runs one plan: starts nodes as their level (or their dependencies) allow, on workers that each hold one
+ * slot of the scheduler's shared p-limit, and
  * commits settled records strictly in plan order, chaining the trace as it goes.
  */
 export class RunEngine<T> {
@@ -65,9 +66,14 @@ export class RunEngine<T> {
   readonly #pendingDeps: number[];
   readonly #blockedBy: (string | undefined)[];
   readonly #running = new Map<number, Attempt<T>>();
+  /** Queued tasks in start order; `#readyHead` is the next to start. */
+  readonly #ready: number[] = [];
+  #readyHead = 0;
+  #workers = 0;
   readonly #records: TaskRecord<T>[] = [];
   readonly #entries: TraceEntry[] = [];
   readonly #counts: StatusCounts = { ok: 0, failed: 0, timed_out: 0, cancelled: 0 };
+  readonly #order: string[];
   #digest: string;
   #next = 0;
   #level = 0;
@@ -89,10 +95,8 @@ export class RunEngine<T> {
     this.#results = new Array<TaskRecord<T> | undefined>(n);
     this.#pendingDeps = options.nodes.map((node) => node.deps.length);
     this.#blockedBy = new Array<string | undefined>(n);
-    this.#digest = genesisDigest(
-      options.seed,
-      options.nodes.map((node) => node.task.id),
-    );
+    this.#order = options.nodes.map((node) => node.task.id);
+    this.#digest = genesisDigest(options.seed, this.#order);
     this.#startedAt = options.clock.now();
     this.#done = new Promise<Run<T>>((resolve, reject) => {
       this.#resolve = resolve;
@@ -137,7 +141,28 @@ export class RunEngine<T> {
       return;
     }
     this.#state[seq] = State.Queued;
-    void this.#o.limit(() => this.#execute(seq));
+    this.#ready.push(seq);
+    if (this.#workers < this.#o.limit.concurrency) {
+      this.#workers++;
+      void this.#o.limit(() => this.#work());
+    }
+  }
+
+  /**
+   * A worker holds one slot of the shared limit and runs ready tasks one after another until none is left,
+   * so the limit is paid per worker, not per task.
+   */
+  async #work(): Promise<void> {
+    const ready = this.#ready;
+    while (this.#readyHead < ready.length && !this.#finished) {
+      const running = this.#execute(ready[this.#readyHead++] as number);
+      if (running) await running;
+    }
+    if (this.#readyHead === ready.length) {
+      ready.length = 0;
+      this.#readyHead = 0;
+    }
+    this.#workers--;
   }
 
   #execute(seq: number): Promise<void> | undefined {
@@ -292,7 +317,7 @@ export class RunEngine<T> {
       trace: {
         version: TRACE_VERSION,
         seed: this.#o.seed,
-        order: this.#o.nodes.map((node) => node.task.id),
+        order: this.#order,
         entries: this.#entries,
         digest: this.#digest,
       },

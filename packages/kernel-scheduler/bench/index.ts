@@ -1,0 +1,243 @@
+/**
+ * Benchmarks of @ordo/kernel-scheduler against its anchors, measured in the same run:
+ *   1. per-task overhead on 20,000 no-op tasks vs raw p-limit (and p-queue);
+ *   2. wall time of 400 I/O-like tasks (seeded 1–20 ms latency, concurrency 16) vs unordered p-limit and
+ *      vs running the batches serially;
+ *   3. trace hashing cost per record;
+ *   4. heap after 10,000 runs with maxRuns 100 vs after 100 runs.
+ * Prints the ratios and writes JSON to bench/results/. Run with `pnpm --filter @ordo/kernel-scheduler bench`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import pLimit from 'p-limit';
+import PQueue from 'p-queue';
+import { chainDigest, createScheduler, resultDigest, type Task } from '../src/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const resultsDir = new URL('./results/', import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+const machine = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+};
+
+function write(name: string, data: Record<string, unknown>): void {
+  writeFileSync(new URL(`${name}.json`, resultsDir), `${JSON.stringify({ ...machine, ...data }, null, 2)}\n`);
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+};
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+
+/** A seeded PRNG (mulberry32), so latencies are the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+/** Wall and CPU milliseconds of `fn`. CPU time (user + system, all threads) suffers less from a busy machine. */
+async function timeBoth(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const cpu = process.cpuUsage();
+  const wall = await time(fn);
+  const used = process.cpuUsage(cpu);
+  return { wall, cpu: (used.user + used.system) / 1000 };
+}
+
+// 1. Per-task overhead on no-op tasks.
+async function noopOverhead() {
+  const n = 20_000;
+  const concurrency = 16;
+  const rounds = 9;
+  const noop = async () => {};
+  const tasks: Task[] = Array.from({ length: n }, (_, i) => ({ id: `task-${i}`, run: noop }));
+  const contenders: Record<string, () => Promise<unknown>> = {
+    'p-limit': () => {
+      const limit = pLimit(concurrency);
+      return Promise.all(tasks.map(() => limit(noop)));
+    },
+    'p-queue': () => {
+      const queue = new PQueue({ concurrency });
+      return Promise.all(tasks.map(() => queue.add(noop)));
+    },
+    ordo: () => createScheduler({ concurrency, seed: 'bench' }).schedule(tasks),
+  };
+  const wall: Record<string, number[]> = { 'p-limit': [], 'p-queue': [], ordo: [] };
+  const cpu: Record<string, number[]> = { 'p-limit': [], 'p-queue': [], ordo: [] };
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const [name, fn] of Object.entries(contenders)) {
+      gc();
+      const ms = await timeBoth(fn);
+      if (r === 0) continue; // round 0 warms the JIT up
+      wall[name]?.push(ms.wall);
+      cpu[name]?.push(ms.cpu);
+    }
+  }
+  const perTask = (samples: Record<string, number[]>) =>
+    Object.fromEntries(
+      Object.entries(samples).map(([name, ms]) => [name, round((median(ms) * 1000) / n, 3)]),
+    );
+  const wallUs = perTask(wall);
+  const cpuUs = perTask(cpu);
+  const ratio = (us: Record<string, number>, anchor: string) =>
+    round((us.ordo as number) / (us[anchor] as number));
+  const result = {
+    benchmark: 'noop-overhead',
+    tasks: n,
+    concurrency,
+    rounds,
+    perTaskWallUs: wallUs,
+    perTaskCpuUs: cpuUs,
+    ratioVsPLimit: { wall: ratio(wallUs, 'p-limit'), cpu: ratio(cpuUs, 'p-limit') },
+    ratioVsPQueue: { wall: ratio(wallUs, 'p-queue'), cpu: ratio(cpuUs, 'p-queue') },
+    target: 'ordo <= 1.5x p-limit',
+    met: { wall: ratio(wallUs, 'p-limit') <= 1.5, cpu: ratio(cpuUs, 'p-limit') <= 1.5 },
+    loadAverage: loadavg(),
+  };
+  write('noop-overhead', result);
+  console.log(
+    `no-op x${n} (median of ${rounds}): ordo ${wallUs.ordo} us/task wall, ${cpuUs.ordo} cpu; p-limit ${wallUs['p-limit']} / ${cpuUs['p-limit']}; p-queue ${wallUs['p-queue']} / ${cpuUs['p-queue']}` +
+      ` -> ${result.ratioVsPLimit.wall}x p-limit wall, ${result.ratioVsPLimit.cpu}x cpu (target <= 1.5x)`,
+  );
+}
+
+// 2. I/O-bound tasks: seeded 1–20 ms latency.
+async function ioWallTime() {
+  const n = 400;
+  const concurrency = 16;
+  const rounds = 3;
+  const random = prng(7);
+  const latencies = Array.from({ length: n }, () => 1 + Math.floor(random() * 20));
+  const io = (ms: number) => new Promise<number>((resolve) => setTimeout(() => resolve(ms), ms));
+  const tasks: Task<number>[] = latencies.map((ms, i) => ({ id: `io-${i}`, run: () => io(ms) }));
+  const batches = Array.from({ length: Math.ceil(n / concurrency) }, (_, b) =>
+    latencies.slice(b * concurrency, (b + 1) * concurrency),
+  );
+  const contenders: Record<string, () => Promise<unknown>> = {
+    ordo: () => createScheduler({ concurrency, seed: 'bench' }).schedule(tasks),
+    'p-limit (unordered)': () => {
+      const limit = pLimit(concurrency);
+      return Promise.all(latencies.map((ms) => limit(() => io(ms))));
+    },
+    'batches, each run serially': async () => {
+      for (const batch of batches) for (const ms of batch) await io(ms);
+    },
+    'batches with a barrier': async () => {
+      for (const batch of batches) await Promise.all(batch.map(io));
+    },
+  };
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, fn] of Object.entries(contenders)) samples[name]?.push(await time(fn));
+  }
+  const wallMs = Object.fromEntries(
+    Object.entries(samples).map(([name, ms]) => [name, round(median(ms), 1)]),
+  );
+  const ordo = wallMs.ordo as number;
+  const vsPLimit = round(ordo / (wallMs['p-limit (unordered)'] as number), 3);
+  const vsSerial = round((wallMs['batches, each run serially'] as number) / ordo, 1);
+  const vsBarrier = round((wallMs['batches with a barrier'] as number) / ordo, 2);
+  const result = {
+    benchmark: 'io-wall-time',
+    tasks: n,
+    concurrency,
+    rounds,
+    latencyMs: '1-20, seeded',
+    wallMs,
+    ordoOverPLimit: vsPLimit,
+    speedupOverSerialBatches: vsSerial,
+    speedupOverBarrierBatches: vsBarrier,
+    targets: { 'within 10% of p-limit': vsPLimit <= 1.1, '>= 8x faster than serial batches': vsSerial >= 8 },
+  };
+  write('io-wall-time', result);
+  console.log(
+    `I/O x${n} @${concurrency}: ordo ${ordo} ms, p-limit ${wallMs['p-limit (unordered)']} ms (${vsPLimit}x, target <= 1.1x), serial batches ${wallMs['batches, each run serially']} ms (${vsSerial}x faster, target >= 8x), barrier batches ${wallMs['batches with a barrier']} ms (${vsBarrier}x)`,
+  );
+}
+
+// 3. Trace hashing per record.
+function traceHashing() {
+  const n = 100_000;
+  const value = { file: 'src/index.ts', lines: 120, ok: true };
+  const run = () => {
+    let previous = '0'.repeat(64);
+    for (let seq = 0; seq < n; seq++) {
+      const digest = resultDigest('ok', value, undefined);
+      previous = chainDigest(previous, { seq, id: `task-${seq}`, status: 'ok', resultDigest: digest });
+    }
+    return previous;
+  };
+  run(); // warm-up
+  const samples = Array.from({ length: 5 }, () => {
+    const start = performance.now();
+    run();
+    return performance.now() - start;
+  });
+  const perRecordUs = round((median(samples) * 1000) / n, 3);
+  write('trace-hashing', { benchmark: 'trace-hashing', records: n, value, perRecordUs });
+  console.log(`trace hashing: ${perRecordUs} us/record (result digest + chain link)`);
+}
+
+// 4. Heap after many runs with a bounded history.
+async function historyHeap() {
+  const scheduler = createScheduler({ concurrency: 4, seed: 'heap', history: { maxRuns: 100 } });
+  const tasks: Task<{ n: number }>[] = Array.from({ length: 10 }, (_, i) => ({
+    id: `t${i}`,
+    run: () => {
+      if (i === 3) throw new Error('a failure, kept as a checkpoint');
+      return { n: i };
+    },
+  }));
+  const heapAfter = async (runs: number) => {
+    for (let i = 0; i < runs; i++) await scheduler.schedule(tasks);
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const after100 = await heapAfter(100);
+  const after10k = await heapAfter(9_900);
+  const ratio = round(after10k / after100, 3);
+  const result = {
+    benchmark: 'history-heap',
+    tasksPerRun: tasks.length,
+    maxRuns: 100,
+    heapUsedAfter100RunsMiB: round(after100 / 2 ** 20),
+    heapUsedAfter10000RunsMiB: round(after10k / 2 ** 20),
+    ratio,
+    target: '<= 1.2x',
+    met: ratio <= 1.2,
+    historySize: scheduler.history.size,
+  };
+  write('history-heap', result);
+  console.log(
+    `heap: ${result.heapUsedAfter100RunsMiB} MiB after 100 runs, ${result.heapUsedAfter10000RunsMiB} MiB after 10,000 (${ratio}x, target <= 1.2x: ${result.met ? 'met' : 'MISSED'})`,
+  );
+}
+
+console.log(`@ordo/kernel-scheduler bench on ${machine.cpu} (${machine.cores} cores), Node ${machine.node}`);
+// `pnpm bench noop trace` runs only those; no argument runs all four.
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+if (wanted('noop')) await noopOverhead();
+if (wanted('io')) await ioWallTime();
+if (wanted('trace')) traceHashing();
+if (wanted('heap')) await historyHeap();
