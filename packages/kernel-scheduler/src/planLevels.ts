@@ -21,7 +21,7 @@ export interface GraphNode extends Orderable {
  * // [['build'], ['test']]
  * ```
  */
-export function planLevels<T extends GraphNode>(tasks: readonly T[], seed: string | number): T[][] {
+export function planLevels<T extends GraphNode>(tasks: readonly T[], seed: string | number = '0'): T[][] {
   const byId = indexById(tasks);
   const remaining = new Map<string, number>();
   const dependents = new Map<string, string[]>();

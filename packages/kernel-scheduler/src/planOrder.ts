@@ -44,7 +44,7 @@ export function seededHash(id: string, seed: string): number {
  * planOrder([{ id: 'b' }, { id: 'a', priority: TaskPriority.HIGH }], 'seed').map((t) => t.id); // ['a', 'b']
  * ```
  */
-export function planOrder<T extends Orderable>(tasks: readonly T[], seed: string | number): T[] {
+export function planOrder<T extends Orderable>(tasks: readonly T[], seed: string | number = '0'): T[] {
   const seedText = String(seed);
   const n = tasks.length;
   const priorities = new Float64Array(n);

@@ -145,6 +145,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       commit: (record) => this.emit('commit', record),
       end: (run, error) => {
         this.history.add(run);
+        this.#logger.debug(
+          { runId: run.runId, counts: run.counts, digest: run.trace.digest, stopped: run.stopped },
+          'run ended',
+        );
         this.emit('end', run, error);
       },
     };
@@ -248,7 +252,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const onAbort = () => engine.stop('aborted', signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#active.add(engine as RunEngine<unknown>);
-    this.emit('scheduled', { runId, seed: this.seed, order: nodes.map((node) => node.task.id) });
+    this.#logger.debug({ runId, tasks: nodes.length, seed: this.seed }, 'run scheduled');
+    if (this.listenerCount('scheduled') > 0) {
+      this.emit('scheduled', { runId, seed: this.seed, order: nodes.map((node) => node.task.id) });
+    }
     try {
       return await engine.start();
     } finally {

@@ -154,6 +154,16 @@ describe('schedule', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('keeps a working signal in a spread context', async () => {
+    const clock = new ManualClock();
+    await using scheduler = createScheduler({ clock });
+    const inner = (ctx: { signal: AbortSignal; attempt: number }) => aborted(ctx.signal);
+    const running = scheduler.schedule([{ id: 'wrapped', timeoutMs: 10, run: (ctx) => inner({ ...ctx }) }]);
+    await hops(1);
+    await clock.advanceAsync(10);
+    expect((await running).records[0]?.status).toBe('timed_out');
+  });
+
   it("cancels cleanly on the caller's signal and rejects with its reason", async () => {
     await using scheduler = createScheduler({ concurrency: 1, seed: 's' });
     const controller = new AbortController();
@@ -275,9 +285,10 @@ describe('schedule', () => {
       [{ id: 'talk', run: ({ logger: log, attempt }) => log.info({ attempt }, 'hello') }],
       { runId: 'r1' },
     );
-    expect(logger.records).toEqual([
+    expect(logger.at('info')).toEqual([
       { level: 'info', msg: 'hello', fields: { runId: 'r1', taskId: 'talk', attempt: 1 } },
     ]);
+    expect(logger.at('debug').map((r) => r.msg)).toEqual(['run scheduled', 'run ended']);
   });
 
   it('stops a run when onCommit throws and rejects with that error', async () => {

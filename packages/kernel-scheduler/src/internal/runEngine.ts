@@ -178,7 +178,7 @@ export class RunEngine<T> {
       if (timeoutMs !== undefined) attempt.armTimeout(this.#o.clock, timeoutMs);
       let result: T | PromiseLike<T>;
       try {
-        result = task.run(attempt);
+        result = task.run(attempt.context());
       } catch (error) {
         attempt.finish('failed', undefined, error);
         return;
@@ -334,11 +334,11 @@ export class RunEngine<T> {
 }
 
 /**
- * One start of a task: it is also the task's {@link TaskContext}, with the abort controller made only when a
- * task reads `signal`, so tasks that never look at it cost no controller.
+ * One start of a task. Its {@link TaskContext} is a plain object whose `signal` getter makes the abort
+ * controller only when a task reads it, so tasks that never look at it cost no controller; spreading the
+ * context (`{ ...ctx }`) reads the getter and keeps a working signal.
  */
-class Attempt<T> implements TaskContext {
-  readonly attempt = 1;
+class Attempt<T> {
   readonly #engine: RunEngine<T>;
   readonly #task: Task<T>;
   readonly #resolve: () => void;
@@ -366,21 +366,29 @@ class Attempt<T> implements TaskContext {
     return this.#task.id;
   }
 
-  get runId(): string {
-    return this.#engine.runId;
+  /** The context handed to the task's `run`. */
+  context(): TaskContext {
+    const attempt = this;
+    return {
+      attempt: 1,
+      id: this.#task.id,
+      runId: this.#engine.runId,
+      get signal() {
+        return attempt.#signal();
+      },
+      get logger() {
+        attempt.#logger ??= attempt.#engine.logger.child({ runId: this.runId, taskId: this.id });
+        return attempt.#logger;
+      },
+    };
   }
 
-  get signal(): AbortSignal {
+  #signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
       if (this.#aborted) this.#controller.abort(this.#abortReason);
     }
     return this.#controller.signal;
-  }
-
-  get logger(): Logger {
-    this.#logger ??= this.#engine.logger.child({ runId: this.#engine.runId, taskId: this.#task.id });
-    return this.#logger;
   }
 
   armTimeout(clock: Clock, ms: number): void {
