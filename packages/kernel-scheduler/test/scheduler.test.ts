@@ -125,6 +125,27 @@ describe('schedule', () => {
     expect(run.records[2]?.startedAt).toBeUndefined();
   });
 
+  it('with failFast, a later task that already finished is recorded cancelled but settles only once', async () => {
+    await using scheduler = createScheduler({ concurrency: 2, seed: 's', failFast: true });
+    const [first, second] = ids(planOrder([{ id: 'x' }, { id: 'y' }], 's')) as [string, string];
+    const settled: string[] = [];
+    scheduler.on('settle', (r) => settled.push(`${r.id} ${r.status}`));
+    const run = await scheduler.schedule([
+      {
+        id: first,
+        run: async () => {
+          await hops(2);
+          throw new Error('late failure');
+        },
+      },
+      { id: second, run: () => 'early' },
+    ]);
+    expect(settled).toEqual([`${second} ok`, `${first} failed`]);
+    expect(run.records.map((r) => r.status)).toEqual(['failed', 'cancelled']);
+    expect(run.records[1]?.value).toBeUndefined();
+    expect(run.records[1]?.startedAt).toBeTypeOf('number');
+  });
+
   it('times a task out on the injected clock and aborts its signal', async () => {
     const clock = new ManualClock();
     await using scheduler = createScheduler({ clock, taskTimeoutMs: 1_000, seed: 's' });

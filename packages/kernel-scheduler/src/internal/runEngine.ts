@@ -56,8 +56,8 @@ const isFailure = (status: TaskStatus) => status === 'failed' || status === 'tim
 
 /**
  * Runs one plan: starts nodes as their level (or their dependencies) allow, on workers that each hold one
- * slot of the scheduler's shared p-limit, and
- * commits settled records strictly in plan order, chaining the trace as it goes.
+ * slot of the scheduler's shared p-limit, and commits settled records strictly in plan order, chaining the
+ * trace as it goes.
  */
 export class RunEngine<T> {
   readonly #o: EngineOptions<T>;
@@ -236,7 +236,9 @@ export class RunEngine<T> {
     const error = new SchedulerError(SchedulerErrorCode.CANCELLED, `Task "${id}" was cancelled: ${why}.`, {
       details: dependency === undefined ? { id, reason } : { id, reason, dependency },
     });
+    // A running task ends now; one that had already settled keeps its times; one never started has none.
     const attempt = this.#running.get(seq);
+    const settled = this.#results[seq];
     return {
       runId: this.#o.runId,
       seq,
@@ -244,8 +246,8 @@ export class RunEngine<T> {
       status: 'cancelled',
       value: undefined,
       error,
-      startedAt: attempt?.startedAt,
-      endedAt: attempt ? this.#o.clock.now() : undefined,
+      startedAt: attempt?.startedAt ?? settled?.startedAt,
+      endedAt: attempt ? this.#o.clock.now() : settled?.endedAt,
     };
   }
 
@@ -254,11 +256,11 @@ export class RunEngine<T> {
     const n = this.#o.nodes.length;
     for (let seq = from; seq < n; seq++) {
       const record = this.#cancelled(seq, reason);
-      const attempt = this.#running.get(seq);
+      const wasSettled = this.#state[seq] === State.Settled;
       this.#state[seq] = State.Settled;
       this.#results[seq] = record;
-      if (attempt) attempt.cancel(record.error);
-      this.#o.hooks.settle(record);
+      this.#running.get(seq)?.cancel(record.error);
+      if (!wasSettled) this.#o.hooks.settle(record);
     }
   }
 
