@@ -79,7 +79,8 @@ export class HookPipeline {
     if (!(typeof contextTtlMs === 'number' && contextTtlMs > 0)) {
       throw invalid(`contextTtlMs must be a number of milliseconds > 0, got ${String(contextTtlMs)}.`);
     }
-    const nodes = (Array.isArray(hooks) ? hooks : []).map((hook) => {
+    if (!Array.isArray(hooks)) throw invalid('pass the hooks as an array of { name, phase, create }.');
+    const nodes = hooks.map((hook) => {
       if (typeof hook?.name !== 'string' || (hook.phase !== 'pre' && hook.phase !== 'post')) {
         throw invalid('every hook needs a string name and a phase of "pre" or "post".');
       }

@@ -50,7 +50,8 @@ export class RunHistory {
   }
 
   /** Trims a finished run to its summary and keeps it, evicting the least recently used one when full. */
-  add(run: Run): RunSummary {
+  add(run: Run): void {
+    if (!this.#cache) return;
     const entries = run.trace.entries;
     const checkpoints = entries.filter(
       (entry, i) =>
@@ -67,8 +68,7 @@ export class RunHistory {
       stopped: run.stopped,
       checkpoints,
     };
-    this.#cache?.set(run.runId, summary);
-    return summary;
+    this.#cache.set(run.runId, summary);
   }
 
   /** The summary of a kept run, or `undefined` once it was evicted. */

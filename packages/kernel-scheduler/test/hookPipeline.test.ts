@@ -228,6 +228,7 @@ describe('createHookPipeline', () => {
     ],
     ['a bad phase', [{ name: 'x', phase: 'during' as 'pre', create: () => noop }]],
     ['no create', [{ name: 'x', phase: 'pre' } as HookDefinition]],
+    ['not an array', { name: 'x' } as unknown as HookDefinition[]],
   ])('rejects %s with SCHEDULER_INVALID_OPTIONS', (_, hooks) => {
     expect(() => createHookPipeline({ hooks })).toThrow(
       expect.objectContaining({ code: 'SCHEDULER_INVALID_OPTIONS' }),
