@@ -154,7 +154,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     };
   }
 
-  /** How many tasks are running now, across runs. */
+  /** How many of the `concurrency` slots are in use now, across runs (each held by a worker running tasks). */
   get activeCount(): number {
     return this.#limit.activeCount;
   }

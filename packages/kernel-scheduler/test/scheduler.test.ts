@@ -343,6 +343,25 @@ describe('schedule', () => {
     await scheduler.close();
   });
 
+  it('runs everything at once with concurrency Infinity', async () => {
+    await using scheduler = createScheduler({ concurrency: Number.POSITIVE_INFINITY });
+    const gate = deferred();
+    let started = 0;
+    const running = scheduler.schedule(
+      Array.from({ length: 100 }, (_, i) => ({
+        id: `t${i}`,
+        run: async () => {
+          started++;
+          await gate.promise;
+        },
+      })),
+    );
+    await hops(2);
+    expect(started).toBe(100);
+    gate.resolve();
+    expect((await running).ok).toBe(true);
+  });
+
   it('runs an empty task list to an empty, verifiable run', async () => {
     await using scheduler = createScheduler();
     const run = await scheduler.schedule([]);

@@ -170,6 +170,20 @@ describe('replay', () => {
     });
   });
 
+  it('stops on its signal, rejecting with the reason', async () => {
+    const trace = await traceOf(values);
+    const controller = new AbortController();
+    const slow: Task[] = tasks(values).map((task) => ({
+      ...task,
+      run: ({ signal }) =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    }));
+    const replaying = replay(trace, slow, { signal: controller.signal });
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort(new Error('enough'));
+    await expect(replaying).rejects.toThrow('enough');
+  });
+
   it('refuses a tampered trace with SCHEDULER_TRACE_INVALID', async () => {
     const trace = await traceOf(values);
     const tampered = {
