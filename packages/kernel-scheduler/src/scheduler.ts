@@ -3,7 +3,7 @@ import { type Clock, type Logger, noopLogger, systemClock } from '@ordo/contract
 import { EventEmitter } from 'eventemitter3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { SchedulerError, SchedulerErrorCode } from './errors.js';
-import { type EngineHooks, type PlannedNode, RunEngine } from './internal/runEngine.js';
+import { type EngineHooks, type PlanGraph, RunEngine } from './internal/runEngine.js';
 import { duplicateIdError, planLevels } from './planLevels.js';
 import { planOrder } from './planOrder.js';
 import { RunHistory } from './runHistory.js';
@@ -179,11 +179,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   schedule<T>(tasks: readonly Task<T>[], options: ScheduleOptions<T> = {}): Promise<Run<T>> {
     return this.#run(options, () => {
       checkTasks(tasks, true);
-      const ordered = planOrder(tasks, this.seed);
-      return {
-        nodes: ordered.map((task, seq) => ({ task, seq, deps: NO_EDGES, dependents: NO_EDGES })),
-        levelStarts: [0],
-      };
+      return { tasks: planOrder(tasks, this.seed), graph: undefined };
     });
   }
 
@@ -207,40 +203,39 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.#run(options, () => {
       checkTasks(tasks, false);
       const levels = planLevels(tasks, this.seed);
-      const seqOf = new Map<string, number>();
+      const ordered = levels.flat();
+      const seqOf = new Map(ordered.map((task, seq) => [task.id, seq]));
       const levelStarts: number[] = [];
-      const ordered: GraphTask<T>[] = [];
+      let start = 0;
       for (const level of levels) {
-        levelStarts.push(ordered.length);
-        for (const task of level) {
-          seqOf.set(task.id, ordered.length);
-          ordered.push(task);
-        }
+        levelStarts.push(start);
+        start += level.length;
       }
       const dependents: number[][] = ordered.map(() => []);
-      const nodes: PlannedNode<T>[] = ordered.map((task, seq) => {
-        const deps = [...new Set(task.deps ?? [])].map((id) => seqOf.get(id) as number);
-        for (const dep of deps) (dependents[dep] as number[]).push(seq);
-        return { task, seq, deps, dependents: dependents[seq] as number[] };
+      const depCounts = ordered.map((task, seq) => {
+        const deps = new Set(task.deps ?? []);
+        for (const dep of deps) dependents[seqOf.get(dep) as number]?.push(seq);
+        return deps.size;
       });
-      return { nodes, levelStarts: options.mode === 'levels' ? levelStarts : undefined };
+      const graph: PlanGraph = { dependents, depCounts, levelStarts, mode: options.mode ?? 'eager' };
+      return { tasks: ordered, graph };
     });
   }
 
   async #run<T>(
     options: ScheduleOptions<T>,
-    plan: () => { nodes: PlannedNode<T>[]; levelStarts: number[] | undefined },
+    plan: () => { tasks: readonly Task<T>[]; graph: PlanGraph | undefined },
   ): Promise<Run<T>> {
     const { signal } = options;
     signal?.throwIfAborted();
     if (this.#closed) throw closedError();
-    const { nodes, levelStarts } = plan();
+    const { tasks, graph } = plan();
     const runId = options.runId ?? randomUUID();
     const engine = new RunEngine<T>({
       runId,
       seed: this.seed,
-      nodes,
-      levelStarts,
+      tasks,
+      graph,
       limit: this.#limit,
       clock: this.#clock,
       logger: this.#logger,
@@ -252,9 +247,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const onAbort = () => engine.stop('aborted', signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#active.add(engine as RunEngine<unknown>);
-    this.#logger.debug({ runId, tasks: nodes.length, seed: this.seed }, 'run scheduled');
+    this.#logger.debug({ runId, tasks: tasks.length, seed: this.seed }, 'run scheduled');
     if (this.listenerCount('scheduled') > 0) {
-      this.emit('scheduled', { runId, seed: this.seed, order: nodes.map((node) => node.task.id) });
+      this.emit('scheduled', { runId, seed: this.seed, order: tasks.map((task) => task.id) });
     }
     try {
       return await engine.start();
@@ -301,8 +296,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   return new Scheduler(options);
 }
-
-const NO_EDGES: readonly number[] = Object.freeze([]);
 
 function invalidOption(message: string): SchedulerError {
   return new SchedulerError(SchedulerErrorCode.INVALID_OPTIONS, `Invalid scheduler option: ${message}`);

@@ -11,14 +11,16 @@ import {
   type TraceEntry,
 } from '../trace.js';
 
-/** A task placed in the plan: its commit position and its edges, as positions. */
-export interface PlannedNode<T> {
-  readonly task: Task<T>;
-  readonly seq: number;
-  /** Commit positions of the tasks this one waits for (eager mode). */
-  readonly deps: readonly number[];
-  /** Commit positions of the tasks that wait for this one. */
-  readonly dependents: readonly number[];
+/** The edges of a task graph, by commit position. */
+export interface PlanGraph {
+  /** For each task, the positions of the tasks that depend on it. */
+  readonly dependents: readonly (readonly number[])[];
+  /** For each task, how many distinct dependencies it has. */
+  readonly depCounts: readonly number[];
+  /** Where each level starts in commit order. */
+  readonly levelStarts: readonly number[];
+  /** `levels`: start a level once the previous one committed; `eager`: start a task once its deps committed. */
+  readonly mode: 'levels' | 'eager';
 }
 
 /** What the engine reports to its scheduler. */
@@ -32,10 +34,10 @@ export interface EngineHooks {
 export interface EngineOptions<T> {
   readonly runId: string;
   readonly seed: string;
-  /** The nodes in commit order. */
-  readonly nodes: readonly PlannedNode<T>[];
-  /** Where each level starts (levels mode); `[0]` for a flat run. `undefined` selects eager mode. */
-  readonly levelStarts: readonly number[] | undefined;
+  /** The tasks in commit order. */
+  readonly tasks: readonly Task<T>[];
+  /** The graph's edges; `undefined` for a flat run, where every task is ready at once. */
+  readonly graph: PlanGraph | undefined;
   readonly limit: LimitFunction;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -61,10 +63,12 @@ const isFailure = (status: TaskStatus) => status === 'failed' || status === 'tim
  */
 export class RunEngine<T> {
   readonly #o: EngineOptions<T>;
-  readonly #state: State[];
+  readonly #state: Uint8Array;
   readonly #results: (TaskRecord<T> | undefined)[];
-  readonly #pendingDeps: number[];
-  readonly #blockedBy: (string | undefined)[];
+  /** Graphs only: how many dependencies of each task have not committed yet (eager mode). */
+  readonly #pendingDeps: number[] | undefined;
+  /** Graphs only: the first dependency of each task that did not succeed. */
+  readonly #blockedBy: (string | undefined)[] | undefined;
   readonly #running = new Map<number, Attempt<T>>();
   /** Queued tasks in start order; `#readyHead` is the next to start. */
   readonly #ready: number[] = [];
@@ -90,12 +94,12 @@ export class RunEngine<T> {
 
   constructor(options: EngineOptions<T>) {
     this.#o = options;
-    const n = options.nodes.length;
-    this.#state = new Array<State>(n).fill(State.Waiting);
+    const n = options.tasks.length;
+    this.#state = new Uint8Array(n); // all State.Waiting
     this.#results = new Array<TaskRecord<T> | undefined>(n);
-    this.#pendingDeps = options.nodes.map((node) => node.deps.length);
-    this.#blockedBy = new Array<string | undefined>(n);
-    this.#order = options.nodes.map((node) => node.task.id);
+    this.#pendingDeps = options.graph && [...options.graph.depCounts];
+    this.#blockedBy = options.graph && new Array<string | undefined>(n);
+    this.#order = options.tasks.map((task) => task.id);
     this.#digest = genesisDigest(options.seed, this.#order);
     this.#startedAt = options.clock.now();
     this.#done = new Promise<Run<T>>((resolve, reject) => {
@@ -106,11 +110,13 @@ export class RunEngine<T> {
 
   /** Starts the run; resolves with the run, or rejects with the stop reason after the `end` event. */
   start(): Promise<Run<T>> {
-    const { nodes, levelStarts } = this.#o;
-    if (levelStarts === undefined) {
-      for (const node of nodes) if (node.deps.length === 0) this.#launch(node.seq);
+    const { tasks, graph } = this.#o;
+    if (graph === undefined) {
+      for (let seq = 0; seq < tasks.length; seq++) this.#launch(seq);
+    } else if (graph.mode === 'levels') {
+      this.#launchLevel(graph, 0);
     } else {
-      this.#launchLevel(0);
+      for (let seq = 0; seq < tasks.length; seq++) if (graph.depCounts[seq] === 0) this.#launch(seq);
     }
     this.#drain();
     return this.#done;
@@ -125,17 +131,30 @@ export class RunEngine<T> {
     this.#drain();
   }
 
-  #launchLevel(level: number): void {
-    const { levelStarts, nodes } = this.#o;
-    if (levelStarts === undefined || level >= levelStarts.length) return;
+  #launchLevel(graph: PlanGraph, level: number): void {
+    if (level >= graph.levelStarts.length) return;
     this.#level = level;
-    const end = levelStarts[level + 1] ?? nodes.length;
-    for (let seq = levelStarts[level] as number; seq < end; seq++) this.#launch(seq);
+    const end = graph.levelStarts[level + 1] ?? this.#o.tasks.length;
+    for (let seq = graph.levelStarts[level] as number; seq < end; seq++) this.#launch(seq);
+  }
+
+  /** After a graph task committed: block its dependents if it did not succeed, and start what is now ready. */
+  #advance(graph: PlanGraph, record: TaskRecord<T>): void {
+    const dependents = graph.dependents[record.seq] as readonly number[];
+    if (record.status !== 'ok') {
+      for (const d of dependents) (this.#blockedBy as (string | undefined)[])[d] ??= record.id;
+    }
+    if (graph.mode === 'eager') {
+      const pending = this.#pendingDeps as number[];
+      for (const d of dependents) if (--(pending[d] as number) === 0) this.#launch(d);
+    } else if (this.#next === graph.levelStarts[this.#level + 1]) {
+      this.#launchLevel(graph, this.#level + 1);
+    }
   }
 
   #launch(seq: number): void {
     if (this.#state[seq] !== State.Waiting) return;
-    const blockedBy = this.#blockedBy[seq];
+    const blockedBy = this.#blockedBy?.[seq];
     if (blockedBy !== undefined) {
       this.#settle(seq, this.#cancelled(seq, 'dependency', blockedBy));
       return;
@@ -168,7 +187,7 @@ export class RunEngine<T> {
   #execute(seq: number): Promise<void> | undefined {
     if (this.#state[seq] !== State.Queued) return undefined;
     this.#state[seq] = State.Running;
-    const { task } = this.#o.nodes[seq] as PlannedNode<T>;
+    const task = this.#o.tasks[seq] as Task<T>;
     const startedAt = this.#o.clock.now();
     this.#o.hooks.start(this.#o.runId, seq, task.id, startedAt);
     return new Promise<void>((resolve) => {
@@ -226,7 +245,7 @@ export class RunEngine<T> {
   }
 
   #cancelled(seq: number, reason: CancelReason, dependency?: string): TaskRecord<T> {
-    const { id } = (this.#o.nodes[seq] as PlannedNode<T>).task;
+    const { id } = this.#o.tasks[seq] as Task<T>;
     const why = {
       'fail-fast': 'an earlier task failed and failFast is on',
       dependency: `its dependency "${dependency}" did not succeed`,
@@ -253,7 +272,7 @@ export class RunEngine<T> {
 
   /** Records every uncommitted task from `from` on as cancelled, aborting the running ones. */
   #cancelFrom(from: number, reason: CancelReason): void {
-    const n = this.#o.nodes.length;
+    const n = this.#o.tasks.length;
     for (let seq = from; seq < n; seq++) {
       const record = this.#cancelled(seq, reason);
       const wasSettled = this.#state[seq] === State.Settled;
@@ -268,18 +287,12 @@ export class RunEngine<T> {
     if (this.#draining || this.#finished) return;
     this.#draining = true;
     try {
-      const { nodes, levelStarts } = this.#o;
+      const { tasks, graph } = this.#o;
       for (let record = this.#results[this.#next]; record; record = this.#results[this.#next]) {
         this.#commit(record);
-        const node = nodes[record.seq] as PlannedNode<T>;
-        if (record.status !== 'ok') for (const d of node.dependents) this.#blockedBy[d] ??= record.id;
-        if (levelStarts === undefined) {
-          for (const d of node.dependents) if (--(this.#pendingDeps[d] as number) === 0) this.#launch(d);
-        } else if (this.#next === levelStarts[this.#level + 1]) {
-          this.#launchLevel(this.#level + 1);
-        }
+        if (graph) this.#advance(graph, record);
       }
-      if (this.#next === nodes.length) this.#finish();
+      if (this.#next === tasks.length) this.#finish();
     } finally {
       this.#draining = false;
     }
