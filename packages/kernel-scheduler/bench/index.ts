@@ -155,13 +155,21 @@ async function ioWallTime() {
     },
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  const cpuSamples: Record<string, number[]> = Object.fromEntries(
+    Object.keys(contenders).map((k) => [k, []]),
+  );
   for (let r = 0; r < rounds; r++) {
     for (const [name, fn] of Object.entries(contenders)) {
       // The serial baseline takes ~5 s a round and barely varies: two rounds of it are enough.
       if (name === 'batches, each run serially' && r >= serialRounds) continue;
-      samples[name]?.push(await time(fn));
+      const ms = await timeBoth(fn);
+      samples[name]?.push(ms.wall);
+      cpuSamples[name]?.push(ms.cpu);
     }
   }
+  const cpuMs = Object.fromEntries(
+    Object.entries(cpuSamples).map(([name, ms]) => [name, round(median(ms), 1)]),
+  );
   const wallMs = Object.fromEntries(
     Object.entries(samples).map(([name, ms]) => [name, round(median(ms), 1)]),
   );
@@ -177,6 +185,7 @@ async function ioWallTime() {
     serialRounds,
     latencyMs: '1-20, seeded',
     wallMs,
+    cpuMs,
     ordoOverPLimit: vsPLimit,
     speedupOverSerialBatches: vsSerial,
     speedupOverBarrierBatches: vsBarrier,
@@ -184,7 +193,7 @@ async function ioWallTime() {
   };
   write('io-wall-time', result);
   console.log(
-    `I/O x${n} @${concurrency}: ordo ${ordo} ms, p-limit ${wallMs['p-limit (unordered)']} ms (${vsPLimit}x, target <= 1.1x), serial batches ${wallMs['batches, each run serially']} ms (${vsSerial}x faster, target >= 8x), barrier batches ${wallMs['batches with a barrier']} ms (${vsBarrier}x)`,
+    `I/O x${n} @${concurrency}: ordo ${ordo} ms, p-limit ${wallMs['p-limit (unordered)']} ms (${vsPLimit}x, target <= 1.1x), serial batches ${wallMs['batches, each run serially']} ms (${vsSerial}x faster, target >= 8x), barrier batches ${wallMs['batches with a barrier']} ms (${vsBarrier}x); cpu ordo ${cpuMs.ordo} ms, p-limit ${cpuMs['p-limit (unordered)']} ms`,
   );
 }
 
@@ -192,23 +201,46 @@ async function ioWallTime() {
 function traceHashing() {
   const n = 100_000;
   const value = { file: 'src/index.ts', lines: 120, ok: true };
-  const run = () => {
+  const ids = Array.from({ length: n }, (_, seq) => `task-${seq}`);
+  const chainOnly = () => {
+    let previous = '0'.repeat(64);
+    const digest = resultDigest('ok', undefined, undefined);
+    for (let seq = 0; seq < n; seq++) {
+      previous = chainDigest(previous, { seq, id: ids[seq] as string, status: 'ok', resultDigest: digest });
+    }
+  };
+  const withResult = () => {
     let previous = '0'.repeat(64);
     for (let seq = 0; seq < n; seq++) {
       const digest = resultDigest('ok', value, undefined);
-      previous = chainDigest(previous, { seq, id: `task-${seq}`, status: 'ok', resultDigest: digest });
+      previous = chainDigest(previous, { seq, id: ids[seq] as string, status: 'ok', resultDigest: digest });
     }
-    return previous;
   };
-  run(); // warm-up
-  const samples = Array.from({ length: 5 }, () => {
-    const start = performance.now();
-    run();
-    return performance.now() - start;
+  const measure = (fn: () => void) => {
+    fn(); // warm-up
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const usage = process.cpuUsage();
+      const start = performance.now();
+      fn();
+      wall.push(performance.now() - start);
+      const used = process.cpuUsage(usage);
+      cpu.push((used.user + used.system) / 1000);
+    }
+    return { wallUs: round((median(wall) * 1000) / n, 3), cpuUs: round((median(cpu) * 1000) / n, 3) };
+  };
+  const chain = measure(chainOnly);
+  const full = measure(withResult);
+  write('trace-hashing', {
+    benchmark: 'trace-hashing',
+    records: n,
+    perRecordChainLinkOnly: chain,
+    perRecordWithObjectResult: { ...full, value },
   });
-  const perRecordUs = round((median(samples) * 1000) / n, 3);
-  write('trace-hashing', { benchmark: 'trace-hashing', records: n, value, perRecordUs });
-  console.log(`trace hashing: ${perRecordUs} us/record (result digest + chain link)`);
+  console.log(
+    `trace hashing per record: chain link ${chain.cpuUs} us cpu (${chain.wallUs} wall); with an object result digested ${full.cpuUs} us cpu (${full.wallUs} wall)`,
+  );
 }
 
 // 4. Heap after many runs with a bounded history.
