@@ -89,6 +89,9 @@ export interface StartEvent {
  * - `settle`: a task finished, in completion order (random under concurrency).
  * - `commit`: a task's record was committed, in the deterministic order.
  * - `end`: a run finished; `error` is what `schedule` rejects with, `undefined` when it resolves.
+ *
+ * A listener that throws is logged at `error` level and does not affect the run (use `onCommit` to be able
+ * to stop a run).
  */
 export interface SchedulerEvents {
   scheduled: [event: ScheduledEvent];
@@ -139,19 +142,28 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#hooks = {
       start: (runId, seq, id, startedAt) => {
         // Build the payload only when someone listens: this runs once per task.
-        if (this.listenerCount('start') > 0) this.emit('start', { runId, seq, id, startedAt });
+        if (this.listenerCount('start') > 0) this.#emit('start', { runId, seq, id, startedAt });
       },
-      settle: (record) => this.emit('settle', record),
-      commit: (record) => this.emit('commit', record),
+      settle: (record) => this.#emit('settle', record),
+      commit: (record) => this.#emit('commit', record),
       end: (run, error) => {
         this.history.add(run);
         this.#logger.debug(
           { runId: run.runId, counts: run.counts, digest: run.trace.digest, stopped: run.stopped },
           'run ended',
         );
-        this.emit('end', run, error);
+        this.#emit('end', run, error);
       },
     };
+  }
+
+  /** Emits an event; a listener that throws is logged and never breaks the run. */
+  #emit<E extends keyof SchedulerEvents>(event: E, ...args: SchedulerEvents[E]): void {
+    try {
+      (this.emit as (event: E, ...args: SchedulerEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#logger.error({ event, err: error }, 'a scheduler event listener threw; fix the listener');
+    }
   }
 
   /** How many of the `concurrency` slots are in use now, across runs (each held by a worker running tasks). */
@@ -249,7 +261,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#active.add(engine as RunEngine<unknown>);
     this.#logger.debug({ runId, tasks: tasks.length, seed: this.seed }, 'run scheduled');
     if (this.listenerCount('scheduled') > 0) {
-      this.emit('scheduled', { runId, seed: this.seed, order: tasks.map((task) => task.id) });
+      this.#emit('scheduled', { runId, seed: this.seed, order: tasks.map((task) => task.id) });
     }
     try {
       return await engine.start();

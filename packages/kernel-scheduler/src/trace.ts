@@ -82,15 +82,24 @@ function digestJson(value: unknown): string {
   try {
     json = canonicalize(value);
   } catch {
-    json = canonicalize({ unserializable: String(value) });
+    // JSON.stringify, unlike canonicalize, accepts lone surrogates, so this fallback cannot throw.
+    json = JSON.stringify({ unserializable: safeString(value) });
   }
   return json === undefined ? NULL_DIGEST : sha256(json);
 }
 
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return `[${typeof value}]`;
+  }
+}
+
 function describeError(error: unknown): Record<string, unknown> {
-  if (typeof error !== 'object' || error === null) return { message: String(error) };
+  if (typeof error !== 'object' || error === null) return { message: safeString(error) };
   const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
-  const out: Record<string, unknown> = { message: typeof message === 'string' ? message : String(error) };
+  const out: Record<string, unknown> = { message: typeof message === 'string' ? message : safeString(error) };
   if (typeof name === 'string') out.name = name;
   if (typeof code === 'string' || typeof code === 'number') out.code = code;
   return out;

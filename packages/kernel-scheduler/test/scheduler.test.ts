@@ -82,6 +82,19 @@ describe('schedule', () => {
       { id: 'async-bad', run: async () => Promise.reject(new Error('later')) },
     ]);
     expect(run.counts).toEqual({ ok: 1, failed: 2, timed_out: 0, cancelled: 0 });
+    const broken = await scheduler.schedule([
+      {
+        id: 'bad-thenable',
+        run: () =>
+          ({
+            // biome-ignore lint/suspicious/noThenProperty: a broken thenable is the point of this test
+            then() {
+              throw new Error('then broke');
+            },
+          }) as unknown as PromiseLike<number>,
+      },
+    ]);
+    expect(broken.records[0]).toMatchObject({ status: 'failed', error: { message: 'then broke' } });
     expect(run.ok).toBe(false);
     const bad = run.records.find((r) => r.id === 'bad') as TaskRecord;
     expect((bad.error as Error).message).toBe('nope');
@@ -297,6 +310,25 @@ describe('schedule', () => {
     scheduler.on('end', (run, error) => events.push(`end ${run.records.length} ${String(error)}`));
     await scheduler.schedule([{ id: 'only', run: () => 1 }], { runId: 'run-1' });
     expect(events).toEqual(['scheduled 1', 'start only', 'settle only', 'commit only', 'end 1 undefined']);
+  });
+
+  it('logs a throwing event listener and finishes the run anyway', async () => {
+    const logger = new RecordingLogger();
+    await using scheduler = createScheduler({ logger });
+    for (const event of ['scheduled', 'start', 'settle', 'commit', 'end'] as const) {
+      scheduler.on(event, () => {
+        throw new Error(`${event} listener broke`);
+      });
+    }
+    const run = await scheduler.schedule([{ id: 'a', run: () => 1 }]);
+    expect(run.ok).toBe(true);
+    expect(logger.at('error').map((r) => r.fields.event)).toEqual([
+      'scheduled',
+      'start',
+      'settle',
+      'commit',
+      'end',
+    ]);
   });
 
   it('gives tasks a logger bound to the run and the task', async () => {

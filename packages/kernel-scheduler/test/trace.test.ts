@@ -66,6 +66,10 @@ describe('trace', () => {
     cyclic.self = cyclic;
     expect(resultDigest('ok', cyclic, undefined)).toMatch(/^[0-9a-f]{64}$/);
     expect(resultDigest('ok', 10n, undefined)).toBe(sha256(canonicalize({ unserializable: '10' }) as string));
+    expect(resultDigest('ok', 'lone \ud800', undefined)).toBe(sha256('{"unserializable":"lone \\ud800"}'));
+    const hostile = Object.create(null) as Record<string, unknown>;
+    hostile.self = hostile;
+    expect(resultDigest('ok', hostile, undefined)).toBe(sha256('{"unserializable":"[object]"}'));
     expect(resultDigest('ok', undefined, undefined)).toBe(resultDigest('ok', null, undefined));
     expect(resultDigest('failed', undefined, 'plain string')).toBe(
       sha256('{"error":{"message":"plain string"}}'),

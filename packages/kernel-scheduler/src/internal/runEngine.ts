@@ -195,20 +195,19 @@ export class RunEngine<T> {
       this.#running.set(seq, attempt);
       const timeoutMs = task.timeoutMs ?? this.#o.taskTimeoutMs;
       if (timeoutMs !== undefined) attempt.armTimeout(this.#o.clock, timeoutMs);
-      let result: T | PromiseLike<T>;
       try {
-        result = task.run(attempt.context());
+        const result = task.run(attempt.context());
+        if (isPromiseLike(result)) {
+          result.then(
+            (value) => attempt.finish('ok', value, undefined),
+            (error: unknown) => attempt.finish('failed', undefined, error),
+          );
+        } else {
+          attempt.finish('ok', result, undefined);
+        }
       } catch (error) {
+        // run() threw, or returned a thenable whose `then` threw.
         attempt.finish('failed', undefined, error);
-        return;
-      }
-      if (isPromiseLike(result)) {
-        result.then(
-          (value) => attempt.finish('ok', value, undefined),
-          (error: unknown) => attempt.finish('failed', undefined, error),
-        );
-      } else {
-        attempt.finish('ok', result, undefined);
       }
     });
   }
