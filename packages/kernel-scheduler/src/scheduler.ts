@@ -291,8 +291,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
  * Makes a {@link Scheduler}.
  *
  * When to use: many I/O-bound tasks whose results, events and evidence must come out in one reproducible
- * order. Gotchas: a task that ignores its `signal` keeps running after a timeout or cancellation, but its
- * slot is freed and its result ignored.
+ * order. Gotchas: a task that ignores its `signal` keeps running after a timeout or a cancellation and its
+ * result is ignored; after a timeout its slot is freed at once, after a cancellation the run ends at once but
+ * the slot stays taken until the task settles.
  *
  * @example
  * ```ts

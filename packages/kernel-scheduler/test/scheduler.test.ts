@@ -188,6 +188,34 @@ describe('schedule', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('frees the slot of a timed-out task that ignores its signal, but not of a cancelled one', async () => {
+    const clock = new ManualClock();
+    await using scheduler = createScheduler({ clock, concurrency: 1, seed: 's' });
+    const stubborn = deferred<string>();
+    const [first, second] = ids(planOrder([{ id: 'x' }, { id: 'y' }], 's')) as [string, string];
+    let secondRan = false;
+    const timedOut = scheduler.schedule<unknown>([
+      { id: first, timeoutMs: 50, run: () => stubborn.promise },
+      { id: second, run: () => (secondRan = true) },
+    ]);
+    await hops(1);
+    await clock.advanceAsync(50);
+    expect((await timedOut).records.map((r) => r.status)).toEqual(['timed_out', 'ok']);
+    expect(secondRan).toBe(true);
+
+    const controller = new AbortController();
+    const aborting = scheduler.schedule([{ id: 'ignores-abort', run: () => stubborn.promise }], {
+      signal: controller.signal,
+    });
+    await hops(1);
+    controller.abort(new Error('stop'));
+    await expect(aborting).rejects.toThrow('stop');
+    expect(scheduler.activeCount).toBe(1); // the work is still going on
+    stubborn.resolve('finally');
+    await hops(1);
+    expect(scheduler.activeCount).toBe(0);
+  });
+
   it('keeps a working signal in a spread context', async () => {
     const clock = new ManualClock();
     await using scheduler = createScheduler({ clock });

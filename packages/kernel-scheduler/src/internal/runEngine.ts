@@ -69,7 +69,8 @@ export class RunEngine<T> {
   readonly #pendingDeps: number[] | undefined;
   /** Graphs only: the first dependency of each task that did not succeed. */
   readonly #blockedBy: (string | undefined)[] | undefined;
-  readonly #running = new Map<number, Attempt<T>>();
+  /** The attempt of each running task, by commit position. */
+  readonly #running: (Attempt<T> | undefined)[] = [];
   /** Queued tasks in start order; `#readyHead` is the next to start. */
   readonly #ready: number[] = [];
   #readyHead = 0;
@@ -184,37 +185,41 @@ export class RunEngine<T> {
     this.#workers--;
   }
 
-  #execute(seq: number): Promise<void> | undefined {
+  /**
+   * Starts one task. Returns what its worker waits for: the task itself, or, when a timeout is armed, the
+   * task or its timeout, whichever comes first (so a timed-out task frees its slot at once).
+   */
+  #execute(seq: number): PromiseLike<void> | undefined {
     if (this.#state[seq] !== State.Queued) return undefined;
     this.#state[seq] = State.Running;
     const task = this.#o.tasks[seq] as Task<T>;
     const startedAt = this.#o.clock.now();
     this.#o.hooks.start(this.#o.runId, seq, task.id, startedAt);
-    return new Promise<void>((resolve) => {
-      const attempt = new Attempt(this, seq, task, startedAt, resolve);
-      this.#running.set(seq, attempt);
-      const timeoutMs = task.timeoutMs ?? this.#o.taskTimeoutMs;
-      if (timeoutMs !== undefined) attempt.armTimeout(this.#o.clock, timeoutMs);
-      try {
-        const result = task.run(attempt.context());
-        if (isPromiseLike(result)) {
-          result.then(
-            (value) => attempt.finish('ok', value, undefined),
-            (error: unknown) => attempt.finish('failed', undefined, error),
-          );
-        } else {
-          attempt.finish('ok', result, undefined);
-        }
-      } catch (error) {
-        // run() threw, or returned a thenable whose `then` threw.
-        attempt.finish('failed', undefined, error);
+    const attempt = new Attempt(this, seq, task, startedAt);
+    this.#running[seq] = attempt;
+    const timeoutMs = task.timeoutMs ?? this.#o.taskTimeoutMs;
+    const released = timeoutMs === undefined ? undefined : attempt.armTimeout(this.#o.clock, timeoutMs);
+    let settled: PromiseLike<void> | undefined;
+    try {
+      const result = task.run(attempt.context());
+      if (isPromiseLike(result)) {
+        settled = result.then(
+          (value) => attempt.finish('ok', value, undefined),
+          (error: unknown) => attempt.finish('failed', undefined, error),
+        );
+      } else {
+        attempt.finish('ok', result, undefined);
       }
-    });
+    } catch (error) {
+      // run() threw, or returned a thenable whose `then` threw.
+      attempt.finish('failed', undefined, error);
+    }
+    return settled && (released ?? settled);
   }
 
   /** @internal called by an {@link Attempt} exactly once. */
   attemptSettled(attempt: Attempt<T>, status: TaskStatus, value: T | undefined, error: unknown): void {
-    this.#running.delete(attempt.seq);
+    this.#running[attempt.seq] = undefined;
     if (this.#state[attempt.seq] !== State.Running) return;
     this.#settle(attempt.seq, {
       runId: this.#o.runId,
@@ -255,7 +260,7 @@ export class RunEngine<T> {
       details: dependency === undefined ? { id, reason } : { id, reason, dependency },
     });
     // A running task ends now; one that had already settled keeps its times; one never started has none.
-    const attempt = this.#running.get(seq);
+    const attempt = this.#running[seq];
     const settled = this.#results[seq];
     return {
       runId: this.#o.runId,
@@ -277,7 +282,7 @@ export class RunEngine<T> {
       const wasSettled = this.#state[seq] === State.Settled;
       this.#state[seq] = State.Settled;
       this.#results[seq] = record;
-      this.#running.get(seq)?.cancel(record.error);
+      this.#running[seq]?.cancel(record.error);
       if (!wasSettled) this.#o.hooks.settle(record);
     }
   }
@@ -355,7 +360,8 @@ export class RunEngine<T> {
 class Attempt<T> {
   readonly #engine: RunEngine<T>;
   readonly #task: Task<T>;
-  readonly #resolve: () => void;
+  /** Set when a timeout is armed: frees the worker when the attempt finishes, however it finishes. */
+  #release: (() => void) | undefined;
   #controller: AbortController | undefined;
   #abortReason: unknown;
   #aborted = false;
@@ -369,11 +375,9 @@ class Attempt<T> {
     readonly seq: number,
     task: Task<T>,
     readonly startedAt: number,
-    resolve: () => void,
   ) {
     this.#engine = engine;
     this.#task = task;
-    this.#resolve = resolve;
   }
 
   get id(): string {
@@ -405,7 +409,11 @@ class Attempt<T> {
     return this.#controller.signal;
   }
 
-  armTimeout(clock: Clock, ms: number): void {
+  /** Arms the timeout; the promise resolves when the attempt finishes (by the task, the timeout or a cancel). */
+  armTimeout(clock: Clock, ms: number): Promise<void> {
+    const released = new Promise<void>((resolve) => {
+      this.#release = resolve;
+    });
     this.#clock = clock;
     this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
@@ -417,6 +425,7 @@ class Attempt<T> {
       this.#abort(error);
       this.finish('timed_out', undefined, error);
     }, ms);
+    return released;
   }
 
   /** Aborts the task because the engine recorded it cancelled; the record is already set. */
@@ -430,7 +439,7 @@ class Attempt<T> {
     this.#done = true;
     if (this.#timer !== undefined) this.#clock?.clearTimeout(this.#timer);
     this.#engine.attemptSettled(this, status, value, error);
-    this.#resolve();
+    this.#release?.();
   }
 
   #abort(reason: unknown): void {
