@@ -45,6 +45,11 @@ export type SchedulerErrorCode = (typeof SchedulerErrorCode)[keyof typeof Schedu
 /**
  * The error class of `@ordo/kernel-scheduler`: an {@link OrdoError} whose `code` is one of
  * {@link SchedulerErrorCode}.
+ *
+ * @example
+ * ```ts
+ * const failed = run.records.find((r) => r.error instanceof SchedulerError && r.error.code === 'SCHEDULER_TIMEOUT');
+ * ```
  */
 export class SchedulerError<C extends SchedulerErrorCode = SchedulerErrorCode> extends OrdoError {
   declare readonly code: C;

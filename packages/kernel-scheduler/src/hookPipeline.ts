@@ -63,6 +63,13 @@ export interface HookPipelineOptions {
 /**
  * Wraps tasks with pre and post hooks. Each hook is created once and cached; hooks of a phase run level by
  * level (by `after`), the hooks of one level in parallel. Make one with {@link createHookPipeline}.
+ *
+ * @example
+ * ```ts
+ * await using pipeline = createHookPipeline({ hooks });
+ * await scheduler.schedule(tasks.map((task) => pipeline.wrap(task)), { runId: 'r1' });
+ * pipeline.runState('r1')?.get('tokens');
+ * ```
  */
 export class HookPipeline {
   readonly #levels: Record<HookPhase, HookDefinition[][]>;

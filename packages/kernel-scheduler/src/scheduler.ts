@@ -104,6 +104,13 @@ export interface SchedulerEvents {
 /**
  * A deterministic async pool: runs tasks with bounded concurrency and commits their results in an order
  * fixed by priority and seed, with a hash-chained trace. Make one with {@link createScheduler}.
+ *
+ * @example
+ * ```ts
+ * await using scheduler = createScheduler({ concurrency: 4, seed: 'nightly' });
+ * scheduler.on('commit', (record) => audit.append(record));
+ * const run = await scheduler.schedule(tasks);
+ * ```
  */
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The last runs, trimmed to summaries. */

@@ -37,7 +37,14 @@ export const TRACE_VERSION = 1;
 
 const sha256 = (text: string): string => hash('sha256', text, 'hex');
 
-/** The digest that the first entry chains from: it binds the version, the seed and the whole order. */
+/**
+ * The digest that the first entry chains from: it binds the version, the seed and the whole order.
+ *
+ * @example
+ * ```ts
+ * genesisDigest(trace.seed, trace.order); // what trace.entries[0] chains from
+ * ```
+ */
 export function genesisDigest(seed: string, order: readonly string[]): string {
   // Keys in RFC 8785 order; JSON.stringify of well-formed strings is their canonical form.
   const json = JSON.stringify({ order, seed, version: TRACE_VERSION });
@@ -53,7 +60,15 @@ function entryJson(seq: number, id: string, status: TaskStatus, result: string):
   return `{"id":${JSON.stringify(id)},"resultDigest":"${result}","seq":${seq},"status":"${status}"}`;
 }
 
-/** Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`. */
+/**
+ * Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`.
+ *
+ * @example
+ * ```ts
+ * const [first] = trace.entries;
+ * chainDigest(genesisDigest(trace.seed, trace.order), first) === first.digest; // true for an untouched trace
+ * ```
+ */
 export function chainDigest(
   previous: string,
   entry: Pick<TraceEntry, 'seq' | 'id' | 'status' | 'resultDigest'>,
@@ -70,6 +85,11 @@ const NULL_DIGEST = sha256('null');
  *
  * Gotchas: values are digested as JSON, so a `Map`, a class instance's private state or a function are not
  * seen; a value that JSON cannot express (a cycle, a BigInt, NaN) is digested as `{ unserializable: String(value) }`.
+ *
+ * @example
+ * ```ts
+ * resultDigest('ok', { files: 3 }, undefined); // sha256 of '{"files":3}'
+ * ```
  */
 export function resultDigest(status: TaskStatus, value: unknown, error: unknown): string {
   if (status === 'ok') return value === undefined || value === null ? NULL_DIGEST : digestJson(value);
