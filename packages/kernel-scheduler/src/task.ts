@@ -1,0 +1,95 @@
+import type { Logger } from '@ordo/contracts';
+import type { CancelReason } from './errors.js';
+import type { GraphNode } from './planLevels.js';
+import type { TaskStatus, Trace } from './trace.js';
+
+/** What a running task receives. */
+export interface TaskContext {
+  /**
+   * Aborts when the task times out (reason: a `SCHEDULER_TIMEOUT` error), when fail-fast stops the run, when
+   * the caller's signal aborts or when the scheduler closes (reason: a `SCHEDULER_CANCELLED` error). Pass it
+   * to everything the task waits on.
+   */
+  readonly signal: AbortSignal;
+  /** The scheduler's logger with `runId` and `taskId` bound. */
+  readonly logger: Logger;
+  /** 1 on the first run; the scheduler never retries by itself, retry wrappers count up from here. */
+  readonly attempt: number;
+  /** The run this task belongs to. */
+  readonly runId: string;
+  /** The task's id. */
+  readonly id: string;
+}
+
+/**
+ * A unit of work for the scheduler.
+ *
+ * @example
+ * ```ts
+ * const task: Task<number> = {
+ *   id: 'fetch-users',
+ *   priority: TaskPriority.HIGH,
+ *   timeoutMs: 5_000,
+ *   run: async ({ signal }) => (await fetch(url, { signal })).status,
+ * };
+ * ```
+ */
+export interface Task<T = unknown> {
+  /** Unique within a run; it decides the order together with the priority and the seed. */
+  readonly id: string;
+  /**
+   * Lower runs and commits first (a `TaskPriority`: CRITICAL 0 … HEARTBEAT 4).
+   * @default TaskPriority.NORMAL
+   */
+  readonly priority?: number | undefined;
+  /**
+   * Milliseconds before the task is recorded `timed_out` and its signal aborts.
+   * @default the scheduler's `taskTimeoutMs` (none)
+   */
+  readonly timeoutMs?: number | undefined;
+  /** Does the work. Its return value (or thrown error) becomes the task's record. */
+  run(context: TaskContext): T | PromiseLike<T>;
+}
+
+/** A task in a graph: a {@link Task} with the ids it depends on. */
+export interface GraphTask<T = unknown> extends Task<T>, GraphNode {
+  /** Ids of tasks that must commit `ok` before this one starts; otherwise it is recorded `cancelled`. @default [] */
+  readonly deps?: readonly string[] | undefined;
+}
+
+/** What happened to one task, as committed. */
+export interface TaskRecord<T = unknown> {
+  readonly runId: string;
+  /** Position in commit order, from 0. */
+  readonly seq: number;
+  readonly id: string;
+  readonly status: TaskStatus;
+  /** The task's return value when `status` is `ok`. */
+  readonly value?: T | undefined;
+  /** What the task threw (`failed`), a `SCHEDULER_TIMEOUT` error (`timed_out`) or a `SCHEDULER_CANCELLED` error (`cancelled`). */
+  readonly error?: unknown;
+  /** When the task started (clock ms); `undefined` if it never started. */
+  readonly startedAt: number | undefined;
+  /** When it settled (clock ms); `undefined` if it never started. */
+  readonly endedAt: number | undefined;
+}
+
+/** How many records of each status a run has. */
+export type StatusCounts = Record<TaskStatus, number>;
+
+/** The result of one `schedule` or `scheduleGraph` call. */
+export interface Run<T = unknown> {
+  readonly runId: string;
+  readonly seed: string;
+  /** One record per task, in commit order. */
+  readonly records: readonly TaskRecord<T>[];
+  /** The hash-chained evidence of the run; store it with `JSON.stringify`. */
+  readonly trace: Trace;
+  readonly counts: StatusCounts;
+  /** Whether every task is `ok`. */
+  readonly ok: boolean;
+  /** Set when the run was stopped early: by the caller's signal (`aborted`) or by `close()` (`closed`). */
+  readonly stopped: Extract<CancelReason, 'aborted' | 'closed'> | undefined;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
