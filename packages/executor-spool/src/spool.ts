@@ -619,12 +619,15 @@ export function createSpool(options: SpoolOptions): Spool {
     const createdDirs: CreatedDir[] = [];
     const cleanTemps = () =>
       Promise.all(steps.map((s) => (s.tmp && !s.replaced ? rm(s.tmp, { force: true }) : undefined)));
-    try {
-      await Promise.all(steps.map((step) => limit(() => writeTemp(step, createdDirs))));
-    } catch (error) {
+    const written = await Promise.allSettled(steps.map((step) => limit(() => writeTemp(step, createdDirs))));
+    const failed = written.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await cleanTemps();
       await removeDirs(createdDirs);
-      throw commitFailed(error, 'while writing the replacement files; no file of the tree was touched');
+      throw commitFailed(
+        failed.reason,
+        'while writing the replacement files; no file of the tree was touched',
+      );
     }
     try {
       for (const [index, step] of steps.entries()) {
