@@ -1,23 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import {
-  copyFile,
-  link,
-  mkdir,
-  mkdtemp,
-  open,
-  readFile,
-  realpath,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-} from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Clock, type KeyedMutex, type Logger, noopLogger, systemClock } from '@ordo/contracts';
 import { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
 import { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
+import { type CommitFile, commitFiles } from './internal/atomicCommit.js';
 import {
   ABSENT_ID,
   type BaseInfo,
@@ -239,6 +226,11 @@ interface Entry {
 type PathState = { abs: string; base: BaseInfo | undefined; current: Content | null | 'disk' };
 
 const processMutex = createKeyedMutex();
+
+/** A commit keeps the original bytes of files up to this size in memory (to roll back without backups)… */
+const KEEP_ORIGINAL_BYTES = 1024 * 1024;
+/** …up to this total per commit; larger or further files get a hard-link backup instead. */
+const KEEP_ORIGINALS_BYTES = 64 * 1024 * 1024;
 
 const kindOf = (entry: Entry): SpoolChangeKind =>
   entry.staged === null ? 'deleted' : entry.base ? 'modified' : 'added';
@@ -538,18 +530,6 @@ export function createSpool(options: SpoolOptions): Spool {
   const commitLocked = async (list: Entry[], signal?: AbortSignal): Promise<SpoolCommitResult> => {
     const started = clock.now();
     const root = await realRoot;
-    // Path safety again, now that the locks are held: a symlink may have appeared since staging.
-    for (const entry of list) {
-      if ((await resolveInside(root, entry.path)) !== entry.abs) {
-        throw new SpoolError(
-          SpoolErrorCode.PATH_ESCAPE,
-          `Refused path ${JSON.stringify(entry.path)}: it resolves elsewhere than when it was staged. Reset it and stage it again.`,
-          {
-            details: { path: entry.path },
-          },
-        );
-      }
-    }
     const issues = await runValidators(list, signal);
     if (issues.length > 0) throw new SpoolValidationError(issues);
     const changes = list.map(touchedOf);
@@ -560,22 +540,41 @@ export function createSpool(options: SpoolOptions): Spool {
       ]);
     }
     signal?.throwIfAborted();
+    // With the locks held: path safety again (a symlink may have appeared since staging), then the conflict
+    // check, reading each file once; small originals are kept for a rollback.
+    const dirs = new Map<string, Promise<string>>();
+    let kept = 0;
     const stale: string[] = [];
-    await Promise.all(
+    const files: CommitFile[] = [];
+    const checkError = await Promise.allSettled(
       list.map((entry) =>
         limit(async () => {
-          const now = await store.baseOf(entry.path, entry.abs).catch((error: unknown) => {
-            if (error instanceof SpoolError && error.code === SpoolErrorCode.CONFLICT)
-              return { id: 'changing' };
-            throw error;
+          const now = await currentOnDisk(root, entry, dirs);
+          if (now?.id !== entry.base?.id) {
+            stale.push(entry.path);
+            return;
+          }
+          kept += now?.bytes?.length ?? 0;
+          const original = kept <= KEEP_ORIGINALS_BYTES ? now?.bytes : undefined;
+          files.push({
+            path: entry.path,
+            abs: entry.abs,
+            content: entry.staged,
+            existed: !!now,
+            mode: entry.base?.mode,
+            original,
           });
-          if (now?.id !== entry.base?.id) stale.push(entry.path);
         }),
       ),
+    ).then(
+      (results) =>
+        results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown,
     );
+    if (checkError !== undefined) throw checkError;
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
     signal?.throwIfAborted();
-    await writeAll(list);
+    files.sort((x, y) => (x.path < y.path ? -1 : 1));
+    await commitFiles(files, { fsync, limit, logger, beforeReplace: hooks.beforeReplace });
     for (const entry of list) {
       if (entries.get(entry.path) === entry) entries.delete(entry.path);
       await discard(entry.staged);
@@ -585,100 +584,37 @@ export function createSpool(options: SpoolOptions): Spool {
     return { committed: changes, bytesWritten: bytes, durationMs };
   };
 
-  interface Step {
-    entry: Entry;
-    tmp?: string;
-    backup?: string;
-    replaced: boolean;
-  }
-
-  const sibling = (abs: string, tag: string) =>
-    path.join(path.dirname(abs), `.${path.basename(abs)}.ordo-${randomBytes(6).toString('hex')}.${tag}`);
-
-  const writeTemp = async (step: Step, createdDirs: CreatedDir[]) => {
-    const { entry } = step;
-    if (!entry.staged) return;
-    const dir = path.dirname(entry.abs);
-    const made = await mkdir(dir, { recursive: true });
-    if (made) createdDirs.push({ top: made, leaf: dir });
-    const tmp = sibling(entry.abs, 'tmp');
-    step.tmp = tmp;
-    if (entry.staged.file) await copyFile(entry.staged.file, tmp);
-    const handle = await open(tmp, entry.staged.file ? 'r+' : 'wx', entry.base?.mode ?? 0o666);
-    try {
-      if (!entry.staged.file && entry.staged.buffer) await handle.writeFile(entry.staged.buffer);
-      if (entry.base) await handle.chmod(entry.base.mode);
-      if (fsync) await handle.sync();
-    } finally {
-      await handle.close();
+  /** The file as it is now (read once, with its bytes when small), after checking it still resolves to `entry.abs`. */
+  const currentOnDisk = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
+    const requested = path.join(root, ...entry.path.split('/'));
+    const dir = path.dirname(requested);
+    let realDir = dirs.get(dir);
+    if (!realDir) {
+      realDir = realpath(dir).catch(() => '');
+      dirs.set(dir, realDir);
     }
-  };
-
-  const writeAll = async (list: Entry[]) => {
-    const steps: Step[] = list.map((entry) => ({ entry, replaced: false }));
-    const createdDirs: CreatedDir[] = [];
-    const cleanTemps = () =>
-      Promise.all(steps.map((s) => (s.tmp && !s.replaced ? rm(s.tmp, { force: true }) : undefined)));
-    const written = await Promise.allSettled(steps.map((step) => limit(() => writeTemp(step, createdDirs))));
-    const failed = written.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      await cleanTemps();
-      await removeDirs(createdDirs);
-      throw commitFailed(
-        failed.reason,
-        'while writing the replacement files; no file of the tree was touched',
+    const fast = path.join(await realDir, path.basename(requested));
+    const escaped = () =>
+      new SpoolError(
+        SpoolErrorCode.PATH_ESCAPE,
+        `Refused path ${JSON.stringify(entry.path)}: it resolves elsewhere than when it was staged. Reset it and stage it again.`,
+        {
+          details: { path: entry.path },
+        },
       );
-    }
-    try {
-      for (const [index, step] of steps.entries()) {
-        await hooks.beforeReplace?.(step.entry.path, index);
-        const { entry } = step;
-        if (entry.base) {
-          const backup = sibling(entry.abs, 'bak');
-          if (entry.staged) await link(entry.abs, backup).catch(() => copyFile(entry.abs, backup));
-          else await rename(entry.abs, backup);
-          step.backup = backup;
-        }
-        if (step.tmp) await rename(step.tmp, entry.abs);
-        step.replaced = true;
+    if (fast === entry.abs) {
+      try {
+        return await store.baseOf(entry.path, entry.abs, {
+          noFollow: true,
+          keepBytesUpTo: KEEP_ORIGINAL_BYTES,
+        });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
       }
-    } catch (error) {
-      const restoreErrors: string[] = [];
-      for (const step of [...steps].reverse()) {
-        try {
-          if (step.backup) await rename(step.backup, step.entry.abs);
-          else if (step.replaced) await unlink(step.entry.abs);
-        } catch (restoreError) {
-          restoreErrors.push(
-            `${step.entry.path} (backup ${step.backup}): ${(restoreError as Error).message}`,
-          );
-        }
-      }
-      await cleanTemps();
-      await removeDirs(createdDirs);
-      const restored = steps.filter((s) => s.replaced || s.backup).length;
-      logger.warn({ error, restored, restoreErrors }, 'spool commit failed and was rolled back');
-      throw commitFailed(
-        error,
-        restoreErrors.length === 0
-          ? `half way; the ${restored} file(s) already replaced were restored from their backups, so the tree is as before`
-          : `half way, and restoring failed for: ${restoreErrors.join('; ')}. Restore those files from the named backups`,
-      );
     }
-    const backups = steps.flatMap((s) => (s.backup ? [s.backup] : []));
-    await Promise.all(backups.map((b) => limit(() => rm(b, { force: true }))));
-    if (fsync) {
-      const dirs = [...new Set(steps.map((s) => path.dirname(s.entry.abs)))];
-      await Promise.all(dirs.map((dir) => limit(() => syncDir(dir))));
-    }
+    if ((await resolveInside(root, entry.path)) !== entry.abs) throw escaped();
+    return store.baseOf(entry.path, entry.abs, { keepBytesUpTo: KEEP_ORIGINAL_BYTES });
   };
-
-  const commitFailed = (cause: unknown, what: string) =>
-    new SpoolError(
-      SpoolErrorCode.COMMIT_FAILED,
-      `The commit failed ${what}. The staged edits are kept: fix the cause (${(cause as Error)?.message ?? String(cause)}) and commit again.`,
-      { cause },
-    );
 
   const spool: Spool = {
     get root() {
@@ -881,38 +817,4 @@ export function createSpool(options: SpoolOptions): Spool {
     [Symbol.asyncDispose]: () => spool.close(),
   };
   return spool;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Some file systems cannot fsync a directory; the renames are still atomic there.
-  } finally {
-    await handle.close();
-  }
-}
-
-interface CreatedDir {
-  /** The first directory `mkdir -p` made. */
-  top: string;
-  /** The directory it was asked for. */
-  leaf: string;
-}
-
-/** Removes the directories a failed commit made, deepest first, as long as they are empty. */
-async function removeDirs(dirs: readonly CreatedDir[]): Promise<void> {
-  for (const { top, leaf } of dirs) {
-    for (let dir = leaf; ; dir = path.dirname(dir)) {
-      if (
-        !(await rmdir(dir).then(
-          () => true,
-          () => false,
-        )) ||
-        dir === top
-      )
-        break;
-    }
-  }
 }

@@ -1,5 +1,5 @@
 import { ABSENT_ID, type ByteSource, blobId, openSource } from './internal/content.js';
-import { type LineChange, lineChanges } from './internal/lineDiff.js';
+import { BufferLines, type LineChange, lineChanges } from './internal/lineDiff.js';
 
 /** Options of {@link unifiedDiff} and of the spool's diffs. */
 export interface UnifiedDiffOptions {
@@ -235,13 +235,6 @@ async function linesBefore(source: ByteSource, end: number, min: number): Promis
   }
 }
 
-/** Git's default function-name rule: a line starting with a letter, `_` or `$`, cut to 80 bytes, trimmed. */
-function funcName(line: string): string | undefined {
-  const c = line.charCodeAt(0);
-  const alpha = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36;
-  return alpha ? line.slice(0, 80).replace(/[ \t\n\v\f\r]+$/, '') : undefined;
-}
-
 function emit(prefix: string, line: string): string {
   return line.endsWith('\n') ? `${prefix}${line}` : `${prefix}${line}\n\\ No newline at end of file\n`;
 }
@@ -256,8 +249,8 @@ async function* hunks(
   const suffix = await commonSuffix(a, b, prefix.bytes);
   const before = await linesBefore(a, prefix.bytes, Math.min(context, prefix.lines));
   const after = await linesAfter(a, a.size - suffix, context);
-  const windowA = splitLines(await latin1(a, prefix.bytes, a.size - suffix));
-  const windowB = splitLines(await latin1(b, prefix.bytes, b.size - suffix));
+  const windowA = new BufferLines(await a.read(prefix.bytes, a.size - suffix - prefix.bytes));
+  const windowB = new BufferLines(await b.read(prefix.bytes, b.size - suffix - prefix.bytes));
   const firstLine = prefix.lines - before.length;
   const changes: LineChange[] = (
     lineChanges(windowA, windowB, {
@@ -265,8 +258,26 @@ async function* hunks(
       timeoutMs: options.timeoutMs,
     }) ?? [{ i1: 0, n1: windowA.length, i2: 0, n2: windowB.length }]
   ).map((c) => ({ ...c, i1: c.i1 + before.length, i2: c.i2 + before.length }));
-  const linesA = [...before, ...windowA, ...after];
-  const linesB = [...before, ...windowB, ...after];
+  // Lines are addressed as [lookbehind | window | first lines of the suffix].
+  const end = before.length + windowA.length;
+  const countA = end + after.length;
+  const countB = before.length + windowB.length + after.length;
+  const lineA = (k: number): string =>
+    k < before.length
+      ? (before[k] as string)
+      : k < end
+        ? windowA.line(k - before.length)
+        : (after[k - end] as string);
+  const lineB = (k: number): string =>
+    k < before.length
+      ? (before[k] as string)
+      : k < before.length + windowB.length
+        ? windowB.line(k - before.length)
+        : (after[k - before.length - windowB.length] as string);
+  const startsName = (k: number) => {
+    const c = k < before.length || k >= end ? lineA(k).charCodeAt(0) : windowA.firstByte(k - before.length);
+    return c !== undefined && ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36);
+  };
 
   let funcLine = '';
   let funcLimit = -1;
@@ -279,16 +290,19 @@ async function* hunks(
       last++;
     }
     const first = changes[k] as LineChange;
-    const end = changes[last] as LineChange;
+    const final = changes[last] as LineChange;
     const s1 = Math.max(first.i1 - context, 0);
     const s2 = s1 + (first.i2 - first.i1);
-    const tail = Math.min(context, linesA.length - (end.i1 + end.n1), linesB.length - (end.i2 + end.n2));
-    const e1 = end.i1 + end.n1 + tail;
-    const e2 = end.i2 + end.n2 + tail;
+    const tail = Math.min(context, countA - (final.i1 + final.n1), countB - (final.i2 + final.n2));
+    const e1 = final.i1 + final.n1 + tail;
+    const e2 = final.i2 + final.n2 + tail;
+    // Git's default function-name rule: the nearest line above that starts with a letter, `_` or `$`, cut to
+    // 80 bytes and trimmed; searched back to the previous hunk's start, else the previous name is kept.
     for (let l = s1 - 1; l !== funcLimit && l >= 0; l--) {
-      const name = funcName(linesA[l] as string);
-      if (name !== undefined) {
-        funcLine = name;
+      if (startsName(l)) {
+        funcLine = lineA(l)
+          .slice(0, 80)
+          .replace(/[ \t\n\v\f\r]+$/, '');
         break;
       }
     }
@@ -301,12 +315,12 @@ async function* hunks(
     let pos = s1;
     for (let c = k; c <= last; c++) {
       const change = changes[c] as LineChange;
-      for (; pos < change.i1; pos++) text += emit(' ', linesA[pos] as string);
-      for (let l = change.i1; l < change.i1 + change.n1; l++) text += emit('-', linesA[l] as string);
-      for (let l = change.i2; l < change.i2 + change.n2; l++) text += emit('+', linesB[l] as string);
+      for (; pos < change.i1; pos++) text += emit(' ', lineA(pos));
+      for (let l = change.i1; l < change.i1 + change.n1; l++) text += emit('-', lineA(l));
+      for (let l = change.i2; l < change.i2 + change.n2; l++) text += emit('+', lineB(l));
       pos = change.i1 + change.n1;
     }
-    for (; pos < e1; pos++) text += emit(' ', linesA[pos] as string);
+    for (; pos < e1; pos++) text += emit(' ', lineA(pos));
     yield Buffer.from(text, 'latin1').toString('utf8');
     k = last + 1;
   }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream, type Stats } from 'node:fs';
 import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
@@ -99,28 +99,27 @@ export interface BaseInfo {
 
 /** Size, mode and signature of a regular file, `undefined` if it does not exist. */
 export async function fileInfo(p: string, abs: string): Promise<Omit<BaseInfo, 'id'> | undefined> {
-  let info: Awaited<ReturnType<typeof stat>>;
+  let info: Stats;
   try {
     info = await stat(abs);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  if (!info.isFile()) {
-    throw new SpoolError(
-      SpoolErrorCode.INVALID_ARGUMENT,
-      `${p} is not a regular file; the spool stages files only.`,
-      {
-        details: { path: p },
-      },
-    );
-  }
-  return {
-    size: info.size,
-    mode: info.mode & 0o7777,
-    signature: `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`,
-  };
+  if (!info.isFile()) throw notRegular(p);
+  return { size: info.size, mode: info.mode & 0o7777, signature: signatureOf(info) };
 }
+
+const signatureOf = (info: Stats) => `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+
+const notRegular = (p: string) =>
+  new SpoolError(
+    SpoolErrorCode.INVALID_ARGUMENT,
+    `${p} is not a regular file; the spool stages files only.`,
+    {
+      details: { path: p },
+    },
+  );
 
 const tooLarge = (p: string, size: number, max: number) =>
   new SpoolError(
@@ -204,30 +203,55 @@ export class ContentStore {
   }
 
   /**
-   * Hashes a file on disk as the base of an edit (`undefined` when it does not exist). Nothing stays in
-   * memory: diffs read the file again, after checking `signature` still matches.
+   * Hashes a file on disk as the base of an edit (`undefined` when it does not exist), with one open.
+   * Nothing stays in memory unless `keepBytesUpTo` allows it: diffs read the file again, after checking
+   * `signature` still matches. With `noFollow`, a symlink fails with `ELOOP`.
    */
-  async baseOf(p: string, abs: string): Promise<BaseInfo | undefined> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const info = await fileInfo(p, abs);
-      if (!info) return undefined;
-      if (info.size > this.#maxBytes) throw tooLarge(p, info.size, this.#maxBytes);
-      let id: string | undefined;
-      if (info.size <= this.#threshold) {
-        const buffer = await readFile(abs);
-        if (buffer.length === info.size) id = blobId(buffer);
-      } else {
-        id = await fileBlobId(abs, info.size);
-      }
-      if (id && (await fileInfo(p, abs))?.signature === info.signature) return { ...info, id };
+  async baseOf(
+    p: string,
+    abs: string,
+    options: { noFollow?: boolean; keepBytesUpTo?: number } = {},
+  ): Promise<(BaseInfo & { bytes?: Buffer | undefined }) | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(abs, options.noFollow ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
     }
-    throw new SpoolError(
-      SpoolErrorCode.CONFLICT,
-      `${p} kept changing while it was read. Retry when its writer is done.`,
-      {
-        details: { path: p },
-      },
-    );
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw notRegular(p);
+      if (info.size > this.#maxBytes) throw tooLarge(p, info.size, this.#maxBytes);
+      const signature = signatureOf(info);
+      const mode = info.mode & 0o7777;
+      if (info.size <= this.#threshold) {
+        const bytes = await handle.readFile();
+        const keep = bytes.length <= (options.keepBytesUpTo ?? -1);
+        return { id: blobId(bytes), size: bytes.length, mode, signature, ...(keep ? { bytes } : {}) };
+      }
+      const hash = createHash('sha1').update(`blob ${info.size}\0`);
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      let read = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, read);
+        if (bytesRead === 0) break;
+        hash.update(chunk.subarray(0, bytesRead));
+        read += bytesRead;
+      }
+      if (read !== info.size) {
+        throw new SpoolError(
+          SpoolErrorCode.CONFLICT,
+          `${p} changed while it was read. Retry when its writer is done.`,
+          {
+            details: { path: p },
+          },
+        );
+      }
+      return { id: hash.digest('hex'), size: info.size, mode, signature };
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Removes a spill file (never a file of the tree: those are not owned by the store). */

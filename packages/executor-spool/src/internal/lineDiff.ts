@@ -16,6 +16,71 @@ export interface LineDiffBounds {
   timeoutMs?: number | undefined;
 }
 
+const NL = 10;
+
+/** The lines of a buffer, indexed once (line `k` is bytes `starts[k]` to `starts[k + 1]`, with its `\n`). */
+export class BufferLines {
+  readonly buffer: Buffer;
+  readonly starts: number[] = [0];
+
+  constructor(buffer: Buffer) {
+    this.buffer = buffer;
+    for (let nl = buffer.indexOf(NL); nl !== -1; nl = buffer.indexOf(NL, nl + 1)) this.starts.push(nl + 1);
+    if (this.starts.at(-1) !== buffer.length) this.starts.push(buffer.length);
+  }
+
+  get length(): number {
+    return this.starts.length - 1;
+  }
+
+  /** Line `k` as latin1 text (one char per byte), with its `\n` when it has one. */
+  line(k: number): string {
+    return this.buffer.toString('latin1', this.starts[k], this.starts[k + 1]);
+  }
+
+  /** The first byte of line `k`. */
+  firstByte(k: number): number | undefined {
+    return this.buffer[this.starts[k] as number];
+  }
+
+  slice(from: number, to: number): string[] {
+    const out: string[] = [];
+    for (let k = from; k < to; k++) out.push(this.line(k));
+    return out;
+  }
+}
+
+/** Equal bytes of `a` from `pa` and `b` from `pb`, compared in blocks with memcmp. */
+function commonBytes(a: Buffer, pa: number, b: Buffer, pb: number): number {
+  const max = Math.min(a.length - pa, b.length - pb);
+  let n = 0;
+  let block = 64 * 1024;
+  while (n < max) {
+    const len = Math.min(block, max - n);
+    if (a.compare(b, pb + n, pb + n + len, pa + n, pa + n + len) === 0) {
+      n += len;
+    } else if (len <= 64) {
+      while (a[pa + n] === b[pb + n]) n++;
+      return n;
+    } else {
+      block = Math.max(64, len >> 3);
+    }
+  }
+  return n;
+}
+
+/** The index of the last line start at or before `pos` (binary search). */
+function lineAt(starts: readonly number[], pos: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((starts[mid] as number) <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /** Equal lines that end a region of changes when the region was diffed on truncated windows. */
 const RESYNC_LINES = 8;
 const FIRST_WINDOW = 64;
@@ -24,26 +89,31 @@ const FIRST_WINDOW = 64;
  * The changes that turn lines `a` into lines `b`, or `undefined` when a region needs more than
  * `maxEditLength` edits (the caller then replaces the whole window).
  *
- * It walks both sides while their lines are equal; at each difference it diffs a window that grows (64, 256,
- * 1024 … lines) with jsdiff until the changes are followed by {@link RESYNC_LINES} equal lines, keeps those
- * changes and walks on. So scattered edits in a long file cost O(lines + edits²) instead of Myers' O(lines ×
- * edits), and every result is a valid edit script; it is Myers' minimal one inside each region, and the same
- * as jsdiff's whole-text diff whenever the regions are more than a few lines apart.
+ * Equal runs are skipped with memcmp over the bytes; at each difference it diffs a window of lines that grows
+ * (64, 256, 1024 … lines) with jsdiff until the changes are followed by {@link RESYNC_LINES} equal lines,
+ * keeps those changes and skips on. So scattered edits in a long file cost about one memcmp of the file plus
+ * a few small diffs, instead of Myers' O(lines × edits). Every result is a valid edit script; it is Myers'
+ * minimal one inside each region, and the same as a whole-text diff whenever regions are apart.
  */
 export function lineChanges(
-  a: readonly string[],
-  b: readonly string[],
+  a: BufferLines,
+  b: BufferLines,
   bounds: LineDiffBounds,
 ): LineChange[] | undefined {
   const changes: LineChange[] = [];
   let i = 0;
   let j = 0;
   while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) {
-      i++;
-      j++;
-      continue;
-    }
+    const pa = a.starts[i] as number;
+    const pb = b.starts[j] as number;
+    const same = commonBytes(a.buffer, pa, b.buffer, pb);
+    // Lines wholly inside the equal bytes are equal; a last line without `\n` only if both sides end there.
+    let m = lineAt(a.starts, pa + same);
+    const bothEnd = pa + same === a.buffer.length && pb + same === b.buffer.length;
+    if (m === a.length && a.buffer[a.buffer.length - 1] !== NL && !bothEnd) m--;
+    j += m - i;
+    i = m;
+    if (i >= a.length || j >= b.length) break;
     let width = FIRST_WINDOW;
     for (;;) {
       const endA = Math.min(a.length, i + width);
@@ -82,12 +152,8 @@ export function lineChanges(
       }
       if (cut || whole) {
         if (pending) changes.push(pending);
-        i += x;
-        j += y;
-        if (whole) {
-          i = a.length;
-          j = b.length;
-        }
+        i = whole ? a.length : i + x;
+        j = whole ? b.length : j + y;
         break;
       }
       width *= 4;
