@@ -387,3 +387,36 @@ describe('commit', () => {
     expect(await readdir(tree.dir)).toEqual(['a.txt']);
   });
 });
+
+describe('rollback with backups on disk', () => {
+  it('restores files too large to keep in memory from their hard-link backups', async () => {
+    await using tree = await tempTree({
+      'a.txt': 'old a\n'.repeat(10),
+      'b.txt': 'old b\n'.repeat(10),
+      'c.txt': 'old c\n',
+    });
+    await using spool = createSpool({
+      root: tree.dir,
+      spillThresholdBytes: 8,
+      testHooks: {
+        beforeReplace: (p) => {
+          if (p === 'c.txt') throw new Error('simulated crash');
+        },
+      },
+    });
+    await spool.write('a.txt', 'new a\n'.repeat(10));
+    await spool.remove('b.txt');
+    await spool.write('c.txt', 'new c\n');
+    expect(await codeOf(spool.commit())).toBe('SPOOL_COMMIT_FAILED');
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n'.repeat(10));
+    expect(await readFile(tree.file('b.txt'), 'utf8')).toBe('old b\n'.repeat(10));
+    expect(await readFile(tree.file('c.txt'), 'utf8')).toBe('old c\n');
+    expect((await readdir(tree.dir)).sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+    await using retry = createSpool({ root: tree.dir, spillThresholdBytes: 8 });
+    await retry.write('a.txt', 'new a\n'.repeat(10));
+    await retry.remove('b.txt');
+    await retry.commit();
+    expect((await readdir(tree.dir)).sort()).toEqual(['a.txt', 'c.txt']);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('new a\n'.repeat(10));
+  });
+});
