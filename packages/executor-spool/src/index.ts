@@ -8,6 +8,7 @@ export { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } fro
 export { createKeyedMutex } from './keyedMutex.js';
 export {
   createSpool,
+  recoverSpool,
   type Spool,
   type SpoolCallOptions,
   type SpoolChange,

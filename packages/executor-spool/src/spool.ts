@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Clock, type KeyedMutex, type Logger, noopLogger, systemClock } from '@ordo/contracts';
 import { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
 import { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
-import { type CommitFile, commitFiles } from './internal/atomicCommit.js';
+import { type CommitFile, commitFiles, recoverCommits } from './internal/atomicCommit.js';
 import {
   ABSENT_ID,
   type BaseInfo,
@@ -227,11 +227,6 @@ type PathState = { abs: string; base: BaseInfo | undefined; current: Content | n
 
 const processMutex = createKeyedMutex();
 
-/** A commit keeps the original bytes of files up to this size in memory (to roll back without backups)… */
-const KEEP_ORIGINAL_BYTES = 1024 * 1024;
-/** …up to this total per commit; larger or further files get a hard-link backup instead. */
-const KEEP_ORIGINALS_BYTES = 64 * 1024 * 1024;
-
 const kindOf = (entry: Entry): SpoolChangeKind =>
   entry.staged === null ? 'deleted' : entry.base ? 'modified' : 'added';
 
@@ -324,9 +319,11 @@ export function createSpool(options: SpoolOptions): Spool {
   let closed = false;
   let spillDir: Promise<string> | undefined;
   let spillPath: string | undefined;
+  // The real root, once commits a crashed process left half done under it are rolled back.
   const realRoot = realpath(options.root).then(
     async (real) => {
       if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
+      await recoverCommits(real, logger);
       return real;
     },
     (error: unknown) => {
@@ -541,29 +538,23 @@ export function createSpool(options: SpoolOptions): Spool {
     }
     signal?.throwIfAborted();
     // With the locks held: path safety again (a symlink may have appeared since staging), then the conflict
-    // check, reading each file once; small originals are kept for a rollback.
+    // check, reading each file once.
     const dirs = new Map<string, Promise<string>>();
-    let kept = 0;
     const stale: string[] = [];
     const files: CommitFile[] = [];
     const checkError = await Promise.allSettled(
       list.map((entry) =>
         limit(async () => {
           const now = await currentOnDisk(root, entry, dirs);
-          if (now?.id !== entry.base?.id) {
-            stale.push(entry.path);
-            return;
-          }
-          kept += now?.bytes?.length ?? 0;
-          const original = kept <= KEEP_ORIGINALS_BYTES ? now?.bytes : undefined;
-          files.push({
-            path: entry.path,
-            abs: entry.abs,
-            content: entry.staged,
-            existed: !!now,
-            mode: entry.base?.mode,
-            original,
-          });
+          if (now?.id !== entry.base?.id) stale.push(entry.path);
+          else
+            files.push({
+              path: entry.path,
+              abs: entry.abs,
+              content: entry.staged,
+              existed: !!now,
+              mode: entry.base?.mode,
+            });
         }),
       ),
     ).then(
@@ -574,7 +565,7 @@ export function createSpool(options: SpoolOptions): Spool {
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
     signal?.throwIfAborted();
     files.sort((x, y) => (x.path < y.path ? -1 : 1));
-    await commitFiles(files, { fsync, limit, logger, beforeReplace: hooks.beforeReplace });
+    await commitFiles(files, { root, fsync, limit, logger, beforeReplace: hooks.beforeReplace });
     for (const entry of list) {
       if (entries.get(entry.path) === entry) entries.delete(entry.path);
       await discard(entry.staged);
@@ -604,16 +595,13 @@ export function createSpool(options: SpoolOptions): Spool {
       );
     if (fast === entry.abs) {
       try {
-        return await store.baseOf(entry.path, entry.abs, {
-          noFollow: true,
-          keepBytesUpTo: KEEP_ORIGINAL_BYTES,
-        });
+        return await store.baseOf(entry.path, entry.abs, { noFollow: true });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
       }
     }
     if ((await resolveInside(root, entry.path)) !== entry.abs) throw escaped();
-    return store.baseOf(entry.path, entry.abs, { keepBytesUpTo: KEEP_ORIGINAL_BYTES });
+    return store.baseOf(entry.path, entry.abs);
   };
 
   const spool: Spool = {
@@ -817,4 +805,24 @@ export function createSpool(options: SpoolOptions): Spool {
     [Symbol.asyncDispose]: () => spool.close(),
   };
   return spool;
+}
+
+/**
+ * Rolls back the commits under `root` that a crashed process left half done: every file of such a commit is
+ * put back as it was, and its temp files, backups and journal are removed. Commits still running (in this
+ * process, or in a live process on this host) are left alone. Returns how many commits were rolled back.
+ *
+ * When to use: `createSpool` does this on its own before its first operation; call it to repair a tree
+ * without making a spool (at start-up, say).
+ *
+ * @example
+ * ```ts
+ * const undone = await recoverSpool('/repo', { logger });
+ * ```
+ */
+export async function recoverSpool(
+  root: string,
+  options: { logger?: Logger | undefined } = {},
+): Promise<number> {
+  return recoverCommits(await realpath(root), options.logger ?? noopLogger);
 }

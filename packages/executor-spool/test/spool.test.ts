@@ -185,6 +185,7 @@ describe('path safety', () => {
     '.',
     './',
     'a/..',
+    '.ordo-spool/journal.json',
   ];
   for (const attack of attacks) {
     it(`refuses ${JSON.stringify(attack)}`, async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
@@ -17,52 +18,76 @@ export interface CommitFile {
   existed: boolean;
   /** Its permission bits, kept on the replacement. */
   mode: number | undefined;
-  /** The base bytes when small enough to keep: then rollback rewrites them instead of keeping a backup link. */
-  original?: Buffer | undefined;
 }
 
 /** Settings of {@link commitFiles}. */
 export interface CommitSettings {
+  root: string;
   fsync: boolean;
   limit: Limiter;
   logger: Logger;
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
 }
 
+/** The directory under the root that holds the journals and backups of commits in progress. */
+export const JOURNAL_DIR = '.ordo-spool';
+
+/** What a commit in progress leaves on disk, so that a later process can undo it after a crash. */
+interface Journal {
+  version: 1;
+  pid: number;
+  host: string;
+  files: Array<{ abs: string; tmp?: string | undefined; backup?: string | undefined }>;
+}
+
 interface Step {
   file: CommitFile;
   index: number;
-  tmp?: string;
-  backup?: string;
+  tmp: string | undefined;
+  backup: string | undefined;
+  backedUp: boolean;
   replaced: boolean;
 }
 
-const sibling = (abs: string, tag: string) =>
-  path.join(path.dirname(abs), `.${path.basename(abs)}.ordo-${randomBytes(6).toString('hex')}.${tag}`);
+/** Commits of this process in progress (their journal paths): recovery leaves them alone. */
+const active = new Set<string>();
 
-/** Writes `bytes` (or a copy of `from`) to a new temp file beside `abs`, with `mode`, fsynced when asked. */
-async function writeBeside(
-  abs: string,
-  source: { bytes?: Buffer | undefined; from?: string | undefined },
-  mode: number | undefined,
+const tag = () => randomBytes(6).toString('hex');
+
+async function writeDurably(
+  file: string,
+  data: string | Buffer,
   fsync: boolean,
-): Promise<string> {
-  const tmp = sibling(abs, 'tmp');
-  if (source.from) await copyFile(source.from, tmp);
-  const handle = await open(tmp, source.from ? 'r+' : 'wx', mode ?? 0o666);
+  mode?: number,
+): Promise<void> {
+  const handle = await open(file, 'wx', mode ?? 0o666);
   try {
-    if (source.bytes) await handle.writeFile(source.bytes);
+    await handle.writeFile(data);
     if (mode !== undefined) await handle.chmod(mode);
     if (fsync) await handle.sync();
   } finally {
     await handle.close();
   }
-  return tmp;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the renames are still atomic there.
+  } finally {
+    await handle.close();
+  }
 }
 
 const settle = async <T>(items: readonly T[], limit: Limiter, fn: (item: T) => Promise<unknown>) => {
   const results = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
   return results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown;
+};
+
+const ignoreMissing = (error: unknown) => {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
 };
 
 const failed = (cause: unknown, what: string) =>
@@ -73,13 +98,34 @@ const failed = (cause: unknown, what: string) =>
   );
 
 /**
- * Puts every file in place, all or nothing: each new content goes to a temp file in its directory (fsynced),
- * then replaces the file by rename; on any failure the files already replaced are restored (from the bytes
- * kept in memory, or from a hard-link backup) and `SPOOL_COMMIT_FAILED` says so.
+ * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first;
+ * each new content goes to a temp file in its directory (fsynced); each existing file gets a hard-link
+ * backup; then each temp file is renamed over its target. On a failure the files already replaced are
+ * restored from their backups and `SPOOL_COMMIT_FAILED` says so; after a crash, {@link recoverCommits}
+ * does the same from the journal.
  */
 export async function commitFiles(files: readonly CommitFile[], settings: CommitSettings): Promise<void> {
   const { fsync, limit, logger } = settings;
-  const steps: Step[] = files.map((file, index) => ({ file, index, replaced: false }));
+  const id = `${Date.now().toString(36)}-${tag()}`;
+  const journalDir = path.join(settings.root, JOURNAL_DIR);
+  const backupDir = path.join(journalDir, id);
+  const journalPath = path.join(journalDir, `${id}.json`);
+  const steps: Step[] = files.map((file, index) => ({
+    file,
+    index,
+    tmp: file.content
+      ? path.join(path.dirname(file.abs), `.${path.basename(file.abs)}.ordo-${tag()}.tmp`)
+      : undefined,
+    backup: file.existed ? path.join(backupDir, String(index)) : undefined,
+    backedUp: false,
+    replaced: false,
+  }));
+  const journal: Journal = {
+    version: 1,
+    pid: process.pid,
+    host: hostname(),
+    files: steps.map((s) => ({ abs: s.file.abs, tmp: s.tmp, backup: s.backup })),
+  };
   const dirsMade = new Map<string, Promise<string | undefined>>();
   const ensureDir = (dir: string) => {
     let made = dirsMade.get(dir);
@@ -89,10 +135,13 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
     }
     return made;
   };
-  const undoDirs = async () => {
+  const cleanUp = async () => {
+    await settle(steps, limit, async (s) =>
+      s.tmp && !s.replaced ? unlink(s.tmp).catch(ignoreMissing) : undefined,
+    );
     for (const [leaf, made] of dirsMade) {
       const top = await made.catch(() => undefined);
-      if (top === undefined) continue;
+      if (top === undefined || leaf === backupDir) continue;
       for (let dir = leaf; ; dir = path.dirname(dir)) {
         if (
           !(await rmdir(dir).then(
@@ -104,75 +153,154 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
           break;
       }
     }
+    await endJournal();
   };
-  const removeTemps = () =>
-    Promise.all(steps.map((s) => (s.tmp && !s.replaced ? unlink(s.tmp).catch(() => {}) : undefined)));
+  const endJournal = async () => {
+    await unlink(journalPath).catch(ignoreMissing);
+    await rm(backupDir, { recursive: true, force: true });
+    await rmdir(journalDir).catch(() => {});
+    active.delete(journalPath);
+  };
+
+  active.add(journalPath);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mkdir(backupDir, { recursive: true });
+      await writeDurably(journalPath, JSON.stringify(journal), fsync);
+      if (fsync) await syncDir(journalDir);
+      break;
+    } catch (error) {
+      // Another commit may have removed the (then empty) journal directory in between: try again.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+      await endJournal();
+      throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
+    }
+  }
 
   const writeError = await settle(steps, limit, async (step) => {
     const { content, abs, mode } = step.file;
-    if (!content) return;
+    if (!content || !step.tmp) return;
     await ensureDir(path.dirname(abs));
-    step.tmp = await writeBeside(
-      abs,
-      { bytes: content.file ? undefined : content.buffer, from: content.file },
-      mode,
-      fsync,
-    );
+    if (content.file) {
+      await copyFile(content.file, step.tmp);
+      if (mode !== undefined || fsync) {
+        const handle = await open(step.tmp, 'r+');
+        try {
+          if (mode !== undefined) await handle.chmod(mode);
+          if (fsync) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+    } else {
+      await writeDurably(step.tmp, content.buffer ?? Buffer.alloc(0), fsync, mode);
+    }
   });
   if (writeError !== undefined) {
-    await removeTemps();
-    await undoDirs();
+    await cleanUp();
     throw failed(writeError, 'while writing the replacement files; no file of the tree was touched');
   }
 
   const replaceError = await settle(steps, limit, async (step) => {
     await settings.beforeReplace?.(step.file.path, step.index);
-    const { file } = step;
-    if (file.existed && !file.original) {
-      const backup = sibling(file.abs, 'bak');
-      if (file.content) await link(file.abs, backup).catch(() => copyFile(file.abs, backup));
-      else await rename(file.abs, backup);
-      step.backup = backup;
+    const { file, backup, tmp } = step;
+    if (backup) {
+      await link(file.abs, backup).catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+        await copyFile(file.abs, backup);
+      });
+      step.backedUp = true;
     }
-    if (step.tmp) await rename(step.tmp, file.abs);
-    else if (file.original) await unlink(file.abs);
+    if (tmp) await rename(tmp, file.abs);
+    else await unlink(file.abs);
     step.replaced = true;
   });
   if (replaceError !== undefined) {
     const restoreErrors: string[] = [];
-    await settle(steps, limit, async ({ file, backup, replaced }) => {
+    await settle(steps, limit, async ({ file, backup, backedUp, replaced }) => {
       try {
-        if (backup) await rename(backup, file.abs);
-        else if (replaced && file.original)
-          await rename(await writeBeside(file.abs, { bytes: file.original }, file.mode, fsync), file.abs);
-        else if (replaced && !file.existed) await unlink(file.abs);
+        if (backup && backedUp) await rename(backup, file.abs);
+        else if (replaced) await unlink(file.abs);
       } catch (error) {
-        restoreErrors.push(`${file.path}${backup ? ` (backup ${backup})` : ''}: ${(error as Error).message}`);
+        restoreErrors.push(`${file.path}: ${(error as Error).message}`);
       }
     });
-    await removeTemps();
-    await undoDirs();
-    const restored = steps.filter((s) => s.replaced || s.backup).length;
+    const restored = steps.filter((s) => s.replaced).length;
     logger.warn({ error: replaceError, restored, restoreErrors }, 'spool commit failed and was rolled back');
+    if (restoreErrors.length > 0) {
+      active.delete(journalPath);
+      throw failed(
+        replaceError,
+        `half way, and restoring failed for: ${restoreErrors.join('; ')}. The journal ${journalPath} and its backups were kept: recoverCommits() restores them`,
+      );
+    }
+    await cleanUp();
     throw failed(
       replaceError,
-      restoreErrors.length === 0
-        ? `half way; the ${restored} file(s) already replaced were restored, so the tree is as before`
-        : `half way, and restoring failed for: ${restoreErrors.join('; ')}. Restore those files by hand`,
+      `half way; the ${restored} file(s) already replaced were restored, so the tree is as before`,
     );
   }
 
-  await settle(steps, limit, async (step) => (step.backup ? unlink(step.backup) : undefined));
   if (fsync) await settle([...new Set(steps.map((s) => path.dirname(s.file.abs)))], limit, syncDir);
+  await endJournal();
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/**
+ * Undoes the commits under `root` that a crashed process left half done: every file its journal names is
+ * put back from its backup (or removed, if the commit added it), and temp files are deleted. Journals of
+ * commits still running (in this process, or in a live process on this host) are left alone. Returns how
+ * many commits were rolled back.
+ */
+export async function recoverCommits(root: string, logger: Logger): Promise<number> {
+  const journalDir = path.join(root, JOURNAL_DIR);
+  let names: string[];
   try {
-    await handle.sync();
-  } catch {
-    // Some file systems cannot fsync a directory; the renames are still atomic there.
-  } finally {
-    await handle.close();
+    names = await readdir(journalDir);
+  } catch (error) {
+    ignoreMissing(error);
+    return 0;
+  }
+  let recovered = 0;
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    const journalPath = path.join(journalDir, name);
+    if (active.has(journalPath)) continue;
+    let journal: Journal;
+    try {
+      journal = JSON.parse(await readFile(journalPath, 'utf8')) as Journal;
+    } catch {
+      continue; // Being written right now, or not ours.
+    }
+    if (journal.host === hostname() && journal.pid !== process.pid && isAlive(journal.pid)) continue;
+    for (const file of journal.files) {
+      if (file.backup) {
+        await rename(file.backup, file.abs).catch(ignoreMissing);
+      } else if (file.tmp) {
+        // An added file: its temp file still there means it was never renamed into place.
+        const renamed = await unlink(file.tmp).then(
+          () => false,
+          (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+        );
+        if (renamed) await unlink(file.abs).catch(ignoreMissing);
+      }
+      if (file.tmp) await unlink(file.tmp).catch(ignoreMissing);
+    }
+    await rm(path.join(journalDir, name.slice(0, -'.json'.length)), { recursive: true, force: true });
+    await unlink(journalPath).catch(ignoreMissing);
+    recovered++;
+    logger.warn(
+      { journal: journalPath, files: journal.files.length },
+      'spool rolled back a commit interrupted by a crash',
+    );
+  }
+  await rmdir(journalDir).catch(() => {});
+  return recovered;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -204,14 +204,10 @@ export class ContentStore {
 
   /**
    * Hashes a file on disk as the base of an edit (`undefined` when it does not exist), with one open.
-   * Nothing stays in memory unless `keepBytesUpTo` allows it: diffs read the file again, after checking
-   * `signature` still matches. With `noFollow`, a symlink fails with `ELOOP`.
+   * Nothing stays in memory: diffs read the file again, after checking `signature` still matches. With
+   * `noFollow`, a symlink fails with `ELOOP`.
    */
-  async baseOf(
-    p: string,
-    abs: string,
-    options: { noFollow?: boolean; keepBytesUpTo?: number } = {},
-  ): Promise<(BaseInfo & { bytes?: Buffer | undefined }) | undefined> {
+  async baseOf(p: string, abs: string, options: { noFollow?: boolean } = {}): Promise<BaseInfo | undefined> {
     let handle: FileHandle;
     try {
       handle = await open(abs, options.noFollow ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
@@ -227,8 +223,7 @@ export class ContentStore {
       const mode = info.mode & 0o7777;
       if (info.size <= this.#threshold) {
         const bytes = await handle.readFile();
-        const keep = bytes.length <= (options.keepBytesUpTo ?? -1);
-        return { id: blobId(bytes), size: bytes.length, mode, signature, ...(keep ? { bytes } : {}) };
+        return { id: blobId(bytes), size: bytes.length, mode, signature };
       }
       const hash = createHash('sha1').update(`blob ${info.size}\0`);
       const chunk = Buffer.allocUnsafe(1 << 20);

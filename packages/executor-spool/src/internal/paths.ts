@@ -1,6 +1,7 @@
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
+import { JOURNAL_DIR } from './atomicCommit.js';
 
 const refuse = (p: string, why: string) =>
   new SpoolError(
@@ -31,6 +32,7 @@ export function normalizeSpoolPath(p: unknown): string {
   const parts = p.split('/').filter((s) => s !== '' && s !== '.');
   if (parts.includes('..')) throw refuse(p, "it holds a '..' segment");
   if (parts.length === 0) throw refuse(p, 'it names the root itself');
+  if (parts[0] === JOURNAL_DIR) throw refuse(p, `${JOURNAL_DIR}/ holds the journals of commits in progress`);
   return parts.join('/');
 }
 
