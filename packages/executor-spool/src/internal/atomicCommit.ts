@@ -157,6 +157,7 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
   };
   const endJournal = async () => {
     await unlink(journalPath).catch(ignoreMissing);
+    await settle(steps, limit, async (s) => (s.backup ? unlink(s.backup).catch(ignoreMissing) : undefined));
     await rm(backupDir, { recursive: true, force: true });
     await rmdir(journalDir).catch(() => {});
     active.delete(journalPath);
