@@ -575,7 +575,7 @@ export function createSpool(options: SpoolOptions): Spool {
     return { committed: changes, bytesWritten: bytes, durationMs };
   };
 
-  /** The file as it is now (read once, with its bytes when small), after checking it still resolves to `entry.abs`. */
+  /** The file as it is now (read once), after checking it still resolves to `entry.abs`. */
   const currentOnDisk = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
     const requested = path.join(root, ...entry.path.split('/'));
     const dir = path.dirname(requested);
@@ -696,44 +696,40 @@ export function createSpool(options: SpoolOptions): Spool {
         [...byPath.keys()],
         async () => {
           const finals: Array<{ rel: string; state: PathState; next: Content | null }> = [];
-          try {
-            await Promise.all(
-              [...byPath].map(([rel, list]) =>
-                limit(async () => {
-                  const state = await stateOf(rel);
-                  // Only the last write or remove matters; replacers after it run on its result.
-                  let from = list.length - 1;
-                  while (from >= 0 && list[from]?.op === 'replace') from--;
-                  const start = list[from];
-                  let next: Content | null | 'disk' =
-                    start === undefined
-                      ? state.current
-                      : start.op === 'remove'
-                        ? null
-                        : await store.fromData(rel, (start as { data: SpoolData }).data, opts.signal);
-                  for (const op of list.slice(from + 1)) {
-                    const current =
-                      next === 'disk'
-                        ? await readFile(state.abs)
-                        : next
-                          ? await contentBytes(next)
-                          : undefined;
-                    const produced = await applyReplacer(
-                      rel,
-                      (op as { fn: SpoolReplacer }).fn,
-                      current,
-                      opts.signal,
-                    );
-                    if (next !== 'disk' && next !== state.current) await discard(next);
-                    next = produced;
-                  }
-                  if (next !== 'disk' && next !== state.current) finals.push({ rel, state, next });
-                }),
-              ),
-            );
-          } catch (error) {
+          const results = await Promise.allSettled(
+            [...byPath].map(([rel, list]) =>
+              limit(async () => {
+                const state = await stateOf(rel);
+                // Only the last write or remove matters; replacers after it run on its result.
+                let from = list.length - 1;
+                while (from >= 0 && list[from]?.op === 'replace') from--;
+                const start = list[from];
+                let next: Content | null | 'disk' =
+                  start === undefined
+                    ? state.current
+                    : start.op === 'remove'
+                      ? null
+                      : await store.fromData(rel, (start as { data: SpoolData }).data, opts.signal);
+                for (const op of list.slice(from + 1)) {
+                  const current =
+                    next === 'disk' ? await readFile(state.abs) : next ? await contentBytes(next) : undefined;
+                  const produced = await applyReplacer(
+                    rel,
+                    (op as { fn: SpoolReplacer }).fn,
+                    current,
+                    opts.signal,
+                  );
+                  if (next !== 'disk' && next !== state.current) await discard(next);
+                  next = produced;
+                }
+                if (next !== 'disk' && next !== state.current) finals.push({ rel, state, next });
+              }),
+            ),
+          );
+          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failure) {
             await Promise.all(finals.map((f) => discard(f.next)));
-            throw error;
+            throw failure.reason;
           }
           for (const { rel, state, next } of finals) await stage(rel, state, next);
         },

@@ -421,3 +421,12 @@ describe('rollback with backups on disk', () => {
     expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('new a\n'.repeat(10));
   });
 });
+
+it('copies written bytes: reusing the array after write() changes nothing', async () => {
+  await using tree = await tempTree();
+  await using spool = createSpool({ root: tree.dir });
+  const bytes = new Uint8Array([97, 98]);
+  await spool.write('a.txt', bytes);
+  bytes[0] = 122;
+  expect(await spool.readText('a.txt')).toBe('ab');
+});

@@ -144,8 +144,8 @@ export class ContentStore {
   /** Stages `data` for `p`. */
   async fromData(p: string, data: SpoolData, signal?: AbortSignal): Promise<Content> {
     if (typeof data === 'string') return this.fromBuffer(p, Buffer.from(data, 'utf8'));
-    if (data instanceof Uint8Array)
-      return this.fromBuffer(p, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    // A copy: the caller may reuse its array once write() returns.
+    if (data instanceof Uint8Array) return this.fromBuffer(p, Buffer.from(data));
     if (data === null || typeof data !== 'object' || !(Symbol.asyncIterator in data)) {
       throw new SpoolError(
         SpoolErrorCode.INVALID_ARGUMENT,
