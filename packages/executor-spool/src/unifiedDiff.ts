@@ -20,6 +20,12 @@ export interface UnifiedDiffOptions {
    * @default undefined (no limit besides maxEditLength)
    */
   timeoutMs?: number | undefined;
+  /**
+   * Largest changed window (both sides together, in bytes) read into memory. A larger one (a huge rewrite)
+   * is streamed out as one replacement hunk without being diffed or held.
+   * @default 33554432 (32 MiB)
+   */
+  maxWindowBytes?: number | undefined;
 }
 
 /** One side of a file diff: its bytes (or `null` when the file is absent), its git blob id and its mode. */
@@ -249,9 +255,14 @@ async function* hunks(
   const suffix = await commonSuffix(a, b, prefix.bytes);
   const before = await linesBefore(a, prefix.bytes, Math.min(context, prefix.lines));
   const after = await linesAfter(a, a.size - suffix, context);
+  const firstLine = prefix.lines - before.length;
+  const windowBytes = a.size + b.size - 2 * (prefix.bytes + suffix);
+  if (windowBytes > (options.maxWindowBytes ?? 32 * 1024 * 1024)) {
+    yield* streamedReplacement(a, b, { from: prefix.bytes, suffix, firstLine, before, after, context });
+    return;
+  }
   const windowA = new BufferLines(await a.read(prefix.bytes, a.size - suffix - prefix.bytes));
   const windowB = new BufferLines(await b.read(prefix.bytes, b.size - suffix - prefix.bytes));
-  const firstLine = prefix.lines - before.length;
   const changes: LineChange[] = (
     lineChanges(windowA, windowB, {
       maxEditLength: options.maxEditLength ?? 2000,
@@ -274,10 +285,10 @@ async function* hunks(
       : k < before.length + windowB.length
         ? windowB.line(k - before.length)
         : (after[k - before.length - windowB.length] as string);
-  const startsName = (k: number) => {
-    const c = k < before.length || k >= end ? lineA(k).charCodeAt(0) : windowA.firstByte(k - before.length);
-    return c !== undefined && ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36);
-  };
+  const startsName = (k: number) =>
+    isNameStart(
+      k < before.length || k >= end ? lineA(k).charCodeAt(0) : windowA.firstByte(k - before.length),
+    );
 
   let funcLine = '';
   let funcLimit = -1;
@@ -296,32 +307,125 @@ async function* hunks(
     const tail = Math.min(context, countA - (final.i1 + final.n1), countB - (final.i2 + final.n2));
     const e1 = final.i1 + final.n1 + tail;
     const e2 = final.i2 + final.n2 + tail;
-    // Git's default function-name rule: the nearest line above that starts with a letter, `_` or `$`, cut to
-    // 80 bytes and trimmed; searched back to the previous hunk's start, else the previous name is kept.
-    for (let l = s1 - 1; l !== funcLimit && l >= 0; l--) {
-      if (startsName(l)) {
-        funcLine = lineA(l)
-          .slice(0, 80)
-          .replace(/[ \t\n\v\f\r]+$/, '');
-        break;
-      }
-    }
+    funcLine = funcName(startsName, lineA, s1 - 1, funcLimit) ?? funcLine;
     funcLimit = s1 - 1;
     const c1 = e1 - s1;
     const c2 = e2 - s2;
-    const start1 = firstLine + s1 + 1;
-    const start2 = firstLine + s2 + 1;
-    let text = `@@ -${c1 ? start1 : start1 - 1}${c1 === 1 ? '' : `,${c1}`} +${c2 ? start2 : start2 - 1}${c2 === 1 ? '' : `,${c2}`} @@${funcLine ? ` ${funcLine}` : ''}\n`;
+    let text = hunkHeader(firstLine + s1, c1, firstLine + s2, c2, funcLine);
     let pos = s1;
     for (let c = k; c <= last; c++) {
       const change = changes[c] as LineChange;
       for (; pos < change.i1; pos++) text += emit(' ', lineA(pos));
-      for (let l = change.i1; l < change.i1 + change.n1; l++) text += emit('-', lineA(l));
-      for (let l = change.i2; l < change.i2 + change.n2; l++) text += emit('+', lineB(l));
+      for (let l = change.i1; l < change.i1 + change.n1; l++) {
+        text += emit('-', lineA(l));
+        if (text.length > OUT_CHUNK) {
+          yield flush(text);
+          text = '';
+        }
+      }
+      for (let l = change.i2; l < change.i2 + change.n2; l++) {
+        text += emit('+', lineB(l));
+        if (text.length > OUT_CHUNK) {
+          yield flush(text);
+          text = '';
+        }
+      }
       pos = change.i1 + change.n1;
     }
     for (; pos < e1; pos++) text += emit(' ', lineA(pos));
-    yield Buffer.from(text, 'latin1').toString('utf8');
+    yield flush(text);
     k = last + 1;
   }
+}
+
+const OUT_CHUNK = 1024 * 1024;
+
+/** Latin1 diff text (whole lines) as the UTF-8 string it encodes. */
+const flush = (text: string): string => Buffer.from(text, 'latin1').toString('utf8');
+
+const isNameStart = (c: number | undefined) =>
+  c !== undefined && ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36);
+
+/**
+ * Git's default function-name rule: the nearest line above the hunk (from `from` down to, not including,
+ * `limit`, the previous hunk's start) that starts with a letter, `_` or `$`, cut to 80 bytes and trimmed.
+ */
+function funcName(
+  startsName: (k: number) => boolean,
+  line: (k: number) => string,
+  from: number,
+  limit: number,
+): string | undefined {
+  for (let l = from; l !== limit && l >= 0; l--) {
+    if (startsName(l))
+      return line(l)
+        .slice(0, 80)
+        .replace(/[ \t\n\v\f\r]+$/, '');
+  }
+  return undefined;
+}
+
+/** `@@ -start,count +start,count @@ name` with 0-based starts, as git prints it. */
+function hunkHeader(s1: number, c1: number, s2: number, c2: number, name: string): string {
+  const range = (start: number, count: number) =>
+    `${count ? start + 1 : start}${count === 1 ? '' : `,${count}`}`;
+  return `@@ -${range(s1, c1)} +${range(s2, c2)} @@${name ? ` ${name}` : ''}\n`;
+}
+
+/** Lines (latin1, with their `\n`) of bytes `from` to `to`, a chunk at a time. */
+async function* streamLines(source: ByteSource, from: number, to: number): AsyncGenerator<string[]> {
+  let partial = '';
+  for (let at = from; at < to; at += CHUNK) {
+    const lines = splitLines(partial + (await latin1(source, at, Math.min(to, at + CHUNK))));
+    partial = lines.at(-1)?.endsWith('\n') ? '' : (lines.pop() ?? '');
+    yield lines;
+  }
+  if (partial) yield [partial];
+}
+
+async function countLines(source: ByteSource, from: number, to: number): Promise<number> {
+  let count = 0;
+  for await (const lines of streamLines(source, from, to)) count += lines.length;
+  return count;
+}
+
+/** One hunk replacing the whole window, streamed from both sides: for windows too big to diff in memory. */
+async function* streamedReplacement(
+  a: ByteSource,
+  b: ByteSource,
+  w: { from: number; suffix: number; firstLine: number; before: string[]; after: string[]; context: number },
+): AsyncGenerator<string> {
+  const { before, after } = w;
+  const linesA = await countLines(a, w.from, a.size - w.suffix);
+  const linesB = await countLines(b, w.from, b.size - w.suffix);
+  const s1 = Math.max(before.length - w.context, 0);
+  const name = funcName(
+    (k) => isNameStart(before[k]?.charCodeAt(0)),
+    (k) => before[k] as string,
+    s1 - 1,
+    -1,
+  );
+  const lead = before.length - s1;
+  let text = hunkHeader(
+    w.firstLine + s1,
+    lead + linesA + after.length,
+    w.firstLine + s1,
+    lead + linesB + after.length,
+    name ?? '',
+  );
+  for (const line of before.slice(s1)) text += emit(' ', line);
+  for (const [source, sign] of [
+    [a, '-'],
+    [b, '+'],
+  ] as const) {
+    for await (const lines of streamLines(source, w.from, source.size - w.suffix)) {
+      for (const line of lines) text += emit(sign, line);
+      if (text.length > OUT_CHUNK) {
+        yield flush(text);
+        text = '';
+      }
+    }
+  }
+  for (const line of after) text += emit(' ', line);
+  yield flush(text);
 }
