@@ -32,7 +32,8 @@ async function tempDir(): Promise<string> {
 /** 100,000 lines, 10 edited lines spread over the file: spool.diff() vs createTwoFilesPatch. */
 async function diffBench() {
   const LINES = 100_000;
-  const RUNS = 7;
+  const RUNS = 9;
+  const WARMUP = 2;
   const base = Array.from(
     { length: LINES },
     (_, i) => `  const value${i} = compute(${i}, 'item-${i % 997}');`,
@@ -50,7 +51,8 @@ async function diffBench() {
   const secondDiff: number[] = [];
   let jsdiffPatch = '';
   let ordoPatch = '';
-  for (let run = 0; run < RUNS; run++) {
+  for (let run = 0; run < WARMUP + RUNS; run++) {
+    if (run === WARMUP) for (const list of [jsdiff, ordo, firstDiff, secondDiff]) list.length = 0;
     jsdiff.push(await time(() => (jsdiffPatch = createTwoFilesPatch('a/big.ts', 'b/big.ts', before, after))));
     await using spool = createSpool({ root: dir, diffCache: false });
     await spool.write('big.ts', after);
@@ -66,6 +68,7 @@ async function diffBench() {
     lines: LINES,
     editedLines: 10,
     runs: RUNS,
+    warmupRuns: WARMUP,
     jsdiffMs: round(median(jsdiff)),
     ordoMs: round(median(ordo)),
     speedup: round(median(jsdiff) / median(ordo)),
