@@ -806,7 +806,8 @@ export function createSpool(options: SpoolOptions): Spool {
 /**
  * Rolls back the commits under `root` that a crashed process left half done: every file of such a commit is
  * put back as it was, and its temp files, backups and journal are removed. Commits still running (in this
- * process, or in a live process on this host) are left alone. Returns how many commits were rolled back.
+ * process, or in a live process on this host) are left alone, and so are journals written on another host
+ * (a shared file system): run the recovery there. Returns how many commits were rolled back.
  *
  * When to use: `createSpool` does this on its own before its first operation; call it to repair a tree
  * without making a spool (at start-up, say).

@@ -389,8 +389,8 @@ describe('commit', () => {
   });
 });
 
-describe('rollback with backups on disk', () => {
-  it('restores files too large to keep in memory from their hard-link backups', async () => {
+describe('rollback from backups', () => {
+  it('restores replaced and deleted files from their hard-link backups; a retry then commits', async () => {
     await using tree = await tempTree({
       'a.txt': 'old a\n'.repeat(10),
       'b.txt': 'old b\n'.repeat(10),

@@ -249,8 +249,8 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
 /**
  * Undoes the commits under `root` that a crashed process left half done: every file its journal names is
  * put back from its backup (or removed, if the commit added it), and temp files are deleted. Journals of
- * commits still running (in this process, or in a live process on this host) are left alone. Returns how
- * many commits were rolled back.
+ * commits still running (in this process, or in a live process on this host) and journals written on
+ * another host are left alone. Returns how many commits were rolled back.
  */
 export async function recoverCommits(root: string, logger: Logger): Promise<number> {
   const journalDir = path.join(root, JOURNAL_DIR);
@@ -271,7 +271,15 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
     } catch {
       continue; // Being written right now, or not ours.
     }
-    if (journal.host === hostname() && journal.pid !== process.pid && isAlive(journal.pid)) continue;
+    if (journal.host !== hostname()) {
+      // Its process may be alive on that host: only a recovery there can tell.
+      logger.warn(
+        { journal: journalPath, host: journal.host },
+        'spool left a commit journal of another host alone',
+      );
+      continue;
+    }
+    if (journal.pid !== process.pid && isAlive(journal.pid)) continue;
     for (const file of journal.files) {
       if (file.backup) {
         await rename(file.backup, file.abs).catch(ignoreMissing);
