@@ -1,6 +1,7 @@
 import { chmod, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
+import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import { createSpool, type SpoolError } from '../src/index.js';
 import { tempTree } from './spoolFixtures.js';
@@ -278,7 +279,12 @@ describe('commit', () => {
     await using tree = await tempTree({ 'run.sh': '#!/bin/sh\n', 'gone.txt': 'x', 'same.txt': 'same' });
     await chmod(tree.file('run.sh'), 0o750);
     const before = await stat(tree.file('same.txt'));
-    await using spool = createSpool({ root: tree.dir });
+    const clock = new ManualClock();
+    await using spool = createSpool({
+      root: tree.dir,
+      clock,
+      testHooks: { beforeReplace: () => clock.advance(7) },
+    });
     await spool.write('run.sh', '#!/bin/sh\necho hi\n');
     await spool.write('deep/new/file.txt', 'new\n');
     await spool.remove('gone.txt');
@@ -289,7 +295,7 @@ describe('commit', () => {
       'modified run.sh',
     ]);
     expect(result.bytesWritten).toBe(4 + 18);
-    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+    expect(result.durationMs).toBe(21);
     expect(await readFile(tree.file('run.sh'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
     expect((await stat(tree.file('run.sh'))).mode & 0o777).toBe(0o750);
     expect(await readFile(tree.file('deep/new/file.txt'), 'utf8')).toBe('new\n');
@@ -349,8 +355,10 @@ describe('commit', () => {
 
   it('a crash between renames restores the files already replaced and says so', async () => {
     await using tree = await tempTree({ 'a.txt': 'old a\n', 'c.txt': 'old c\n', 'd.txt': 'old d\n' });
+    const logger = new RecordingLogger();
     await using spool = createSpool({
       root: tree.dir,
+      logger,
       testHooks: {
         beforeReplace: (_path, index) => {
           if (index === 3) throw new Error('simulated crash');
@@ -370,6 +378,9 @@ describe('commit', () => {
     expect(await readFile(tree.file('d.txt'), 'utf8')).toBe('old d\n');
     expect((await readdir(tree.dir)).sort()).toEqual(['a.txt', 'c.txt', 'd.txt']);
     expect(spool.touched()).toHaveLength(4);
+    expect(logger.at('warn')).toMatchObject([
+      { msg: 'spool commit failed and was rolled back', fields: { restored: 3 } },
+    ]);
   });
 
   it('a failure while writing the replacement files leaves the tree untouched', async () => {
