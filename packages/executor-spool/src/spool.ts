@@ -311,6 +311,10 @@ export function createSpool(options: SpoolOptions): Spool {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
   const diffOptions = options.diff ?? {};
+  positive('diff.context', diffOptions.context, 3);
+  positive('diff.maxEditLength', diffOptions.maxEditLength, 2000);
+  positive('diff.timeoutMs', diffOptions.timeoutMs, 0);
+  positive('diff.maxWindowBytes', diffOptions.maxWindowBytes, 0);
   const hooks = options.testHooks ?? {};
 
   const entries = new Map<string, Entry>();

@@ -149,10 +149,35 @@ describe('staging', () => {
     expect(await spool.readText('f.txt')).toBe('first then second');
   });
 
+  it('runs disjoint paths in parallel, never more than `concurrency` at once', async () => {
+    await using tree = await tempTree();
+    await using spool = createSpool({ root: tree.dir, concurrency: 3 });
+    let running = 0;
+    let peak = 0;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const writes = Array.from({ length: 8 }, (_, i) =>
+      spool.replace(`f${i}.txt`, async () => {
+        peak = Math.max(peak, ++running);
+        await gate;
+        running--;
+        return `${i}`;
+      }),
+    );
+    while (peak < 3) await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await Promise.all(writes);
+    expect(peak).toBe(3);
+    expect(spool.touched()).toHaveLength(8);
+  });
+
   it('refuses bad arguments with clear errors', async () => {
     await using tree = await tempTree();
     expect(() => createSpool({ root: '' })).toThrow(/root/);
     expect(() => createSpool({ root: tree.dir, maxFileBytes: -1 })).toThrow(/maxFileBytes/);
+    expect(() => createSpool({ root: tree.dir, diff: { context: Number.NaN } })).toThrow(/diff.context/);
     expect(() => createSpool({ root: tree.dir, validators: ['no' as never] })).toThrow(/functions/);
     await using missing = createSpool({ root: path.join(tree.dir, 'nope') });
     expect(await codeOf(missing.read('a'))).toBe('SPOOL_INVALID_ARGUMENT');
