@@ -2,7 +2,14 @@ import { OrdoError } from '@ordo/contracts';
 
 // --- File spool errors (createSpool) ---
 
-/** The stable codes of the file spool's errors. */
+/**
+ * The stable codes of the file spool's errors.
+ *
+ * @example
+ * ```ts
+ * if (isOrdoError(error, SpoolErrorCode.CONFLICT)) await spool.reset([error.details?.path as string]);
+ * ```
+ */
 export const SpoolErrorCode = {
   /** A path is absolute, holds `..`, a NUL byte or a backslash, or leads outside the root through a symlink. */
   PATH_ESCAPE: 'SPOOL_PATH_ESCAPE',
@@ -60,7 +67,16 @@ export interface SpoolIssue {
   source?: string | undefined;
 }
 
-/** `SPOOL_VALIDATION_FAILED`: validators or the commit gate blocked a commit. `issues` lists every issue. */
+/**
+ * `SPOOL_VALIDATION_FAILED`: validators or the commit gate blocked a commit. `issues` lists every issue.
+ *
+ * @example
+ * ```ts
+ * try { await spool.commit(); } catch (e) {
+ *   if (e instanceof SpoolValidationError) for (const i of e.issues) report(i.path, i.line, i.message);
+ * }
+ * ```
+ */
 export class SpoolValidationError extends SpoolError<'SPOOL_VALIDATION_FAILED'> {
   /** Every issue, grouped by path in path order. */
   readonly issues: readonly SpoolIssue[];
