@@ -1,6 +1,9 @@
+// `pnpm bench [spool|shell|fetch]`: every executor-spool benchmark against its anchors, in one run.
 import { benchFetch } from './fetch.js';
 import { benchShell } from './shell.js';
 
 const only = process.argv[2];
-if (only !== 'fetch') await benchShell();
-if (only !== 'shell') await benchFetch();
+if (!only || only === 'shell') await benchShell();
+if (!only || only === 'fetch') await benchFetch();
+// The spool benchmark runs when imported.
+if (!only || only === 'spool') await import('./spool.js');

@@ -1,8 +1,35 @@
 /**
- * `@ordo/executor-spool`: where ordo tasks act on the world. Staged file edits over a root, a persistent
- * shell pool with a command allowlist, and a fetch restricted to allowed hosts and public addresses.
+ * `@ordo/executor-spool`: where ordo tasks act on the world. Staged file edits over a root (streaming,
+ * memoized diffs, validators, atomic commits under per-path locks), a persistent shell pool with a command
+ * allowlist, and a fetch restricted to allowed hosts and public addresses.
  * @packageDocumentation
  */
+
+// --- File spool ---
+export { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
+export { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
+export { createKeyedMutex } from './keyedMutex.js';
+export {
+  createSpool,
+  recoverSpool,
+  type Spool,
+  type SpoolCallOptions,
+  type SpoolChange,
+  type SpoolChangeKind,
+  type SpoolCommitGate,
+  type SpoolCommitResult,
+  type SpoolCommitSummary,
+  type SpoolData,
+  type SpoolOp,
+  type SpoolOptions,
+  type SpoolReplacer,
+  type SpoolStats,
+  type SpoolTouched,
+  type SpoolValidator,
+  type SpoolValidatorIssue,
+} from './spool.js';
+export { type UnifiedDiffOptions, unifiedDiff } from './unifiedDiff.js';
+// --- end of file spool ---
 
 // ---- Shell pool and restricted fetch ----
 export { type CommandPolicy, checkCommand } from './commandPolicy.js';

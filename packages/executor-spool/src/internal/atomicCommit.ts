@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { Logger } from '@ordo/contracts';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
+import type { Content } from './content.js';
+import type { Limiter } from './limiter.js';
+
+/** One file of a commit, already checked against the disk. */
+export interface CommitFile {
+  /** The spool path, for messages. */
+  path: string;
+  abs: string;
+  /** The new content; `null` deletes the file. */
+  content: Content | null;
+  /** Whether the file exists on disk (with its base content). */
+  existed: boolean;
+  /** Its permission bits, kept on the replacement. */
+  mode: number | undefined;
+}
+
+/** Settings of {@link commitFiles}. */
+export interface CommitSettings {
+  root: string;
+  fsync: boolean;
+  limit: Limiter;
+  logger: Logger;
+  beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
+}
+
+/** The directory under the root that holds the journals and backups of commits in progress. */
+export const JOURNAL_DIR = '.ordo-spool';
+
+/** What a commit in progress leaves on disk, so that a later process can undo it after a crash. */
+interface Journal {
+  version: 1;
+  pid: number;
+  host: string;
+  files: Array<{ abs: string; tmp?: string | undefined; backup?: string | undefined }>;
+}
+
+interface Step {
+  file: CommitFile;
+  index: number;
+  tmp: string | undefined;
+  backup: string | undefined;
+  backedUp: boolean;
+  replaced: boolean;
+}
+
+/** Commits of this process in progress (their journal paths): recovery leaves them alone. */
+const active = new Set<string>();
+
+const tag = () => randomBytes(6).toString('hex');
+
+async function writeDurably(
+  file: string,
+  data: string | Buffer,
+  fsync: boolean,
+  mode?: number,
+): Promise<void> {
+  const handle = await open(file, 'wx', mode ?? 0o666);
+  try {
+    await handle.writeFile(data);
+    if (mode !== undefined) await handle.chmod(mode);
+    if (fsync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the renames are still atomic there.
+  } finally {
+    await handle.close();
+  }
+}
+
+const settle = async <T>(items: readonly T[], limit: Limiter, fn: (item: T) => Promise<unknown>) => {
+  const results = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
+  return results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown;
+};
+
+const ignoreMissing = (error: unknown) => {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+};
+
+const failed = (cause: unknown, what: string) =>
+  new SpoolError(
+    SpoolErrorCode.COMMIT_FAILED,
+    `The commit failed ${what}. The staged edits are kept: fix the cause (${(cause as Error)?.message ?? String(cause)}) and commit again.`,
+    { cause },
+  );
+
+/**
+ * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first;
+ * each new content goes to a temp file in its directory (fsynced); each existing file gets a hard-link
+ * backup; then each temp file is renamed over its target. On a failure the files already replaced are
+ * restored from their backups and `SPOOL_COMMIT_FAILED` says so; after a crash, {@link recoverCommits}
+ * does the same from the journal.
+ */
+export async function commitFiles(files: readonly CommitFile[], settings: CommitSettings): Promise<void> {
+  const { fsync, limit, logger } = settings;
+  const id = `${Date.now().toString(36)}-${tag()}`;
+  const journalDir = path.join(settings.root, JOURNAL_DIR);
+  const backupDir = path.join(journalDir, id);
+  const journalPath = path.join(journalDir, `${id}.json`);
+  const steps: Step[] = files.map((file, index) => ({
+    file,
+    index,
+    tmp: file.content
+      ? path.join(path.dirname(file.abs), `.${path.basename(file.abs)}.ordo-${tag()}.tmp`)
+      : undefined,
+    backup: file.existed ? path.join(backupDir, String(index)) : undefined,
+    backedUp: false,
+    replaced: false,
+  }));
+  const journal: Journal = {
+    version: 1,
+    pid: process.pid,
+    host: hostname(),
+    files: steps.map((s) => ({ abs: s.file.abs, tmp: s.tmp, backup: s.backup })),
+  };
+  const dirsMade = new Map<string, Promise<string | undefined>>();
+  const ensureDir = (dir: string) => {
+    let made = dirsMade.get(dir);
+    if (!made) {
+      made = mkdir(dir, { recursive: true });
+      dirsMade.set(dir, made);
+    }
+    return made;
+  };
+  const cleanUp = async () => {
+    await settle(steps, limit, async (s) =>
+      s.tmp && !s.replaced ? unlink(s.tmp).catch(ignoreMissing) : undefined,
+    );
+    for (const [leaf, made] of dirsMade) {
+      const top = await made.catch(() => undefined);
+      if (top === undefined || leaf === backupDir) continue;
+      for (let dir = leaf; ; dir = path.dirname(dir)) {
+        if (
+          !(await rmdir(dir).then(
+            () => true,
+            () => false,
+          )) ||
+          dir === top
+        )
+          break;
+      }
+    }
+    await endJournal();
+  };
+  const endJournal = async () => {
+    await unlink(journalPath).catch(ignoreMissing);
+    await settle(steps, limit, async (s) => (s.backup ? unlink(s.backup).catch(ignoreMissing) : undefined));
+    await rm(backupDir, { recursive: true, force: true });
+    await rmdir(journalDir).catch(() => {});
+    active.delete(journalPath);
+  };
+
+  active.add(journalPath);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mkdir(backupDir, { recursive: true });
+      await writeDurably(journalPath, JSON.stringify(journal), fsync);
+      if (fsync) await syncDir(journalDir);
+      break;
+    } catch (error) {
+      // Another commit may have removed the (then empty) journal directory in between: try again.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+      await endJournal();
+      throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
+    }
+  }
+
+  const writeError = await settle(steps, limit, async (step) => {
+    const { content, abs, mode } = step.file;
+    if (!content || !step.tmp) return;
+    await ensureDir(path.dirname(abs));
+    if (content.file) {
+      await copyFile(content.file, step.tmp);
+      if (mode !== undefined || fsync) {
+        const handle = await open(step.tmp, 'r+');
+        try {
+          if (mode !== undefined) await handle.chmod(mode);
+          if (fsync) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+    } else {
+      await writeDurably(step.tmp, content.buffer ?? Buffer.alloc(0), fsync, mode);
+    }
+  });
+  if (writeError !== undefined) {
+    await cleanUp();
+    throw failed(writeError, 'while writing the replacement files; no file of the tree was touched');
+  }
+
+  const replaceError = await settle(steps, limit, async (step) => {
+    await settings.beforeReplace?.(step.file.path, step.index);
+    const { file, backup, tmp } = step;
+    if (backup) {
+      await link(file.abs, backup).catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+        await copyFile(file.abs, backup);
+      });
+      step.backedUp = true;
+    }
+    if (tmp) await rename(tmp, file.abs);
+    else await unlink(file.abs);
+    step.replaced = true;
+  });
+  if (replaceError !== undefined) {
+    const restoreErrors: string[] = [];
+    await settle(steps, limit, async ({ file, backup, backedUp, replaced }) => {
+      try {
+        if (backup && backedUp) await rename(backup, file.abs);
+        else if (replaced) await unlink(file.abs);
+      } catch (error) {
+        restoreErrors.push(`${file.path}: ${(error as Error).message}`);
+      }
+    });
+    const restored = steps.filter((s) => s.replaced).length;
+    logger.warn({ error: replaceError, restored, restoreErrors }, 'spool commit failed and was rolled back');
+    if (restoreErrors.length > 0) {
+      active.delete(journalPath);
+      throw failed(
+        replaceError,
+        `half way, and restoring failed for: ${restoreErrors.join('; ')}. The journal ${journalPath} and its backups were kept: recoverCommits() restores them`,
+      );
+    }
+    await cleanUp();
+    throw failed(
+      replaceError,
+      `half way; the ${restored} file(s) already replaced were restored, so the tree is as before`,
+    );
+  }
+
+  if (fsync) await settle([...new Set(steps.map((s) => path.dirname(s.file.abs)))], limit, syncDir);
+  await endJournal();
+}
+
+/**
+ * Undoes the commits under `root` that a crashed process left half done: every file its journal names is
+ * put back from its backup (or removed, if the commit added it), and temp files are deleted. Journals of
+ * commits still running (in this process, or in a live process on this host) and journals written on
+ * another host are left alone. Returns how many commits were rolled back.
+ */
+export async function recoverCommits(root: string, logger: Logger): Promise<number> {
+  const journalDir = path.join(root, JOURNAL_DIR);
+  let names: string[];
+  try {
+    names = await readdir(journalDir);
+  } catch (error) {
+    ignoreMissing(error);
+    return 0;
+  }
+  let recovered = 0;
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    const journalPath = path.join(journalDir, name);
+    if (active.has(journalPath)) continue;
+    let journal: Journal;
+    try {
+      journal = JSON.parse(await readFile(journalPath, 'utf8')) as Journal;
+    } catch {
+      continue; // Being written right now, or not ours.
+    }
+    if (journal.host !== hostname()) {
+      // Its process may be alive on that host: only a recovery there can tell.
+      logger.warn(
+        { journal: journalPath, host: journal.host },
+        'spool left a commit journal of another host alone',
+      );
+      continue;
+    }
+    if (journal.pid !== process.pid && isAlive(journal.pid)) continue;
+    for (const file of journal.files) {
+      if (file.backup) {
+        await rename(file.backup, file.abs).catch(ignoreMissing);
+      } else if (file.tmp) {
+        // An added file: its temp file still there means it was never renamed into place.
+        const renamed = await unlink(file.tmp).then(
+          () => false,
+          (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+        );
+        if (renamed) await unlink(file.abs).catch(ignoreMissing);
+      }
+      if (file.tmp) await unlink(file.tmp).catch(ignoreMissing);
+    }
+    await rm(path.join(journalDir, name.slice(0, -'.json'.length)), { recursive: true, force: true });
+    await unlink(journalPath).catch(ignoreMissing);
+    recovered++;
+    logger.warn(
+      { journal: journalPath, files: journal.files.length },
+      'spool rolled back a commit interrupted by a crash',
+    );
+  }
+  await rmdir(journalDir).catch(() => {});
+  return recovered;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,262 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
+
+/** What `write` accepts: text (written as UTF-8), bytes, or a stream of either. */
+export type SpoolData = string | Uint8Array | AsyncIterable<string | Uint8Array>;
+
+/** Staged or base content: in memory (`buffer`) or spilled to a temp file (`file`). */
+export interface Content {
+  /** Git's blob id (SHA-1 of `blob <size>\0<bytes>`), so `index` lines match git's. */
+  readonly id: string;
+  readonly size: number;
+  readonly buffer?: Buffer | undefined;
+  readonly file?: string | undefined;
+}
+
+/** Random access to bytes, from memory or a file. */
+export interface ByteSource {
+  readonly size: number;
+  read(position: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** The id of absent content in git's `index` lines. */
+export const ABSENT_ID = '0'.repeat(40);
+
+/** Git's blob id of `bytes`. */
+export function blobId(bytes: Uint8Array): string {
+  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+}
+
+/** Git's blob id of a file, streamed; `size` must be the file's size. Returns undefined if the size changed. */
+export async function fileBlobId(file: string, size: number): Promise<string | undefined> {
+  const hash = createHash('sha1').update(`blob ${size}\0`);
+  let read = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    read += (chunk as Buffer).length;
+    hash.update(chunk as Buffer);
+  }
+  return read === size ? hash.digest('hex') : undefined;
+}
+
+/** A {@link ByteSource} over content (or over any file with a known size). */
+export async function openSource(content: {
+  size: number;
+  buffer?: Buffer | undefined;
+  file?: string | undefined;
+}): Promise<ByteSource> {
+  const { buffer, size } = content;
+  if (buffer) {
+    return { size, read: async (pos, len) => buffer.subarray(pos, pos + len), close: async () => {} };
+  }
+  const handle: FileHandle = await open(content.file as string, 'r');
+  return {
+    size,
+    async read(pos, len) {
+      const out = Buffer.allocUnsafe(Math.max(0, Math.min(len, size - pos)));
+      let done = 0;
+      while (done < out.length) {
+        const { bytesRead } = await handle.read(out, done, out.length - done, pos + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return out.subarray(0, done);
+    },
+    close: () => handle.close(),
+  };
+}
+
+/** The content's bytes in chunks, without loading a spilled file whole. */
+export async function* contentChunks(content: Content): AsyncGenerator<Buffer> {
+  if (content.buffer) {
+    yield content.buffer;
+    return;
+  }
+  if (content.file) {
+    for await (const chunk of createReadStream(content.file, { highWaterMark: 1 << 20 }))
+      yield chunk as Buffer;
+  }
+}
+
+/** The content's bytes, whole, in memory. */
+export async function contentBytes(content: Content): Promise<Buffer> {
+  return content.buffer ?? (content.file ? readFile(content.file) : Buffer.alloc(0));
+}
+
+/** What the spool remembers of a file on disk when it stages an edit of it. */
+export interface BaseInfo {
+  /** Git's blob id of the bytes. */
+  readonly id: string;
+  readonly size: number;
+  /** Permission bits, restored on the replacement file. */
+  readonly mode: number;
+  /** Size, mtime and inode: a cheap check that the file is still the one that was hashed. */
+  readonly signature: string;
+}
+
+/** Size, mode and signature of a regular file, `undefined` if it does not exist. */
+export async function fileInfo(p: string, abs: string): Promise<Omit<BaseInfo, 'id'> | undefined> {
+  let info: Stats;
+  try {
+    info = await stat(abs);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  if (!info.isFile()) throw notRegular(p);
+  return { size: info.size, mode: info.mode & 0o7777, signature: signatureOf(info) };
+}
+
+const signatureOf = (info: Stats) => `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+
+const notRegular = (p: string) =>
+  new SpoolError(
+    SpoolErrorCode.INVALID_ARGUMENT,
+    `${p} is not a regular file; the spool stages files only.`,
+    {
+      details: { path: p },
+    },
+  );
+
+const tooLarge = (p: string, size: number, max: number) =>
+  new SpoolError(
+    SpoolErrorCode.TOO_LARGE,
+    `${p} is larger than maxFileBytes (${size} > ${max} bytes). Raise maxFileBytes or split the file.`,
+    { details: { path: p, size, maxFileBytes: max } },
+  );
+
+/** Turns written data into {@link Content}, spilling anything above the threshold to a temp file. */
+export class ContentStore {
+  readonly #threshold: number;
+  readonly #maxBytes: number;
+  readonly #spillDir: () => Promise<string>;
+  #counter = 0;
+
+  constructor(threshold: number, maxBytes: number, spillDir: () => Promise<string>) {
+    this.#threshold = threshold;
+    this.#maxBytes = maxBytes;
+    this.#spillDir = spillDir;
+  }
+
+  /** Stages `data` for `p`. */
+  async fromData(p: string, data: SpoolData, signal?: AbortSignal): Promise<Content> {
+    if (typeof data === 'string') return this.fromBuffer(p, Buffer.from(data, 'utf8'));
+    // A copy: the caller may reuse its array once write() returns.
+    if (data instanceof Uint8Array) return this.fromBuffer(p, Buffer.from(data));
+    if (data === null || typeof data !== 'object' || !(Symbol.asyncIterator in data)) {
+      throw new SpoolError(
+        SpoolErrorCode.INVALID_ARGUMENT,
+        `write(${JSON.stringify(p)}) takes a string, a Uint8Array or an AsyncIterable of them; got ${data === null ? 'null' : typeof data}.`,
+        { details: { path: p } },
+      );
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let handle: FileHandle | undefined;
+    let file: string | undefined;
+    try {
+      for await (const piece of data) {
+        signal?.throwIfAborted();
+        const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.from(piece);
+        size += chunk.length;
+        if (size > this.#maxBytes) throw tooLarge(p, size, this.#maxBytes);
+        if (handle) {
+          await handle.write(chunk);
+          continue;
+        }
+        chunks.push(chunk);
+        if (size > this.#threshold) {
+          file = await this.#newSpillFile();
+          handle = await open(file, 'w');
+          for (const c of chunks) await handle.write(c);
+          chunks.length = 0;
+        }
+      }
+      if (!handle || !file) return this.fromBuffer(p, Buffer.concat(chunks, size));
+      await handle.close();
+      handle = undefined;
+      const id = await fileBlobId(file, size);
+      return { id: id as string, size, file };
+    } catch (error) {
+      await handle?.close().catch(() => {});
+      if (file) await rm(file, { force: true });
+      throw error;
+    }
+  }
+
+  /** Stages bytes already in memory. */
+  async fromBuffer(p: string, buffer: Buffer): Promise<Content> {
+    if (buffer.length > this.#maxBytes) throw tooLarge(p, buffer.length, this.#maxBytes);
+    const id = blobId(buffer);
+    if (buffer.length <= this.#threshold) return { id, size: buffer.length, buffer };
+    const file = await this.#newSpillFile();
+    const handle = await open(file, 'w');
+    try {
+      await handle.write(buffer);
+    } finally {
+      await handle.close();
+    }
+    return { id, size: buffer.length, file };
+  }
+
+  /**
+   * Hashes a file on disk as the base of an edit (`undefined` when it does not exist), with one open.
+   * Nothing stays in memory: diffs read the file again, after checking `signature` still matches. With
+   * `noFollow`, a symlink fails with `ELOOP`.
+   */
+  async baseOf(p: string, abs: string, options: { noFollow?: boolean } = {}): Promise<BaseInfo | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(abs, options.noFollow ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw notRegular(p);
+      if (info.size > this.#maxBytes) throw tooLarge(p, info.size, this.#maxBytes);
+      const signature = signatureOf(info);
+      const mode = info.mode & 0o7777;
+      if (info.size <= this.#threshold) {
+        const bytes = await handle.readFile();
+        return { id: blobId(bytes), size: bytes.length, mode, signature };
+      }
+      const hash = createHash('sha1').update(`blob ${info.size}\0`);
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      let read = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, read);
+        if (bytesRead === 0) break;
+        hash.update(chunk.subarray(0, bytesRead));
+        read += bytesRead;
+      }
+      if (read !== info.size) {
+        throw new SpoolError(
+          SpoolErrorCode.CONFLICT,
+          `${p} changed while it was read. Retry when its writer is done.`,
+          {
+            details: { path: p },
+          },
+        );
+      }
+      return { id: hash.digest('hex'), size: info.size, mode, signature };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Removes a spill file (never a file of the tree: those are not owned by the store). */
+  async discard(content: Content | undefined, spillDir: string | undefined): Promise<void> {
+    if (content?.file && spillDir && path.dirname(content.file) === spillDir)
+      await rm(content.file, { force: true });
+  }
+
+  async #newSpillFile(): Promise<string> {
+    const dir = await this.#spillDir();
+    return path.join(dir, `${++this.#counter}-${randomBytes(4).toString('hex')}.spill`);
+  }
+}

@@ -1,0 +1,69 @@
+import { lstat, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
+import { JOURNAL_DIR } from './atomicCommit.js';
+
+const refuse = (p: string, why: string) =>
+  new SpoolError(
+    SpoolErrorCode.PATH_ESCAPE,
+    `Refused path ${JSON.stringify(p)}: ${why}. Pass a relative path inside the spool root, with '/' separators.`,
+    {
+      details: { path: p },
+    },
+  );
+
+/**
+ * Checks a caller's path syntactically and returns it normalized: relative, `/`-separated, no `.` or `..`.
+ * Refuses absolute paths, `..` segments, NUL bytes, backslashes and drive letters.
+ */
+export function normalizeSpoolPath(p: unknown): string {
+  if (typeof p !== 'string' || p.length === 0) {
+    throw new SpoolError(
+      SpoolErrorCode.INVALID_ARGUMENT,
+      `A path must be a non-empty string, got ${JSON.stringify(p)}.`,
+      {
+        details: { path: String(p) },
+      },
+    );
+  }
+  if (p.includes('\0')) throw refuse(p, 'it holds a NUL byte');
+  if (p.includes('\\')) throw refuse(p, 'it holds a backslash');
+  if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) throw refuse(p, 'it is absolute');
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (parts.includes('..')) throw refuse(p, "it holds a '..' segment");
+  if (parts.length === 0) throw refuse(p, 'it names the root itself');
+  if (parts[0] === JOURNAL_DIR) throw refuse(p, `${JOURNAL_DIR}/ holds the journals of commits in progress`);
+  return parts.join('/');
+}
+
+/**
+ * Resolves `rel` under `realRoot` and checks that no symlink on the way leads outside the root: the deepest
+ * existing ancestor (or the file itself when it exists) must resolve inside `realRoot`. Returns the absolute
+ * path to use on disk: the file's real path when it exists, else its real parent joined with the missing rest.
+ */
+export async function resolveInside(realRoot: string, rel: string): Promise<string> {
+  const target = path.join(realRoot, ...rel.split('/'));
+  let existing = target;
+  const missing: string[] = [];
+  for (;;) {
+    try {
+      await lstat(existing);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      missing.unshift(path.basename(existing));
+      existing = path.dirname(existing);
+    }
+  }
+  let real: string;
+  try {
+    real = await realpath(existing);
+  } catch (error) {
+    // A dangling symlink: refuse, since its target could be created outside the root.
+    throw refuse(rel, `a symlink on the way cannot be resolved (${(error as Error).message})`);
+  }
+  if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+    throw refuse(rel, 'a symlink on the way leads outside the root');
+  }
+  return path.join(real, ...missing);
+}

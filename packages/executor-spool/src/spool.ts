@@ -1,0 +1,829 @@
+import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Clock, type KeyedMutex, type Logger, noopLogger, systemClock } from '@ordo/contracts';
+import { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
+import { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
+import { type CommitFile, commitFiles, recoverCommits } from './internal/atomicCommit.js';
+import {
+  ABSENT_ID,
+  type BaseInfo,
+  type Content,
+  ContentStore,
+  contentBytes,
+  contentChunks,
+  fileInfo,
+  openSource,
+  type SpoolData,
+} from './internal/content.js';
+import { createLimiter, type Limiter } from './internal/limiter.js';
+import { normalizeSpoolPath, resolveInside } from './internal/paths.js';
+import { createKeyedMutex } from './keyedMutex.js';
+import { type DiffSide, type UnifiedDiffOptions, unifiedDiffChunks } from './unifiedDiff.js';
+
+export type { SpoolData } from './internal/content.js';
+
+/** How a staged path differs from the disk. */
+export type SpoolChangeKind = 'added' | 'modified' | 'deleted';
+
+/** One staged path, as {@link Spool.touched} lists it. */
+export interface SpoolTouched {
+  /** Relative to the root, `/`-separated. */
+  path: string;
+  kind: SpoolChangeKind;
+  /** Staged size in bytes (0 for a delete). */
+  size: number;
+  /** Size on disk when the edit was staged (0 for an add). */
+  baseSize: number;
+}
+
+/** What a validator is given: one staged change, with lazy access to its content. */
+export interface SpoolChange extends SpoolTouched {
+  /** The staged bytes (`undefined` for a delete). Loads a spilled file whole: mind `size`. */
+  bytes(): Promise<Buffer | undefined>;
+  /** The staged content as UTF-8 text (`undefined` for a delete). */
+  text(): Promise<string | undefined>;
+  /** The change's unified diff (memoized). */
+  diff(): Promise<string>;
+}
+
+/** An issue as a validator reports it: a message, or a message with a line. */
+export type SpoolValidatorIssue = string | { message: string; line?: number | undefined };
+
+/**
+ * Checks one staged change and returns its issues (none: an empty array). Sync or async. Results are
+ * memoized per (path, base, staged content), so a validator must depend on its input only.
+ */
+export type SpoolValidator = (
+  change: SpoolChange,
+) => readonly SpoolValidatorIssue[] | Promise<readonly SpoolValidatorIssue[]>;
+
+/** What the commit gate is shown once every validator has passed. */
+export interface SpoolCommitSummary {
+  /** Every staged change, in path order. */
+  changes: readonly SpoolTouched[];
+  /** Bytes the commit would write. */
+  bytes: number;
+}
+
+/** The last word before a commit writes: return `false` to block it (`SPOOL_VALIDATION_FAILED`). */
+export type SpoolCommitGate = (summary: SpoolCommitSummary) => boolean | Promise<boolean>;
+
+/** Replaces a file's content: given the current text (`undefined` if absent), returns the new data or `null` to delete it. */
+export type SpoolReplacer = (current: string | undefined) => SpoolData | null | Promise<SpoolData | null>;
+
+/** One operation of {@link Spool.batch}. */
+export type SpoolOp =
+  | { op: 'write'; path: string; data: SpoolData }
+  | { op: 'replace'; path: string; fn: SpoolReplacer }
+  | { op: 'remove'; path: string };
+
+/** Options of {@link createSpool}. */
+export interface SpoolOptions {
+  /** The directory the spool's paths are relative to. It must exist. */
+  root: string;
+  /**
+   * Checks run on every staged change before a commit, in the order given.
+   * @default []
+   */
+  validators?: readonly SpoolValidator[] | undefined;
+  /**
+   * Runs after the validators pass; `false` blocks the commit.
+   * @default undefined (no gate)
+   */
+  commitGate?: SpoolCommitGate | undefined;
+  /**
+   * Largest file the spool reads or stages; larger ones fail with `SPOOL_TOO_LARGE`.
+   * @default 1073741824 (1 GiB)
+   */
+  maxFileBytes?: number | undefined;
+  /**
+   * Staged content above this size is spilled to a temp file instead of staying in the heap.
+   * @default 8388608 (8 MiB)
+   */
+  spillThresholdBytes?: number | undefined;
+  /**
+   * Where spill files go (in a `ordo-spool-*` directory made on first spill, removed by `close()`).
+   * @default os.tmpdir()
+   */
+  spillDir?: string | undefined;
+  /**
+   * The memo of diffs and validator results: a shared {@link DiffCache}, the sizes of a new one, or `false`
+   * for no memo.
+   * @default a new DiffCache with its default sizes
+   */
+  diffCache?: DiffCache | DiffCacheOptions | false | undefined;
+  /**
+   * How diffs are made (context lines, jsdiff's bounds).
+   * @default { context: 3, maxEditLength: 2000 }
+   */
+  diff?: UnifiedDiffOptions | undefined;
+  /**
+   * Operations on disjoint paths that run at once (per spool). Operations on one path always run in order.
+   * @default 16
+   */
+  concurrency?: number | undefined;
+  /**
+   * The per-path locks a commit takes, keyed by real absolute path. Give every spool of one tree the same
+   * one.
+   * @default one mutex shared by every spool of the process
+   */
+  mutex?: KeyedMutex | undefined;
+  /**
+   * fsync each replacement file and its directory. Turn off only for scratch trees.
+   * @default true
+   */
+  fsync?: boolean | undefined;
+  /** @default systemClock */
+  clock?: Clock | undefined;
+  /** @default noopLogger */
+  logger?: Logger | undefined;
+  /**
+   * Test-only fault injection: called before each file of a commit is put in place; throwing there
+   * simulates a crash half way through a commit.
+   * @internal
+   */
+  testHooks?: { beforeReplace?: (path: string, index: number) => void | Promise<void> } | undefined;
+}
+
+/** What {@link Spool.commit} did. */
+export interface SpoolCommitResult {
+  /** The changes written, in path order. */
+  committed: readonly SpoolTouched[];
+  /** Bytes written to replacement files. */
+  bytesWritten: number;
+  /** Time the commit took, on the spool's clock. */
+  durationMs: number;
+}
+
+/** Counters of a spool's memo (those of its {@link DiffCache}, which may be shared). */
+export type SpoolStats = DiffCacheStats;
+
+/** Options of operations that wait. */
+export interface SpoolCallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Staged file edits over a root directory: stage, review (diff), check (validators, commit gate), then commit
+ * all at once or not at all.
+ */
+export interface Spool extends AsyncDisposable {
+  /** The root, as given to createSpool. */
+  readonly root: string;
+  /** The staged content of `path`, else the file on disk; `SPOOL_NOT_FOUND` when neither exists. */
+  read(path: string, options?: SpoolCallOptions): Promise<Buffer>;
+  /** {@link Spool.read} as UTF-8 text. */
+  readText(path: string, options?: SpoolCallOptions): Promise<string>;
+  /** The staged or on-disk content of `path` in chunks, without holding a large file in memory. */
+  stream(path: string, options?: SpoolCallOptions): AsyncIterable<Buffer>;
+  /** Whether `path` exists once the staged edits are applied. */
+  exists(path: string, options?: SpoolCallOptions): Promise<boolean>;
+  /** Stages new content for `path` (created on commit when missing). An edit back to the disk content is dropped. */
+  write(path: string, data: SpoolData, options?: SpoolCallOptions): Promise<void>;
+  /** Stages `fn(current text)`; `null` from `fn` stages a delete. */
+  replace(path: string, fn: SpoolReplacer, options?: SpoolCallOptions): Promise<void>;
+  /** Stages the deletion of `path` (no-op when it exists nowhere). */
+  remove(path: string, options?: SpoolCallOptions): Promise<void>;
+  /**
+   * Applies several operations at once: the edits of each path are coalesced into its final state before
+   * anything is staged (intermediate writes are never materialized), and a final state equal to the disk is
+   * dropped. All or nothing: a bad path or a failing replacer stages none of the batch.
+   */
+  batch(ops: readonly SpoolOp[], options?: SpoolCallOptions): Promise<void>;
+  /** Every staged path in path order. */
+  touched(): SpoolTouched[];
+  /** Discards staged edits (of `paths`, or all); removes their spill files, writes nothing to the tree. */
+  reset(paths?: readonly string[], options?: SpoolCallOptions): Promise<void>;
+  /** The git-compatible unified diff of `path`, or of every staged path (memoized). */
+  diff(path?: string, options?: SpoolCallOptions): Promise<string>;
+  /** {@link Spool.diff} in chunks: headers, then one chunk per hunk. */
+  diffStream(path?: string, options?: SpoolCallOptions): AsyncIterable<string>;
+  /** Runs the validators (memoized) and returns every issue, by path. */
+  validate(options?: SpoolCallOptions): Promise<SpoolIssue[]>;
+  /**
+   * Validates, asks the gate, then writes every staged change atomically under per-path locks. Throws
+   * `SPOOL_VALIDATION_FAILED`, `SPOOL_CONFLICT` (a file changed on disk since it was staged; nothing written),
+   * `SPOOL_PATH_ESCAPE`, or `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
+   * spool is empty.
+   */
+  commit(options?: SpoolCallOptions): Promise<SpoolCommitResult>;
+  /** Memo counters. */
+  stats(): SpoolStats;
+  /** Discards every staged edit and removes the spill directory. Further calls fail with `SPOOL_CLOSED`. */
+  close(): Promise<void>;
+}
+
+interface Entry {
+  readonly path: string;
+  readonly abs: string;
+  /** On disk when first staged; `undefined`: absent. */
+  readonly base: BaseInfo | undefined;
+  /** `null`: staged delete. */
+  readonly staged: Content | null;
+}
+
+type PathState = { abs: string; base: BaseInfo | undefined; current: Content | null | 'disk' };
+
+const processMutex = createKeyedMutex();
+
+const kindOf = (entry: Entry): SpoolChangeKind =>
+  entry.staged === null ? 'deleted' : entry.base ? 'modified' : 'added';
+
+const touchedOf = (entry: Entry): SpoolTouched => ({
+  path: entry.path,
+  kind: kindOf(entry),
+  size: entry.staged?.size ?? 0,
+  baseSize: entry.base?.size ?? 0,
+});
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new SpoolError(
+      SpoolErrorCode.INVALID_ARGUMENT,
+      `createSpool: ${name} must be a finite number >= 0, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/** Runs `fn` holding every key, taken in sorted order so two holders never deadlock. */
+function withLocks<T>(
+  mutex: KeyedMutex,
+  keys: readonly string[],
+  fn: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const sorted = [...new Set(keys)].sort();
+  const take = (i: number): Promise<T> =>
+    i === sorted.length ? fn() : mutex.runExclusive(sorted[i] as string, () => take(i + 1), signal);
+  return take(0);
+}
+
+/**
+ * Creates a spool of staged file edits over `root`.
+ *
+ * When to use: whenever agents or tools propose file changes that must be reviewed (diff), checked
+ * (validators, commit gate) and written safely while others work on the same tree.
+ *
+ * Gotchas: locks exclude spools of this process only (share `mutex` if you make your own); spools in other
+ * processes are caught by the conflict check, which compares blob ids just before writing. `read`,
+ * `replace` and validators' `bytes()` load a file whole: use `stream` and `write` with an AsyncIterable for
+ * very large files.
+ *
+ * @example
+ * ```ts
+ * await using spool = createSpool({ root: '/repo', validators: [noTabs] });
+ * await spool.replace('src/a.ts', (text = '') => text.replace('var ', 'let '));
+ * console.log(await spool.diff());
+ * const { committed } = await spool.commit();
+ * ```
+ */
+export function createSpool(options: SpoolOptions): Spool {
+  if (typeof options?.root !== 'string' || options.root === '') {
+    throw new SpoolError(
+      SpoolErrorCode.INVALID_ARGUMENT,
+      'createSpool: root must be the path of an existing directory.',
+    );
+  }
+  const maxFileBytes = positive('maxFileBytes', options.maxFileBytes, 1024 ** 3);
+  const threshold = positive('spillThresholdBytes', options.spillThresholdBytes, 8 * 1024 ** 2);
+  const concurrency = Math.max(1, positive('concurrency', options.concurrency, 16));
+  const validators = [...(options.validators ?? [])];
+  for (const v of [...validators, options.commitGate ?? (() => true)]) {
+    if (typeof v !== 'function') {
+      throw new SpoolError(
+        SpoolErrorCode.INVALID_ARGUMENT,
+        'createSpool: validators and commitGate must be functions.',
+      );
+    }
+  }
+  const cache =
+    options.diffCache === false
+      ? undefined
+      : options.diffCache instanceof DiffCache
+        ? options.diffCache
+        : new DiffCache(options.diffCache ?? {});
+  const ownStats: DiffCacheStats = { diffsComputed: 0, diffHits: 0, validationsRun: 0, validationHits: 0 };
+  const mutex = options.mutex ?? processMutex;
+  const fsync = options.fsync ?? true;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? noopLogger;
+  const diffOptions = options.diff ?? {};
+  positive('diff.context', diffOptions.context, 3);
+  positive('diff.maxEditLength', diffOptions.maxEditLength, 2000);
+  positive('diff.timeoutMs', diffOptions.timeoutMs, 0);
+  positive('diff.maxWindowBytes', diffOptions.maxWindowBytes, 0);
+  const hooks = options.testHooks ?? {};
+
+  const entries = new Map<string, Entry>();
+  const pathLocks = createKeyedMutex();
+  const limit: Limiter = createLimiter(concurrency);
+  let closed = false;
+  let spillDir: Promise<string> | undefined;
+  let spillPath: string | undefined;
+  // The real root, once commits a crashed process left half done under it are rolled back.
+  const realRoot = realpath(options.root).then(
+    async (real) => {
+      if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
+      await recoverCommits(real, logger);
+      return real;
+    },
+    (error: unknown) => {
+      throw new SpoolError(
+        SpoolErrorCode.INVALID_ARGUMENT,
+        `createSpool: root ${options.root} is not an existing directory.`,
+        { cause: error },
+      );
+    },
+  );
+  realRoot.catch(() => {});
+  const store = new ContentStore(threshold, maxFileBytes, () => {
+    spillDir ??= mkdtemp(path.join(options.spillDir ?? tmpdir(), 'ordo-spool-')).then((dir) => {
+      spillPath = dir;
+      return dir;
+    });
+    return spillDir;
+  });
+  const discard = (content: Content | null | undefined) => store.discard(content ?? undefined, spillPath);
+
+  const assertOpen = () => {
+    if (closed)
+      throw new SpoolError(
+        SpoolErrorCode.CLOSED,
+        'The spool is closed. Create a new one with createSpool().',
+      );
+  };
+
+  /** Runs `fn` on one normalized path: in order with other calls on it, in parallel (bounded) with others. */
+  const onPath = async <T>(
+    p: string,
+    signal: AbortSignal | undefined,
+    fn: (rel: string) => Promise<T>,
+  ): Promise<T> => {
+    assertOpen();
+    signal?.throwIfAborted();
+    const rel = normalizeSpoolPath(p);
+    return pathLocks.runExclusive(rel, () => limit(() => fn(rel)), signal);
+  };
+
+  const stateOf = async (rel: string): Promise<PathState> => {
+    const entry = entries.get(rel);
+    if (entry) return { abs: entry.abs, base: entry.base, current: entry.staged };
+    const abs = await resolveInside(await realRoot, rel);
+    const base = await store.baseOf(rel, abs);
+    return { abs, base, current: base ? 'disk' : null };
+  };
+
+  const notFound = (rel: string) =>
+    new SpoolError(
+      SpoolErrorCode.NOT_FOUND,
+      `${rel} does not exist (on disk or staged). Check the path, or write it first.`,
+      {
+        details: { path: rel },
+      },
+    );
+
+  const currentBytes = async (state: PathState): Promise<Buffer | undefined> => {
+    if (state.current === null) return undefined;
+    if (state.current !== 'disk') return contentBytes(state.current);
+    return readFile(state.abs);
+  };
+
+  /** Records `next` as the staged state of `rel`, or drops the entry when it equals the base. */
+  const stage = async (rel: string, state: PathState, next: Content | null) => {
+    const old = entries.get(rel);
+    if (old && old.staged !== next) await discard(old.staged);
+    const same = next === null ? state.base === undefined : state.base?.id === next.id;
+    if (same) {
+      entries.delete(rel);
+      await discard(next);
+    } else {
+      entries.set(rel, { path: rel, abs: state.abs, base: state.base, staged: next });
+    }
+  };
+
+  const applyReplacer = async (
+    rel: string,
+    fn: SpoolReplacer,
+    current: Buffer | undefined,
+    signal?: AbortSignal,
+  ) => {
+    if (typeof fn !== 'function') {
+      throw new SpoolError(
+        SpoolErrorCode.INVALID_ARGUMENT,
+        `replace(${JSON.stringify(rel)}) takes a function.`,
+        { details: { path: rel } },
+      );
+    }
+    const next = await fn(current?.toString('utf8'));
+    return next === null ? null : store.fromData(rel, next, signal);
+  };
+
+  const diffKey = (entry: Entry) =>
+    `${entry.path}\0${entry.base?.id ?? ABSENT_ID}\0${entry.base?.mode ?? ''}\0${entry.staged?.id ?? ABSENT_ID}`;
+
+  async function* entryDiff(entry: Entry, signal?: AbortSignal): AsyncGenerator<string> {
+    const key = diffKey(entry);
+    const hit = cache?.getDiff(key);
+    if (hit !== undefined) {
+      yield hit;
+      return;
+    }
+    let a: DiffSide = { source: null, id: ABSENT_ID, mode: 0o644 };
+    let b: DiffSide = { source: null, id: ABSENT_ID, mode: entry.base?.mode ?? 0o644 };
+    try {
+      if (entry.base) {
+        const now = await fileInfo(entry.path, entry.abs);
+        if (now?.signature !== entry.base.signature)
+          throw conflict([entry.path], 'before it could be diffed');
+        a = {
+          source: await openSource({ size: entry.base.size, file: entry.abs }),
+          id: entry.base.id,
+          mode: entry.base.mode,
+        };
+      }
+      if (entry.staged) b = { ...b, source: await openSource(entry.staged), id: entry.staged.id };
+      let text = '';
+      for await (const chunk of unifiedDiffChunks(entry.path, a, b, diffOptions)) {
+        signal?.throwIfAborted();
+        text += chunk;
+        yield chunk;
+      }
+      if (cache) cache.setDiff(key, text);
+      else ownStats.diffsComputed++;
+    } finally {
+      await a.source?.close();
+      await b.source?.close();
+    }
+  }
+
+  const selected = (p: string | undefined): Entry[] => {
+    if (p === undefined)
+      return [...entries.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+    const entry = entries.get(normalizeSpoolPath(p));
+    return entry ? [entry] : [];
+  };
+
+  async function* diffStream(p?: string, opts: SpoolCallOptions = {}): AsyncGenerator<string> {
+    assertOpen();
+    opts.signal?.throwIfAborted();
+    for (const entry of selected(p)) yield* entryDiff(entry, opts.signal);
+  }
+
+  const diffText = async (entry: Entry, signal?: AbortSignal) => {
+    let text = '';
+    for await (const chunk of entryDiff(entry, signal)) text += chunk;
+    return text;
+  };
+
+  const changeOf = (entry: Entry, signal?: AbortSignal): SpoolChange => ({
+    ...touchedOf(entry),
+    bytes: async () => (entry.staged ? contentBytes(entry.staged) : undefined),
+    text: async () => (entry.staged ? (await contentBytes(entry.staged)).toString('utf8') : undefined),
+    diff: () => diffText(entry, signal),
+  });
+
+  const sourceName = (v: SpoolValidator, i: number) => v.name || `validator ${i}`;
+
+  const runValidators = async (list: readonly Entry[], signal?: AbortSignal): Promise<SpoolIssue[]> => {
+    const issues: SpoolIssue[] = [];
+    for (const [i, validator] of validators.entries()) {
+      for (const entry of list) {
+        signal?.throwIfAborted();
+        const run = async (): Promise<readonly SpoolIssue[]> => {
+          const found = await validator(changeOf(entry, signal));
+          if (!Array.isArray(found)) {
+            throw new SpoolError(
+              SpoolErrorCode.INVALID_ARGUMENT,
+              `${sourceName(validator, i)} must return an array of issues.`,
+            );
+          }
+          return found.map((issue) =>
+            typeof issue === 'string'
+              ? { path: entry.path, message: issue, source: sourceName(validator, i) }
+              : {
+                  path: entry.path,
+                  message: issue.message,
+                  line: issue.line,
+                  source: sourceName(validator, i),
+                },
+          );
+        };
+        if (cache) issues.push(...(await cache.validation(validator, diffKey(entry), run)));
+        else {
+          ownStats.validationsRun++;
+          issues.push(...(await run()));
+        }
+      }
+    }
+    return issues.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  };
+
+  const conflict = (paths: readonly string[], when: string) =>
+    new SpoolError(
+      SpoolErrorCode.CONFLICT,
+      `${paths.join(', ')} changed on disk since it was staged, ${when}; nothing was written. Reset ${paths.length > 1 ? 'them' : 'it'} (spool.reset([...])), stage the edit again on the new content, and commit.`,
+      { details: { path: paths[0], paths } },
+    );
+
+  const commitLocked = async (list: Entry[], signal?: AbortSignal): Promise<SpoolCommitResult> => {
+    const started = clock.now();
+    const root = await realRoot;
+    const issues = await runValidators(list, signal);
+    if (issues.length > 0) throw new SpoolValidationError(issues);
+    const changes = list.map(touchedOf);
+    const bytes = changes.reduce((sum, c) => sum + c.size, 0);
+    if (options.commitGate && !(await options.commitGate({ changes, bytes }))) {
+      throw new SpoolValidationError([
+        { path: '(commit)', message: 'the commit gate refused the commit', source: 'commitGate' },
+      ]);
+    }
+    signal?.throwIfAborted();
+    // With the locks held: path safety again (a symlink may have appeared since staging), then the conflict
+    // check, reading each file once.
+    const dirs = new Map<string, Promise<string>>();
+    const stale: string[] = [];
+    const files: CommitFile[] = [];
+    const checkError = await Promise.allSettled(
+      list.map((entry) =>
+        limit(async () => {
+          const now = await currentOnDisk(root, entry, dirs);
+          if (now?.id !== entry.base?.id) stale.push(entry.path);
+          else
+            files.push({
+              path: entry.path,
+              abs: entry.abs,
+              content: entry.staged,
+              existed: !!now,
+              mode: entry.base?.mode,
+            });
+        }),
+      ),
+    ).then(
+      (results) =>
+        results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown,
+    );
+    if (checkError !== undefined) throw checkError;
+    if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
+    signal?.throwIfAborted();
+    files.sort((x, y) => (x.path < y.path ? -1 : 1));
+    await commitFiles(files, { root, fsync, limit, logger, beforeReplace: hooks.beforeReplace });
+    for (const entry of list) {
+      if (entries.get(entry.path) === entry) entries.delete(entry.path);
+      await discard(entry.staged);
+    }
+    const durationMs = clock.now() - started;
+    logger.debug({ files: list.length, bytes, durationMs }, 'spool committed');
+    return { committed: changes, bytesWritten: bytes, durationMs };
+  };
+
+  /** The file as it is now (read once), after checking it still resolves to `entry.abs`. */
+  const currentOnDisk = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
+    const requested = path.join(root, ...entry.path.split('/'));
+    const dir = path.dirname(requested);
+    let realDir = dirs.get(dir);
+    if (!realDir) {
+      realDir = realpath(dir).catch(() => '');
+      dirs.set(dir, realDir);
+    }
+    const fast = path.join(await realDir, path.basename(requested));
+    const escaped = () =>
+      new SpoolError(
+        SpoolErrorCode.PATH_ESCAPE,
+        `Refused path ${JSON.stringify(entry.path)}: it resolves elsewhere than when it was staged. Reset it and stage it again.`,
+        {
+          details: { path: entry.path },
+        },
+      );
+    if (fast === entry.abs) {
+      try {
+        return await store.baseOf(entry.path, entry.abs, { noFollow: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+      }
+    }
+    if ((await resolveInside(root, entry.path)) !== entry.abs) throw escaped();
+    return store.baseOf(entry.path, entry.abs);
+  };
+
+  const spool: Spool = {
+    get root() {
+      return options.root;
+    },
+
+    read: (p, opts = {}) =>
+      onPath(p, opts.signal, async (rel) => {
+        const entry = entries.get(rel);
+        if (entry) {
+          if (!entry.staged) throw notFound(rel);
+          return contentBytes(entry.staged);
+        }
+        const abs = await resolveInside(await realRoot, rel);
+        const info = await fileInfo(rel, abs);
+        if (!info) throw notFound(rel);
+        if (info.size > maxFileBytes) {
+          throw new SpoolError(
+            SpoolErrorCode.TOO_LARGE,
+            `${rel} is larger than maxFileBytes (${info.size} > ${maxFileBytes} bytes). Use stream() or raise maxFileBytes.`,
+            {
+              details: { path: rel, size: info.size, maxFileBytes },
+            },
+          );
+        }
+        return readFile(abs);
+      }),
+
+    readText: async (p, opts) => (await spool.read(p, opts)).toString('utf8'),
+
+    async *stream(p, opts = {}) {
+      const content = await onPath(p, opts.signal, async (rel): Promise<Content> => {
+        const entry = entries.get(rel);
+        if (entry) {
+          if (!entry.staged) throw notFound(rel);
+          return entry.staged;
+        }
+        const abs = await resolveInside(await realRoot, rel);
+        const info = await fileInfo(rel, abs);
+        if (!info) throw notFound(rel);
+        return { id: '', size: info.size, file: abs };
+      });
+      for await (const chunk of contentChunks(content)) {
+        opts.signal?.throwIfAborted();
+        yield chunk;
+      }
+    },
+
+    exists: (p, opts = {}) =>
+      onPath(p, opts.signal, async (rel) => {
+        const entry = entries.get(rel);
+        if (entry) return entry.staged !== null;
+        return (await fileInfo(rel, await resolveInside(await realRoot, rel))) !== undefined;
+      }),
+
+    write: (p, data, opts = {}) =>
+      onPath(p, opts.signal, async (rel) => {
+        const state = await stateOf(rel);
+        await stage(rel, state, await store.fromData(rel, data, opts.signal));
+      }),
+
+    replace: (p, fn, opts = {}) =>
+      onPath(p, opts.signal, async (rel) => {
+        const state = await stateOf(rel);
+        await stage(rel, state, await applyReplacer(rel, fn, await currentBytes(state), opts.signal));
+      }),
+
+    remove: (p, opts = {}) =>
+      onPath(p, opts.signal, async (rel) => {
+        await stage(rel, await stateOf(rel), null);
+      }),
+
+    async batch(ops, opts = {}) {
+      assertOpen();
+      opts.signal?.throwIfAborted();
+      if (!Array.isArray(ops))
+        throw new SpoolError(SpoolErrorCode.INVALID_ARGUMENT, 'batch() takes an array of operations.');
+      const byPath = new Map<string, SpoolOp[]>();
+      for (const op of ops) {
+        if (!op || !['write', 'replace', 'remove'].includes(op.op)) {
+          throw new SpoolError(
+            SpoolErrorCode.INVALID_ARGUMENT,
+            `batch(): each operation needs op 'write', 'replace' or 'remove'; got ${JSON.stringify(op)}.`,
+          );
+        }
+        const rel = normalizeSpoolPath(op.path);
+        byPath.set(rel, [...(byPath.get(rel) ?? []), op]);
+      }
+      await withLocks(
+        pathLocks,
+        [...byPath.keys()],
+        async () => {
+          const finals: Array<{ rel: string; state: PathState; next: Content | null }> = [];
+          const results = await Promise.allSettled(
+            [...byPath].map(([rel, list]) =>
+              limit(async () => {
+                const state = await stateOf(rel);
+                // Only the last write or remove matters; replacers after it run on its result.
+                let from = list.length - 1;
+                while (from >= 0 && list[from]?.op === 'replace') from--;
+                const start = list[from];
+                let next: Content | null | 'disk' =
+                  start === undefined
+                    ? state.current
+                    : start.op === 'remove'
+                      ? null
+                      : await store.fromData(rel, (start as { data: SpoolData }).data, opts.signal);
+                for (const op of list.slice(from + 1)) {
+                  const current =
+                    next === 'disk' ? await readFile(state.abs) : next ? await contentBytes(next) : undefined;
+                  const produced = await applyReplacer(
+                    rel,
+                    (op as { fn: SpoolReplacer }).fn,
+                    current,
+                    opts.signal,
+                  );
+                  if (next !== 'disk' && next !== state.current) await discard(next);
+                  next = produced;
+                }
+                if (next !== 'disk' && next !== state.current) finals.push({ rel, state, next });
+              }),
+            ),
+          );
+          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failure) {
+            await Promise.all(finals.map((f) => discard(f.next)));
+            throw failure.reason;
+          }
+          for (const { rel, state, next } of finals) await stage(rel, state, next);
+        },
+        opts.signal,
+      );
+    },
+
+    touched: () => selected(undefined).map(touchedOf),
+
+    async reset(paths, opts = {}) {
+      assertOpen();
+      const rels = paths === undefined ? [...entries.keys()] : paths.map(normalizeSpoolPath);
+      await withLocks(
+        pathLocks,
+        rels,
+        async () => {
+          for (const rel of rels) {
+            await discard(entries.get(rel)?.staged);
+            entries.delete(rel);
+          }
+        },
+        opts.signal,
+      );
+    },
+
+    diffStream,
+
+    async diff(p, opts = {}) {
+      let text = '';
+      for await (const chunk of diffStream(p, opts)) text += chunk;
+      return text;
+    },
+
+    async validate(opts = {}) {
+      assertOpen();
+      return runValidators(selected(undefined), opts.signal);
+    },
+
+    async commit(opts = {}) {
+      assertOpen();
+      opts.signal?.throwIfAborted();
+      const rels = new Set(entries.keys());
+      if (rels.size === 0) return { committed: [], bytesWritten: 0, durationMs: 0 };
+      return withLocks(
+        pathLocks,
+        [...rels],
+        async () => {
+          const list = selected(undefined).filter((e) => rels.has(e.path));
+          return withLocks(
+            mutex,
+            list.map((e) => e.abs),
+            () => commitLocked(list, opts.signal),
+            opts.signal,
+          );
+        },
+        opts.signal,
+      );
+    },
+
+    stats: () => (cache ? cache.stats : { ...ownStats }),
+
+    async close() {
+      if (closed) return;
+      await spool.reset();
+      closed = true;
+      if (spillDir) await rm(await spillDir, { recursive: true, force: true });
+    },
+
+    [Symbol.asyncDispose]: () => spool.close(),
+  };
+  return spool;
+}
+
+/**
+ * Rolls back the commits under `root` that a crashed process left half done: every file of such a commit is
+ * put back as it was, and its temp files, backups and journal are removed. Commits still running (in this
+ * process, or in a live process on this host) are left alone, and so are journals written on another host
+ * (a shared file system): run the recovery there. Returns how many commits were rolled back.
+ *
+ * When to use: `createSpool` does this on its own before its first operation; call it to repair a tree
+ * without making a spool (at start-up, say).
+ *
+ * @example
+ * ```ts
+ * const undone = await recoverSpool('/repo', { logger });
+ * ```
+ */
+export async function recoverSpool(
+  root: string,
+  options: { logger?: Logger | undefined } = {},
+): Promise<number> {
+  return recoverCommits(await realpath(root), options.logger ?? noopLogger);
+}

@@ -1,0 +1,48 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createSpool, recoverSpool } from '../src/index.js';
+import { tempTree } from './spoolFixtures.js';
+
+const child = fileURLToPath(new URL('./spoolCrashChild.ts', import.meta.url));
+
+/** Runs the child commit, which kills itself half way; resolves with the signal that ended it. */
+function crashingCommit(root: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--conditions=@ordo/source', '--import', 'tsx', child, root],
+      { cwd: path.dirname(child) },
+      (error) => resolve((error as { signal?: string } | null)?.signal ?? null),
+    );
+  });
+}
+
+describe('a process killed in the middle of a commit', () => {
+  it('leaves a journal; the next spool on the root rolls the commit back', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n', 'c.txt': 'old c\n', 'd.txt': 'old d\n' });
+    expect(await crashingCommit(tree.dir)).toBe('SIGKILL');
+    // Half done: two files replaced, the journal and backups still there.
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('new a\n');
+    expect(await readFile(tree.file('b/added.txt'), 'utf8')).toBe('added\n');
+    expect(await readdir(tree.dir)).toContain('.ordo-spool');
+
+    await using spool = createSpool({ root: tree.dir });
+    expect(await spool.readText('a.txt')).toBe('old a\n');
+    expect(await readFile(tree.file('c.txt'), 'utf8')).toBe('old c\n');
+    expect(await readFile(tree.file('d.txt'), 'utf8')).toBe('old d\n');
+    const left = await readdir(tree.dir, { recursive: true });
+    expect(left.sort()).toEqual(['a.txt', 'b', 'c.txt', 'd.txt']);
+    expect(await recoverSpool(tree.dir)).toBe(0);
+  });
+
+  it('recoverSpool rolls back explicitly and reports how many commits it undid', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n', 'c.txt': 'old c\n', 'd.txt': 'old d\n' });
+    expect(await crashingCommit(tree.dir)).toBe('SIGKILL');
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
+    expect((await readdir(tree.dir)).sort()).toEqual(['a.txt', 'b', 'c.txt', 'd.txt']);
+  });
+});

@@ -1,0 +1,30 @@
+/**
+ * Run by spoolCrash.test.ts in a child process: commits three edits and kills itself with SIGKILL once two
+ * of them are in place, so the commit is interrupted between renames.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createSpool } from '../src/index.js';
+
+const root = process.argv[2] as string;
+const isNew = async (p: string, expected: string) =>
+  (await readFile(path.join(root, p), 'utf8').catch(() => '')) === expected;
+
+const spool = createSpool({
+  root,
+  concurrency: 3,
+  testHooks: {
+    beforeReplace: async (p) => {
+      if (p !== 'c.txt') return;
+      while (!((await isNew('a.txt', 'new a\n')) && (await isNew('b/added.txt', 'added\n')))) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      process.kill(process.pid, 'SIGKILL');
+    },
+  },
+});
+await spool.write('a.txt', 'new a\n');
+await spool.write('b/added.txt', 'added\n');
+await spool.write('c.txt', 'new c\n');
+await spool.remove('d.txt');
+await spool.commit();
