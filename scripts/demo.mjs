@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 
 const quickstart = new URL('../examples/quickstart/package.json', import.meta.url);
 if (existsSync(quickstart)) {
-  const result = spawnSync('pnpm', ['--filter', 'quickstart', 'start'], { stdio: 'inherit' });
+  const result = spawnSync('pnpm', ['--filter', './examples/quickstart', 'start'], { stdio: 'inherit' });
   process.exit(result.status ?? 1);
 }
 
