@@ -3,6 +3,7 @@
  * worker draining it, Prometheus metrics, admission (503 under memory pressure, 429 when the queue is full)
  * and a health report.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskPriority } from '@ordo/contracts';
 import {
   type Admission,
@@ -36,7 +37,7 @@ export interface TaskService {
   /** Holds the worker (jobs wait in the queue), e.g. during a deploy; `resume()` lets it go on. */
   pause(): void;
   resume(): void;
-  /** Resolves once the queue is empty and the worker idle. */
+  /** Resolves once the worker has finished every job accepted so far. */
   drained(): Promise<void>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -62,11 +63,11 @@ export function createTaskService({ maxDepth = 3 } = {}): TaskService {
   let gate: Promise<void> = Promise.resolve();
   let openGate = () => {};
   let cancelTake = new AbortController();
-  let busy = false;
+  let accepted = 0;
   let waiters: (() => void)[] = [];
   const processed: string[] = [];
   const settleWaiters = () => {
-    if (queue.depth > 0 || busy) return;
+    if (processed.length < accepted) return;
     for (const resolve of waiters) resolve();
     waiters = [];
   };
@@ -76,14 +77,13 @@ export function createTaskService({ maxDepth = 3 } = {}): TaskService {
       cancelTake = new AbortController();
       const job = await queue.take(AbortSignal.any([stop.signal, cancelTake.signal])).catch(() => undefined);
       if (!job) continue; // paused or closed
-      busy = true;
-      processed.push(job.id); // the work itself would go here, with `stop.signal` passed down
-      busy = false;
+      // The work itself goes here, with `stop.signal` passed down; a few ms stand for it.
+      await sleep(5, undefined, { signal: stop.signal }).catch(() => undefined);
+      processed.push(job.id);
       settleWaiters();
     }
   })();
 
-  let next = 0;
   const close = async () => {
     stop.abort();
     openGate();
@@ -99,8 +99,10 @@ export function createTaskService({ maxDepth = 3 } = {}): TaskService {
     health,
     processed,
     submit() {
-      const job = { id: `job-${++next}`, priority: TaskPriority.NORMAL };
-      return queue.enqueue(job).accepted ? job : undefined;
+      const job = { id: `job-${accepted + 1}`, priority: TaskPriority.NORMAL };
+      if (!queue.enqueue(job).accepted) return undefined;
+      accepted++;
+      return job;
     },
     pause() {
       gate = new Promise((resolve) => {

@@ -26,7 +26,7 @@ export interface ResilientFetchDemo {
   readonly recovered: readonly number[];
 }
 
-const log0 = (line: string) => console.log(line);
+const print = (line: string) => console.log(line);
 
 /**
  * Calls `fetch` up to `attempts` times while it answers 5xx, with exponential backoff. A `BREAKER_OPEN` is
@@ -34,7 +34,7 @@ const log0 = (line: string) => console.log(line);
  */
 async function withRetries(
   call: () => Promise<Response>,
-  { attempts = 3, backoffMs = 50, clock = systemClock, log = log0 } = {},
+  { attempts = 3, backoffMs = 50, clock = systemClock, log = print } = {},
 ): Promise<(number | string)[]> {
   const outcomes: (number | string)[] = [];
   for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -60,7 +60,7 @@ async function withRetries(
  * wait for recovery (the smoke test passes a fake one, so no outcome depends on how busy the machine is).
  */
 export async function main(
-  log: (line: string) => void = log0,
+  log: (line: string) => void = print,
   { clock = systemClock }: { clock?: Clock } = {},
 ): Promise<ResilientFetchDemo> {
   // A flaky dependency: `failNext` requests answer 503, and all of them while `down`.
@@ -123,11 +123,14 @@ export async function main(
     const codes: string[] = [];
     let retryAfterMs = 0;
     for (let i = 0; i < 5; i++) {
-      await fetch(url).catch((error: unknown) => {
-        if (!isOrdoError(error, 'BREAKER_OPEN')) throw error;
-        codes.push(error.code);
-        retryAfterMs = error.details?.retryAfterMs as number;
-      });
+      await fetch(url).then(
+        (response) => response.body?.cancel(),
+        (error: unknown) => {
+          if (!isOrdoError(error, 'BREAKER_OPEN')) throw error;
+          codes.push(error.code);
+          retryAfterMs = error.details?.retryAfterMs as number;
+        },
+      );
     }
     const serverHits = hits - hitsBefore;
     log(`  5 more calls: ${codes.join(', ')}; requests that reached the server: ${serverHits}`);
@@ -166,7 +169,7 @@ export async function main(
     await fetch.close();
     for (const breaker of breakers.values()) await breaker.close();
     server.closeAllConnections();
-    server.close();
+    await new Promise((resolve) => server.close(resolve));
   }
 }
 
