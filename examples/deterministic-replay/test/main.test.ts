@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { main } from '../src/main.js';
 
@@ -21,4 +24,11 @@ it('shows the same order and digest at two concurrencies, a tampered byte and a 
   expect(output).toContain('same commit order and digest at both concurrencies');
   expect(output).toContain(`Entry 3 ("${first?.commitOrder[3]}") does not match its digest.`);
   expect(output).toContain('replay(fetch-refunds changed): diverged at #7 fetch-refunds (result)');
+});
+
+it('runs as `pnpm start`', async () => {
+  const { stdout } = await promisify(execFile)('pnpm', ['-s', 'start'], {
+    cwd: join(import.meta.dirname, '..'),
+  });
+  expect(stdout).toContain('same commit order and digest at both concurrencies');
 });

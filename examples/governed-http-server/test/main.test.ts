@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
 
@@ -21,4 +24,11 @@ describe.each(['http', 'fastify'] as const)('governed %s server', (framework) =>
     expect(demo.metrics).toContain('ordo_queue_depth{priority="NORMAL"} 0');
     expect(lines.join('\n')).toContain(`${framework} server on ${demo.url}`);
   });
+});
+
+it('runs as `pnpm start`', async () => {
+  const { stdout } = await promisify(execFile)('pnpm', ['-s', 'start'], {
+    cwd: join(import.meta.dirname, '..'),
+  });
+  expect(stdout).toContain('ordo_admission_rejections_total{reason="QUEUE_FULL"} 1');
 });

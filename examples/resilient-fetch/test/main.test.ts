@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type Clock, sleepOn } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
 import { expect, it } from 'vitest';
@@ -33,4 +36,11 @@ it('retries a blip, opens the breaker, refuses blocked addresses and recovers', 
   expect(demo.recovered).toEqual([200, 200]);
   expect(demo.transitions).toEqual(['closed→open', 'open→half-open', 'half-open→closed']);
   expect(lines.join('\n')).toContain('requests that reached the server: 0');
+});
+
+it('runs as `pnpm start`', async () => {
+  const { stdout } = await promisify(execFile)('pnpm', ['-s', 'start'], {
+    cwd: join(import.meta.dirname, '..'),
+  });
+  expect(stdout).toContain('http://169.254.169.254/latest/meta-data/: FETCH_BLOCKED_ADDRESS');
 });

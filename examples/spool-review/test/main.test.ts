@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { main } from '../src/main.js';
 
@@ -24,4 +27,11 @@ it('stages, diffs, refuses, gates, commits and reports a racing edit as SPOOL_CO
   expect(output).toContain('SPOOL_VALIDATION_FAILED: The commit was blocked by 2 issue(s)');
   expect(output).toContain('the commit gate refused the commit');
   expect(output).toContain('SPOOL_CONFLICT: src/config.ts changed on disk since it was staged');
+});
+
+it('runs as `pnpm start`', async () => {
+  const { stdout } = await promisify(execFile)('pnpm', ['-s', 'start'], {
+    cwd: join(import.meta.dirname, '..'),
+  });
+  expect(stdout).toContain('SPOOL_CONFLICT: src/config.ts changed on disk since it was staged');
 });
