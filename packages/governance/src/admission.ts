@@ -37,10 +37,10 @@ export interface AdmissionRejectionBody {
 /** How `Retry-After` is estimated: queue depth × recent task time ÷ concurrency, clamped. */
 export interface RetryAfterOptions {
   /**
-   * The recent time one task takes, in ms.
+   * The recent time one task takes, in ms: a fixed number, or a function read at each refusal.
    * @default `pool.stats().averageTaskMs` when a pool is given (1000 before its first task), else 1000
    */
-  taskMs?: (() => number) | undefined;
+  taskMs?: number | (() => number) | undefined;
   /** How many tasks run at once. @default `pool.maxWorkers` when a pool is given, else 1 */
   concurrency?: number | undefined;
   /** @default 1 */
@@ -132,7 +132,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   if (fixed !== undefined && !(fixed >= 0)) {
     throw new GovernanceOptionsError('createAdmission', 'retryAfter', fixed, 'seconds >= 0');
   }
-  const taskMs = retry.taskMs ?? (() => pool?.stats().averageTaskMs || 1_000);
+  const taskMs = readTaskMs(retry.taskMs, pool);
   const concurrency = retry.concurrency ?? pool?.maxWorkers ?? 1;
   const minSeconds = retry.minSeconds ?? 1;
   const maxSeconds = retry.maxSeconds ?? 300;
@@ -224,4 +224,16 @@ export function createAdmission(options: AdmissionOptions): Admission {
   };
 
   return Object.assign(middleware, { handle, admissionHook, check, counters });
+}
+
+function readTaskMs(option: RetryAfterOptions['taskMs'], pool: AdmissionOptions['pool']): () => number {
+  if (option === undefined) return () => pool?.stats().averageTaskMs || 1_000;
+  if (typeof option === 'function') return option;
+  if (typeof option === 'number' && option >= 0) return () => option;
+  throw new GovernanceOptionsError(
+    'createAdmission',
+    'retryAfter.taskMs',
+    option,
+    'a number of ms >= 0 or a function returning one',
+  );
 }

@@ -124,6 +124,23 @@ describe('createAdmission', () => {
     const queue = { depth: 0, maxDepth: 1 };
     expect(() => createAdmission({ monitor, queue, rejectAtPercent: 90 })).toThrow(/rejectAtPercent/);
     expect(() => createAdmission({ monitor, queue, retryAfter: -1 })).toThrow(/retryAfter/);
+    expect(() => createAdmission({ monitor, queue, retryAfter: { taskMs: -5 } })).toThrow(
+      /retryAfter\.taskMs/,
+    );
+    expect(() =>
+      createAdmission({ monitor, queue, retryAfter: { taskMs: '2000' as unknown as number } }),
+    ).toThrow(/retryAfter\.taskMs/);
+  });
+
+  it('takes a fixed task time as a plain number', () => {
+    const monitor = { level: 'normal' as const, lastSnapshot: undefined };
+    const admission = createAdmission({
+      monitor,
+      queue: { depth: 4, maxDepth: 4 },
+      retryAfter: { taskMs: 1_500, concurrency: 2 },
+    });
+    // 4 queued × 1.5 s ÷ 2 workers = 3 s
+    expect(admission.check()).toMatchObject({ admitted: false, status: 429, retryAfterSeconds: 3 });
   });
 
   it('plugs into Fastify as an onRequest hook', async () => {
