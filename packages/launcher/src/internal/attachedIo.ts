@@ -81,20 +81,33 @@ export class AttachedIo implements WorkerIo {
     return this.#writable;
   }
 
+  /** Whether reading is paused because `maxBufferedLines` lines wait to be read. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stdout lines waiting to be read. */
+  get bufferedLines(): number {
+    return this.#out.size;
+  }
+
   /**
    * Writes `line` and a newline to the worker's stdin. Resolves once the socket handed it to the operating
    * system, so a caller that awaits each send never buffers more than one line however slow the worker
-   * reads. Rejects with `LAUNCHER_IO_CLOSED` once the channel closed (pending writes too).
+   * reads. Rejects with `LAUNCHER_IO_CLOSED` once the channel closed, and when it closes before the line
+   * was written.
    */
   send(line: string): Promise<void> {
     if (!this.#writable || this.#socket.destroyed) {
       return Promise.reject(new WorkerIoClosedError(this.#workerId));
     }
     return new Promise((resolve, reject) => {
-      // Node calls back every pending write with an error when the socket is destroyed.
-      this.#socket.write(`${line}\n`, (error) =>
-        error ? reject(new WorkerIoClosedError(this.#workerId, { cause: error })) : resolve(),
-      );
+      this.#socket.write(`${line}\n`, (error) => {
+        // A write cut short by destroy() is called back without an error, so check `destroyed` too.
+        if (error || this.#socket.destroyed) {
+          reject(new WorkerIoClosedError(this.#workerId, error ? { cause: error } : {}));
+        } else resolve();
+      });
     });
   }
 
