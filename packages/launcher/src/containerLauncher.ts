@@ -244,7 +244,8 @@ interface EngineEvent {
  *   launcher first runs that command in the container (`POST /containers/{id}/exec`), and only then.
  *
  * A container that exits non-zero (or is killed, or runs out of memory) is CRASHED, with its last log lines
- * in `reason` and `logTail`. `apiCalls()` counts every Engine API call by endpoint.
+ * in `reason` and `logTail`. `apiCalls()` counts every Engine API call by endpoint. With `attachStdio`, each
+ * handle has a stdin/stdout line channel, `io`, like a subprocess worker's.
  *
  * Gotchas: the image must be on the engine (`LAUNCHER_IMAGE_NOT_FOUND` otherwise); containers run with
  * network `none` unless you say otherwise; `terminateAll()` removes every container labelled with the run id.
@@ -494,7 +495,7 @@ export class ContainerLauncher
         this.events.emit('stderr', { workerId, line });
       },
       onClose: (error) => {
-        if (error) this.logger.warn({ err: error, workerId }, 'worker attach stream broken');
+        if (error) this.logger.warn({ err: error, workerId }, 'worker attach stream broke');
         else this.logger.debug({ workerId }, 'worker attach stream closed');
       },
     });

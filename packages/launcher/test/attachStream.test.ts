@@ -119,17 +119,6 @@ describe('FrameDemuxer + LineSplitter', () => {
     expect(() => new FrameDemuxer(() => {}).push(nonzero)).toThrow(RangeError);
   });
 
-  it('knows when it stopped mid-frame', () => {
-    const demuxer = new FrameDemuxer(() => {});
-    const bytes = frame('stdout', 'abc\n');
-    demuxer.push(bytes.subarray(0, 3));
-    expect(demuxer.midFrame).toBe(true);
-    demuxer.push(bytes.subarray(3, 10));
-    expect(demuxer.midFrame).toBe(true);
-    demuxer.push(bytes.subarray(10));
-    expect(demuxer.midFrame).toBe(false);
-  });
-
   it('replaces invalid UTF-8 in a line, and keeps the next line intact', () => {
     expect(read([frame('stdout', Buffer.from([0x61, 0xff, 0x0a, 0x62, 0x0a]))]).stdout).toEqual([
       'a\uFFFD',

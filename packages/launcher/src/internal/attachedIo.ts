@@ -13,7 +13,7 @@ export interface AttachedIoOptions {
   maxBufferedLines: number;
   /** Receives each stderr line. */
   onStderr: (line: string) => void;
-  /** Called once when the channel closed, with the reason when it broke. */
+  /** Called once when the channel closed, with the error when it broke (a corrupt stream, a reset). */
   onClose?: ((error: Error | undefined) => void) | undefined;
 }
 
@@ -57,17 +57,20 @@ export class AttachedIo implements WorkerIo {
       }
     });
     // An error (ECONNRESET when the engine drops the connection) ends the channel like a close does.
-    socket.on('error', () => {});
+    let failure: Error | undefined;
+    socket.on('error', (error: Error) => {
+      failure ??= error;
+    });
     this.#closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.#writable = false;
-        if (!broken) {
-          stdout.end();
-          stderr.end();
-        }
         if (broken) this.#out.fail(broken);
-        else this.#out.end();
-        options.onClose?.(broken);
+        else {
+          stdout.end(); // the last lines, when they have no newline
+          stderr.end();
+          this.#out.end();
+        }
+        options.onClose?.(broken ?? failure);
         resolve();
       });
     });

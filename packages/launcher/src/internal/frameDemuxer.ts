@@ -21,11 +21,6 @@ export class FrameDemuxer {
     this.#onPayload = onPayload;
   }
 
-  /** Whether the demuxer stopped inside a frame (a header or a payload was cut short). */
-  get midFrame(): boolean {
-    return this.#headerFill > 0 || this.#remaining > 0;
-  }
-
   /**
    * Feeds the next chunk of the stream. Throws a `RangeError` naming the offending bytes when a header is
    * not a frame header (the stream is not multiplexed, or it is corrupt); nothing after it is read.
