@@ -86,6 +86,7 @@ describe.runIf(reachable || required)(
       for (const line of sent) await w1.io?.send(line);
       expect(await reading).toEqual(sent);
       expect(workers.apiCalls()['POST /containers/{id}/attach']).toBe(1);
+      await workers.terminateAll({ graceMs: 0 }); // `cat` as pid 1 ignores SIGTERM: skip the grace
     });
 
     it('carries a line of 200 KiB both ways, and one printed by the worker itself', async () => {
@@ -97,6 +98,7 @@ describe.runIf(reachable || required)(
       await w1.io?.send(long);
       await w1.io?.send('after');
       expect(await take(w1, 3)).toEqual(['y'.repeat(100_000), long, 'after']);
+      await workers.terminateAll({ graceMs: 0 });
     });
 
     it('keeps stderr out of lines(): it goes to `stderr` events; lines() ends with the last line without newline', async () => {
