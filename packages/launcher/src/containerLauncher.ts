@@ -304,6 +304,11 @@ export class ContainerLauncher
     }
     this.#logTailLines = options.logTailLines ?? 20;
     assertNumber('logTailLines', this.#logTailLines);
+    if (options.attachStdio !== undefined && typeof options.attachStdio !== 'boolean') {
+      throw new InvalidOptionsError(
+        `Option "attachStdio" must be true or false, got ${JSON.stringify(options.attachStdio)}.`,
+      );
+    }
     this.#maxBufferedLines = options.maxBufferedLines ?? 10_000;
     assertNumber('maxBufferedLines', this.#maxBufferedLines, 1);
     if (options.healthCheck) assertNumber('healthCheck.timeoutMs', options.healthCheck.timeoutMs ?? 5000, 1);

@@ -99,6 +99,16 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
     expect([...fake.containers.values()].map((c) => c.state)).toEqual(['running', 'running']);
   });
 
+  it('refuses a bad attachStdio or maxBufferedLines at construction', async () => {
+    await using fake = await startFakeEngine();
+    const bad = (options: Partial<ContainerLauncherOptions>) => () => launcherOn(fake, options);
+    expect(bad({ attachStdio: 'yes' as unknown as boolean })).toThrow(
+      /"attachStdio" must be true or false, got "yes"/,
+    );
+    expect(bad({ maxBufferedLines: 0 })).toThrow(/"maxBufferedLines" must be a finite number >= 1, got 0/);
+    expect(bad({ maxBufferedLines: Number.NaN })).toThrow(/"maxBufferedLines" must be a finite number/);
+  });
+
   it('adopted workers have no channel', async () => {
     await using fake = await startFakeEngine();
     const first = launcherOn(fake, { terminateOnClose: false });

@@ -175,11 +175,5 @@ describe.runIf(reachable || required)(
         .poll(async () => (await workers.syncState()).get('w1'), { timeout: 30_000 })
         .toBe(WorkerStatus.STOPPED);
     });
-
-    it('rejects a bad maxBufferedLines at construction', () => {
-      expect(() => launcher({ maxBufferedLines: 0 })).toThrow(
-        /"maxBufferedLines" must be a finite number >= 1/,
-      );
-    });
   },
 );
