@@ -20,6 +20,7 @@ import {
   FetchUrlNotAllowedError,
 } from './errors.js';
 import { createHostPolicy, type HostPolicy, type HostPolicyOptions } from './hostPolicy.js';
+import { ResponseTap } from './internal/responseTap.js';
 import { createTokenBucket } from './tokenBucket.js';
 
 /** One address a host name resolves to. */
@@ -221,17 +222,35 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   const waitForToken = options.rate?.wait ?? true;
   const dispatcher = options.dispatcher ?? createCheckedAgent({ policy, resolve: options.resolve });
 
-  async function takeToken(host: string, signal: AbortSignal): Promise<void> {
-    if (!limiter) return;
+  function takeToken(limiter: RateLimiter, host: string, signal: AbortSignal): Promise<void> | undefined {
     if (waitForToken) return limiter.acquire(host, signal);
     const decision = limiter.tryAcquire(host);
     if (!decision.acquired) throw new FetchRateLimitedError(host, decision.retryAfterMs);
+    return undefined;
   }
 
-  async function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
+  // undici hands a finished response's socket back to its pool one loop turn later (setImmediate); a
+  // request sent before that finds the socket busy and opens a second one. So a request that starts in
+  // the turn a response ended waits that turn first, and sequential requests keep one socket.
+  let socketReturning: ReturnType<typeof setImmediate> | undefined;
+  const onResponseComplete = () => {
+    socketReturning ??= setImmediate(() => {
+      socketReturning = undefined;
+    });
+  };
+
+  function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
     const breaker = options.breakerFor?.(host);
     if (!breaker) return fetch(url, init);
-    const request = (requestSignal: AbortSignal) => fetch(url, { ...init, signal: requestSignal });
+    return sendThroughBreaker(breaker, url, init, signal);
+  }
+
+  async function sendThroughBreaker(
+    breaker: Breaker,
+    url: URL,
+    init: RequestInit,
+    signal: AbortSignal,
+  ): Promise<Response> {
     try {
       return await breaker.execute(async (context) => {
         // The breaker's own signal (its timeout) may cancel the request until the headers are in.
@@ -239,7 +258,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         const onBreakerAbort = () => linked.controller.abort(context.signal.reason);
         context.signal.addEventListener('abort', onBreakerAbort, { once: true });
         try {
-          const response = await request(linked.signal);
+          const response = await fetch(url, { ...init, signal: linked.signal });
           if (response.status >= 500) throw new ServerErrorResponse(response);
           return response;
         } finally {
@@ -272,16 +291,24 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         timeoutMs,
       );
     }
-    const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal, dispatcher };
+    const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal };
     let redirected = false;
     try {
       for (let hop = 0; ; hop++) {
         const host = policy.checkUrl(url);
-        await takeToken(host, child.signal);
+        if (limiter) await takeToken(limiter, host, child.signal);
+        if (socketReturning) await new Promise((resolve) => setImmediate(resolve));
+        const href = url.href;
+        const tap = new ResponseTap(dispatcher, maxBodyBytes, {
+          // Aborting drops the connection instead of reading the rest.
+          onTooLarge: () => child.controller.abort(new FetchBodyTooLargeError(maxBodyBytes, href)),
+          onComplete: onResponseComplete,
+        });
+        requestInit.dispatcher = tap;
         const response = await send(host, url, requestInit, child.signal);
         const location = response.headers.get('location');
         if (!REDIRECTS.has(response.status) || location === null || merged.init.redirect === 'manual') {
-          return limitBody(response, url, redirected, child.controller, done);
+          return finish(response, tap, url, redirected, child.controller, done);
         }
         await response.body?.cancel();
         if (merged.init.redirect === 'error')
@@ -301,6 +328,27 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
     }
   }
 
+  /**
+   * Hands the final response to the caller. When the tap counted its body against the cap (the usual
+   * case), it is undici's own response and the request is done when the tap says the body is in;
+   * otherwise (a content-encoded body, counted after decoding) the body is wrapped in a counting stream.
+   */
+  function finish(
+    response: Response,
+    tap: ResponseTap,
+    url: URL,
+    redirected: boolean,
+    controller: AbortController,
+    done: () => void,
+  ): Response {
+    if (!tap.counted) return limitBody(response, url, redirected, controller, done);
+    tap.whenSettled(done);
+    // The hops were followed by hand: say so as a followed fetch would (its url is already the last hop).
+    if (redirected) Object.defineProperty(response, 'redirected', { value: true });
+    return response;
+  }
+
+  /** Wraps a body whose size the tap could not count in a stream that counts it as it is read. */
   function limitBody(
     response: Response,
     url: URL,
@@ -320,9 +368,6 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
             const { done: finished, value } = await reader.read();
             if (finished) {
               done();
-              // undici hands the socket back to its pool on the next turn (setImmediate); ending the body
-              // after that lets a sequential next request reuse it instead of opening a second one.
-              await new Promise((resolve) => setImmediate(resolve));
               stream.close();
               return;
             }
@@ -348,8 +393,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
     }
     const init = { status: response.status, statusText: response.statusText, headers: response.headers };
     const limited = new Response(body, init);
-    // The hops were followed by hand: give the caller the final URL as a followed fetch would.
-    Object.defineProperties(limited, { url: { value: url.href }, redirected: { value: redirected } });
+    Object.defineProperties(limited, { url: { value: response.url }, redirected: { value: redirected } });
     return limited;
   }
 
