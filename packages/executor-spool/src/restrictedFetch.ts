@@ -47,14 +47,15 @@ export interface RestrictedFetchOptions extends HostPolicyOptions {
       }
     | undefined;
   /**
-   * The most bytes of a response body that may be read; past it the body stream errors with
-   * `FETCH_BODY_TOO_LARGE` and the connection is dropped.
+   * The most bytes of a response body that may be read (decoded bytes for a content-encoded body); past
+   * it the body stream errors with `FETCH_BODY_TOO_LARGE` and the connection is dropped. A plain body is
+   * counted as it arrives, so the error can come before the caller has read that far.
    * @default 10485760 (10 MiB)
    */
   maxBodyBytes?: number | undefined;
   /**
-   * How long a request may take, from the call until its body has been read (`FETCH_TIMEOUT`).
-   * `Infinity` disables it.
+   * How long a request may take, from the call until its body has been received whole (for a
+   * content-encoded body: read and decoded) (`FETCH_TIMEOUT`). `Infinity` disables it.
    * @default 30000
    */
   timeoutMs?: number | undefined;
@@ -187,8 +188,8 @@ export function createCheckedAgent(options: CheckedAgentOptions): Agent {
  * When to use: every request whose URL an agent or a user can influence (SSRF).
  *
  * Gotchas: the returned `Response` is undici's; its body is a stream that errors with
- * `FETCH_BODY_TOO_LARGE` past `maxBodyBytes`, and the timeout runs until the body has been read, so read
- * or cancel every body.
+ * `FETCH_BODY_TOO_LARGE` past `maxBodyBytes`, and the timeout runs until the body is in, so a body left
+ * unread past the stream's buffer holds its connection until then: read or cancel every body.
  *
  * @example
  * ```ts
