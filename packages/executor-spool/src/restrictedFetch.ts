@@ -20,7 +20,7 @@ import {
   FetchUrlNotAllowedError,
 } from './errors.js';
 import { createHostPolicy, type HostPolicy, type HostPolicyOptions } from './hostPolicy.js';
-import { ResponseTap } from './internal/responseTap.js';
+import { REDIRECTS, ResponseTap } from './internal/responseTap.js';
 import { createTokenBucket } from './tokenBucket.js';
 
 /** One address a host name resolves to. */
@@ -123,7 +123,6 @@ export interface CheckedAgentOptions {
   agent?: Omit<Agent.Options, 'connect'> | undefined;
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const defaultResolve = async (hostname: string): Promise<readonly ResolvedAddress[]> =>
   (await dnsLookup(hostname, { all: true })) as ResolvedAddress[];
 
@@ -332,7 +331,8 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   /**
    * Hands the final response to the caller. When the tap counted its body against the cap (the usual
    * case), it is undici's own response and the request is done when the tap says the body is in;
-   * otherwise (a content-encoded body, counted after decoding) the body is wrapped in a counting stream.
+   * otherwise (a content-encoded body, counted after decoding, or a redirect returned as is) the body is
+   * wrapped in a counting stream.
    */
   function finish(
     response: Response,

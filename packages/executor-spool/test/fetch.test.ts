@@ -419,6 +419,22 @@ describe('createRestrictedFetch: body accounting', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('does not count the body of a redirect it follows, and caps one it returns', async () => {
+    await using server = await startServer((req, res) => {
+      if (req.url === '/from') res.writeHead(302, { location: '/to' }).end('moved');
+      else res.end();
+    });
+    await using fetch = restricted({
+      resolve: resolver({ 'api.test': '127.0.0.1' }).resolve,
+      maxBodyBytes: 0,
+    });
+    const followed = await fetch(`http://api.test:${server.port}/from`);
+    expect([followed.status, await followed.text()]).toEqual([200, '']);
+    const manual = await fetch(`http://api.test:${server.port}/from`, { redirect: 'manual' });
+    expect(manual.status).toBe(302);
+    expect((await rejection(manual.text())).code).toBe('FETCH_BODY_TOO_LARGE');
+  });
+
   it('a redirected response says so, with the URL of the last hop', async () => {
     await using server = await startServer((req, res, port) => {
       if (req.url === '/from') res.writeHead(302, { location: `http://other.test:${port}/to` }).end();

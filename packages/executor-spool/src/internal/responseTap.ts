@@ -13,9 +13,10 @@ export interface ResponseTapEvents {
  * off the socket, and tells when the response has ended (or failed). This lets the restricted fetch hand
  * back undici's own `Response` instead of wrapping its body in a second stream.
  *
- * The count is the body's size only when the body is not content-encoded (fetch decodes it after this
- * point); `counted` says so. A handler of undici's newer shape (no `onHeaders`) is forwarded untouched and
- * left uncounted, so the caller falls back to counting the decoded stream.
+ * Two kinds of response are left uncounted, for the caller to count as the body is read: a content-encoded
+ * body (fetch decodes it after this point, so the bytes here are not its size) and a redirect (the caller
+ * follows most of them and drops their body unread). So is any response when the handler has undici's
+ * newer shape (no `onHeaders`): it is forwarded untouched. `counted` says which case applies.
  */
 export class ResponseTap extends Dispatcher {
   readonly #target: Dispatcher;
@@ -23,7 +24,7 @@ export class ResponseTap extends Dispatcher {
   readonly #events: ResponseTapEvents;
   #received = 0;
   #tapped = false;
-  #encoded = false;
+  #uncounted = false;
   #settled = false;
   #onSettled: (() => void) | undefined;
 
@@ -34,9 +35,9 @@ export class ResponseTap extends Dispatcher {
     this.#events = events;
   }
 
-  /** Whether the body bytes were counted against the cap (a tapped response that is not content-encoded). */
+  /** Whether the last response's body was counted against the cap (see the class notes). */
   get counted(): boolean {
-    return this.#tapped && !this.#encoded;
+    return this.#tapped && !this.#uncounted;
   }
 
   /** Calls `callback` once the response has ended or failed (at once if it already has). */
@@ -66,11 +67,11 @@ export class ResponseTap extends Dispatcher {
       onBodySent: (chunkSize, totalBytesSent) => inner.onBodySent?.(chunkSize, totalBytesSent),
       onHeaders(statusCode, headers, resume, statusText) {
         tap.#received = 0;
-        tap.#encoded = hasContentEncoding(headers);
+        tap.#uncounted = REDIRECTS.has(statusCode) || hasContentEncoding(headers);
         return inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
       },
       onData(chunk) {
-        if (!tap.#encoded) {
+        if (!tap.#uncounted) {
           tap.#received += chunk.byteLength;
           if (tap.#received > tap.#maxBodyBytes) {
             // Not forwarded: the caller never sees more than the cap. Aborting drops the connection.
@@ -95,6 +96,9 @@ export class ResponseTap extends Dispatcher {
     };
   }
 }
+
+/** The statuses the restricted fetch follows. */
+export const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 function hasContentEncoding(rawHeaders: Buffer[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
