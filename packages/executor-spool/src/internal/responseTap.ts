@@ -82,9 +82,12 @@ export class ResponseTap extends Dispatcher {
         return inner.onData?.(chunk) ?? true;
       },
       onComplete(trailers) {
-        inner.onComplete?.(trailers);
-        tap.#events.onComplete();
-        tap.#settle();
+        try {
+          inner.onComplete?.(trailers);
+        } finally {
+          tap.#events.onComplete();
+          tap.#settle();
+        }
       },
       onError(error) {
         try {
