@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Clock, type KeyedMutex, type Logger, noopLogger, systemClock } from '@ordo/contracts';
 import { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
 import { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
-import { type CommitFile, commitFiles, recoverCommits } from './internal/atomicCommit.js';
+import { commitFiles, recoverCommits } from './internal/atomicCommit.js';
 import {
   ABSENT_ID,
   type BaseInfo,
@@ -541,35 +541,29 @@ export function createSpool(options: SpoolOptions): Spool {
       ]);
     }
     signal?.throwIfAborted();
-    // With the locks held: path safety again (a symlink may have appeared since staging), then the conflict
-    // check, reading each file once.
+    // With the locks held, each file just before its replacement is written: path safety again (a symlink
+    // may have appeared since staging), then the conflict check, reading the file once.
     const dirs = new Map<string, Promise<string>>();
-    const stale: string[] = [];
-    const files: CommitFile[] = [];
-    const checkError = await Promise.allSettled(
-      list.map((entry) =>
-        limit(async () => {
-          const now = await currentOnDisk(root, entry, dirs);
-          if (now?.id !== entry.base?.id) stale.push(entry.path);
-          else
-            files.push({
-              path: entry.path,
-              abs: entry.abs,
-              content: entry.staged,
-              existed: !!now,
-              mode: entry.base?.mode,
-            });
-        }),
-      ),
-    ).then(
-      (results) =>
-        results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown,
-    );
-    if (checkError !== undefined) throw checkError;
+    const files = list.map((entry) => ({
+      entry,
+      path: entry.path,
+      abs: entry.abs,
+      content: entry.staged,
+      existed: entry.base !== undefined,
+      mode: entry.base?.mode,
+    }));
+    const { stale } = await commitFiles(files, {
+      root,
+      fsync,
+      limit,
+      logger,
+      verify: async ({ entry }) => {
+        signal?.throwIfAborted();
+        return (await currentOnDisk(root, entry, dirs))?.id === entry.base?.id;
+      },
+      beforeReplace: hooks.beforeReplace,
+    });
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
-    signal?.throwIfAborted();
-    files.sort((x, y) => (x.path < y.path ? -1 : 1));
-    await commitFiles(files, { root, fsync, limit, logger, beforeReplace: hooks.beforeReplace });
     for (const entry of list) {
       if (entries.get(entry.path) === entry) entries.delete(entry.path);
       await discard(entry.staged);

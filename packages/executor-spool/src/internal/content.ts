@@ -121,6 +121,11 @@ const notRegular = (p: string) =>
     },
   );
 
+const changedWhileRead = (p: string) =>
+  new SpoolError(SpoolErrorCode.CONFLICT, `${p} changed while it was read. Retry when its writer is done.`, {
+    details: { path: p },
+  });
+
 const tooLarge = (p: string, size: number, max: number) =>
   new SpoolError(
     SpoolErrorCode.TOO_LARGE,
@@ -222,8 +227,16 @@ export class ContentStore {
       const signature = signatureOf(info);
       const mode = info.mode & 0o7777;
       if (info.size <= this.#threshold) {
-        const bytes = await handle.readFile();
-        return { id: blobId(bytes), size: bytes.length, mode, signature };
+        // handle.readFile() would fstat the file a second time.
+        const bytes = Buffer.allocUnsafe(info.size);
+        let read = 0;
+        while (read < info.size) {
+          const { bytesRead } = await handle.read(bytes, read, info.size - read, read);
+          if (bytesRead === 0) break;
+          read += bytesRead;
+        }
+        if (read !== info.size) throw changedWhileRead(p);
+        return { id: blobId(bytes), size: read, mode, signature };
       }
       const hash = createHash('sha1').update(`blob ${info.size}\0`);
       const chunk = Buffer.allocUnsafe(1 << 20);
@@ -234,15 +247,7 @@ export class ContentStore {
         hash.update(chunk.subarray(0, bytesRead));
         read += bytesRead;
       }
-      if (read !== info.size) {
-        throw new SpoolError(
-          SpoolErrorCode.CONFLICT,
-          `${p} changed while it was read. Retry when its writer is done.`,
-          {
-            details: { path: p },
-          },
-        );
-      }
+      if (read !== info.size) throw changedWhileRead(p);
       return { id: hash.digest('hex'), size: info.size, mode, signature };
     } finally {
       await handle.close();
