@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import type { Content } from './content.js';
+import { CreateModes } from './createModes.js';
 import type { Limiter } from './limiter.js';
 
 /** One file of a commit. */
@@ -65,30 +66,41 @@ const active = new Set<string>();
 
 const tag = () => randomBytes(6).toString('hex');
 
-async function writeDurably(
-  file: string,
-  data: string | Buffer,
-  fsync: boolean,
-  mode?: number,
-): Promise<void> {
-  const handle = await open(file, 'wx', mode ?? 0o666);
+async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
+  const handle = await open(file, 'wx');
   try {
     await handle.writeFile(data);
-    if (mode !== undefined) await handle.chmod(mode);
     if (fsync) await handle.sync();
   } finally {
     await handle.close();
   }
 }
 
-/** Writes `content` to the new file `tmp`, with `mode` (the umask does not apply), fsynced if asked. */
+/**
+ * Writes `content` to the new file `tmp`, with `mode` (whatever the umask), fsynced if asked. A chmod is
+ * skipped where `modes` knows that creating the file already gave it `mode`.
+ */
 async function writeReplacement(
   tmp: string,
   content: Content,
   mode: number | undefined,
   fsync: boolean,
+  modes: CreateModes,
 ): Promise<void> {
-  if (!content.file) return writeDurably(tmp, content.buffer ?? Buffer.alloc(0), fsync, mode);
+  if (!content.file) {
+    const handle = await open(tmp, 'wx', mode ?? 0o666);
+    try {
+      await handle.writeFile(content.buffer ?? Buffer.alloc(0));
+      if (mode !== undefined) {
+        const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await handle.stat()).mode);
+        if (!kept) await handle.chmod(mode);
+      }
+      if (fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return;
+  }
   await copyFile(content.file, tmp, constants.COPYFILE_EXCL);
   if (mode === undefined && !fsync) return;
   const handle = await open(tmp, 'r+');
@@ -225,6 +237,7 @@ export async function commitFiles<F extends CommitFile>(
 
   // Verify, back up and write each file in one go, so that reading some files overlaps writing others.
   const stale: string[] = [];
+  const modes = new CreateModes();
   let verifyError: { error: unknown } | undefined;
   const writeError = await settle(steps, limit, async (step) => {
     if (verifyError) return;
@@ -242,7 +255,7 @@ export async function commitFiles<F extends CommitFile>(
     if (step.backup) await backUp(abs, step.backup);
     if (content && step.tmp) {
       await ensureDir(path.dirname(abs));
-      await writeReplacement(step.tmp, content, mode, fsync);
+      await writeReplacement(step.tmp, content, mode, fsync, modes);
     }
   });
   if (verifyError || stale.length > 0 || writeError !== undefined) {
