@@ -557,9 +557,9 @@ export function createSpool(options: SpoolOptions): Spool {
       fsync,
       limit,
       logger,
-      verify: async ({ entry }) => {
+      verify: ({ entry }) => {
         signal?.throwIfAborted();
-        return (await currentOnDisk(root, entry, dirs))?.id === entry.base?.id;
+        return isCurrent(root, entry, dirs);
       },
       beforeReplace: hooks.beforeReplace,
     });
@@ -573,8 +573,11 @@ export function createSpool(options: SpoolOptions): Spool {
     return { committed: changes, bytesWritten: bytes, durationMs };
   };
 
-  /** The file as it is now (read once), after checking it still resolves to `entry.abs`. */
-  const currentOnDisk = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
+  /**
+   * Whether the file still holds the content the edit was staged on (read once), after checking that its
+   * path still resolves to `entry.abs`.
+   */
+  const isCurrent = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
     const requested = path.join(root, ...entry.path.split('/'));
     const dir = path.dirname(requested);
     let realDir = dirs.get(dir);
@@ -593,13 +596,13 @@ export function createSpool(options: SpoolOptions): Spool {
       );
     if (fast === entry.abs) {
       try {
-        return await store.baseOf(entry.path, entry.abs, { noFollow: true });
+        return await store.holds(entry.path, entry.abs, entry.base, { noFollow: true });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
       }
     }
     if ((await resolveInside(root, entry.path)) !== entry.abs) throw escaped();
-    return store.baseOf(entry.path, entry.abs);
+    return store.holds(entry.path, entry.abs, entry.base);
   };
 
   const spool: Spool = {

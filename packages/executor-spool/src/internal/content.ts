@@ -254,6 +254,49 @@ export class ContentStore {
     }
   }
 
+  /**
+   * Whether `abs` still holds the content `base` was hashed from (`undefined`: that it does not exist). Up to
+   * the spill threshold this costs one open, one read and one close: a regular file read short at exactly
+   * `base.size` bytes has ended, and anything else (other bytes, a directory, a device) is not the base.
+   * With `noFollow`, a symlink fails with `ELOOP`.
+   */
+  async holds(
+    p: string,
+    abs: string,
+    base: { id: string; size: number } | undefined,
+    options: { noFollow?: boolean } = {},
+  ): Promise<boolean> {
+    if (base && base.size > this.#threshold) return (await this.baseOf(p, abs, options))?.id === base.id;
+    let handle: FileHandle;
+    try {
+      // O_NONBLOCK: a FIFO put in the file's place must not hang the commit.
+      handle = await open(
+        abs,
+        constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0),
+      );
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return base === undefined;
+      throw error;
+    }
+    try {
+      if (!base) return false;
+      // One byte more than the base: reading it means the file grew.
+      const bytes = Buffer.allocUnsafe(base.size + 1);
+      let read = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(bytes, read, bytes.length - read, read);
+        read += bytesRead;
+        if (bytesRead === 0 || read >= base.size) break;
+      }
+      return read === base.size && blobId(bytes.subarray(0, read)) === base.id;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EISDIR') return false;
+      throw error;
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** Removes a spill file (never a file of the tree: those are not owned by the store). */
   async discard(content: Content | undefined, spillDir: string | undefined): Promise<void> {
     if (content?.file && spillDir && path.dirname(content.file) === spillDir)
