@@ -290,7 +290,8 @@ export class ContentStore {
       }
       return read === base.size && blobId(bytes.subarray(0, read)) === base.id;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EISDIR') return false;
+      // A directory or a FIFO in the file's place.
+      if (['EISDIR', 'ESPIPE'].includes((error as NodeJS.ErrnoException).code ?? '')) return false;
       throw error;
     } finally {
       await handle.close();
