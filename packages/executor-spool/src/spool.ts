@@ -130,7 +130,8 @@ export interface SpoolOptions {
    */
   mutex?: KeyedMutex | undefined;
   /**
-   * fsync each replacement file and its directory. Turn off only for scratch trees.
+   * fsync the journal, each replacement file, the backups before the first rename, and each directory the
+   * commit touched (once each). Turn off only for scratch trees.
    * @default true
    */
   fsync?: boolean | undefined;
@@ -143,7 +144,13 @@ export interface SpoolOptions {
    * simulates a crash half way through a commit.
    * @internal
    */
-  testHooks?: { beforeReplace?: (path: string, index: number) => void | Promise<void> } | undefined;
+  testHooks?:
+    | {
+        beforeReplace?: (path: string, index: number) => void | Promise<void>;
+        /** Called once every file of a commit is checked and prepared, before any is replaced. */
+        afterPrepare?: () => void | Promise<void>;
+      }
+    | undefined;
 }
 
 /** What {@link Spool.commit} did. */
@@ -562,6 +569,7 @@ export function createSpool(options: SpoolOptions): Spool {
         return isCurrent(root, entry, dirs);
       },
       beforeReplace: hooks.beforeReplace,
+      afterPrepare: hooks.afterPrepare,
     });
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
     for (const entry of list) {

@@ -1,6 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import {
+  access,
+  copyFile,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  unlink,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
@@ -34,6 +46,8 @@ export interface CommitSettings<F extends CommitFile> {
    */
   verify: (file: F) => Promise<boolean>;
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
+  /** Test-only: called once every file is prepared, before the commit marks itself as replacing. */
+  afterPrepare?: (() => void | Promise<void>) | undefined;
 }
 
 /** What {@link commitFiles} did: on `stale` paths, nothing at all. */
@@ -44,6 +58,13 @@ export interface CommitOutcome {
 
 /** The directory under the root that holds the journals and backups of commits in progress. */
 export const JOURNAL_DIR = '.ordo-spool';
+
+/**
+ * Next to `<id>.json`, `<id>.replacing` exists from just before the first rename until the last one is done.
+ * Without it, a crashed commit replaced nothing, so recovery only removes its temp files and backups and
+ * never puts a backup back (a file may have been changed by someone else since).
+ */
+const REPLACING = '.replacing';
 
 /** What a commit in progress leaves on disk, so that a later process can undo it after a crash. */
 interface Journal {
@@ -151,8 +172,9 @@ const failed = (cause: unknown, what: string) =>
  * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first.
  * Then each file, one pipeline per file (up to `limit` at once): `verify` checks it against the disk, an
  * existing file gets a hard-link backup, and its new content goes to a temp file in its directory. Only
- * once every file is verified and prepared (and, with `fsync`, the backups are durable) is each temp file
- * renamed over its target; the directories are then fsynced once each. A stale file or a failure before
+ * once every file is verified and prepared, and the commit's `.replacing` marker is written (with `fsync`,
+ * the marker and the backups durable), is each temp file renamed over its target; the directories are then
+ * fsynced once each. A stale file or a failure before
  * the renames writes nothing to the tree; a failure among the renames restores the files already replaced
  * from their backups and `SPOOL_COMMIT_FAILED` says so; after a crash, {@link recoverCommits} does the same
  * from the journal.
@@ -168,6 +190,7 @@ export async function commitFiles<F extends CommitFile>(
   const journalDir = path.join(settings.root, JOURNAL_DIR);
   const backupDir = path.join(journalDir, id);
   const journalPath = path.join(journalDir, `${id}.json`);
+  const markerPath = path.join(journalDir, `${id}${REPLACING}`);
   const steps: Array<Step<F>> = files.map((file, index) => ({
     file,
     index,
@@ -213,6 +236,8 @@ export async function commitFiles<F extends CommitFile>(
     await endJournal();
   };
   const endJournal = async () => {
+    // The marker first: a journal without one is only cleaned up by a recovery, never rolled back.
+    await unlink(markerPath).catch(ignoreMissing);
     await unlink(journalPath).catch(ignoreMissing);
     await settle(steps, limit, async (s) => (s.backup ? unlink(s.backup).catch(ignoreMissing) : undefined));
     await rm(backupDir, { recursive: true, force: true });
@@ -264,8 +289,15 @@ export async function commitFiles<F extends CommitFile>(
     if (stale.length > 0) return { stale };
     throw failed(writeError, 'while writing the replacement files; no file of the tree was touched');
   }
-  // The backups must outlive a crash before any rename can.
-  if (fsync && steps.some((s) => s.backup)) await syncDir(backupDir);
+  await settings.afterPrepare?.();
+  try {
+    await writeDurably(markerPath, '', fsync);
+    // The backups and the marker must outlive a crash before any rename can.
+    if (fsync) await Promise.all([syncDir(journalDir), steps.some((s) => s.backup) && syncDir(backupDir)]);
+  } catch (error) {
+    await cleanUp();
+    throw failed(error, 'while writing the replacement files; no file of the tree was touched');
+  }
 
   const replaceError = await settle(steps, limit, async (step) => {
     await settings.beforeReplace?.(step.file.path, step.index);
@@ -340,10 +372,16 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
       continue;
     }
     if (journal.pid !== process.pid && isAlive(journal.pid)) continue;
+    const markerPath = path.join(journalDir, `${name.slice(0, -'.json'.length)}${REPLACING}`);
+    const replacing = await access(markerPath).then(
+      () => true,
+      () => false,
+    );
+    // Without the marker nothing was renamed: the files are as they were, or changed by someone else since.
     for (const file of journal.files) {
-      if (file.backup) {
+      if (replacing && file.backup) {
         await rename(file.backup, file.abs).catch(ignoreMissing);
-      } else if (file.tmp) {
+      } else if (replacing && file.tmp) {
         // An added file: its temp file still there means it was never renamed into place.
         const renamed = await unlink(file.tmp).then(
           () => false,
@@ -354,11 +392,14 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
       if (file.tmp) await unlink(file.tmp).catch(ignoreMissing);
     }
     await rm(path.join(journalDir, name.slice(0, -'.json'.length)), { recursive: true, force: true });
+    await unlink(markerPath).catch(ignoreMissing);
     await unlink(journalPath).catch(ignoreMissing);
     recovered++;
     logger.warn(
-      { journal: journalPath, files: journal.files.length },
-      'spool rolled back a commit interrupted by a crash',
+      { journal: journalPath, files: journal.files.length, replacing },
+      replacing
+        ? 'spool rolled back a commit interrupted by a crash'
+        : 'spool cleaned up a commit interrupted by a crash before it replaced any file',
     );
   }
   await rmdir(journalDir).catch(() => {});
