@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RecordingLogger } from '@ordo/contracts/testing';
@@ -68,5 +69,29 @@ describe('a process killed in the middle of a commit', () => {
     expect(logger.at('warn')).toMatchObject([
       { msg: 'spool cleaned up a commit interrupted by a crash before it replaced any file' },
     ]);
+  });
+
+  it('rolls back a journal of version 1 (written before the .replacing marker) as a commit that was replacing', async () => {
+    await using tree = await tempTree({ 'a.txt': 'new a\n', '.ordo-spool/old-1/0': 'old a\n' });
+    const dead = await new Promise<number>((resolve) => {
+      const exited = execFile(process.execPath, ['-e', '']);
+      exited.on('exit', () => resolve(exited.pid as number));
+    });
+    const journal = {
+      version: 1,
+      pid: dead,
+      host: hostname(),
+      files: [
+        {
+          abs: await realpath(tree.file('a.txt')),
+          tmp: path.join(await realpath(tree.dir), '.a.txt.ordo-0.tmp'),
+          backup: path.join(await realpath(tree.dir), '.ordo-spool', 'old-1', '0'),
+        },
+      ],
+    };
+    await writeFile(tree.file('.ordo-spool/old-1.json'), JSON.stringify(journal));
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
+    expect(await readdir(tree.dir)).toEqual(['a.txt']);
   });
 });

@@ -66,9 +66,13 @@ export const JOURNAL_DIR = '.ordo-spool';
  */
 const REPLACING = '.replacing';
 
-/** What a commit in progress leaves on disk, so that a later process can undo it after a crash. */
+/**
+ * What a commit in progress leaves on disk, so that a later process can undo it after a crash. Version 1
+ * (written before the `.replacing` marker existed) made each backup just before its rename: a recovery
+ * treats it as replacing.
+ */
 interface Journal {
-  version: 1;
+  version: 1 | 2;
   pid: number;
   host: string;
   files: Array<{ abs: string; tmp?: string | undefined; backup?: string | undefined }>;
@@ -174,10 +178,9 @@ const failed = (cause: unknown, what: string) =>
  * existing file gets a hard-link backup, and its new content goes to a temp file in its directory. Only
  * once every file is verified and prepared, and the commit's `.replacing` marker is written (with `fsync`,
  * the marker and the backups durable), is each temp file renamed over its target; the directories are then
- * fsynced once each. A stale file or a failure before
- * the renames writes nothing to the tree; a failure among the renames restores the files already replaced
- * from their backups and `SPOOL_COMMIT_FAILED` says so; after a crash, {@link recoverCommits} does the same
- * from the journal.
+ * fsynced once each. A stale file or a failure before the renames writes nothing to the tree; a failure
+ * among the renames restores the files already replaced from their backups and `SPOOL_COMMIT_FAILED` says
+ * so; after a crash, {@link recoverCommits} does the same from the journal.
  */
 export async function commitFiles<F extends CommitFile>(
   files: readonly F[],
@@ -201,7 +204,7 @@ export async function commitFiles<F extends CommitFile>(
     replaced: false,
   }));
   const journal: Journal = {
-    version: 1,
+    version: 2,
     pid: process.pid,
     host: hostname(),
     files: steps.map((s) => ({ abs: s.file.abs, tmp: s.tmp, backup: s.backup })),
@@ -373,10 +376,12 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
     }
     if (journal.pid !== process.pid && isAlive(journal.pid)) continue;
     const markerPath = path.join(journalDir, `${name.slice(0, -'.json'.length)}${REPLACING}`);
-    const replacing = await access(markerPath).then(
-      () => true,
-      () => false,
-    );
+    const replacing =
+      journal.version === 1 ||
+      (await access(markerPath).then(
+        () => true,
+        () => false,
+      ));
     // Without the marker nothing was renamed: the files are as they were, or changed by someone else since.
     for (const file of journal.files) {
       if (replacing && file.backup) {
