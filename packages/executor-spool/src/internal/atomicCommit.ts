@@ -19,6 +19,7 @@ import type { Logger } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import type { Content } from './content.js';
 import { CreateModes } from './createModes.js';
+import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
 import type { Limiter } from './limiter.js';
 
 /** One file of a commit. */
@@ -113,18 +114,14 @@ async function writeReplacement(
   modes: CreateModes,
 ): Promise<void> {
   if (!content.file) {
-    const handle = await open(tmp, 'wx', mode ?? 0o666);
-    try {
-      await handle.writeFile(content.buffer ?? Buffer.alloc(0));
+    return withFd(tmp, 'wx', mode ?? 0o666, async (fd) => {
+      await writeAllFd(fd, content.buffer ?? Buffer.alloc(0));
       if (mode !== undefined) {
-        const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await handle.stat()).mode);
-        if (!kept) await handle.chmod(mode);
+        const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await fstatFd(fd)).mode);
+        if (!kept) await fchmodFd(fd, mode);
       }
-      if (fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return;
+      if (fsync) await fsyncFd(fd);
+    });
   }
   await copyFile(content.file, tmp, constants.COPYFILE_EXCL);
   if (mode === undefined && !fsync) return;

@@ -3,6 +3,7 @@ import { constants, createReadStream, type Stats } from 'node:fs';
 import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
+import { closeFd, openFd, readFd } from './fd.js';
 
 /** What `write` accepts: text (written as UTF-8), bytes, or a stream of either. */
 export type SpoolData = string | Uint8Array | AsyncIterable<string | Uint8Array>;
@@ -267,10 +268,10 @@ export class ContentStore {
     options: { noFollow?: boolean } = {},
   ): Promise<boolean> {
     if (base && base.size > this.#threshold) return (await this.baseOf(p, abs, options))?.id === base.id;
-    let handle: FileHandle;
+    let fd: number;
     try {
       // O_NONBLOCK: a FIFO put in the file's place must not hang the commit.
-      handle = await open(
+      fd = await openFd(
         abs,
         constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0),
       );
@@ -284,7 +285,7 @@ export class ContentStore {
       const bytes = Buffer.allocUnsafe(base.size + 1);
       let read = 0;
       for (;;) {
-        const { bytesRead } = await handle.read(bytes, read, bytes.length - read, read);
+        const bytesRead = await readFd(fd, bytes, read, bytes.length - read, read);
         read += bytesRead;
         if (bytesRead === 0 || read >= base.size) break;
       }
@@ -294,7 +295,7 @@ export class ContentStore {
       if (['EISDIR', 'ESPIPE'].includes((error as NodeJS.ErrnoException).code ?? '')) return false;
       throw error;
     } finally {
-      await handle.close();
+      await closeFd(fd);
     }
   }
 
