@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Clock, type KeyedMutex, type Logger, noopLogger, systemClock } from '@ordo/contracts';
 import { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
 import { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
-import { type CommitFile, commitFiles, recoverCommits } from './internal/atomicCommit.js';
+import { commitFiles, recoverCommits } from './internal/atomicCommit.js';
 import {
   ABSENT_ID,
   type BaseInfo,
@@ -130,7 +130,8 @@ export interface SpoolOptions {
    */
   mutex?: KeyedMutex | undefined;
   /**
-   * fsync each replacement file and its directory. Turn off only for scratch trees.
+   * fsync the journal, each replacement file, the backups before the first rename, and each directory the
+   * commit touched (once each). Turn off only for scratch trees.
    * @default true
    */
   fsync?: boolean | undefined;
@@ -143,7 +144,13 @@ export interface SpoolOptions {
    * simulates a crash half way through a commit.
    * @internal
    */
-  testHooks?: { beforeReplace?: (path: string, index: number) => void | Promise<void> } | undefined;
+  testHooks?:
+    | {
+        beforeReplace?: (path: string, index: number) => void | Promise<void>;
+        /** Called once every file of a commit is checked and prepared, before any is replaced. */
+        afterPrepare?: () => void | Promise<void>;
+      }
+    | undefined;
 }
 
 /** What {@link Spool.commit} did. */
@@ -541,35 +548,30 @@ export function createSpool(options: SpoolOptions): Spool {
       ]);
     }
     signal?.throwIfAborted();
-    // With the locks held: path safety again (a symlink may have appeared since staging), then the conflict
-    // check, reading each file once.
+    // With the locks held, each file just before its replacement is written: path safety again (a symlink
+    // may have appeared since staging), then the conflict check, reading the file once.
     const dirs = new Map<string, Promise<string>>();
-    const stale: string[] = [];
-    const files: CommitFile[] = [];
-    const checkError = await Promise.allSettled(
-      list.map((entry) =>
-        limit(async () => {
-          const now = await currentOnDisk(root, entry, dirs);
-          if (now?.id !== entry.base?.id) stale.push(entry.path);
-          else
-            files.push({
-              path: entry.path,
-              abs: entry.abs,
-              content: entry.staged,
-              existed: !!now,
-              mode: entry.base?.mode,
-            });
-        }),
-      ),
-    ).then(
-      (results) =>
-        results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown,
-    );
-    if (checkError !== undefined) throw checkError;
+    const files = list.map((entry) => ({
+      entry,
+      path: entry.path,
+      abs: entry.abs,
+      content: entry.staged,
+      existed: entry.base !== undefined,
+      mode: entry.base?.mode,
+    }));
+    const { stale } = await commitFiles(files, {
+      root,
+      fsync,
+      limit,
+      logger,
+      verify: ({ entry }) => {
+        signal?.throwIfAborted();
+        return isCurrent(root, entry, dirs);
+      },
+      beforeReplace: hooks.beforeReplace,
+      afterPrepare: hooks.afterPrepare,
+    });
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
-    signal?.throwIfAborted();
-    files.sort((x, y) => (x.path < y.path ? -1 : 1));
-    await commitFiles(files, { root, fsync, limit, logger, beforeReplace: hooks.beforeReplace });
     for (const entry of list) {
       if (entries.get(entry.path) === entry) entries.delete(entry.path);
       await discard(entry.staged);
@@ -579,8 +581,11 @@ export function createSpool(options: SpoolOptions): Spool {
     return { committed: changes, bytesWritten: bytes, durationMs };
   };
 
-  /** The file as it is now (read once), after checking it still resolves to `entry.abs`. */
-  const currentOnDisk = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
+  /**
+   * Whether the file still holds the content the edit was staged on (read once), after checking that its
+   * path still resolves to `entry.abs`.
+   */
+  const isCurrent = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
     const requested = path.join(root, ...entry.path.split('/'));
     const dir = path.dirname(requested);
     let realDir = dirs.get(dir);
@@ -599,13 +604,13 @@ export function createSpool(options: SpoolOptions): Spool {
       );
     if (fast === entry.abs) {
       try {
-        return await store.baseOf(entry.path, entry.abs, { noFollow: true });
+        return await store.holds(entry.path, entry.abs, entry.base, { noFollow: true });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
       }
     }
     if ((await resolveInside(root, entry.path)) !== entry.abs) throw escaped();
-    return store.baseOf(entry.path, entry.abs);
+    return store.holds(entry.path, entry.abs, entry.base);
   };
 
   const spool: Spool = {

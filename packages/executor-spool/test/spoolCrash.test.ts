@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RecordingLogger } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import { createSpool, recoverSpool } from '../src/index.js';
 import { tempTree } from './spoolFixtures.js';
@@ -9,11 +11,14 @@ import { tempTree } from './spoolFixtures.js';
 const child = fileURLToPath(new URL('./spoolCrashChild.ts', import.meta.url));
 
 /** Runs the child commit, which kills itself half way; resolves with the signal that ended it. */
-function crashingCommit(root: string): Promise<string | null> {
+function crashingCommit(
+  root: string,
+  when: 'between-renames' | 'before-renames' = 'between-renames',
+): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--conditions=@ordo/source', '--import', 'tsx', child, root],
+      ['--conditions=@ordo/source', '--import', 'tsx', child, root, when],
       { cwd: path.dirname(child) },
       (error) => resolve((error as { signal?: string } | null)?.signal ?? null),
     );
@@ -44,5 +49,49 @@ describe('a process killed in the middle of a commit', () => {
     expect(await recoverSpool(tree.dir)).toBe(1);
     expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
     expect((await readdir(tree.dir)).sort()).toEqual(['a.txt', 'b', 'c.txt', 'd.txt']);
+  });
+
+  it('before any rename: recovery removes the temp files and backups and puts nothing back, even over a file changed since', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n', 'c.txt': 'old c\n', 'd.txt': 'old d\n' });
+    expect(await crashingCommit(tree.dir, 'before-renames')).toBe('SIGKILL');
+    const left = await readdir(tree.dir, { recursive: true });
+    expect(left.filter((p) => p.endsWith('.tmp'))).toHaveLength(3);
+    expect(left).toContain('.ordo-spool');
+    // Someone else replaces a.txt (a new inode, as editors and git do) before any recovery runs.
+    await writeFile(tree.file('a.txt.theirs'), 'theirs\n');
+    await rename(tree.file('a.txt.theirs'), tree.file('a.txt'));
+    const logger = new RecordingLogger();
+    expect(await recoverSpool(tree.dir, { logger })).toBe(1);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('theirs\n');
+    expect(await readFile(tree.file('c.txt'), 'utf8')).toBe('old c\n');
+    expect(await readFile(tree.file('d.txt'), 'utf8')).toBe('old d\n');
+    expect((await readdir(tree.dir, { recursive: true })).sort()).toEqual(['a.txt', 'b', 'c.txt', 'd.txt']);
+    expect(logger.at('warn')).toMatchObject([
+      { msg: 'spool cleaned up a commit interrupted by a crash before it replaced any file' },
+    ]);
+  });
+
+  it('rolls back a journal of version 1 (written before the .replacing marker) as a commit that was replacing', async () => {
+    await using tree = await tempTree({ 'a.txt': 'new a\n', '.ordo-spool/old-1/0': 'old a\n' });
+    const dead = await new Promise<number>((resolve) => {
+      const exited = execFile(process.execPath, ['-e', '']);
+      exited.on('exit', () => resolve(exited.pid as number));
+    });
+    const journal = {
+      version: 1,
+      pid: dead,
+      host: hostname(),
+      files: [
+        {
+          abs: await realpath(tree.file('a.txt')),
+          tmp: path.join(await realpath(tree.dir), '.a.txt.ordo-0.tmp'),
+          backup: path.join(await realpath(tree.dir), '.ordo-spool', 'old-1', '0'),
+        },
+      ],
+    };
+    await writeFile(tree.file('.ordo-spool/old-1.json'), JSON.stringify(journal));
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
+    expect(await readdir(tree.dir)).toEqual(['a.txt']);
   });
 });

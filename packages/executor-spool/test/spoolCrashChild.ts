@@ -1,25 +1,32 @@
 /**
- * Run by spoolCrash.test.ts in a child process: commits three edits and kills itself with SIGKILL once two
- * of them are in place, so the commit is interrupted between renames.
+ * Run by spoolCrash.test.ts in a child process: commits three edits and a delete, and kills itself with
+ * SIGKILL half way. `between-renames` (the default): once two files are in place, so the commit is
+ * interrupted between renames. `before-renames`: once every file is checked and prepared (temp files and
+ * backups on disk), before any is renamed.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSpool } from '../src/index.js';
 
 const root = process.argv[2] as string;
+const when = process.argv[3] ?? 'between-renames';
 const isNew = async (p: string, expected: string) =>
   (await readFile(path.join(root, p), 'utf8').catch(() => '')) === expected;
+const die = () => process.kill(process.pid, 'SIGKILL');
 
 const spool = createSpool({
   root,
   concurrency: 3,
   testHooks: {
+    afterPrepare: () => {
+      if (when === 'before-renames') die();
+    },
     beforeReplace: async (p) => {
       if (p !== 'c.txt') return;
       while (!((await isNew('a.txt', 'new a\n')) && (await isNew('b/added.txt', 'added\n')))) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      process.kill(process.pid, 'SIGKILL');
+      die();
     },
   },
 });

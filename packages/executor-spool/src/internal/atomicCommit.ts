@@ -1,51 +1,89 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import {
+  access,
+  copyFile,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  unlink,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import type { Content } from './content.js';
+import { CreateModes } from './createModes.js';
+import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
 import type { Limiter } from './limiter.js';
 
-/** One file of a commit, already checked against the disk. */
+/** One file of a commit. */
 export interface CommitFile {
   /** The spool path, for messages. */
   path: string;
   abs: string;
   /** The new content; `null` deletes the file. */
   content: Content | null;
-  /** Whether the file exists on disk (with its base content). */
+  /** Whether the file existed when its edit was staged (it gets a backup). */
   existed: boolean;
   /** Its permission bits, kept on the replacement. */
   mode: number | undefined;
 }
 
 /** Settings of {@link commitFiles}. */
-export interface CommitSettings {
+export interface CommitSettings<F extends CommitFile> {
   root: string;
   fsync: boolean;
   limit: Limiter;
   logger: Logger;
+  /**
+   * Checks one file against the disk before anything of it is written: `false` marks it stale (the commit
+   * then writes nothing and returns every stale path); a throw ends the commit with that error, unwrapped.
+   */
+  verify: (file: F) => Promise<boolean>;
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
+  /** Test-only: called once every file is prepared, before the commit marks itself as replacing. */
+  afterPrepare?: (() => void | Promise<void>) | undefined;
+}
+
+/** What {@link commitFiles} did: on `stale` paths, nothing at all. */
+export interface CommitOutcome {
+  /** The files `verify` found changed on disk, in no order; empty when the commit went through. */
+  stale: string[];
 }
 
 /** The directory under the root that holds the journals and backups of commits in progress. */
 export const JOURNAL_DIR = '.ordo-spool';
 
-/** What a commit in progress leaves on disk, so that a later process can undo it after a crash. */
+/**
+ * Next to `<id>.json`, `<id>.replacing` exists from just before the first rename until the last one is done.
+ * Without it, a crashed commit replaced nothing, so recovery only removes its temp files and backups and
+ * never puts a backup back (a file may have been changed by someone else since).
+ */
+const REPLACING = '.replacing';
+
+/**
+ * What a commit in progress leaves on disk, so that a later process can undo it after a crash. Version 1
+ * (written before the `.replacing` marker existed) made each backup just before its rename: a recovery
+ * treats it as replacing.
+ */
 interface Journal {
-  version: 1;
+  version: 1 | 2;
   pid: number;
   host: string;
   files: Array<{ abs: string; tmp?: string | undefined; backup?: string | undefined }>;
 }
 
-interface Step {
-  file: CommitFile;
+interface Step<F extends CommitFile> {
+  file: F;
   index: number;
   tmp: string | undefined;
   backup: string | undefined;
-  backedUp: boolean;
   replaced: boolean;
 }
 
@@ -54,20 +92,54 @@ const active = new Set<string>();
 
 const tag = () => randomBytes(6).toString('hex');
 
-async function writeDurably(
-  file: string,
-  data: string | Buffer,
-  fsync: boolean,
-  mode?: number,
-): Promise<void> {
-  const handle = await open(file, 'wx', mode ?? 0o666);
+async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
+  const handle = await open(file, 'wx');
   try {
     await handle.writeFile(data);
+    if (fsync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes `content` to the new file `tmp`, with `mode` (whatever the umask), fsynced if asked. A chmod is
+ * skipped where `modes` knows that creating the file already gave it `mode`.
+ */
+async function writeReplacement(
+  tmp: string,
+  content: Content,
+  mode: number | undefined,
+  fsync: boolean,
+  modes: CreateModes,
+): Promise<void> {
+  if (!content.file) {
+    return withFd(tmp, 'wx', mode ?? 0o666, async (fd) => {
+      await writeAllFd(fd, content.buffer ?? Buffer.alloc(0));
+      if (mode !== undefined) {
+        const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await fstatFd(fd)).mode);
+        if (!kept) await fchmodFd(fd, mode);
+      }
+      if (fsync) await fsyncFd(fd);
+    });
+  }
+  await copyFile(content.file, tmp, constants.COPYFILE_EXCL);
+  if (mode === undefined && !fsync) return;
+  const handle = await open(tmp, 'r+');
+  try {
     if (mode !== undefined) await handle.chmod(mode);
     if (fsync) await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** A hard link to `file` at `backup` (a copy where links are not possible). */
+async function backUp(file: string, backup: string): Promise<void> {
+  await link(file, backup).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+    await copyFile(file, backup, constants.COPYFILE_EXCL);
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {
@@ -98,30 +170,38 @@ const failed = (cause: unknown, what: string) =>
   );
 
 /**
- * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first;
- * each new content goes to a temp file in its directory (fsynced); each existing file gets a hard-link
- * backup; then each temp file is renamed over its target. On a failure the files already replaced are
- * restored from their backups and `SPOOL_COMMIT_FAILED` says so; after a crash, {@link recoverCommits}
- * does the same from the journal.
+ * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first.
+ * Then each file, one pipeline per file (up to `limit` at once): `verify` checks it against the disk, an
+ * existing file gets a hard-link backup, and its new content goes to a temp file in its directory. Only
+ * once every file is verified and prepared, and the commit's `.replacing` marker is written (with `fsync`,
+ * the marker and the backups durable), is each temp file renamed over its target; the directories are then
+ * fsynced once each. A stale file or a failure before the renames writes nothing to the tree; a failure
+ * among the renames restores the files already replaced from their backups and `SPOOL_COMMIT_FAILED` says
+ * so; after a crash, {@link recoverCommits} does the same from the journal.
  */
-export async function commitFiles(files: readonly CommitFile[], settings: CommitSettings): Promise<void> {
+export async function commitFiles<F extends CommitFile>(
+  files: readonly F[],
+  settings: CommitSettings<F>,
+): Promise<CommitOutcome> {
   const { fsync, limit, logger } = settings;
   const id = `${Date.now().toString(36)}-${tag()}`;
+  // One random tag per commit: the index tells its temp files apart.
+  const tmpTag = tag();
   const journalDir = path.join(settings.root, JOURNAL_DIR);
   const backupDir = path.join(journalDir, id);
   const journalPath = path.join(journalDir, `${id}.json`);
-  const steps: Step[] = files.map((file, index) => ({
+  const markerPath = path.join(journalDir, `${id}${REPLACING}`);
+  const steps: Array<Step<F>> = files.map((file, index) => ({
     file,
     index,
     tmp: file.content
-      ? path.join(path.dirname(file.abs), `.${path.basename(file.abs)}.ordo-${tag()}.tmp`)
+      ? path.join(path.dirname(file.abs), `.${path.basename(file.abs)}.ordo-${tmpTag}-${index}.tmp`)
       : undefined,
     backup: file.existed ? path.join(backupDir, String(index)) : undefined,
-    backedUp: false,
     replaced: false,
   }));
   const journal: Journal = {
-    version: 1,
+    version: 2,
     pid: process.pid,
     host: hostname(),
     files: steps.map((s) => ({ abs: s.file.abs, tmp: s.tmp, backup: s.backup })),
@@ -156,6 +236,8 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
     await endJournal();
   };
   const endJournal = async () => {
+    // The marker first: a journal without one is only cleaned up by a recovery, never rolled back.
+    await unlink(markerPath).catch(ignoreMissing);
     await unlink(journalPath).catch(ignoreMissing);
     await settle(steps, limit, async (s) => (s.backup ? unlink(s.backup).catch(ignoreMissing) : undefined));
     await rm(backupDir, { recursive: true, force: true });
@@ -178,50 +260,58 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
     }
   }
 
+  // Verify, back up and write each file in one go, so that reading some files overlaps writing others.
+  const stale: string[] = [];
+  const modes = new CreateModes();
+  let verifyError: { error: unknown } | undefined;
   const writeError = await settle(steps, limit, async (step) => {
+    if (verifyError) return;
+    let current: boolean;
+    try {
+      current = await settings.verify(step.file);
+    } catch (error) {
+      verifyError ??= { error };
+      return;
+    }
+    if (!current) stale.push(step.file.path);
+    // A lost commit still verifies the rest (to name every stale file) but writes no more.
+    if (stale.length > 0 || verifyError) return;
     const { content, abs, mode } = step.file;
-    if (!content || !step.tmp) return;
-    await ensureDir(path.dirname(abs));
-    if (content.file) {
-      await copyFile(content.file, step.tmp);
-      if (mode !== undefined || fsync) {
-        const handle = await open(step.tmp, 'r+');
-        try {
-          if (mode !== undefined) await handle.chmod(mode);
-          if (fsync) await handle.sync();
-        } finally {
-          await handle.close();
-        }
-      }
-    } else {
-      await writeDurably(step.tmp, content.buffer ?? Buffer.alloc(0), fsync, mode);
+    if (step.backup) await backUp(abs, step.backup);
+    if (content && step.tmp) {
+      await ensureDir(path.dirname(abs));
+      await writeReplacement(step.tmp, content, mode, fsync, modes);
     }
   });
-  if (writeError !== undefined) {
+  if (verifyError || stale.length > 0 || writeError !== undefined) {
     await cleanUp();
+    if (verifyError) throw verifyError.error;
+    if (stale.length > 0) return { stale };
     throw failed(writeError, 'while writing the replacement files; no file of the tree was touched');
+  }
+  await settings.afterPrepare?.();
+  try {
+    await writeDurably(markerPath, '', fsync);
+    // The backups and the marker must outlive a crash before any rename can.
+    if (fsync) await Promise.all([syncDir(journalDir), steps.some((s) => s.backup) && syncDir(backupDir)]);
+  } catch (error) {
+    await cleanUp();
+    throw failed(error, 'while writing the replacement files; no file of the tree was touched');
   }
 
   const replaceError = await settle(steps, limit, async (step) => {
     await settings.beforeReplace?.(step.file.path, step.index);
-    const { file, backup, tmp } = step;
-    if (backup) {
-      await link(file.abs, backup).catch(async (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
-        await copyFile(file.abs, backup);
-      });
-      step.backedUp = true;
-    }
-    if (tmp) await rename(tmp, file.abs);
-    else await unlink(file.abs);
+    if (step.tmp) await rename(step.tmp, step.file.abs);
+    else await unlink(step.file.abs);
     step.replaced = true;
   });
   if (replaceError !== undefined) {
     const restoreErrors: string[] = [];
-    await settle(steps, limit, async ({ file, backup, backedUp, replaced }) => {
+    await settle(steps, limit, async ({ file, backup, replaced }) => {
+      if (!replaced) return;
       try {
-        if (backup && backedUp) await rename(backup, file.abs);
-        else if (replaced) await unlink(file.abs);
+        if (backup) await rename(backup, file.abs);
+        else await unlink(file.abs);
       } catch (error) {
         restoreErrors.push(`${file.path}: ${(error as Error).message}`);
       }
@@ -242,8 +332,10 @@ export async function commitFiles(files: readonly CommitFile[], settings: Commit
     );
   }
 
+  // Each directory once, however many of its files the commit replaced.
   if (fsync) await settle([...new Set(steps.map((s) => path.dirname(s.file.abs)))], limit, syncDir);
   await endJournal();
+  return { stale: [] };
 }
 
 /**
@@ -280,10 +372,18 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
       continue;
     }
     if (journal.pid !== process.pid && isAlive(journal.pid)) continue;
+    const markerPath = path.join(journalDir, `${name.slice(0, -'.json'.length)}${REPLACING}`);
+    const replacing =
+      journal.version === 1 ||
+      (await access(markerPath).then(
+        () => true,
+        () => false,
+      ));
+    // Without the marker nothing was renamed: the files are as they were, or changed by someone else since.
     for (const file of journal.files) {
-      if (file.backup) {
+      if (replacing && file.backup) {
         await rename(file.backup, file.abs).catch(ignoreMissing);
-      } else if (file.tmp) {
+      } else if (replacing && file.tmp) {
         // An added file: its temp file still there means it was never renamed into place.
         const renamed = await unlink(file.tmp).then(
           () => false,
@@ -294,11 +394,14 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
       if (file.tmp) await unlink(file.tmp).catch(ignoreMissing);
     }
     await rm(path.join(journalDir, name.slice(0, -'.json'.length)), { recursive: true, force: true });
+    await unlink(markerPath).catch(ignoreMissing);
     await unlink(journalPath).catch(ignoreMissing);
     recovered++;
     logger.warn(
-      { journal: journalPath, files: journal.files.length },
-      'spool rolled back a commit interrupted by a crash',
+      { journal: journalPath, files: journal.files.length, replacing },
+      replacing
+        ? 'spool rolled back a commit interrupted by a crash'
+        : 'spool cleaned up a commit interrupted by a crash before it replaced any file',
     );
   }
   await rmdir(journalDir).catch(() => {});

@@ -3,6 +3,7 @@ import { constants, createReadStream, type Stats } from 'node:fs';
 import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
+import { closeFd, openFd, readFd } from './fd.js';
 
 /** What `write` accepts: text (written as UTF-8), bytes, or a stream of either. */
 export type SpoolData = string | Uint8Array | AsyncIterable<string | Uint8Array>;
@@ -121,6 +122,11 @@ const notRegular = (p: string) =>
     },
   );
 
+const changedWhileRead = (p: string) =>
+  new SpoolError(SpoolErrorCode.CONFLICT, `${p} changed while it was read. Retry when its writer is done.`, {
+    details: { path: p },
+  });
+
 const tooLarge = (p: string, size: number, max: number) =>
   new SpoolError(
     SpoolErrorCode.TOO_LARGE,
@@ -222,8 +228,16 @@ export class ContentStore {
       const signature = signatureOf(info);
       const mode = info.mode & 0o7777;
       if (info.size <= this.#threshold) {
-        const bytes = await handle.readFile();
-        return { id: blobId(bytes), size: bytes.length, mode, signature };
+        // handle.readFile() would fstat the file a second time.
+        const bytes = Buffer.allocUnsafe(info.size);
+        let read = 0;
+        while (read < info.size) {
+          const { bytesRead } = await handle.read(bytes, read, info.size - read, read);
+          if (bytesRead === 0) break;
+          read += bytesRead;
+        }
+        if (read !== info.size) throw changedWhileRead(p);
+        return { id: blobId(bytes), size: read, mode, signature };
       }
       const hash = createHash('sha1').update(`blob ${info.size}\0`);
       const chunk = Buffer.allocUnsafe(1 << 20);
@@ -234,18 +248,54 @@ export class ContentStore {
         hash.update(chunk.subarray(0, bytesRead));
         read += bytesRead;
       }
-      if (read !== info.size) {
-        throw new SpoolError(
-          SpoolErrorCode.CONFLICT,
-          `${p} changed while it was read. Retry when its writer is done.`,
-          {
-            details: { path: p },
-          },
-        );
-      }
+      if (read !== info.size) throw changedWhileRead(p);
       return { id: hash.digest('hex'), size: info.size, mode, signature };
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Whether `abs` still holds the content `base` was hashed from (`undefined`: that it does not exist). Up to
+   * the spill threshold this costs one open, one read and one close: a regular file read short at exactly
+   * `base.size` bytes has ended, and anything else (other bytes, a directory, a device) is not the base.
+   * With `noFollow`, a symlink fails with `ELOOP`.
+   */
+  async holds(
+    p: string,
+    abs: string,
+    base: { id: string; size: number } | undefined,
+    options: { noFollow?: boolean } = {},
+  ): Promise<boolean> {
+    if (base && base.size > this.#threshold) return (await this.baseOf(p, abs, options))?.id === base.id;
+    let fd: number;
+    try {
+      // O_NONBLOCK: a FIFO put in the file's place must not hang the commit.
+      fd = await openFd(
+        abs,
+        constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0),
+      );
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return base === undefined;
+      throw error;
+    }
+    try {
+      if (!base) return false;
+      // One byte more than the base: reading it means the file grew.
+      const bytes = Buffer.allocUnsafe(base.size + 1);
+      let read = 0;
+      for (;;) {
+        const bytesRead = await readFd(fd, bytes, read, bytes.length - read, read);
+        read += bytesRead;
+        if (bytesRead === 0 || read >= base.size) break;
+      }
+      return read === base.size && blobId(bytes.subarray(0, read)) === base.id;
+    } catch (error) {
+      // A directory or a FIFO in the file's place.
+      if (['EISDIR', 'ESPIPE'].includes((error as NodeJS.ErrnoException).code ?? '')) return false;
+      throw error;
+    } finally {
+      await closeFd(fd);
     }
   }
 
