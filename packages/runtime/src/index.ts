@@ -1,0 +1,15 @@
+export type {
+  DeepPartial,
+  FeatureEvent,
+  FeatureResult,
+  FeatureStatus,
+  LauncherChoice,
+  PlanInput,
+  PlanSource,
+  PlanTaskInput,
+  RunFeatureOptions,
+  Runtime,
+  RuntimeHttpOptions,
+  RuntimeOptions,
+  TaskOutcome,
+} from './types.js';
