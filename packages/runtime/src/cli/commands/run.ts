@@ -1,0 +1,113 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { FeatureMetrics } from '@ordo/launcher';
+import type { FeatureEvent, FeatureResult, Runtime, RuntimeOptions } from '../../types.js';
+import { PlanNotFoundError } from '../cliErrors.js';
+import { ExitCode } from '../exitCode.js';
+import { type CliIo, colorFor } from '../io.js';
+import { LiveStatusView } from '../liveStatusView.js';
+import { type WorkspaceFlags, workspacePaths } from '../options.js';
+import { formatEvent, formatSummary } from '../progressLines.js';
+
+/** Builds the runtime a command works with: `createRuntime`, or another in a host's own CLI. */
+export type RuntimeFactory = (options: RuntimeOptions) => Runtime | Promise<Runtime>;
+
+/** The flags of `ordo run`. */
+export interface RunFlags extends WorkspaceFlags {
+  launcher?: 'subprocess' | 'docker' | undefined;
+  workers?: number | undefined;
+  resume?: boolean | undefined;
+  /** Print the FeatureResult as JSON and nothing else. */
+  json?: boolean | undefined;
+  /** Print the feature's unified diff after the summary. */
+  diff?: boolean | undefined;
+}
+
+/**
+ * `ordo run <plan>`: runs a feature plan to the end. On a terminal the status view redraws in place; on a
+ * pipe each event is one line. Ends with a summary (or the FeatureResult as JSON) and the exit code of
+ * the outcome: 0 succeeded, 1 failed, 130 cancelled by SIGINT/SIGTERM.
+ */
+export async function run(
+  plan: string,
+  flags: RunFlags,
+  io: CliIo,
+  createRuntime: RuntimeFactory,
+): Promise<ExitCode> {
+  const planFile = resolve(io.cwd, plan);
+  if (!(await isFile(planFile))) throw new PlanNotFoundError(plan);
+  const paths = workspacePaths(flags, io.cwd);
+  await using runtime = await createRuntime({
+    workspace: paths.workspace,
+    stateDir: paths.stateDir,
+    config: paths.configFile,
+    launcher: flags.launcher,
+    workers: flags.workers,
+  });
+  const progress = progressFor(runtime, flags, io);
+  let result: FeatureResult;
+  try {
+    result = await runtime.runFeature(planFile, {
+      signal: io.signal,
+      resume: flags.resume === true,
+      onEvent: progress.onEvent,
+    });
+  } catch (error) {
+    progress.finish();
+    if (io.signal?.aborted !== true) throw error;
+    io.stderr.write(
+      'interrupted: the feature was cancelled; committed tasks stay committed (resume with --resume)\n',
+    );
+    return ExitCode.INTERRUPTED;
+  }
+  progress.finish();
+  if (flags.json === true) {
+    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    io.stdout.write(formatSummary(result));
+    if (flags.diff === true && result.diff !== '') io.stdout.write(`\n${result.diff}`);
+  }
+  return exitCodeOf(result);
+}
+
+/** The exit code of a feature's outcome. */
+export function exitCodeOf(result: Pick<FeatureResult, 'status'>): ExitCode {
+  switch (result.status) {
+    case 'succeeded':
+      return ExitCode.OK;
+    case 'cancelled':
+      return ExitCode.INTERRUPTED;
+    default:
+      return ExitCode.FAILURE;
+  }
+}
+
+interface Progress {
+  onEvent: (event: FeatureEvent) => void;
+  finish: () => void;
+}
+
+/** Nothing under `--json`, the live view on a terminal, one line per event otherwise. */
+function progressFor(runtime: Runtime, flags: RunFlags, io: CliIo): Progress {
+  if (flags.json === true) return { onEvent: () => {}, finish: () => {} };
+  if (!io.isTTY) return { onEvent: (event) => io.stdout.write(`${formatEvent(event)}\n`), finish: () => {} };
+  const view = new LiveStatusView({
+    out: io.stdout,
+    source: () => {
+      const json = runtime.status();
+      return json === undefined ? undefined : FeatureMetrics.fromJSON(json);
+    },
+    clock: io.clock,
+    color: colorFor(io),
+    width: io.columns,
+  });
+  return { onEvent: () => view.invalidate(), finish: () => view.finish() };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
