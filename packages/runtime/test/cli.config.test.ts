@@ -54,6 +54,7 @@ describe('ordo config check', () => {
     expect(stderr).toMatch(/^error CONFIG_INVALID: Configuration is invalid \(2 problems\)/);
     expect(stderr).toContain(`- workers.max = 0 (from ${join(dir.path, 'ordo.yaml')}:2)`);
     expect(stderr).toMatch(/- queu = .*did you mean "?queue"?/);
+    expect(stderr).toContain('hint: fix the keys listed above; `ordo config check <file>`');
     expect(stderr).not.toMatch(STACK_LINE);
   });
 

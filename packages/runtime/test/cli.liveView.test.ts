@@ -119,11 +119,14 @@ describe('LiveStatusView', () => {
     expect(s.writes.at(-1)).toBe(last);
   });
 
-  it('writes nothing while the source has no metrics', async () => {
+  it('writes nothing while the source has no metrics, then draws the first metrics at once', async () => {
     await using s = await setup();
     s.view.invalidate();
     s.clock.advance(3000);
-    s.view.finish();
     expect(s.writes).toEqual([]);
+    s.refresh();
+    s.view.invalidate();
+    expect(s.writes).toHaveLength(1);
+    expect(s.writes[0]).not.toContain('\u001b[');
   });
 });

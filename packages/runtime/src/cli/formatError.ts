@@ -1,10 +1,12 @@
 import { isOrdoError } from '@ordo/contracts';
 import { CliErrorCode } from './cliErrors.js';
 import { ExitCode } from './exitCode.js';
+import { hintForCode } from './hints.js';
 
 /**
- * The text `ordo` prints for an error: `error CODE: message`, then `hint: …` when the error carries one
- * (a `hint` property or `details.hint`). The stack and the cause chain only with `verbose`.
+ * The text `ordo` prints for an error: `error CODE: message`, then `hint: …`: the error's own (a `hint`
+ * property or `details.hint`), else the CLI's hint for its code. The stack and the cause chain only with
+ * `verbose`.
  */
 export function formatError(error: unknown, verbose: boolean): string {
   const lines = [headline(error)];
@@ -38,5 +40,7 @@ function hintOf(error: unknown): string | undefined {
   const own = (error as { hint?: unknown }).hint;
   if (typeof own === 'string' && own !== '') return own;
   const details = (error as { details?: { hint?: unknown } }).details;
-  return typeof details?.hint === 'string' && details.hint !== '' ? details.hint : undefined;
+  if (typeof details?.hint === 'string' && details.hint !== '') return details.hint;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? hintForCode(code) : undefined;
 }

@@ -70,8 +70,8 @@ export class LiveStatusView {
     this.#cancel();
     const metrics = this.#options.source();
     const now = this.#clock.now();
-    this.#lastDrawAt = now;
     if (metrics !== undefined) {
+      this.#lastDrawAt = now;
       const frame = renderStatus(metrics, { color: this.#options.color, width: this.#options.width, now });
       const erase = this.#drawnLines > 0 ? `${cursorUp(this.#drawnLines)}${CLEAR_DOWN}` : '';
       this.#options.out.write(erase + frame);

@@ -1,0 +1,24 @@
+/**
+ * What to try next for the error codes a CLI user meets most, printed as `hint: …` when the error does not
+ * carry a hint of its own. Codes are the stable ones of `@ordo/runtime`, `@ordo/governance` and
+ * `@ordo/launcher`; the messages already say what went wrong.
+ */
+const HINTS: Readonly<Record<string, string>> = {
+  PLAN_INVALID:
+    'a plan needs `feature` and `tasks`, each task an `id`, `files` and `run: { shell }` or `run: { module }`; see the plan format in the @ordo/runtime README',
+  PLAN_UNREADABLE: 'pass a readable .yaml, .yml or .json plan file',
+  RESUME_MISMATCH:
+    'run without --resume to start the feature over, or restore the plan the interrupted run used',
+  RUNTIME_OPTIONS_INVALID: 'check the command line options against `ordo run --help`',
+  CONFIG_INVALID: 'fix the keys listed above; `ordo config check <file>` checks a config without running anything',
+  CONFIG_UNREADABLE: 'pass an existing YAML file with --config, or leave it out to use the defaults',
+  STATE_CORRUPT: 'the state file and its backup are unreadable; remove the state directory to start over',
+  STATE_VERSION_UNSUPPORTED: 'the state file was written by a newer ordo; upgrade @ordo/runtime',
+  LAUNCHER_ENGINE_UNAVAILABLE: 'start a Docker engine (or set DOCKER_HOST), or run with --launcher subprocess',
+  LAUNCHER_IMAGE_NOT_FOUND: 'pull or build the worker image first, or run with --launcher subprocess',
+};
+
+/** The CLI's hint for an error code, if it has one. */
+export function hintForCode(code: string): string | undefined {
+  return HINTS[code];
+}
