@@ -21,6 +21,14 @@ export interface RuntimeOptions {
   launcher?: LauncherChoice | undefined;
   /** How many workers run at once. @default `config.workers.max` */
   workers?: number | undefined;
+  /**
+   * For `launcher: 'docker'`: the worker image (it must run `@ordo/runtime/worker`) and, optionally, its
+   * command. The workspace is not mounted: files and edits travel over the worker's stdin/stdout.
+   * @default image: `ORDO_WORKER_IMAGE`
+   */
+  docker?: { image?: string | undefined; cmd?: readonly string[] | undefined } | undefined;
+  /** Extra environment variables for every worker. @default {} */
+  workerEnv?: Readonly<Record<string, string>> | undefined;
   /** @default noopLogger */
   logger?: Logger | undefined;
   /** @default systemClock */
@@ -154,4 +162,27 @@ export interface PlanTaskInput {
    * module (path relative to the plan file or absolute) whose default export `(ctx) => edits` returns edits.
    */
   run: { shell: string } | { module: string; export?: string | undefined; input?: unknown };
+}
+
+/** A validated plan, as `parsePlan` and `loadPlan` return it: defaults filled in, module paths absolute. */
+export interface Plan {
+  feature: string;
+  /** The scheduler seed. */
+  seed: number;
+  /** The tasks, in the order written. */
+  tasks: readonly PlanTask[];
+  /** A sha256 of the plan's canonical JSON: a resumed run refuses a plan that changed. */
+  digest: string;
+}
+
+/** One validated task of a {@link Plan}. */
+export interface PlanTask {
+  id: string;
+  deps: readonly string[];
+  /** A `TaskPriority` number: 0 CRITICAL … 3 LOW. */
+  priority: 0 | 1 | 2 | 3;
+  /** Workspace-relative paths or globs (`/`-separated) the task may create, change or delete. */
+  files: readonly string[];
+  timeoutMs: number | undefined;
+  run: { kind: 'shell'; shell: string } | { kind: 'module'; module: string; export: string; input: unknown };
 }

@@ -1,0 +1,421 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { type Clock, childAbortController, isOrdoError, type KeyedMutex, type Logger } from '@ordo/contracts';
+import {
+  createSpool,
+  type Spool,
+  SpoolError,
+  SpoolErrorCode,
+  SpoolValidationError,
+} from '@ordo/executor-spool';
+import type { RunningTask } from '@ordo/governance';
+import { createScheduler, planLevels, type TaskRecord } from '@ordo/kernel-scheduler';
+import { MetricsCollector, StateStore } from '@ordo/launcher';
+import { TaskCancelledError, TaskFailedError, WorkerProtocolError } from '../errors.js';
+import type { FeatureEvent, FeatureResult, FeatureStatus, Plan, PlanTask, TaskOutcome } from '../types.js';
+import { editsDigest, type FeatureTraceEntry, featureTraceDigest } from './featureTrace.js';
+import { declaredMatcher, LevelView, RESERVED_DIRS } from './levelView.js';
+import { type CommittedTask, RunJournal, sha256 } from './runJournal.js';
+import type { RuntimeMetrics } from './runtimeMetrics.js';
+import { fromWire, isTaskResult, type TaskPayload, type WireEdit } from './taskWire.js';
+import type { WaitingTask, WorkerSlots } from './workerSlots.js';
+
+/** What a feature run needs from its runtime. */
+export interface FeatureRunParts {
+  workspace: string;
+  stateDir: string;
+  clock: Clock;
+  logger: Logger;
+  slots: WorkerSlots;
+  /** The running tasks the memory governor may kill. */
+  running: Map<string, RunningTask<WaitingTask>>;
+  concurrency: number;
+  metrics: RuntimeMetrics;
+  /** Per-path locks of the level views (by workspace-relative path). */
+  viewMutex: KeyedMutex;
+  /** Called with the run's state store once it is open (the runtime reports workers and status there). */
+  attach(store: StateStore, collector: MetricsCollector): void;
+}
+
+/** Options of one run. */
+export interface FeatureRunOptions {
+  signal: AbortSignal;
+  resume: boolean;
+  onEvent: ((event: FeatureEvent) => void) | undefined;
+}
+
+/** A task's edits, staged and validated in its own spool, waiting for its turn to commit. */
+interface Staged {
+  spool: Spool;
+  /** sha256 of each edited path's new content (`null`: deleted). */
+  files: Record<string, string | null>;
+  startedAt: number;
+}
+
+/** The state file inside the state dir. */
+export const STATE_FILE = 'state.json';
+
+/**
+ * Runs one feature: its levels in order, each level's tasks through the scheduler (one at a time per
+ * worker), every task's edits staged in a spool, validated against its declared files, and committed in
+ * the scheduler's commit order; records state, metrics and the journal at every step.
+ */
+export async function runFeatureOn(
+  parts: FeatureRunParts,
+  plan: Plan,
+  options: FeatureRunOptions,
+): Promise<FeatureResult> {
+  const { workspace, stateDir, clock, logger, metrics } = parts;
+  const emit = (event: FeatureEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch (error) {
+      logger.error({ err: error, event: event.type }, 'an onEvent listener threw; fix the listener');
+    }
+  };
+  const levels = planLevels(plan.tasks, String(plan.seed));
+
+  let resumed: { journal: RunJournal; committed: Map<string, CommittedTask> } | undefined;
+  if (options.resume) {
+    resumed = await RunJournal.resume(stateDir, workspace, {
+      feature: plan.feature,
+      planDigest: plan.digest,
+    });
+  }
+  const stateFile = path.join(stateDir, STATE_FILE);
+  if (!resumed) {
+    await rm(stateFile, { force: true });
+    await rm(`${stateFile}.bak`, { force: true });
+  }
+  const journal =
+    resumed?.journal ??
+    (await RunJournal.create(stateDir, {
+      feature: plan.feature,
+      planDigest: plan.digest,
+      runId: randomUUID(),
+    }));
+  const committedBefore = resumed?.committed ?? new Map<string, CommittedTask>();
+  const store = await StateStore.open({ file: stateFile, feature: plan.feature, clock, logger });
+  const collector = new MetricsCollector(store);
+  parts.attach(store, collector);
+  store.recordFeatureStarted(plan.feature);
+
+  const outcomes = new Map<string, TaskOutcome>();
+  const trace = new Map<string, FeatureTraceEntry>();
+  const stateRel = reservedState(workspace, stateDir);
+  const view = new LevelView(workspace, parts.viewMutex, [
+    ...RESERVED_DIRS.map((d) => `${d}/**`),
+    ...stateRel,
+  ]);
+  const scheduler = createScheduler({
+    concurrency: parts.concurrency,
+    seed: String(plan.seed),
+    clock,
+    logger,
+  });
+
+  emit({
+    type: 'feature-start',
+    feature: plan.feature,
+    runId: journal.runId,
+    levels: levels.length,
+    tasks: plan.tasks.length,
+    resumed: committedBefore.size,
+  });
+
+  const settle = (
+    task: PlanTask,
+    level: number,
+    outcome: Omit<TaskOutcome, 'id' | 'level'>,
+    fact: string,
+  ) => {
+    outcomes.set(task.id, { id: task.id, level, ...outcome });
+    trace.set(task.id, { level, taskId: task.id, status: outcome.status, fact });
+    metrics.tasks.inc({ status: outcome.status });
+  };
+  const fail = (task: PlanTask, level: number, error: unknown, startedAt: number | undefined) => {
+    const code = errorCode(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const durationMs = startedAt === undefined ? 0 : clock.now() - startedAt;
+    const cancelled = code === 'TASK_CANCELLED' || code === 'SCHEDULER_CANCELLED';
+    store.recordTaskFailed(task.id, { error: `${code}: ${message}` });
+    settle(
+      task,
+      level,
+      { status: cancelled ? 'cancelled' : 'failed', files: [], error: { code, message }, durationMs },
+      cancelled ? '' : code,
+    );
+    metrics.taskDuration.observe({ status: cancelled ? 'cancelled' : 'failed' }, durationMs / 1000);
+    emit({ type: 'task-failed', level, taskId: task.id, code, message });
+  };
+
+  try {
+    for (const [level, tasks] of levels.entries()) {
+      view.begin();
+      const ids = tasks.map((t) => t.id);
+      store.recordLevelStarted(level, ids);
+      emit({ type: 'level-start', level, tasks: ids });
+      const toRun: PlanTask[] = [];
+      for (const task of tasks) {
+        const before = committedBefore.get(task.id);
+        if (before) {
+          store.recordTaskCompleted(task.id, { durationMs: 0 });
+          settle(task, level, { status: 'skipped', files: before.files, durationMs: 0 }, before.editsDigest);
+          // A task committed before the crash counts as committed in the trace.
+          trace.set(task.id, { level, taskId: task.id, status: 'committed', fact: before.editsDigest });
+          emit({ type: 'task-skipped', level, taskId: task.id, reason: 'committed-before-resume' });
+        } else if (options.signal.aborted) {
+          fail(task, level, cancelledError(task.id), undefined);
+        } else if (task.deps.some((d) => trace.get(d)?.status !== 'committed')) {
+          const failedDep = task.deps.find((d) => trace.get(d)?.status !== 'committed');
+          store.recordTaskFailed(task.id, { error: `dependency ${failedDep} did not commit` });
+          settle(
+            task,
+            level,
+            { status: 'skipped', files: [], durationMs: 0 },
+            `dependency-failed:${failedDep}`,
+          );
+          emit({ type: 'task-skipped', level, taskId: task.id, reason: 'dependency-failed' });
+        } else toRun.push(task);
+      }
+
+      const commits: Promise<void>[] = [];
+      const byId = new Map(toRun.map((t) => [t.id, t]));
+      const onCommit = (record: TaskRecord<Staged>) => {
+        const task = byId.get(record.id) as PlanTask;
+        if (record.status !== 'ok' || record.value === undefined) {
+          fail(
+            task,
+            level,
+            record.status === 'cancelled' ? cancelledError(task.id, record.error) : record.error,
+            record.startedAt,
+          );
+          return;
+        }
+        const staged = record.value;
+        const paths = Object.keys(staged.files);
+        const taken = view.claim(task.id, paths);
+        if (taken.length > 0) {
+          void staged.spool.close();
+          fail(task, level, conflictError(task.id, taken), staged.startedAt);
+          return;
+        }
+        commits.push(commitTask(task, level, staged));
+      };
+
+      const commitTask = async (task: PlanTask, level: number, staged: Staged) => {
+        const t0 = clock.now();
+        try {
+          const paths = Object.keys(staged.files);
+          await journal.rememberBaseline(await view.beforeCommit(paths));
+          const digest = editsDigest(staged.files);
+          await journal.intent(task.id, digest, staged.files);
+          await staged.spool.commit();
+          await journal.committed(task.id);
+          const verificationMs = clock.now() - t0;
+          const durationMs = clock.now() - staged.startedAt;
+          metrics.commitDuration.observe(verificationMs / 1000);
+          metrics.taskDuration.observe({ status: 'committed' }, durationMs / 1000);
+          store.recordTaskCompleted(task.id, {
+            durationMs: Math.max(0, durationMs - verificationMs),
+            verificationMs,
+          });
+          const files = paths.sort();
+          settle(task, level, { status: 'committed', files, durationMs }, digest);
+          emit({ type: 'task-committed', level, taskId: task.id, files, durationMs });
+        } catch (error) {
+          fail(task, level, error, staged.startedAt);
+        } finally {
+          await staged.spool.close();
+        }
+      };
+
+      const execTask = async (task: PlanTask, signal: AbortSignal): Promise<Staged> => {
+        const lease = await parts.slots.acquire(task.id, task.priority, signal);
+        const startedAt = clock.now();
+        const workerId = lease.connection.workerId;
+        const abort = childAbortController(signal);
+        parts.running.set(task.id, {
+          item: { id: task.id, priority: task.priority, grant: () => {}, refuse: () => {} },
+          controller: abort.controller,
+          kill: () => lease.kill(),
+        });
+        try {
+          store.recordTaskClaimed(task.id, workerId);
+          store.recordTaskStarted(task.id);
+          emit({ type: 'task-start', level, taskId: task.id, workerId });
+          const snapshot = await view.snapshot(task.files);
+          const payload: TaskPayload = {
+            feature: plan.feature,
+            taskId: task.id,
+            workspace,
+            files: snapshot.files,
+            absent: snapshot.absent,
+            run: task.run,
+          };
+          const result = await lease.connection.run(task.id, payload, abort.signal);
+          if (!isTaskResult(result)) {
+            throw new WorkerProtocolError(
+              `Worker ${workerId} answered task ${task.id} with a malformed result. Use the worker of the same @ordo/runtime version.`,
+            );
+          }
+          if (result.status === 'exit') throw exitError(task, result);
+          return { ...(await stage(task, result.edits, stateRel)), startedAt };
+        } finally {
+          parts.running.delete(task.id);
+          abort.dispose();
+          lease.release();
+        }
+      };
+
+      const stage = async (task: PlanTask, edits: readonly WireEdit[], reserved: readonly string[]) => {
+        const allowed = declaredMatcher(task.files);
+        const isReserved = declaredMatcher([...RESERVED_DIRS.map((d) => `${d}/**`), ...reserved]);
+        const spool = createSpool({
+          root: workspace,
+          logger,
+          clock,
+          diffCache: false,
+          validators: [
+            function declaredFiles(change) {
+              if (isReserved(change.path))
+                return [`${change.path} is inside the runtime's own directories; tasks may not write there.`];
+              return allowed(change.path)
+                ? []
+                : [
+                    `${change.path} is outside task ${task.id}'s declared files (${task.files.join(', ') || 'none'}). Declare it in the plan's files, or do not write it.`,
+                  ];
+            },
+          ],
+        });
+        try {
+          await spool.batch(
+            edits.map((e) =>
+              e.content === null
+                ? { op: 'remove', path: e.path }
+                : { op: 'write', path: e.path, data: fromWire(e.content) },
+            ),
+          );
+          const issues = await spool.validate();
+          if (issues.length > 0) throw new SpoolValidationError(issues);
+          // What the commit will write, by the spool's normalized paths (edits equal to the disk are dropped).
+          const staged = new Map(edits.map((e) => [path.posix.normalize(e.path), e.content]));
+          const files: Record<string, string | null> = {};
+          for (const t of spool.touched()) {
+            const content = staged.get(t.path);
+            files[t.path] = t.kind === 'deleted' || !content ? null : sha256(fromWire(content));
+          }
+          return { spool, files };
+        } catch (error) {
+          await spool.close();
+          throw error;
+        }
+      };
+
+      if (toRun.length > 0) {
+        try {
+          await scheduler.schedule(
+            toRun.map((task) => ({
+              id: task.id,
+              priority: task.priority,
+              timeoutMs: task.timeoutMs,
+              run: ({ signal }) => execTask(task, signal),
+            })),
+            { signal: options.signal, onCommit },
+          );
+        } catch (error) {
+          if (!options.signal.aborted) throw error;
+        }
+        await Promise.all(commits);
+        for (const task of toRun)
+          if (!outcomes.has(task.id)) fail(task, level, cancelledError(task.id), undefined);
+      }
+      const levelFailed = tasks.some((t) => trace.get(t.id)?.status !== 'committed');
+      await store.recordLevelCompleted(level);
+      emit({ type: 'level-end', level, status: levelFailed ? 'failed' : 'completed' });
+    }
+  } finally {
+    await scheduler.close();
+  }
+
+  const ordered = levels.flat();
+  const traceDigest = featureTraceDigest(
+    plan.feature,
+    plan.seed,
+    ordered.map((t) => trace.get(t.id) as FeatureTraceEntry),
+  );
+  const status: FeatureStatus = options.signal.aborted
+    ? 'cancelled'
+    : ordered.every((t) => trace.get(t.id)?.status === 'committed')
+      ? 'succeeded'
+      : 'failed';
+  await store.flush();
+  const diff = await journal.diff(workspace);
+  await journal.close();
+  const featureMetrics = collector.featureMetrics().toJSON();
+  store.storeMetrics(collector.featureMetrics());
+  await store.close();
+  await collector.close();
+  metrics.features.inc({ status });
+  emit({ type: 'feature-end', feature: plan.feature, status, traceDigest });
+  return {
+    feature: plan.feature,
+    runId: journal.runId,
+    status,
+    tasks: ordered.map((t) => outcomes.get(t.id) as TaskOutcome),
+    traceDigest,
+    diff,
+    metrics: featureMetrics,
+  };
+}
+
+/** The state dir's path relative to the workspace when it lies inside it (then tasks may not touch it). */
+function reservedState(workspace: string, stateDir: string): string[] {
+  const rel = path.relative(workspace, stateDir);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return [];
+  return [`${rel.split(path.sep).join('/')}/**`];
+}
+
+function errorCode(error: unknown): string {
+  if (isOrdoError(error)) return error.code;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'TASK_FAILED';
+}
+
+function cancelledError(taskId: string, cause?: unknown): TaskCancelledError {
+  return new TaskCancelledError(
+    `Task ${taskId} was cancelled before it committed. Run the feature again with resume: true to finish it.`,
+    { cause, details: { taskId } },
+  );
+}
+
+function conflictError(taskId: string, taken: ReadonlyArray<{ path: string; by: string }>): SpoolError {
+  const list = taken.map((t) => `${t.path} (by ${t.by})`).join(', ');
+  return new SpoolError(
+    SpoolErrorCode.CONFLICT,
+    `Task ${taskId} edits ${list}, already committed by an earlier task of the same level; nothing of ${taskId} was written. Make one task depend on the other, or give them disjoint files.`,
+    {
+      details: {
+        taskId,
+        path: taken[0]?.path,
+        paths: taken.map((t) => t.path),
+        committedBy: taken.map((t) => t.by),
+      },
+    },
+  );
+}
+
+function exitError(
+  task: PlanTask,
+  exit: { exitCode: number | null; signal: string | null; stderrTail: string },
+): TaskFailedError {
+  const how = exit.exitCode === null ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+  const tail = exit.stderrTail.trimEnd();
+  return new TaskFailedError(
+    `Task ${task.id}: its command ${how}.${tail ? ` Last stderr:\n${tail}` : ''}\nFix the command (run it in a copy of its files to reproduce) and resume the feature.`,
+    {
+      details: { taskId: task.id, exitCode: exit.exitCode, signal: exit.signal, stderrTail: exit.stderrTail },
+    },
+  );
+}
