@@ -32,16 +32,30 @@ export interface Quickstart {
 }
 
 /** Runs the plan in a fresh copy of the project, printing through `log`; removes the copy at the end. */
-export async function main(log: (line: string) => void = console.log, options: QuickstartOptions = {}): Promise<Quickstart> {
+export async function main(
+  log: (line: string) => void = console.log,
+  options: QuickstartOptions = {},
+): Promise<Quickstart> {
   const workspace = await mkdtemp(join(tmpdir(), 'ordo-quickstart-'));
   try {
     await cp(PROJECT_DIR, workspace, { recursive: true });
     log(`workspace: ${workspace} (a copy of examples/quickstart/project)\n`);
 
-    await using runtime = await createRuntime({ workspace, launcher: 'subprocess', workers: options.workers ?? 3 });
-    const result = await runtime.runFeature(PLAN_FILE, { onEvent: (event) => print(event, log) });
+    await using runtime = await createRuntime({
+      workspace,
+      launcher: 'subprocess',
+      workers: options.workers ?? 3,
+    });
+    const result = await runtime.runFeature(PLAN_FILE, {
+      onEvent: (event) => {
+        const line = describe(event);
+        if (line !== undefined) log(line);
+      },
+    });
 
-    log(`\n${renderStatus(FeatureMetrics.fromJSON(result.metrics), { color: options.color ?? process.stdout.isTTY })}`);
+    log(
+      `\n${renderStatus(FeatureMetrics.fromJSON(result.metrics), { color: options.color ?? process.stdout.isTTY })}`,
+    );
     log(result.diff);
     log(
       `Run it yourself: ordo run ${relativeToRepo(PLAN_FILE)} --workspace <a copy of the project>` +
@@ -58,23 +72,23 @@ export async function main(log: (line: string) => void = console.log, options: Q
   }
 }
 
-/** One line per step of the run. */
-function print(event: FeatureEvent, log: (line: string) => void): void {
+/** The line printed for a step of the run, or `undefined` for steps not worth a line here. */
+function describe(event: FeatureEvent): string | undefined {
   switch (event.type) {
     case 'feature-start':
-      return log(`▶ ${event.feature}: ${event.tasks} tasks in ${event.levels} levels`);
+      return `▶ ${event.feature}: ${event.tasks} tasks in ${event.levels} levels`;
     case 'level-start':
-      return log(`\nlevel ${event.level}: ${event.tasks.join(', ')}`);
+      return `\nlevel ${event.level}: ${event.tasks.join(', ')}`;
     case 'task-committed':
-      return log(`  ✓ ${event.taskId.padEnd(16)} ${event.files.join(', ')}`);
+      return `  ✓ ${event.taskId.padEnd(16)} ${event.files.join(', ')}`;
     case 'task-failed':
-      return log(`  ✗ ${event.taskId.padEnd(16)} ${event.code}: ${event.message}`);
+      return `  ✗ ${event.taskId.padEnd(16)} ${event.code}: ${event.message}`;
     case 'task-skipped':
-      return log(`  - ${event.taskId.padEnd(16)} skipped (${event.reason})`);
+      return `  - ${event.taskId.padEnd(16)} skipped (${event.reason})`;
     case 'feature-end':
-      return log(`\n■ ${event.feature} ${event.status} · trace ${event.traceDigest.slice(0, 16)}`);
+      return `\n■ ${event.feature} ${event.status} · trace ${event.traceDigest.slice(0, 16)}`;
     default:
-      return;
+      return undefined;
   }
 }
 

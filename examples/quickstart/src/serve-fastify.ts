@@ -38,7 +38,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   await cp(PROJECT_DIR, workspace, { recursive: true });
   const runtime = await createRuntime({ workspace });
   const server = await startFastify(runtime, { port: Number(process.env.PORT ?? 3000) });
-  console.log(`Fastify with the ordo runtime on ${server.url}: try /health, /metrics, /status, /hello (Ctrl-C stops)`);
+  console.log(
+    `Fastify with the ordo runtime on ${server.url}: try /health, /metrics, /status, /hello (Ctrl-C stops)`,
+  );
   const stop = async () => {
     await server.close();
     await runtime.close();

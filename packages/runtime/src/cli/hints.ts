@@ -10,11 +10,13 @@ const HINTS: Readonly<Record<string, string>> = {
   RESUME_MISMATCH:
     'run without --resume to start the feature over, or restore the plan the interrupted run used',
   RUNTIME_OPTIONS_INVALID: 'check the command line options against `ordo run --help`',
-  CONFIG_INVALID: 'fix the keys listed above; `ordo config check <file>` checks a config without running anything',
+  CONFIG_INVALID:
+    'fix the keys listed above; `ordo config check <file>` checks a config without running anything',
   CONFIG_UNREADABLE: 'pass an existing YAML file with --config, or leave it out to use the defaults',
   STATE_CORRUPT: 'the state file and its backup are unreadable; remove the state directory to start over',
   STATE_VERSION_UNSUPPORTED: 'the state file was written by a newer ordo; upgrade @ordo/runtime',
-  LAUNCHER_ENGINE_UNAVAILABLE: 'start a Docker engine (or set DOCKER_HOST), or run with --launcher subprocess',
+  LAUNCHER_ENGINE_UNAVAILABLE:
+    'start a Docker engine (or set DOCKER_HOST), or run with --launcher subprocess',
   LAUNCHER_IMAGE_NOT_FOUND: 'pull or build the worker image first, or run with --launcher subprocess',
 };
 
