@@ -1,7 +1,7 @@
 /**
  * What to try next for the error codes a CLI user meets most, printed as `hint: …` when the error does not
  * carry a hint of its own. Codes are the stable ones of `@ordo/runtime`, `@ordo/governance` and
- * `@ordo/launcher`; the messages already say what went wrong.
+ * `@ordo/launcher`, and Node's system error codes; the messages already say what went wrong.
  */
 const HINTS: Readonly<Record<string, string>> = {
   PLAN_INVALID:
@@ -17,6 +17,7 @@ const HINTS: Readonly<Record<string, string>> = {
   STATE_VERSION_UNSUPPORTED: 'the state file was written by a newer ordo; upgrade @ordo/runtime',
   LAUNCHER_ENGINE_UNAVAILABLE:
     'start a Docker engine (or set DOCKER_HOST), or run with --launcher subprocess',
+  EADDRINUSE: 'the port is taken: pass another with --port, or --port 0 for a free one',
   LAUNCHER_IMAGE_NOT_FOUND: 'pull or build the worker image first, or run with --launcher subprocess',
 };
 

@@ -12,6 +12,9 @@ import { formatEvent, formatSummary } from '../progressLines.js';
 /** Builds the runtime a command works with: `createRuntime`, or another in a host's own CLI. */
 export type RuntimeFactory = (options: RuntimeOptions) => Runtime | Promise<Runtime>;
 
+const INTERRUPTED_NOTE =
+  'interrupted: the feature was cancelled; committed tasks stay committed, `ordo run <plan> --resume` runs the rest\n';
+
 /** The flags of `ordo run`. */
 export interface RunFlags extends WorkspaceFlags {
   launcher?: 'subprocess' | 'docker' | undefined;
@@ -55,12 +58,11 @@ export async function run(
   } catch (error) {
     progress.finish();
     if (io.signal?.aborted !== true) throw error;
-    io.stderr.write(
-      'interrupted: the feature was cancelled; committed tasks stay committed (resume with --resume)\n',
-    );
+    io.stderr.write(INTERRUPTED_NOTE);
     return ExitCode.INTERRUPTED;
   }
   progress.finish();
+  if (result.status === 'cancelled') io.stderr.write(INTERRUPTED_NOTE);
   if (flags.json === true) {
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
