@@ -57,10 +57,7 @@ export async function main(
       `\n${renderStatus(FeatureMetrics.fromJSON(result.metrics), { color: options.color ?? process.stdout.isTTY })}`,
     );
     log(result.diff);
-    log(
-      `Run it yourself: ordo run ${relativeToRepo(PLAN_FILE)} --workspace <a copy of the project>` +
-        '   (then `ordo status` in that workspace)',
-    );
+    log('Next: the same plan with the `ordo` CLI, and how to adapt it: examples/quickstart/README.md');
 
     const files: Record<string, string> = {};
     for (const path of ['package.json', 'CHANGELOG.md', 'RELEASE_NOTES.md', 'src/greet.js', 'src/inbox.js']) {
@@ -90,10 +87,6 @@ function describe(event: FeatureEvent): string | undefined {
     default:
       return undefined;
   }
-}
-
-function relativeToRepo(path: string): string {
-  return path.slice(join(here, '..', '..').length + 1);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

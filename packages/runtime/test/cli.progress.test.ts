@@ -23,6 +23,16 @@ describe('formatEvent: one plain line per event', () => {
       '  task b: FAILED TASK_EXIT: exit 3',
     ],
     [
+      {
+        type: 'task-failed',
+        level: 0,
+        taskId: 'a',
+        code: 'SPOOL_VALIDATION_FAILED',
+        message: 'Blocked by 1 issue(s):\n  b.txt: outside the declared files',
+      },
+      '  task a: FAILED SPOOL_VALIDATION_FAILED: Blocked by 1 issue(s): b.txt: outside the declared files',
+    ],
+    [
       { type: 'task-skipped', level: 2, taskId: 'c', reason: 'dependency-failed' },
       '  task c: skipped (a dependency failed)',
     ],

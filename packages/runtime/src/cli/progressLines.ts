@@ -18,7 +18,7 @@ export function formatEvent(event: FeatureEvent): string {
     case 'task-committed':
       return `  task ${event.taskId}: committed ${count(event.files.length, 'file')} in ${formatDuration(event.durationMs)}`;
     case 'task-failed':
-      return `  task ${event.taskId}: FAILED ${event.code}: ${event.message}`;
+      return `  task ${event.taskId}: FAILED ${event.code}: ${oneLine(event.message)}`;
     case 'task-skipped':
       return `  task ${event.taskId}: skipped (${event.reason === 'dependency-failed' ? 'a dependency failed' : 'committed before the resume'})`;
     case 'level-end':
@@ -41,13 +41,18 @@ export function formatSummary(result: FeatureResult): string {
   ];
   for (const task of result.tasks) {
     if (task.status === 'failed' && task.error !== undefined) {
-      lines.push(`  ✗ ${task.id}: ${task.error.code}: ${task.error.message}`);
+      lines.push(`  ✗ ${task.id}: ${task.error.code}: ${oneLine(task.error.message)}`);
     } else if (task.status === 'skipped' || task.status === 'cancelled') {
       lines.push(`  - ${task.id}: ${task.status}`);
     }
   }
   if (files.length > 0) lines.push('changed files:', ...files.map((file) => `  ${file}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** A multi-line message (a validation report) on one line, so each event stays one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ');
 }
 
 function count(n: number, noun: string): string {
