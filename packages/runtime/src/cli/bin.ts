@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// replaced by the CLI branch
+export {};
