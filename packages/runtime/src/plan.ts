@@ -143,7 +143,7 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
 export function parsePlanText(text: string, options: ParsePlanOptions = {}): Plan {
   const source = options.source ?? 'text';
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter });
   const [error] = doc.errors;
   if (error) {
     const line = error.linePos?.[0].line;

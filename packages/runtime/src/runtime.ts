@@ -167,7 +167,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       const plan = await resolvePlan(source, workspace, abort.signal);
       entry.feature = plan.feature;
       await slots.start();
-      abort.signal.throwIfAborted();
+      // From here on an abort (the caller's, or close()) ends in a 'cancelled' result, not a rejection.
       return runFeatureOn(
         {
           workspace,

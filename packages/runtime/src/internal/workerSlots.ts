@@ -76,6 +76,8 @@ export class WorkerSlots {
   readonly #handles = new Map<string, WorkerHandle>();
   readonly #all = new Set<WorkerConnection>();
   #starting = 0;
+  /** `launcher.spawn` calls in flight: close() waits for them so it can stop what they start. */
+  readonly #spawning = new Set<Promise<unknown>>();
   #generation = 0;
   #broken: unknown;
   #closed = false;
@@ -170,6 +172,7 @@ export class WorkerSlots {
     this.#closed = true;
     this.#broken = error;
     for (let item = this.#o.queue.dequeue(); item; item = this.#o.queue.dequeue()) item.refuse(error);
+    await Promise.allSettled([...this.#spawning]);
     await Promise.all([...this.#all].map((c) => c.shutdown()));
     await this.#o.launcher.terminateAll({ graceMs: 2000 });
   }
@@ -207,7 +210,13 @@ export class WorkerSlots {
     this.#starting++;
     try {
       const spawn = () => launcher.spawn(workerId, this.#o.spec);
-      const handle = await (this.#o.breaker ? this.#o.breaker.execute(spawn) : spawn());
+      const spawning = this.#o.breaker ? this.#o.breaker.execute(spawn) : spawn();
+      this.#spawning.add(spawning);
+      const handle = await spawning.finally(() => this.#spawning.delete(spawning));
+      if (this.#closed) {
+        await launcher.terminate(workerId, { graceMs: 0 }).catch(() => {});
+        return;
+      }
       this.#handles.set(workerId, handle);
       hooks.started(workerId);
       if (handle.io === undefined) {
