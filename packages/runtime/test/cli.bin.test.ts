@@ -62,6 +62,7 @@ describe('the ordo executable', () => {
     );
     expect(resumed.stdout()).toContain('task quick: skipped (committed before the resume)');
     expect(resumed.stdout()).toContain('task nap: committed 1 file');
+    expect(resumed.stdout()).toMatch(/^✓ nap succeeded: 2\/2 tasks committed \(1 before the resume\)/m);
     expect(await readFile(join(dir.path, 'b.txt'), 'utf8')).toBe('b\n');
   }, 60_000);
 });

@@ -70,6 +70,21 @@ describe('formatSummary', () => {
     );
   });
 
+  it('counts the tasks a resumed run skipped as committed before the resume', () => {
+    const result = {
+      ...base,
+      status: 'succeeded',
+      tasks: [
+        { id: 'a', level: 0, status: 'skipped', files: ['a.txt'], durationMs: 0 },
+        { id: 'b', level: 1, status: 'committed', files: ['b.txt'], durationMs: 5 },
+      ],
+    } as unknown as FeatureResult;
+    expect(formatSummary(result, new Set(['a']))).toBe(
+      '✓ checkout succeeded: 2/2 tasks committed (1 before the resume), 2 files changed (trace feedfacecafe)\n' +
+        'changed files:\n  a.txt\n  b.txt\n',
+    );
+  });
+
   it('lists failed tasks with their code and the skipped ones', () => {
     const result = {
       ...base,

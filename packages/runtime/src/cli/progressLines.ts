@@ -29,20 +29,26 @@ export function formatEvent(event: FeatureEvent): string {
 }
 
 /**
- * The closing lines of `ordo run`: the outcome with its counts, every failed task with its code and
- * message, and the files the feature changed.
+ * The closing lines of `ordo run`: the outcome with its counts, every failed, skipped or cancelled task
+ * (with the code and message of a failure), and the files the feature changed. `committedBefore` names the
+ * tasks a resumed run skipped because the interrupted run had committed them: they count as committed.
  */
-export function formatSummary(result: FeatureResult): string {
-  const committed = result.tasks.filter((t) => t.status === 'committed').length;
+export function formatSummary(
+  result: FeatureResult,
+  committedBefore: ReadonlySet<string> = new Set(),
+): string {
+  const resumed = result.tasks.filter((t) => t.status === 'skipped' && committedBefore.has(t.id)).length;
+  const committed = result.tasks.filter((t) => t.status === 'committed').length + resumed;
   const files = [...new Set(result.tasks.flatMap((t) => t.files))].sort();
   const mark = result.status === 'succeeded' ? '✓' : '✗';
+  const before = resumed > 0 ? ` (${resumed} before the resume)` : '';
   const lines = [
-    `${mark} ${result.feature} ${result.status}: ${committed}/${count(result.tasks.length, 'task')} committed, ${count(files.length, 'file')} changed (trace ${result.traceDigest.slice(0, 12)})`,
+    `${mark} ${result.feature} ${result.status}: ${committed}/${count(result.tasks.length, 'task')} committed${before}, ${count(files.length, 'file')} changed (trace ${result.traceDigest.slice(0, 12)})`,
   ];
   for (const task of result.tasks) {
     if (task.status === 'failed' && task.error !== undefined) {
       lines.push(`  ✗ ${task.id}: ${task.error.code}: ${oneLine(task.error.message)}`);
-    } else if (task.status === 'skipped' || task.status === 'cancelled') {
+    } else if (task.status === 'cancelled' || (task.status === 'skipped' && !committedBefore.has(task.id))) {
       lines.push(`  - ${task.id}: ${task.status}`);
     }
   }

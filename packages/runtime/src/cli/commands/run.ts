@@ -48,12 +48,18 @@ export async function run(
     workers: flags.workers,
   });
   const progress = progressFor(runtime, flags, io);
+  const committedBefore = new Set<string>();
   let result: FeatureResult;
   try {
     result = await runtime.runFeature(planFile, {
       signal: io.signal,
       resume: flags.resume === true,
-      onEvent: progress.onEvent,
+      onEvent: (event) => {
+        if (event.type === 'task-skipped' && event.reason === 'committed-before-resume') {
+          committedBefore.add(event.taskId);
+        }
+        progress.onEvent(event);
+      },
     });
   } catch (error) {
     progress.finish();
@@ -66,7 +72,7 @@ export async function run(
   if (flags.json === true) {
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
-    io.stdout.write(formatSummary(result));
+    io.stdout.write(formatSummary(result, committedBefore));
     if (flags.diff === true && result.diff !== '') io.stdout.write(`\n${result.diff}`);
   }
   return exitCodeOf(result);
