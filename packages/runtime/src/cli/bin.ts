@@ -17,6 +17,6 @@ process.exitCode = await main(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),
   isTTY: process.stdout.isTTY === true,
-  columns: process.stdout.columns,
+  columns: process.stdout.columns || undefined, // 0 on a pty without a size
   signal: controller.signal,
 });

@@ -109,7 +109,13 @@ function progressFor(runtime: Runtime, flags: RunFlags, io: CliIo): Progress {
     color: colorFor(io),
     width: io.columns,
   });
-  return { onEvent: () => view.invalidate(), finish: () => view.finish() };
+  return {
+    onEvent: () => view.invalidate(),
+    finish: () => {
+      view.finish();
+      io.stdout.write('\n');
+    },
+  };
 }
 
 async function isFile(path: string): Promise<boolean> {
