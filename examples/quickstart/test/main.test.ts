@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { main, PROJECT_DIR } from '../src/main.js';
 import { startFastify } from '../src/serve-fastify.js';
 
-describe('quickstart', () => {
+describe('quickstart', { timeout: 60_000 }, () => {
   it('runs the 9 tasks in 3 levels on subprocess workers and shows the status and the diff', async () => {
     const lines: string[] = [];
     const { result, files } = await main((line) => lines.push(line), { color: false });
@@ -35,7 +35,7 @@ describe('quickstart', () => {
     expect(output).toContain('100% (9/9 tasks)');
     expect(output).toContain('Total: 9/9 tasks done, 0 failed');
     expect(output).toContain('■ release-1.3.0 succeeded');
-  }, 60_000);
+  });
 
   it('runs as `pnpm start`', async () => {
     const { stdout } = await promisify(execFile)('pnpm', ['-s', 'start'], {
@@ -43,10 +43,10 @@ describe('quickstart', () => {
     });
     expect(stdout).toContain('■ release-1.3.0 succeeded');
     expect(stdout).toContain('diff --git a/src/greet.js b/src/greet.js');
-  }, 60_000);
+  });
 });
 
-describe('runtime.httpHandler() in Fastify', () => {
+describe('runtime.httpHandler() in Fastify', { timeout: 60_000 }, () => {
   it('serves /health, /metrics and /status next to the host route', async () => {
     const workspace = await mkdtemp(join(tmpdir(), 'ordo-quickstart-fastify-'));
     try {

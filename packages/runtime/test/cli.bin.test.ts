@@ -5,9 +5,10 @@ import { STACK_LINE, tempDir } from './support/memoryIo.js';
 import { startOrdo } from './support/ordoProcess.js';
 import { THREE_TASKS, writeFiles } from './support/planWorkspace.js';
 
-// The bin as a real child process: node + tsx on the source, in a temp workspace.
+// The bin as a real child process: node + tsx on the source, in a temp workspace. Each start transpiles
+// through tsx, slow on a loaded machine: hence the 60 s timeout.
 
-describe('the ordo executable', () => {
+describe('the ordo executable', { timeout: 60_000 }, () => {
   it('runs a plan: exit 0, the files edited, one line per event on the pipe', async () => {
     await using dir = await tempDir();
     await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS });
@@ -64,5 +65,5 @@ describe('the ordo executable', () => {
     expect(resumed.stdout()).toContain('task nap: committed 1 file');
     expect(resumed.stdout()).toMatch(/^✓ nap succeeded: 2\/2 tasks committed \(1 before the resume\)/m);
     expect(await readFile(join(dir.path, 'b.txt'), 'utf8')).toBe('b\n');
-  }, 60_000);
+  });
 });

@@ -9,7 +9,7 @@ import { THREE_TASKS, writeFiles } from './support/planWorkspace.js';
 
 // Every test runs real subprocess workers (bash) against a temp workspace.
 
-describe('ordo run on a pipe', () => {
+describe('ordo run on a pipe', { timeout: 60_000 }, () => {
   it('prints one line per event and a summary, commits the edits, exit 0', async () => {
     await using dir = await tempDir();
     await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS });
@@ -75,7 +75,7 @@ describe('ordo run on a pipe', () => {
   });
 });
 
-describe('ordo run in a terminal', () => {
+describe('ordo run in a terminal', { timeout: 60_000 }, () => {
   it('redraws the status view in place and ends on a frame with the final counts', async () => {
     await using dir = await tempDir();
     await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS });
@@ -104,7 +104,7 @@ describe('ordo run in a terminal', () => {
   });
 });
 
-describe('ordo run with a bad plan or options', () => {
+describe('ordo run with a bad plan or options', { timeout: 60_000 }, () => {
   it.each([
     ['a task without files', 'tasks:\n  - id: a\n    run: { shell: "true" }\n', 'tasks[0].files (line 3)'],
     [
@@ -144,7 +144,7 @@ describe('ordo run with a bad plan or options', () => {
   });
 });
 
-describe('ordo run interrupted', () => {
+describe('ordo run interrupted', { timeout: 60_000 }, () => {
   it('cancels the feature when the signal aborts and exits 130', async () => {
     await using dir = await tempDir();
     await writeFiles(dir.path, {

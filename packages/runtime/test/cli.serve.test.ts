@@ -26,7 +26,7 @@ async function endpoints(url: string) {
   };
 }
 
-describe('ordo serve', () => {
+describe('ordo serve', { timeout: 60_000 }, () => {
   it('serves /health, /metrics and /status on port 0 until the signal aborts; exit 0', async () => {
     await using dir = await tempDir();
     const controller = new AbortController();
@@ -87,5 +87,5 @@ describe('ordo serve', () => {
     expect(await ordo.exited).toEqual({ code: 0, signal: null });
     expect(ordo.stdout()).toContain('ordo serve: stopped');
     expect(ordo.stderr()).toBe('');
-  }, 30_000);
+  });
 });
