@@ -134,6 +134,28 @@ describe('ordo run with a bad plan or options', { timeout: 60_000 }, () => {
     expect(io.stderr()).not.toMatch(STACK_LINE);
   });
 
+  it('refuses --image without --launcher docker as a usage error', async () => {
+    await using dir = await tempDir();
+    await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS });
+    const io = memoryIo({ cwd: dir.path });
+    expect(await main(['run', 'plan.yaml', '--image', 'ordo/worker:1'], io.io)).toBe(2);
+    expect(io.stderr()).toBe(
+      'error CLI_USAGE: Option --image only applies to --launcher docker.\nhint: add --launcher docker, or leave --image out\n',
+    );
+  });
+
+  it.skipIf(process.env.ORDO_WORKER_IMAGE !== undefined)(
+    'asks for a worker image with --launcher docker and none given',
+    async () => {
+      await using dir = await tempDir();
+      await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS });
+      const io = memoryIo({ cwd: dir.path });
+      expect(await main(['run', 'plan.yaml', '--launcher', 'docker'], io.io)).toBe(1);
+      expect(io.stderr()).toMatch(/^error RUNTIME_OPTIONS_INVALID: .*needs a worker image/);
+      expect(io.stderr()).toContain('--launcher docker` needs --image or ORDO_WORKER_IMAGE');
+    },
+  );
+
   it('refuses a bad --config before running anything', async () => {
     await using dir = await tempDir();
     await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS, 'bad.yaml': 'workers:\n  max: -1\n' });

@@ -26,6 +26,7 @@ describe('help and version', () => {
       ['run', '--help'],
       [
         '--launcher <kind>',
+        '--image <ref>',
         '--workers <n>',
         '--resume',
         '--json',

@@ -9,7 +9,8 @@ const HINTS: Readonly<Record<string, string>> = {
   PLAN_UNREADABLE: 'pass a readable .yaml, .yml or .json plan file',
   RESUME_MISMATCH:
     'run without --resume to start the feature over, or restore the plan the interrupted run used',
-  RUNTIME_OPTIONS_INVALID: 'check the command line options against `ordo run --help`',
+  RUNTIME_OPTIONS_INVALID:
+    'check the command line options against `ordo run --help` (`--launcher docker` needs --image or ORDO_WORKER_IMAGE)',
   CONFIG_INVALID:
     'fix the keys listed above; `ordo config check <file>` checks a config without running anything',
   CONFIG_UNREADABLE: 'pass an existing YAML file with --config, or leave it out to use the defaults',

@@ -85,6 +85,7 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
         .choices(['subprocess', 'docker'])
         .default('subprocess'),
     )
+    .option('--image <ref>', 'the worker image for --launcher docker (default: $ORDO_WORKER_IMAGE)')
     .option(
       '--workers <n>',
       'how many workers run at once (default: the config, workers.max)',

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FeatureMetrics } from '@ordo/launcher';
 import type { FeatureEvent, FeatureResult, Runtime, RuntimeOptions } from '../../types.js';
-import { PlanNotFoundError } from '../cliErrors.js';
+import { CliUsageError, PlanNotFoundError } from '../cliErrors.js';
 import { ExitCode } from '../exitCode.js';
 import { type CliIo, colorFor } from '../io.js';
 import { LiveStatusView } from '../liveStatusView.js';
@@ -18,6 +18,8 @@ const INTERRUPTED_NOTE =
 /** The flags of `ordo run`. */
 export interface RunFlags extends WorkspaceFlags {
   launcher?: 'subprocess' | 'docker' | undefined;
+  /** The worker image for `--launcher docker`. @default `ORDO_WORKER_IMAGE` */
+  image?: string | undefined;
   workers?: number | undefined;
   resume?: boolean | undefined;
   /** Print the FeatureResult as JSON and nothing else. */
@@ -39,13 +41,20 @@ export async function run(
 ): Promise<ExitCode> {
   const planFile = resolve(io.cwd, plan);
   if (!(await isFile(planFile))) throw new PlanNotFoundError(plan);
+  if (flags.image !== undefined && flags.launcher !== 'docker') {
+    throw new CliUsageError('Option --image only applies to --launcher docker.', {
+      hint: 'add --launcher docker, or leave --image out',
+    });
+  }
   const paths = workspacePaths(flags, io.cwd);
+  const image = flags.image ?? io.env.ORDO_WORKER_IMAGE;
   await using runtime = await createRuntime({
     workspace: paths.workspace,
     stateDir: paths.stateDir,
     config: paths.configFile,
     launcher: flags.launcher,
     workers: flags.workers,
+    docker: flags.launcher === 'docker' && image !== undefined ? { image } : undefined,
   });
   const progress = progressFor(runtime, flags, io);
   const committedBefore = new Set<string>();
