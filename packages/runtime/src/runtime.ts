@@ -286,6 +286,7 @@ function buildLauncher(options: RuntimeOptions, workspace: string, logger: Logge
     return new ContainerLauncher({
       image,
       ...(options.docker?.cmd ? { cmd: options.docker.cmd } : {}),
+      ...(options.docker?.labels ? { labels: options.docker.labels } : {}),
       logger,
       clock: options.clock,
     });

@@ -26,7 +26,14 @@ export interface RuntimeOptions {
    * command. The workspace is not mounted: files and edits travel over the worker's stdin/stdout.
    * @default image: `ORDO_WORKER_IMAGE`
    */
-  docker?: { image?: string | undefined; cmd?: readonly string[] | undefined } | undefined;
+  docker?:
+    | {
+        image?: string | undefined;
+        cmd?: readonly string[] | undefined;
+        /** Labels added to every worker container. */
+        labels?: Readonly<Record<string, string>> | undefined;
+      }
+    | undefined;
   /** Extra environment variables for every worker. @default {} */
   workerEnv?: Readonly<Record<string, string>> | undefined;
   /** @default noopLogger */

@@ -310,6 +310,42 @@ describe('runFeature on subprocess workers', () => {
     ).toBe('succeeded');
   });
 
+  it('holds lower priorities in the queue under memory pressure while CRITICAL tasks run', async () => {
+    const ws = await tempWorkspace();
+    // A limit this process is far above: the level is emergency from the first reading (no later ticks).
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 2,
+      config: { memory: { limitBytes: 1024 * 1024, intervalMs: 3_600_000 } },
+    });
+    const controller = new AbortController();
+    const events: FeatureEvent[] = [];
+    const result = await runtime.runFeature(
+      {
+        feature: 'pressure',
+        tasks: [
+          { id: 'urgent', priority: 'CRITICAL', files: ['u.txt'], run: { shell: 'echo u > u.txt' } },
+          { id: 'later', priority: 'LOW', files: ['l.txt'], run: { shell: 'echo l > l.txt' } },
+        ],
+      },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'task-committed') controller.abort(new Error('enough'));
+        },
+      },
+    );
+    expect(result.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['urgent', 'committed'],
+      ['later', 'cancelled'],
+    ]);
+    expect(
+      events.filter((e) => e.type === 'task-start').map((e) => e.type === 'task-start' && e.taskId),
+    ).toEqual(['urgent']);
+    expect(await readTree(ws)).toEqual({ 'u.txt': 'u\n' });
+  });
+
   it('refuses a second feature while one runs, and everything after close', async () => {
     const ws = await tempWorkspace();
     const runtime = await createRuntime({ workspace: ws, workers: 1 });
