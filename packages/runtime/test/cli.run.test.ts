@@ -152,9 +152,20 @@ describe('ordo run with a bad plan or options', { timeout: 60_000 }, () => {
       const io = memoryIo({ cwd: dir.path });
       expect(await main(['run', 'plan.yaml', '--launcher', 'docker'], io.io)).toBe(1);
       expect(io.stderr()).toMatch(/^error RUNTIME_OPTIONS_INVALID: .*needs a worker image/);
-      expect(io.stderr()).toContain('--launcher docker` needs --image or ORDO_WORKER_IMAGE');
+      expect(io.stderr()).toContain(
+        'hint: pass the worker image with --image <ref>, or set ORDO_WORKER_IMAGE',
+      );
     },
   );
+
+  it('names --workspace when the workspace does not exist', async () => {
+    await using dir = await tempDir();
+    await writeFiles(dir.path, { 'plan.yaml': THREE_TASKS });
+    const io = memoryIo({ cwd: dir.path });
+    expect(await main(['run', 'plan.yaml', '--workspace', 'nope'], io.io)).toBe(1);
+    expect(io.stderr()).toMatch(/^error RUNTIME_OPTIONS_INVALID: .*nope is not an existing directory/);
+    expect(io.stderr()).toContain('hint: pass an existing directory with --workspace');
+  });
 
   it('refuses a bad --config before running anything', async () => {
     await using dir = await tempDir();

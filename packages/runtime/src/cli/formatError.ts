@@ -39,8 +39,8 @@ function hintOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const own = (error as { hint?: unknown }).hint;
   if (typeof own === 'string' && own !== '') return own;
-  const details = (error as { details?: { hint?: unknown } }).details;
+  const details = (error as { details?: Readonly<Record<string, unknown>> }).details;
   if (typeof details?.hint === 'string' && details.hint !== '') return details.hint;
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? hintForCode(code) : undefined;
+  return typeof code === 'string' ? hintForCode(code, details) : undefined;
 }
