@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ManualClock } from '@ordo/contracts/testing';
-import { type FeatureMetrics, MetricsCollector, StateStore } from '@ordo/launcher';
+import { FeatureMetrics, MetricsCollector, StateStore } from '@ordo/launcher';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CLEAR_DOWN, cursorUp, LiveStatusView } from '../src/cli/liveStatusView.js';
 import { tempDir } from './support/memoryIo.js';
@@ -128,5 +129,72 @@ describe('LiveStatusView', () => {
     s.view.invalidate();
     expect(s.writes).toHaveLength(1);
     expect(s.writes[0]).not.toContain('\u001b[');
+  });
+});
+
+/** Feature metrics whose only moving part is `completedTasks`, the "version" a frame shows. */
+function metricsAt(version: number): FeatureMetrics {
+  return new FeatureMetrics({
+    feature: 'p',
+    generatedAt: 0,
+    startedAt: 0,
+    completedAt: null,
+    durationMs: null,
+    totalTasks: 1000,
+    completedTasks: version,
+    failedTasks: 0,
+    runningTasks: 0,
+    pendingTasks: 1000 - version,
+    workersUsed: 0,
+    levelsCompleted: 0,
+    totalLevels: 1,
+    totalTaskMs: 0,
+    avgTaskMs: null,
+    p50TaskMs: null,
+    p95TaskMs: null,
+    workers: [],
+    tasks: [],
+    levels: [],
+  });
+}
+
+describe('LiveStatusView throttling (property)', () => {
+  it('never draws two frames closer than the interval, and never loses the latest change', () => {
+    const step = fc.record({ waitMs: fc.integer({ min: 0, max: 250 }), change: fc.boolean() });
+    fc.assert(
+      fc.property(
+        fc.array(step, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 200 }),
+        (steps, intervalMs) => {
+          const clock = new ManualClock(0);
+          let version = 0;
+          const frames: { at: number; version: number }[] = [];
+          const view = new LiveStatusView({
+            out: { write: () => frames.push({ at: clock.now(), version }) },
+            source: () => metricsAt(version),
+            clock,
+            intervalMs,
+            tickMs: 1e9,
+          });
+          for (const { waitMs, change } of steps) {
+            clock.advance(waitMs);
+            if (change) {
+              version++;
+              view.invalidate();
+            }
+          }
+          clock.advance(intervalMs);
+          for (let i = 1; i < frames.length; i++) {
+            expect(
+              (frames[i] as { at: number }).at - (frames[i - 1] as { at: number }).at,
+            ).toBeGreaterThanOrEqual(intervalMs);
+          }
+          expect(frames.length).toBeLessThanOrEqual(steps.filter((s) => s.change).length);
+          if (version > 0) expect(frames.at(-1)?.version).toBe(version);
+          view.finish();
+          expect(clock.pendingTimers).toBe(0);
+        },
+      ),
+    );
   });
 });

@@ -9,6 +9,14 @@ import { THREE_TASKS, writeFiles } from './support/planWorkspace.js';
 
 // Every test runs real subprocess workers (bash) against a temp workspace.
 
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 describe('ordo run on a pipe', { timeout: 60_000 }, () => {
   it('prints one line per event and a summary, commits the edits, exit 0', async () => {
     await using dir = await tempDir();
@@ -174,6 +182,45 @@ describe('ordo run with a bad plan or options', { timeout: 60_000 }, () => {
     expect(await main(['run', 'plan.yaml', '--config', 'bad.yaml'], io.io)).toBe(1);
     expect(io.stderr()).toMatch(/^error CONFIG_INVALID: /);
     expect(io.stderr()).toContain('workers.max');
+  });
+});
+
+describe('ordo status while ordo run writes the state', { timeout: 60_000 }, () => {
+  it('shows the running level and task without disturbing the run', async () => {
+    await using dir = await tempDir();
+    const go = join(dir.path, 'go');
+    await writeFiles(dir.path, {
+      'plan.yaml':
+        'feature: busy\ntasks:\n  - id: quick\n    files: [a.txt]\n    run: { shell: "echo a > a.txt" }\n' +
+        `  - id: wait\n    files: [b.txt]\n    run: { shell: "while [ ! -f ${go} ]; do sleep 0.05; done; echo b > b.txt" }\n`,
+    });
+    const started = deferred();
+    const io = memoryIo({ cwd: dir.path });
+    io.io.stdout = {
+      write: (chunk: string) => {
+        if (chunk.includes('task quick: committed')) started.resolve();
+      },
+    };
+    const running = main(['run', 'plan.yaml'], io.io);
+    try {
+      await started.promise;
+      // The runtime writes the state file a few ms after a change (coalesced): read until it shows the commit.
+      let shown = '';
+      for (let attempt = 0; attempt < 100 && !shown.includes('(1/2 tasks)'); attempt++) {
+        const status = memoryIo({ cwd: dir.path });
+        expect(await main(['status'], status.io)).toBe(0);
+        shown = status.stdout();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(shown).toContain('Feature: busy');
+      expect(shown).toContain('50% (1/2 tasks)');
+      expect(shown).toMatch(/Level 0 {2}RUNNING .* \(1\/2 tasks\)/);
+      expect(shown).toContain('1 running, 0 pending');
+    } finally {
+      await writeFiles(dir.path, { go: '' });
+      expect(await running).toBe(0);
+    }
+    expect(await readFile(join(dir.path, 'b.txt'), 'utf8')).toBe('b\n');
   });
 });
 
