@@ -108,8 +108,10 @@ export async function runFeatureOn(
     ...RESERVED_DIRS.map((d) => `${d}/**`),
     ...stateRel,
   ]);
+  // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
+  // the governance queue in front of the workers keeps them one task each.
   const scheduler = createScheduler({
-    concurrency: parts.concurrency,
+    concurrency: parts.concurrency * 2,
     seed: String(plan.seed),
     clock,
     logger,
@@ -232,6 +234,9 @@ export async function runFeatureOn(
       };
 
       const execTask = async (task: PlanTask, signal: AbortSignal): Promise<Staged> => {
+        // Read before waiting for a worker (the level's view is stable), so a freed worker gets its next
+        // task without waiting for the disk.
+        const snapshot = await view.snapshot(task.files);
         const lease = await parts.slots.acquire(task.id, task.priority, signal);
         const startedAt = clock.now();
         const workerId = lease.connection.workerId;
@@ -245,7 +250,6 @@ export async function runFeatureOn(
           store.recordTaskClaimed(task.id, workerId);
           store.recordTaskStarted(task.id);
           emit({ type: 'task-start', level, taskId: task.id, workerId });
-          const snapshot = await view.snapshot(task.files);
           const payload: TaskPayload = {
             feature: plan.feature,
             taskId: task.id,
@@ -255,6 +259,9 @@ export async function runFeatureOn(
             run: task.run,
           };
           const result = await lease.connection.run(task.id, payload, abort.signal);
+          // The worker is free once it answered: staging and validation below need only this process.
+          lease.release();
+          parts.running.delete(task.id);
           if (!isTaskResult(result)) {
             throw new WorkerProtocolError(
               `Worker ${workerId} answered task ${task.id} with a malformed result. Use the worker of the same @ordo/runtime version.`,
