@@ -102,6 +102,7 @@ export async function runFeatureOn(
   store.recordFeatureStarted(plan.feature);
 
   const outcomes = new Map<string, TaskOutcome>();
+  const levelWrites: Promise<void>[] = [];
   const trace = new Map<string, FeatureTraceEntry>();
   const stateRel = reservedState(workspace, stateDir);
   const view = new LevelView(workspace, parts.viewMutex, [
@@ -339,7 +340,10 @@ export async function runFeatureOn(
           if (!outcomes.has(task.id)) fail(task, level, cancelledError(task.id), undefined);
       }
       const levelFailed = tasks.some((t) => trace.get(t.id)?.status !== 'committed');
-      await store.recordLevelCompleted(level);
+      // The journal, not the state file, is what a resume trusts: let this write land while the next level runs.
+      const written = store.recordLevelCompleted(level);
+      written.catch(() => {}); // awaited (and thrown) at the end of the feature
+      levelWrites.push(written);
       emit({ type: 'level-end', level, status: levelFailed ? 'failed' : 'completed' });
     }
   } finally {
@@ -357,6 +361,7 @@ export async function runFeatureOn(
     : ordered.every((t) => trace.get(t.id)?.status === 'committed')
       ? 'succeeded'
       : 'failed';
+  await Promise.all(levelWrites);
   await store.flush();
   const diff = await journal.diff(workspace);
   await journal.close();
