@@ -90,7 +90,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   monitor.sample();
   monitor.start();
-  const queue = new PriorityQueue<WaitingTask>({ maxDepth: Math.max(config.queue.maxDepth, concurrency) });
+  const queue = new PriorityQueue<WaitingTask>({
+    maxDepth: Math.max(config.queue.maxDepth, concurrency * 2),
+  });
   const running = new Map<string, RunningTask<WaitingTask>>();
   const metrics = createMetrics();
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);

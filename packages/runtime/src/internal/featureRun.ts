@@ -102,14 +102,17 @@ export async function runFeatureOn(
   store.recordFeatureStarted(plan.feature);
 
   const outcomes = new Map<string, TaskOutcome>();
+  const levelWrites: Promise<void>[] = [];
   const trace = new Map<string, FeatureTraceEntry>();
   const stateRel = reservedState(workspace, stateDir);
   const view = new LevelView(workspace, parts.viewMutex, [
     ...RESERVED_DIRS.map((d) => `${d}/**`),
     ...stateRel,
   ]);
+  // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
+  // the governance queue in front of the workers keeps them one task each.
   const scheduler = createScheduler({
-    concurrency: parts.concurrency,
+    concurrency: parts.concurrency * 2,
     seed: String(plan.seed),
     clock,
     logger,
@@ -232,6 +235,9 @@ export async function runFeatureOn(
       };
 
       const execTask = async (task: PlanTask, signal: AbortSignal): Promise<Staged> => {
+        // Read before waiting for a worker (the level's view is stable), so a freed worker gets its next
+        // task without waiting for the disk.
+        const snapshot = await view.snapshot(task.files);
         const lease = await parts.slots.acquire(task.id, task.priority, signal);
         const startedAt = clock.now();
         const workerId = lease.connection.workerId;
@@ -245,7 +251,6 @@ export async function runFeatureOn(
           store.recordTaskClaimed(task.id, workerId);
           store.recordTaskStarted(task.id);
           emit({ type: 'task-start', level, taskId: task.id, workerId });
-          const snapshot = await view.snapshot(task.files);
           const payload: TaskPayload = {
             feature: plan.feature,
             taskId: task.id,
@@ -255,6 +260,9 @@ export async function runFeatureOn(
             run: task.run,
           };
           const result = await lease.connection.run(task.id, payload, abort.signal);
+          // The worker is free once it answered: staging and validation below need only this process.
+          lease.release();
+          parts.running.delete(task.id);
           if (!isTaskResult(result)) {
             throw new WorkerProtocolError(
               `Worker ${workerId} answered task ${task.id} with a malformed result. Use the worker of the same @ordo/runtime version.`,
@@ -332,7 +340,10 @@ export async function runFeatureOn(
           if (!outcomes.has(task.id)) fail(task, level, cancelledError(task.id), undefined);
       }
       const levelFailed = tasks.some((t) => trace.get(t.id)?.status !== 'committed');
-      await store.recordLevelCompleted(level);
+      // The journal, not the state file, is what a resume trusts: let this write land while the next level runs.
+      const written = store.recordLevelCompleted(level);
+      written.catch(() => {}); // awaited (and thrown) at the end of the feature
+      levelWrites.push(written);
       emit({ type: 'level-end', level, status: levelFailed ? 'failed' : 'completed' });
     }
   } finally {
@@ -350,6 +361,7 @@ export async function runFeatureOn(
     : ordered.every((t) => trace.get(t.id)?.status === 'committed')
       ? 'succeeded'
       : 'failed';
+  await Promise.all(levelWrites);
   await store.flush();
   const diff = await journal.diff(workspace);
   await journal.close();
