@@ -1,24 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type Clock, childAbortController, isOrdoError, type KeyedMutex, type Logger } from '@ordo/contracts';
-import {
-  createSpool,
-  type Spool,
-  SpoolError,
-  SpoolErrorCode,
-  SpoolValidationError,
-} from '@ordo/executor-spool';
+import { type Clock, childAbortController, type KeyedMutex, type Logger } from '@ordo/contracts';
+import type { Spool } from '@ordo/executor-spool';
 import type { RunningTask } from '@ordo/governance';
 import { createScheduler, planLevels, type TaskRecord } from '@ordo/kernel-scheduler';
 import { MetricsCollector, StateStore } from '@ordo/launcher';
-import { TaskCancelledError, TaskFailedError, WorkerProtocolError } from '../errors.js';
+import { WorkerProtocolError } from '../errors.js';
 import type { FeatureEvent, FeatureResult, FeatureStatus, Plan, PlanTask, TaskOutcome } from '../types.js';
 import { editsDigest, type FeatureTraceEntry, featureTraceDigest } from './featureTrace.js';
-import { declaredMatcher, LevelView, RESERVED_DIRS } from './levelView.js';
-import { type CommittedTask, RunJournal, sha256 } from './runJournal.js';
+import { LevelView, RESERVED_DIRS } from './levelView.js';
+import { type CommittedTask, RunJournal } from './runJournal.js';
 import type { RuntimeMetrics } from './runtimeMetrics.js';
-import { fromWire, isTaskResult, type TaskPayload, type WireEdit } from './taskWire.js';
+import { stageEdits } from './stageEdits.js';
+import { cancelledError, conflictError, errorCode, exitError } from './taskErrors.js';
+import { isTaskResult, type TaskPayload } from './taskWire.js';
 import type { WaitingTask, WorkerSlots } from './workerSlots.js';
 
 /** What a feature run needs from its runtime. */
@@ -269,55 +265,21 @@ export async function runFeatureOn(
             );
           }
           if (result.status === 'exit') throw exitError(task, result);
-          return { ...(await stage(task, result.edits, stateRel)), startedAt };
+          return {
+            ...(await stageEdits({
+              workspace,
+              task,
+              edits: result.edits,
+              reserved: stateRel,
+              clock,
+              logger,
+            })),
+            startedAt,
+          };
         } finally {
           parts.running.delete(task.id);
           abort.dispose();
           lease.release();
-        }
-      };
-
-      const stage = async (task: PlanTask, edits: readonly WireEdit[], reserved: readonly string[]) => {
-        const allowed = declaredMatcher(task.files);
-        const isReserved = declaredMatcher([...RESERVED_DIRS.map((d) => `${d}/**`), ...reserved]);
-        const spool = createSpool({
-          root: workspace,
-          logger,
-          clock,
-          diffCache: false,
-          validators: [
-            function declaredFiles(change) {
-              if (isReserved(change.path))
-                return [`${change.path} is inside the runtime's own directories; tasks may not write there.`];
-              return allowed(change.path)
-                ? []
-                : [
-                    `${change.path} is outside task ${task.id}'s declared files (${task.files.join(', ') || 'none'}). Declare it in the plan's files, or do not write it.`,
-                  ];
-            },
-          ],
-        });
-        try {
-          await spool.batch(
-            edits.map((e) =>
-              e.content === null
-                ? { op: 'remove', path: e.path }
-                : { op: 'write', path: e.path, data: fromWire(e.content) },
-            ),
-          );
-          const issues = await spool.validate();
-          if (issues.length > 0) throw new SpoolValidationError(issues);
-          // What the commit will write, by the spool's normalized paths (edits equal to the disk are dropped).
-          const staged = new Map(edits.map((e) => [path.posix.normalize(e.path), e.content]));
-          const files: Record<string, string | null> = {};
-          for (const t of spool.touched()) {
-            const content = staged.get(t.path);
-            files[t.path] = t.kind === 'deleted' || !content ? null : sha256(fromWire(content));
-          }
-          return { spool, files };
-        } catch (error) {
-          await spool.close();
-          throw error;
         }
       };
 
@@ -387,47 +349,4 @@ function reservedState(workspace: string, stateDir: string): string[] {
   const rel = path.relative(workspace, stateDir);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return [];
   return [`${rel.split(path.sep).join('/')}/**`];
-}
-
-function errorCode(error: unknown): string {
-  if (isOrdoError(error)) return error.code;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'TASK_FAILED';
-}
-
-function cancelledError(taskId: string, cause?: unknown): TaskCancelledError {
-  return new TaskCancelledError(
-    `Task ${taskId} was cancelled before it committed. Run the feature again with resume: true to finish it.`,
-    { cause, details: { taskId } },
-  );
-}
-
-function conflictError(taskId: string, taken: ReadonlyArray<{ path: string; by: string }>): SpoolError {
-  const list = taken.map((t) => `${t.path} (by ${t.by})`).join(', ');
-  return new SpoolError(
-    SpoolErrorCode.CONFLICT,
-    `Task ${taskId} edits ${list}, already committed by an earlier task of the same level; nothing of ${taskId} was written. Make one task depend on the other, or give them disjoint files.`,
-    {
-      details: {
-        taskId,
-        path: taken[0]?.path,
-        paths: taken.map((t) => t.path),
-        committedBy: taken.map((t) => t.by),
-      },
-    },
-  );
-}
-
-function exitError(
-  task: PlanTask,
-  exit: { exitCode: number | null; signal: string | null; stderrTail: string },
-): TaskFailedError {
-  const how = exit.exitCode === null ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-  const tail = exit.stderrTail.trimEnd();
-  return new TaskFailedError(
-    `Task ${task.id}: its command ${how}.${tail ? ` Last stderr:\n${tail}` : ''}\nFix the command (run it in a copy of its files to reproduce) and resume the feature.`,
-    {
-      details: { taskId: task.id, exitCode: exit.exitCode, signal: exit.signal, stderrTail: exit.stderrTail },
-    },
-  );
 }
