@@ -346,6 +346,78 @@ describe('runFeature on subprocess workers', () => {
     expect(await readTree(ws)).toEqual({ 'u.txt': 'u\n' });
   });
 
+  it('shows every task of a level the workspace as the previous level left it, globs included', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const result = await runtime.runFeature({
+      feature: 'view',
+      tasks: [
+        { id: 'seed', files: ['gen/a.txt'], run: { shell: 'mkdir -p gen && echo a > gen/a.txt' } },
+        // Level 1: with one worker, `collect` (LOW) starts after HIGH tasks of its own level, often once their
+        // commits are on disk; whenever it starts, it lists `gen/` as level 0 left it (test/levelView.test.ts
+        // pins the mechanism without timing).
+        ...['b', 'c', 'd', 'e'].map((x) => ({
+          id: `make-${x}`,
+          deps: ['seed'],
+          priority: 'HIGH' as const,
+          files: [`gen/${x}.txt`],
+          run: { shell: `echo ${x} > gen/${x}.txt` },
+        })),
+        {
+          id: 'collect',
+          deps: ['seed'],
+          priority: 'LOW',
+          files: ['gen/*.txt', 'all.txt'],
+          run: { shell: 'ls gen > all.txt' },
+        },
+      ],
+    });
+    expect(result.status).toBe('succeeded');
+    expect((await readTree(ws))['all.txt']).toBe('a.txt\n');
+  });
+
+  it('fails a task past its timeoutMs with SCHEDULER_TIMEOUT and frees its worker', async () => {
+    const ws = await tempWorkspace();
+    const pidDir = await mkdtemp(path.join(tmpdir(), 'ordo-pid-'));
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const result = await runtime.runFeature({
+      feature: 'slow',
+      tasks: [
+        {
+          id: 'stuck',
+          timeoutMs: 300,
+          files: [],
+          run: { module: tasks, export: 'hang', input: { pidFile: path.join(pidDir, 'pid') } },
+        },
+        { id: 'next', files: ['n.txt'], priority: 'LOW', run: { shell: 'echo n > n.txt' } },
+      ],
+    });
+    expect(result.tasks.map((t) => [t.id, t.status, t.error?.code])).toEqual([
+      ['stuck', 'failed', 'SCHEDULER_TIMEOUT'],
+      ['next', 'committed', undefined],
+    ]);
+  });
+
+  it('runs a YAML plan file, resolving its modules against the file', async () => {
+    const ws = await tempWorkspace({
+      'plans/feature.yaml': [
+        'feature: from-yaml',
+        'tasks:',
+        '  - id: hello',
+        '    files: [hello.txt]',
+        '    run: { module: ./tasks.mjs, input: { path: hello.txt, line: hi } }',
+        '',
+      ].join('\n'),
+    });
+    const { copyFile } = await import('node:fs/promises');
+    await copyFile(tasks, path.join(ws, 'plans', 'tasks.mjs'));
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const result = await runtime.runFeature('plans/feature.yaml');
+    expect(result.status).toBe('succeeded');
+    expect((await readTree(ws))['hello.txt']).toBe('hi\n');
+    await expect(runtime.runFeature('plans/missing.yaml')).rejects.toMatchObject({ code: 'PLAN_UNREADABLE' });
+  });
+
   it('refuses a second feature while one runs, and everything after close', async () => {
     const ws = await tempWorkspace();
     const runtime = await createRuntime({ workspace: ws, workers: 1 });
