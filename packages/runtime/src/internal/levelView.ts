@@ -20,10 +20,23 @@ export function isGlob(pattern: string): boolean {
   return picomatch.scan(pattern).isGlob;
 }
 
-/** A matcher for a task's declared files: literal paths and globs, dot files included. */
+const matchers = new Map<string, (p: string) => boolean>();
+const MAX_MATCHERS = 1024;
+
+/**
+ * A matcher for a task's declared files: literal paths and globs, dot files included. Compiled once per
+ * pattern list (a plan's tasks often share one) and kept in a small bounded cache.
+ */
 export function declaredMatcher(patterns: readonly string[]): (p: string) => boolean {
   if (patterns.length === 0) return () => false;
-  return picomatch([...patterns], { dot: true });
+  const key = patterns.join('\0');
+  let matcher = matchers.get(key);
+  if (matcher === undefined) {
+    if (matchers.size >= MAX_MATCHERS) matchers.clear();
+    matcher = picomatch([...patterns], { dot: true });
+    matchers.set(key, matcher);
+  }
+  return matcher;
 }
 
 /**
@@ -70,7 +83,7 @@ export class LevelView {
       })) {
         candidates.add(p);
       }
-      const matches = picomatch(globs, { dot: true });
+      const matches = declaredMatcher(globs);
       for (const p of this.#before.keys()) if (matches(p)) candidates.add(p);
     }
     const files: WireFile[] = [];
