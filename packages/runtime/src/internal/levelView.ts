@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyedMutex } from '@ordo/contracts';
 import picomatch from 'picomatch';
-import { glob } from 'tinyglobby';
 import { toWire, type WireFile } from './taskWire.js';
 
 /** Paths the runtime never lets a task read or write, relative to the workspace. */
@@ -75,6 +74,8 @@ export class LevelView {
     const globs = patterns.filter(isGlob);
     const candidates = new Set(literal.map((p) => path.posix.normalize(p)));
     if (globs.length > 0) {
+      // Loaded on first use: a plan without globs never pays for it.
+      const { glob } = await import('tinyglobby');
       for (const p of await glob(globs, {
         cwd: this.#root,
         dot: true,
