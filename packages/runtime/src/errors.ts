@@ -13,6 +13,8 @@ export const RuntimeErrorCode = {
   PLAN_UNREADABLE: 'PLAN_UNREADABLE',
   /** A task's command exited non-zero (`details.exitCode`, `details.stderrTail`) or its module threw. */
   TASK_FAILED: 'TASK_FAILED',
+  /** The task ran on its worker past its `timeoutMs` (counted from when it got a worker). */
+  TASK_TIMEOUT: 'TASK_TIMEOUT',
   /** The worker running the task died; the worker is replaced, the task fails. */
   WORKER_CRASHED: 'WORKER_CRASHED',
   /** A worker did not start or did not speak protocol v1. */
@@ -89,6 +91,14 @@ export class PlanUnreadableError extends OrdoError {
  */
 export class TaskFailedError extends OrdoError {
   override readonly code = RuntimeErrorCode.TASK_FAILED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `TASK_TIMEOUT`: the task ran on its worker past its `timeoutMs` (`details.timeoutMs`). */
+export class TaskTimeoutError extends OrdoError {
+  override readonly code = RuntimeErrorCode.TASK_TIMEOUT;
   constructor(message: string, options: RuntimeErrorOptions = {}) {
     super(message, options);
   }

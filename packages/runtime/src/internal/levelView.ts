@@ -39,6 +39,32 @@ export function declaredMatcher(patterns: readonly string[]): (p: string) => boo
 }
 
 /**
+ * Whether two lists of declared files may share a path: literal paths are compared, a literal with a glob
+ * by matching, and two globs by their static base directories (disjoint bases cannot overlap; anything
+ * else is assumed to).
+ */
+export function mayOverlap(a: readonly string[], b: readonly string[]): boolean {
+  for (const x of a) {
+    for (const y of b) {
+      const gx = isGlob(x);
+      const gy = isGlob(y);
+      if (
+        !gx && !gy ? x === y : !gx ? declaredMatcher([y])(x) : !gy ? declaredMatcher([x])(y) : basesMeet(x, y)
+      ) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+function basesMeet(x: string, y: string): boolean {
+  const bx = `${picomatch.scan(x).base}/`;
+  const by = `${picomatch.scan(y).base}/`;
+  return bx === '/' || by === '/' || bx.startsWith(by) || by.startsWith(bx);
+}
+
+/**
  * The workspace as every task of one level sees it: the state after the previous level, whatever this
  * level's commits did meanwhile. That makes a task's input, and so its edits, independent of timing and
  * concurrency. It also decides conflicts in commit order: a path committed by an earlier task of the level
