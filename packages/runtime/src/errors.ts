@@ -4,7 +4,7 @@ import { OrdoError, type OrdoErrorOptions } from '@ordo/contracts';
  * The stable codes of the errors `@ordo/runtime` throws or records on a failed task. Branch on them with
  * `isOrdoError(error, RuntimeErrorCode.PLAN_INVALID)`, never on message text. A task can also fail with a
  * code of another package: `SPOOL_VALIDATION_FAILED` (an edit outside the task's `files`), `SPOOL_CONFLICT`
- * (another task of the level committed the same path first), `SCHEDULER_TIMEOUT`, `KILLED_MEMORY`.
+ * (an earlier task of the level committed the same path), `KILLED_MEMORY` (memory emergency).
  */
 export const RuntimeErrorCode = {
   /** The plan has bad fields; `details.issues` lists `{ path, message }` for each. */
