@@ -49,11 +49,17 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
 
 /** Options for `runtime.runFeature`. */
 export interface RunFeatureOptions {
-  /** Aborting it cancels the tasks in flight; committed tasks stay committed. */
+  /**
+   * Aborting it cancels the tasks in flight and the ones not started; committed tasks stay committed, and
+   * `runFeature` resolves with status `cancelled` (it rejects with the reason only if the signal was already
+   * aborted when it was called).
+   */
   signal?: AbortSignal | undefined;
   /**
-   * Pick up a feature the state file shows as unfinished (after a crash): committed tasks are skipped, the
-   * rest run, and the trace digest equals that of an uninterrupted run.
+   * Pick up the unfinished run of this plan in the state directory (after a crash or a cancel): the tasks
+   * its journal shows committed are skipped, the rest run, and the trace digest equals that of an
+   * uninterrupted run. Without a journal it starts fresh; with the journal of another feature or plan it
+   * rejects with `RESUME_MISMATCH`.
    * @default false
    */
   resume?: boolean | undefined;
@@ -61,7 +67,11 @@ export interface RunFeatureOptions {
   onEvent?: ((event: FeatureEvent) => void) | undefined;
 }
 
-/** One step of a feature run, as `onEvent` sees it. */
+/**
+ * One step of a feature run, as `onEvent` sees it. Levels have no barrier between them: every
+ * `level-start` comes first, then task events as tasks progress (a task of level 2 may commit before one of
+ * level 1), and a `level-end` once all of a level's tasks have an outcome.
+ */
 export type FeatureEvent =
   | { type: 'feature-start'; feature: string; runId: string; levels: number; tasks: number; resumed: number }
   | { type: 'level-start'; level: number; tasks: readonly string[] }
@@ -126,7 +136,12 @@ export interface Runtime extends AsyncDisposable {
   readonly workspace: string;
   /** Where the state file lives (absolute). */
   readonly stateDir: string;
-  /** Runs a plan (a typed object, a parsed plan, or a YAML/JSON file path) to the end. */
+  /**
+   * Runs a plan (a typed object, a parsed plan, or a YAML/JSON file path, relative to the workspace) to the
+   * end. Failed tasks do not reject: they are in the result with their error code (status `failed`).
+   * @throws PlanInvalidError | PlanUnreadableError before anything runs; `RUNTIME_BUSY`, `RUNTIME_CLOSED`,
+   * `RESUME_MISMATCH`; `WORKER_START_FAILED` / `RUNTIME_LAUNCHER_UNSUPPORTED` when no worker can start.
+   */
   runFeature(plan: PlanSource, options?: RunFeatureOptions): Promise<FeatureResult>;
   /** The current feature's metrics, or the last one's, or `undefined` before any. */
   status(): FeatureMetricsJson | undefined;
@@ -162,7 +177,7 @@ export interface PlanTaskInput {
   priority?: 'CRITICAL' | 'HIGH' | 'NORMAL' | 'LOW' | 0 | 1 | 2 | 3 | undefined;
   /** Workspace-relative paths or globs the task may create, change or delete; anything else fails it. */
   files: readonly string[];
-  /** Per-task timeout. @default none */
+  /** Milliseconds the task may run once it has a worker; past it, it fails with `TASK_TIMEOUT`. @default none */
   timeoutMs?: number | undefined;
   /**
    * What the worker runs: a bash command run in a scratch copy of the declared files (its cwd), or an ES

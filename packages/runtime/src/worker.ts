@@ -67,6 +67,9 @@ async function runShell(payload: TaskPayload, signal: AbortSignal): Promise<Task
       await writeFile(abs, bytes);
       before.set(file.path, bytes);
     }
+    // A declared file that does not exist yet gets its directory, so `echo x > dir/new.txt` works.
+    for (const rel of payload.absent)
+      await mkdir(path.dirname(path.join(scratch, ...rel.split('/'))), { recursive: true });
     const exit = await runBash(payload.run.shell, scratch, payload, signal);
     if (exit.exitCode !== 0) return { status: 'exit', ...exit };
     return { status: 'ok', edits: await collectEdits(scratch, before) };

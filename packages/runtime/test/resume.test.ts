@@ -81,8 +81,11 @@ describe('resume after a crash', () => {
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       child.once('exit', (_code, signal) => resolve(signal)),
     );
-    await waitForCompleted(stateDir, 3);
-    child.kill('SIGKILL');
+    try {
+      await waitForCompleted(stateDir, 3);
+    } finally {
+      child.kill('SIGKILL'); // also when the wait fails: never leave the child behind
+    }
     expect(await exited).toBe('SIGKILL');
     expect(await readTree(ws)).toEqual({
       'early/1.txt': 'seed\nearly 1\n',
@@ -119,7 +122,7 @@ describe('resume after a crash', () => {
     expect(resumed.traceDigest).toBe(uninterrupted.traceDigest);
     expect(await readTree(ws)).toEqual(await readTree(fresh));
     expect(resumed.diff).toBe(uninterrupted.diff);
-  }, 60_000);
+  }, 180_000);
 
   it('refuses to resume with another plan, and starts over without resume', async () => {
     const ws = await tempWorkspace();

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readStateFile } from '@ordo/launcher';
@@ -344,6 +344,128 @@ describe('runFeature on subprocess workers', () => {
       events.filter((e) => e.type === 'task-start').map((e) => e.type === 'task-start' && e.taskId),
     ).toEqual(['urgent']);
     expect(await readTree(ws)).toEqual({ 'u.txt': 'u\n' });
+  });
+
+  it('shows every task of a level the workspace as the previous level left it, globs included', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const result = await runtime.runFeature({
+      feature: 'view',
+      tasks: [
+        { id: 'seed', files: ['gen/a.txt'], run: { shell: 'mkdir -p gen && echo a > gen/a.txt' } },
+        // Level 1: with one worker, `collect` (LOW) starts after HIGH tasks of its own level, often once their
+        // commits are on disk; whenever it starts, it lists `gen/` as level 0 left it (test/levelView.test.ts
+        // pins the mechanism without timing).
+        ...['b', 'c', 'd', 'e'].map((x) => ({
+          id: `make-${x}`,
+          deps: ['seed'],
+          priority: 'HIGH' as const,
+          files: [`gen/${x}.txt`],
+          run: { shell: `echo ${x} > gen/${x}.txt` },
+        })),
+        {
+          id: 'collect',
+          deps: ['seed'],
+          priority: 'LOW',
+          files: ['gen/*.txt', 'all.txt'],
+          run: { shell: 'ls gen > all.txt' },
+        },
+      ],
+    });
+    expect(result.status).toBe('succeeded');
+    expect((await readTree(ws))['all.txt']).toBe('a.txt\n');
+  });
+
+  it('starts a task once what it waits for committed, not at the end of the previous level', async () => {
+    const ws = await tempWorkspace({ 'shared.txt': 'before\n' });
+    const gate = path.join(await mkdtemp(path.join(tmpdir(), 'ordo-gate-')), 'open');
+    await using runtime = await createRuntime({ workspace: ws, workers: 2 });
+    const committed: string[] = [];
+    const result = await runtime.runFeature(
+      {
+        feature: 'eager',
+        tasks: [
+          { id: 'quick', files: ['q.txt'], run: { shell: 'echo q > q.txt' } },
+          // Finishes only once the test opens the gate, which it does when `after-quick` has committed:
+          // a barrier between levels would never get there.
+          {
+            id: 'gated',
+            files: ['shared.txt'],
+            run: {
+              module: tasks,
+              export: 'gated',
+              input: { gate, path: 'shared.txt', content: 'from gated\n' },
+            },
+          },
+          {
+            id: 'after-quick',
+            deps: ['quick'],
+            files: ['a.txt'],
+            run: { shell: 'cat q.txt 2>/dev/null; echo a > a.txt' },
+          },
+          // Declares a file `gated` writes: it waits for `gated`, and reads what it wrote.
+          {
+            id: 'reader',
+            deps: ['quick'],
+            files: ['shared.txt', 'r.txt'],
+            run: { shell: 'cat shared.txt > r.txt' },
+          },
+        ],
+      },
+      {
+        onEvent: (e) => {
+          if (e.type !== 'task-committed') return;
+          committed.push(e.taskId);
+          if (e.taskId === 'after-quick') void writeFile(gate, 'open');
+        },
+      },
+    );
+    expect(result.status).toBe('succeeded');
+    expect(committed.indexOf('after-quick')).toBeLessThan(committed.indexOf('gated'));
+    expect(committed.indexOf('gated')).toBeLessThan(committed.indexOf('reader'));
+    expect((await readTree(ws))['r.txt']).toBe('from gated\n');
+  });
+
+  it('fails a task past its timeoutMs with TASK_TIMEOUT and frees its worker', async () => {
+    const ws = await tempWorkspace();
+    const pidDir = await mkdtemp(path.join(tmpdir(), 'ordo-pid-'));
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const result = await runtime.runFeature({
+      feature: 'slow',
+      tasks: [
+        {
+          id: 'stuck',
+          timeoutMs: 300,
+          files: [],
+          run: { module: tasks, export: 'hang', input: { pidFile: path.join(pidDir, 'pid') } },
+        },
+        { id: 'next', files: ['n.txt'], priority: 'LOW', run: { shell: 'echo n > n.txt' } },
+      ],
+    });
+    expect(result.tasks.map((t) => [t.id, t.status, t.error?.code])).toEqual([
+      ['stuck', 'failed', 'TASK_TIMEOUT'],
+      ['next', 'committed', undefined],
+    ]);
+  });
+
+  it('runs a YAML plan file, resolving its modules against the file', async () => {
+    const ws = await tempWorkspace({
+      'plans/feature.yaml': [
+        'feature: from-yaml',
+        'tasks:',
+        '  - id: hello',
+        '    files: [hello.txt]',
+        '    run: { module: ./tasks.mjs, input: { path: hello.txt, line: hi } }',
+        '',
+      ].join('\n'),
+    });
+    const { copyFile } = await import('node:fs/promises');
+    await copyFile(tasks, path.join(ws, 'plans', 'tasks.mjs'));
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const result = await runtime.runFeature('plans/feature.yaml');
+    expect(result.status).toBe('succeeded');
+    expect((await readTree(ws))['hello.txt']).toBe('hi\n');
+    await expect(runtime.runFeature('plans/missing.yaml')).rejects.toMatchObject({ code: 'PLAN_UNREADABLE' });
   });
 
   it('refuses a second feature while one runs, and everything after close', async () => {

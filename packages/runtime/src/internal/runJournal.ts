@@ -43,6 +43,9 @@ export interface CommittedTask {
   files: readonly string[];
 }
 
+/** How many files `diff()` reads and diffs at once. */
+const DIFF_BATCH = 8;
+
 /** sha256 hex of bytes. */
 export const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
@@ -146,15 +149,21 @@ export class RunJournal {
 
   /** The unified diff of every path the feature changed, against its content before the feature. */
   async diff(workspace: string): Promise<string> {
-    let out = '';
-    for (const rel of [...this.#baseline.keys()].sort()) {
-      const before = this.#baseline.get(rel)
-        ? await readOrNull(path.join(this.#baselineDir, ...rel.split('/')))
-        : null;
-      const after = await readOrNull(path.join(workspace, ...rel.split('/')));
-      out += await unifiedDiff(rel, before, after);
+    const paths = [...this.#baseline.keys()].sort();
+    const parts: string[] = [];
+    // A few files at a time: in path order, without holding every file of a large feature at once.
+    for (let i = 0; i < paths.length; i += DIFF_BATCH) {
+      parts.push(
+        ...(await Promise.all(
+          paths.slice(i, i + DIFF_BATCH).map(async (rel) => {
+            const copy = path.join(this.#baselineDir, ...rel.split('/'));
+            const before = this.#baseline.get(rel) ? await readOrNull(copy) : null;
+            return unifiedDiff(rel, before, await readOrNull(path.join(workspace, ...rel.split('/'))));
+          }),
+        )),
+      );
     }
-    return out;
+    return parts.join('');
   }
 
   /** Flushes and closes the file. */
