@@ -1,0 +1,54 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, realpath } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { hostNodeMounts } from '../src/index.js';
+
+const run = promisify(execFile);
+const repoRoot = await realpath(fileURLToPath(new URL('../../..', import.meta.url)));
+
+/** Whether `file` is visible through one of `mounts` (at the same path). */
+function visible(file: string, mounts: readonly { target: string }[]): boolean {
+  return mounts.some((m) => file === m.target || file.startsWith(`${m.target}/`));
+}
+
+async function lddPaths(binary: string): Promise<string[]> {
+  const { stdout } = await run('ldd', [binary]);
+  return stdout.split(/\s+/).filter((t) => t.startsWith('/'));
+}
+
+describe('hostNodeMounts', () => {
+  it('mounts node, bash, every library ldd lists and the repo root, read-only at the same paths', async () => {
+    const mounts = await hostNodeMounts();
+    expect(mounts.every((m) => m.readOnly === true)).toBe(true);
+    const bash = (await run('sh', ['-c', 'command -v bash'])).stdout.trim();
+    for (const file of [
+      process.execPath,
+      bash,
+      ...(await lddPaths(process.execPath)),
+      ...(await lddPaths(bash)),
+    ])
+      expect(visible(file, mounts), file).toBe(true);
+    expect(mounts).toContainEqual({ source: repoRoot, target: repoRoot, readOnly: true });
+    // No mount hides another: each target appears once and none is under another.
+    const targets = mounts.map((m) => m.target);
+    for (const t of targets) expect(targets.filter((o) => visible(t, [{ target: o }]))).toEqual([t]);
+  });
+
+  it('leaves bash out with shell: false, and finds none on an empty PATH', async () => {
+    const bash = (await run('sh', ['-c', 'command -v bash'])).stdout.trim();
+    expect(visible(bash, await hostNodeMounts({ shell: false }))).toBe(false);
+    expect(visible(bash, await hostNodeMounts({ path: '' }))).toBe(false);
+  });
+
+  it('mounts no library for a static binary, and no root outside any install', async () => {
+    const outside = await mkdtemp(path.join(tmpdir(), 'ordo-no-modules-'));
+    const mounts = await hostNodeMounts({ node: '/bin/busybox', shell: false, from: outside });
+    expect(mounts).toEqual([
+      { source: await realpath('/bin/busybox'), target: '/bin/busybox', readOnly: true },
+    ]);
+  });
+});
