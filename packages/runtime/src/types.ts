@@ -55,8 +55,8 @@ export interface DockerWorkerOptions {
   cmd?: readonly string[] | undefined;
   /**
    * Bind-mount the host's Node, its shared libraries, bash and the project root of this install, read-only
-   * at the same paths (`hostNodeMounts()`).
-   * @default true
+   * at the same paths (`hostNodeMounts()`). Turn it off for an image that brings its own worker.
+   * @default true, unless `ORDO_WORKER_MOUNT_HOST_NODE` is `0` or `false`
    */
   mountHostNode?: boolean | undefined;
   /**

@@ -261,6 +261,22 @@ describe("launcher: 'docker' options", () => {
     }
   });
 
+  it('refuses an ORDO_WORKER_MOUNT_HOST_NODE that is not 1, true, 0 or false', async () => {
+    const ws = await tempWorkspace();
+    process.env.ORDO_WORKER_MOUNT_HOST_NODE = 'maybe';
+    try {
+      await expect(
+        createRuntime({ workspace: ws, launcher: 'docker', docker: { image: IMAGE } }),
+      ).rejects.toMatchObject({
+        code: 'RUNTIME_OPTIONS_INVALID',
+        details: { option: 'docker.mountHostNode' },
+        message: expect.stringContaining('"maybe"'),
+      });
+    } finally {
+      delete process.env.ORDO_WORKER_MOUNT_HOST_NODE;
+    }
+  });
+
   it.each([
     [{ source: 'relative/dir', target: '/x' }, 'docker.mounts[0].source'],
     [{ source: '/tmp', target: '/a:b' }, 'docker.mounts[0].target'],

@@ -44,7 +44,7 @@ export async function createDockerLauncher(
     );
   }
   const extra = checkMounts(docker?.mounts ?? []);
-  const mountHostNode = docker?.mountHostNode ?? true;
+  const mountHostNode = docker?.mountHostNode ?? mountHostNodeFromEnv(env.ORDO_WORKER_MOUNT_HOST_NODE);
   const mounts = mountHostNode ? [...(await hostNodeMounts()), ...extra] : extra;
   let cmd = docker?.cmd;
   if (mountHostNode && cmd === undefined) {
@@ -63,6 +63,16 @@ export async function createDockerLauncher(
     logger: context.logger,
     clock: context.clock,
   });
+}
+
+/** `ORDO_WORKER_MOUNT_HOST_NODE`: `1`/`true` (the default when unset) or `0`/`false`. */
+function mountHostNodeFromEnv(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new RuntimeOptionsError(
+    'docker.mountHostNode',
+    `ORDO_WORKER_MOUNT_HOST_NODE must be 1, true, 0 or false, got ${JSON.stringify(value)}.`,
+  );
 }
 
 function checkMounts(mounts: readonly ContainerMount[]): ContainerMount[] {
