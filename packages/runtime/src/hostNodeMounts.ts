@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { access, readlink, realpath, stat } from 'node:fs/promises';
+import { access, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,9 +21,9 @@ export interface HostNodeMountsOptions {
    */
   shell?: string | false | undefined;
   /**
-   * A directory inside the install of `@ordo/runtime` to share; the outermost ancestor holding a
-   * `node_modules` directory is mounted (the project or monorepo root).
-   * @default the directory of this module
+   * A directory inside the package whose install is shared (its package directory, `node_modules` chain and
+   * linked packages).
+   * @default the directory of this module (`@ordo/runtime`)
    */
   from?: string | undefined;
   /** The `PATH` searched for `shell`. @default process.env.PATH */
@@ -37,9 +37,10 @@ export interface HostNodeMountsOptions {
  * - the Node binary, and `bash` (for shell tasks) when the host has it;
  * - the directories of the shared libraries both load, as `ldd` lists them (following symlinks, so
  *   `/lib64/ld-linux-x86-64.so.2 → /lib/x86_64-linux-gnu/…` works), nothing hard-coded;
- * - the project (or monorepo) root this `@ordo/runtime` is installed in: the outermost ancestor of it that
- *   holds a `node_modules` directory (never `/` nor the home directory), so the worker script and its whole
- *   dependency chain resolve. It is read-only: the worker never writes there.
+ * - this install of `@ordo/runtime`: its package directory, the `node_modules` directories Node searches
+ *   from there (never above the home directory), and the packages those link to elsewhere (the workspace
+ *   packages of a monorepo), so the worker script and its whole dependency chain resolve. Not the project
+ *   root itself: the workspace is often the project, and it stays unmounted.
  *
  * `createRuntime({ launcher: 'docker' })` uses it unless `docker.mountHostNode` is `false`.
  *
@@ -67,8 +68,8 @@ export async function hostNodeMounts(options: HostNodeMountsOptions = {}): Promi
     targets.add(binary);
     for (const lib of await sharedLibraries(binary)) for (const dir of await linkDirs(lib)) targets.add(dir);
   }
-  const root = await installRoot(options.from ?? path.dirname(fileURLToPath(import.meta.url)));
-  if (root !== undefined) targets.add(root);
+  for (const dir of await installDirs(options.from ?? path.dirname(fileURLToPath(import.meta.url))))
+    targets.add(dir);
   const mounts: ContainerMount[] = [];
   for (const target of [...targets].sort()) {
     // A path already under another mount is visible through it.
@@ -132,14 +133,68 @@ async function linkDirs(file: string): Promise<string[]> {
   return dirs;
 }
 
-/** The outermost ancestor of `from` (itself included) that holds `node_modules`, short of `/` and home. */
-async function installRoot(from: string): Promise<string | undefined> {
-  const home = homedir();
-  let root: string | undefined;
-  for (let dir = await realpath(from); ; dir = path.dirname(dir)) {
-    if (dir === path.dirname(dir) || dir === home) break;
-    const modules = await stat(path.join(dir, 'node_modules')).catch(() => undefined);
-    if (modules?.isDirectory()) root = dir;
+/**
+ * What the worker needs of this install: the package directory of `from`, the `node_modules` directories of
+ * its ancestors (never `/` nor the home directory), and, found through symlinks in those, the linked
+ * packages outside them (workspace packages of a monorepo), each with its own chain. Not the project root:
+ * the workspace often is the project, and it stays unmounted.
+ */
+async function installDirs(from: string): Promise<string[]> {
+  const dirs: string[] = [];
+  const covered = (p: string) => dirs.some((d) => isInside(p, d));
+  const queue = [await packageDir(await realpath(from))];
+  for (let pkg = queue.shift(); pkg !== undefined; pkg = queue.shift()) {
+    if (covered(pkg)) continue;
+    dirs.push(pkg);
+    for (const modules of await nodeModulesChain(pkg)) {
+      if (!covered(modules)) dirs.push(modules);
+      for (const linked of await linkedPackages(modules)) if (!covered(linked)) queue.push(linked);
+    }
   }
-  return root;
+  return dirs;
+}
+
+/** The nearest ancestor of `dir` (itself included) holding a package.json, else `dir`. */
+async function packageDir(dir: string): Promise<string> {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (await exists(path.join(d, 'package.json'))) return d;
+  }
+  return dir;
+}
+
+/** The real paths of the `node_modules` directories Node searches from `dir`, short of `/` and home. */
+async function nodeModulesChain(dir: string): Promise<string[]> {
+  const home = homedir();
+  const chain: string[] = [];
+  for (let d = dir; d !== path.dirname(d) && d !== home; d = path.dirname(d)) {
+    if (path.basename(d) === 'node_modules') continue;
+    const modules = path.join(d, 'node_modules');
+    if ((await stat(modules).catch(() => undefined))?.isDirectory()) chain.push(await realpath(modules));
+  }
+  return chain;
+}
+
+/** The real paths of the symlinked packages in a `node_modules` directory (scoped ones included). */
+async function linkedPackages(modules: string): Promise<string[]> {
+  const linked: string[] = [];
+  const scan = async (dir: string, scoped: boolean) => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (entry.name.startsWith('.')) continue;
+      const full = path.join(dir, entry.name);
+      if (!scoped && entry.name.startsWith('@') && entry.isDirectory()) await scan(full, true);
+      else if (entry.isSymbolicLink()) {
+        const target = await realpath(full).catch(() => undefined);
+        if (target !== undefined) linked.push(target);
+      }
+    }
+  };
+  await scan(modules, false);
+  return linked;
+}
+
+function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
