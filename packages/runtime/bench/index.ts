@@ -111,10 +111,11 @@ interface RssProbe {
  * The parent's RSS as a host sees it: the built package (dist/) under plain node, in a child process, so
  * neither tsx nor this script's anchor is counted. `undefined` when dist/ is missing (run the build first).
  */
-async function probeBuiltRss(): Promise<RssProbe | undefined> {
+async function probeBuiltRss(nodeFlags: readonly string[] = []): Promise<RssProbe | undefined> {
   if (!existsSync(new URL('../dist/index.js', import.meta.url))) return undefined;
   const probe = fileURLToPath(new URL('./rss-probe.mjs', import.meta.url));
   const { stdout } = await promisify(execFile)(process.execPath, [
+    ...nodeFlags,
     probe,
     JSON.stringify(benchPlan('rss')),
     String(WORKERS),
@@ -174,6 +175,8 @@ async function main(): Promise<void> {
   await rm(anchorWs, { recursive: true, force: true });
 
   const built = await probeBuiltRss();
+  // The same with V8's young generation capped: what the runtime holds, without the default semi-space slack.
+  const builtSmallYoung = await probeBuiltRss(['--max-semi-space-size=4']);
   const wall = median(runtimeMs);
   const anchor = median(anchorMs);
   const results = {
@@ -195,6 +198,8 @@ async function main(): Promise<void> {
     builtParentRssMb: built ? mb(built.rssAfter) : null,
     builtParentPeakRssMb: built ? mb(built.rssPeak) : null,
     builtParentHeapUsedMb: built ? mb(built.heapUsed) : null,
+    builtParentHeapTotalMb: built ? mb(built.heapTotal) : null,
+    builtSemiSpace4RssMb: builtSmallYoung ? mb(builtSmallYoung.rssAfter) : null,
     sourceParentRssMb: mb(rssAfter),
     sourceParentPeakRssMb: mb(peakRss),
     targets: { schedulingEfficiency: 0.85, parentRssMb: 96 },
@@ -219,6 +224,7 @@ async function main(): Promise<void> {
       built
         ? `parent RSS (built, plain node) ${results.builtParentRssMb} MB after the run, peak ${results.builtParentPeakRssMb} MB (target < 96 MB, workers excluded)`
         : 'parent RSS (built): dist/ missing, run `pnpm nx run @ordo/runtime:build` first',
+      builtSmallYoung ? `parent RSS (built, --max-semi-space-size=4) ${results.builtSemiSpace4RssMb} MB` : '',
       `parent RSS (this tsx process, source) ${results.sourceParentRssMb} MB, peak ${results.sourceParentPeakRssMb} MB`,
     ].join('\n'),
   );

@@ -4,7 +4,7 @@ import { OrdoError, type OrdoErrorOptions } from '@ordo/contracts';
  * The stable codes of the errors `@ordo/runtime` throws or records on a failed task. Branch on them with
  * `isOrdoError(error, RuntimeErrorCode.PLAN_INVALID)`, never on message text. A task can also fail with a
  * code of another package: `SPOOL_VALIDATION_FAILED` (an edit outside the task's `files`), `SPOOL_CONFLICT`
- * (another task of the level committed the same path first), `SCHEDULER_TIMEOUT`, `KILLED_MEMORY`.
+ * (an earlier task of the level committed the same path), `KILLED_MEMORY` (memory emergency).
  */
 export const RuntimeErrorCode = {
   /** The plan has bad fields; `details.issues` lists `{ path, message }` for each. */
@@ -13,6 +13,8 @@ export const RuntimeErrorCode = {
   PLAN_UNREADABLE: 'PLAN_UNREADABLE',
   /** A task's command exited non-zero (`details.exitCode`, `details.stderrTail`) or its module threw. */
   TASK_FAILED: 'TASK_FAILED',
+  /** The task ran on its worker past its `timeoutMs` (counted from when it got a worker). */
+  TASK_TIMEOUT: 'TASK_TIMEOUT',
   /** The worker running the task died; the worker is replaced, the task fails. */
   WORKER_CRASHED: 'WORKER_CRASHED',
   /** A worker did not start or did not speak protocol v1. */
@@ -89,6 +91,14 @@ export class PlanUnreadableError extends OrdoError {
  */
 export class TaskFailedError extends OrdoError {
   override readonly code = RuntimeErrorCode.TASK_FAILED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `TASK_TIMEOUT`: the task ran on its worker past its `timeoutMs` (`details.timeoutMs`). */
+export class TaskTimeoutError extends OrdoError {
+  override readonly code = RuntimeErrorCode.TASK_TIMEOUT;
   constructor(message: string, options: RuntimeErrorOptions = {}) {
     super(message, options);
   }

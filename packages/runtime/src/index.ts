@@ -17,6 +17,7 @@ export {
   RuntimeOptionsError,
   TaskCancelledError,
   TaskFailedError,
+  TaskTimeoutError,
   WorkerCrashedError,
   WorkerProtocolError,
   WorkerStartError,

@@ -95,7 +95,11 @@ export interface RunFeatureOptions {
   onEvent?: ((event: FeatureEvent) => void) | undefined;
 }
 
-/** One step of a feature run, as `onEvent` sees it. */
+/**
+ * One step of a feature run, as `onEvent` sees it. Levels have no barrier between them: every
+ * `level-start` comes first, then task events as tasks progress (a task of level 2 may commit before one of
+ * level 1), and a `level-end` once all of a level's tasks have an outcome.
+ */
 export type FeatureEvent =
   | { type: 'feature-start'; feature: string; runId: string; levels: number; tasks: number; resumed: number }
   | { type: 'level-start'; level: number; tasks: readonly string[] }
@@ -201,7 +205,7 @@ export interface PlanTaskInput {
   priority?: 'CRITICAL' | 'HIGH' | 'NORMAL' | 'LOW' | 0 | 1 | 2 | 3 | undefined;
   /** Workspace-relative paths or globs the task may create, change or delete; anything else fails it. */
   files: readonly string[];
-  /** Per-task timeout. @default none */
+  /** Milliseconds the task may run once it has a worker; past it, it fails with `TASK_TIMEOUT`. @default none */
   timeoutMs?: number | undefined;
   /**
    * What the worker runs: a bash command run in a scratch copy of the declared files (its cwd), or an ES

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createKeyedMutex } from '@ordo/executor-spool';
 import { describe, expect, it } from 'vitest';
-import { LevelView } from '../src/internal/levelView.js';
+import { LevelView, mayOverlap } from '../src/internal/levelView.js';
 import { tempWorkspace } from './helpers/workspace.js';
 
 const text = (files: Array<{ path: string; data: string }>) => files.map((f) => `${f.path}=${f.data}`);
@@ -39,5 +39,21 @@ describe('LevelView', () => {
     expect(view.claim('t3', ['c'])).toEqual([]); // t2's refused claim took nothing
     view.begin();
     expect(view.claim('t4', ['a'])).toEqual([]);
+  });
+});
+
+describe('mayOverlap', () => {
+  it.each([
+    [['a.txt'], ['a.txt'], true],
+    [['a.txt'], ['b.txt'], false],
+    [['src/a.ts'], ['src/*.ts'], true],
+    [['src/*.ts'], ['lib/a.ts'], false],
+    [['src/**/*.ts'], ['src/deep/*.ts'], true],
+    [['src/*.ts'], ['lib/*.ts'], false],
+    [['*.md'], ['docs/*.md'], true], // a glob at the root may reach anything: assumed to overlap
+    [[], ['a.txt'], false],
+  ])('%j and %j → %s', (a, b, expected) => {
+    expect(mayOverlap(a, b)).toBe(expected);
+    expect(mayOverlap(b, a)).toBe(expected);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readStateFile } from '@ordo/launcher';
@@ -376,7 +376,57 @@ describe('runFeature on subprocess workers', () => {
     expect((await readTree(ws))['all.txt']).toBe('a.txt\n');
   });
 
-  it('fails a task past its timeoutMs with SCHEDULER_TIMEOUT and frees its worker', async () => {
+  it('starts a task once what it waits for committed, not at the end of the previous level', async () => {
+    const ws = await tempWorkspace({ 'shared.txt': 'before\n' });
+    const gate = path.join(await mkdtemp(path.join(tmpdir(), 'ordo-gate-')), 'open');
+    await using runtime = await createRuntime({ workspace: ws, workers: 2 });
+    const committed: string[] = [];
+    const result = await runtime.runFeature(
+      {
+        feature: 'eager',
+        tasks: [
+          { id: 'quick', files: ['q.txt'], run: { shell: 'echo q > q.txt' } },
+          // Finishes only once the test opens the gate, which it does when `after-quick` has committed:
+          // a barrier between levels would never get there.
+          {
+            id: 'gated',
+            files: ['shared.txt'],
+            run: {
+              module: tasks,
+              export: 'gated',
+              input: { gate, path: 'shared.txt', content: 'from gated\n' },
+            },
+          },
+          {
+            id: 'after-quick',
+            deps: ['quick'],
+            files: ['a.txt'],
+            run: { shell: 'cat q.txt 2>/dev/null; echo a > a.txt' },
+          },
+          // Declares a file `gated` writes: it waits for `gated`, and reads what it wrote.
+          {
+            id: 'reader',
+            deps: ['quick'],
+            files: ['shared.txt', 'r.txt'],
+            run: { shell: 'cat shared.txt > r.txt' },
+          },
+        ],
+      },
+      {
+        onEvent: (e) => {
+          if (e.type !== 'task-committed') return;
+          committed.push(e.taskId);
+          if (e.taskId === 'after-quick') void writeFile(gate, 'open');
+        },
+      },
+    );
+    expect(result.status).toBe('succeeded');
+    expect(committed.indexOf('after-quick')).toBeLessThan(committed.indexOf('gated'));
+    expect(committed.indexOf('gated')).toBeLessThan(committed.indexOf('reader'));
+    expect((await readTree(ws))['r.txt']).toBe('from gated\n');
+  });
+
+  it('fails a task past its timeoutMs with TASK_TIMEOUT and frees its worker', async () => {
     const ws = await tempWorkspace();
     const pidDir = await mkdtemp(path.join(tmpdir(), 'ordo-pid-'));
     await using runtime = await createRuntime({ workspace: ws, workers: 1 });
@@ -393,7 +443,7 @@ describe('runFeature on subprocess workers', () => {
       ],
     });
     expect(result.tasks.map((t) => [t.id, t.status, t.error?.code])).toEqual([
-      ['stuck', 'failed', 'SCHEDULER_TIMEOUT'],
+      ['stuck', 'failed', 'TASK_TIMEOUT'],
       ['next', 'committed', undefined],
     ]);
   });

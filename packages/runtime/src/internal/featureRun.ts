@@ -9,11 +9,11 @@ import { MetricsCollector, StateStore } from '@ordo/launcher';
 import { WorkerProtocolError } from '../errors.js';
 import type { FeatureEvent, FeatureResult, FeatureStatus, Plan, PlanTask, TaskOutcome } from '../types.js';
 import { editsDigest, type FeatureTraceEntry, featureTraceDigest } from './featureTrace.js';
-import { LevelView, RESERVED_DIRS } from './levelView.js';
+import { LevelView, mayOverlap, RESERVED_DIRS } from './levelView.js';
 import { type CommittedTask, RunJournal } from './runJournal.js';
 import type { RuntimeMetrics } from './runtimeMetrics.js';
 import { stageEdits } from './stageEdits.js';
-import { cancelledError, conflictError, errorCode, exitError } from './taskErrors.js';
+import { cancelledError, conflictError, errorCode, exitError, timeoutError } from './taskErrors.js';
 import { isTaskResult, type TaskPayload } from './taskWire.js';
 import type { WaitingTask, WorkerSlots } from './workerSlots.js';
 
@@ -101,18 +101,11 @@ export async function runFeatureOn(
   const levelWrites: Promise<void>[] = [];
   const trace = new Map<string, FeatureTraceEntry>();
   const stateRel = reservedState(workspace, stateDir);
-  const view = new LevelView(workspace, parts.viewMutex, [
-    ...RESERVED_DIRS.map((d) => `${d}/**`),
-    ...stateRel,
-  ]);
-  // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
-  // the governance queue in front of the workers keeps them one task each.
-  const scheduler = createScheduler({
-    concurrency: parts.concurrency * 2,
-    seed: String(plan.seed),
-    clock,
-    logger,
-  });
+  const ignored = [...RESERVED_DIRS.map((d) => `${d}/**`), ...stateRel];
+  const waitFor = predecessors(levels);
+  const peers = levelPeers(levels);
+  /** Resolves once a task has an outcome; the tasks that wait for it read the disk only after that. */
+  const done = new Map(plan.tasks.map((t) => [t.id, deferred()]));
 
   emit({
     type: 'feature-start',
@@ -132,6 +125,12 @@ export async function runFeatureOn(
     outcomes.set(task.id, { id: task.id, level, ...outcome });
     trace.set(task.id, { level, taskId: task.id, status: outcome.status, fact });
     metrics.tasks.inc({ status: outcome.status });
+    done.get(task.id)?.resolve();
+  };
+  const skipForDependency = (task: PlanTask, level: number, dep: string) => {
+    store.recordTaskFailed(task.id, { error: `dependency ${dep} did not commit` });
+    settle(task, level, { status: 'skipped', files: [], durationMs: 0 }, `dependency-failed:${dep}`);
+    emit({ type: 'task-skipped', level, taskId: task.id, reason: 'dependency-failed' });
   };
   const fail = (task: PlanTask, level: number, error: unknown, startedAt: number | undefined) => {
     const code = errorCode(error);
@@ -149,9 +148,22 @@ export async function runFeatureOn(
     emit({ type: 'task-failed', level, taskId: task.id, code, message });
   };
 
-  try {
-    for (const [level, tasks] of levels.entries()) {
-      view.begin();
+  /**
+   * Runs one level. Levels run at once: a task starts as soon as the tasks it waits for (its dependencies
+   * and the earlier tasks whose declared files may overlap its own) have an outcome, so it reads exactly
+   * what it would read after a barrier between levels, without waiting for the level's stragglers.
+   */
+  const runLevel = async (level: number, tasks: readonly PlanTask[]) => {
+    const view = new LevelView(workspace, parts.viewMutex, ignored);
+    // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
+    // the governance queue in front of the workers keeps them one task each.
+    const scheduler = createScheduler({
+      concurrency: parts.concurrency * 2,
+      seed: String(plan.seed),
+      clock,
+      logger,
+    });
+    try {
       const ids = tasks.map((t) => t.id);
       store.recordLevelStarted(level, ids);
       emit({ type: 'level-start', level, tasks: ids });
@@ -166,78 +178,86 @@ export async function runFeatureOn(
           emit({ type: 'task-skipped', level, taskId: task.id, reason: 'committed-before-resume' });
         } else if (options.signal.aborted) {
           fail(task, level, cancelledError(task.id), undefined);
-        } else if (task.deps.some((d) => trace.get(d)?.status !== 'committed')) {
-          const failedDep = task.deps.find((d) => trace.get(d)?.status !== 'committed');
-          store.recordTaskFailed(task.id, { error: `dependency ${failedDep} did not commit` });
-          settle(
-            task,
-            level,
-            { status: 'skipped', files: [], durationMs: 0 },
-            `dependency-failed:${failedDep}`,
-          );
-          emit({ type: 'task-skipped', level, taskId: task.id, reason: 'dependency-failed' });
         } else toRun.push(task);
       }
 
-      const commits: Promise<void>[] = [];
       const byId = new Map(toRun.map((t) => [t.id, t]));
-      const onCommit = (record: TaskRecord<Staged>) => {
+      // execTask settles every task it ran; a record without an outcome never ran (the run was aborted).
+      const onCommit = (record: TaskRecord<void>) => {
         const task = byId.get(record.id) as PlanTask;
-        if (record.status !== 'ok' || record.value === undefined) {
-          fail(
-            task,
-            level,
-            record.status === 'cancelled' ? cancelledError(task.id, record.error) : record.error,
-            record.startedAt,
-          );
-          return;
-        }
-        const staged = record.value;
-        const paths = Object.keys(staged.files);
-        const taken = view.claim(task.id, paths);
-        if (taken.length > 0) {
-          void staged.spool.close();
-          fail(task, level, conflictError(task.id, taken), staged.startedAt);
-          return;
-        }
-        commits.push(commitTask(task, level, staged));
+        if (outcomes.has(task.id)) return;
+        const error = record.status === 'failed' ? record.error : cancelledError(task.id, record.error);
+        fail(task, level, error, record.startedAt);
       };
 
       const commitTask = async (task: PlanTask, level: number, staged: Staged) => {
         const t0 = clock.now();
+        const paths = Object.keys(staged.files).sort();
+        await journal.rememberBaseline(await view.beforeCommit(paths));
+        const digest = editsDigest(staged.files);
+        await journal.intent(task.id, digest, staged.files);
+        await staged.spool.commit();
+        await journal.committed(task.id);
+        const verificationMs = clock.now() - t0;
+        const durationMs = clock.now() - staged.startedAt;
+        metrics.commitDuration.observe(verificationMs / 1000);
+        metrics.taskDuration.observe({ status: 'committed' }, durationMs / 1000);
+        store.recordTaskCompleted(task.id, {
+          durationMs: Math.max(0, durationMs - verificationMs),
+          verificationMs,
+        });
+        settle(task, level, { status: 'committed', files: paths, durationMs }, digest);
+        emit({ type: 'task-committed', level, taskId: task.id, files: paths, durationMs });
+      };
+
+      /**
+       * One task from start to outcome: wait for what it depends on, read its files, run it on a worker,
+       * stage its edits, wait for the earlier tasks of the level whose files may overlap (so conflicts are
+       * decided in plan order), claim its paths and commit. Settles the task whatever happens.
+       */
+      const execTask = async (task: PlanTask, signal: AbortSignal): Promise<void> => {
+        let staged: Staged | undefined;
         try {
-          const paths = Object.keys(staged.files);
-          await journal.rememberBaseline(await view.beforeCommit(paths));
-          const digest = editsDigest(staged.files);
-          await journal.intent(task.id, digest, staged.files);
-          await staged.spool.commit();
-          await journal.committed(task.id);
-          const verificationMs = clock.now() - t0;
-          const durationMs = clock.now() - staged.startedAt;
-          metrics.commitDuration.observe(verificationMs / 1000);
-          metrics.taskDuration.observe({ status: 'committed' }, durationMs / 1000);
-          store.recordTaskCompleted(task.id, {
-            durationMs: Math.max(0, durationMs - verificationMs),
-            verificationMs,
-          });
-          const files = paths.sort();
-          settle(task, level, { status: 'committed', files, durationMs }, digest);
-          emit({ type: 'task-committed', level, taskId: task.id, files, durationMs });
+          staged = await runOnWorker(task, signal);
+          if (staged === undefined) return; // skipped for a dependency
+          await untilSettled(
+            (peers.get(task.id) ?? []).map((id) => done.get(id)?.promise),
+            signal,
+          );
+          const taken = view.claim(task.id, Object.keys(staged.files));
+          if (taken.length > 0) throw conflictError(task.id, taken);
+          await commitTask(task, level, staged);
         } catch (error) {
-          fail(task, level, error, staged.startedAt);
+          const aborted = signal.aborted && error === signal.reason;
+          fail(task, level, aborted ? cancelledError(task.id, error) : error, staged?.startedAt);
         } finally {
-          await staged.spool.close();
+          await staged?.spool.close();
         }
       };
 
-      const execTask = async (task: PlanTask, signal: AbortSignal): Promise<Staged> => {
-        // Read before waiting for a worker (the level's view is stable), so a freed worker gets its next
-        // task without waiting for the disk.
+      const runOnWorker = async (task: PlanTask, signal: AbortSignal): Promise<Staged | undefined> => {
+        await untilSettled(
+          (waitFor.get(task.id) ?? []).map((id) => done.get(id)?.promise),
+          signal,
+        );
+        const failedDep = task.deps.find((d) => trace.get(d)?.status !== 'committed');
+        if (failedDep !== undefined) {
+          skipForDependency(task, level, failedDep);
+          return undefined;
+        }
+        // Read before waiting for a worker (the view is stable), so a freed worker gets its next task
+        // without waiting for the disk.
         const snapshot = await view.snapshot(task.files);
         const lease = await parts.slots.acquire(task.id, task.priority, signal);
         const startedAt = clock.now();
         const workerId = lease.connection.workerId;
         const abort = childAbortController(signal);
+        const timer =
+          task.timeoutMs === undefined
+            ? undefined
+            : clock.setTimeout(() => abort.controller.abort(timeoutError(task)), task.timeoutMs, {
+                unref: true,
+              });
         parts.running.set(task.id, {
           item: { id: task.id, priority: task.priority, grant: () => {}, refuse: () => {} },
           controller: abort.controller,
@@ -277,6 +297,7 @@ export async function runFeatureOn(
             startedAt,
           };
         } finally {
+          if (timer !== undefined) clock.clearTimeout(timer);
           parts.running.delete(task.id);
           abort.dispose();
           lease.release();
@@ -286,10 +307,10 @@ export async function runFeatureOn(
       if (toRun.length > 0) {
         try {
           await scheduler.schedule(
+            // No scheduler timeout: it would count the wait for earlier tasks; execTask times the worker.
             toRun.map((task) => ({
               id: task.id,
               priority: task.priority,
-              timeoutMs: task.timeoutMs,
               run: ({ signal }) => execTask(task, signal),
             })),
             { signal: options.signal, onCommit },
@@ -297,7 +318,6 @@ export async function runFeatureOn(
         } catch (error) {
           if (!options.signal.aborted) throw error;
         }
-        await Promise.all(commits);
         for (const task of toRun)
           if (!outcomes.has(task.id)) fail(task, level, cancelledError(task.id), undefined);
       }
@@ -307,10 +327,11 @@ export async function runFeatureOn(
       written.catch(() => {}); // awaited (and thrown) at the end of the feature
       levelWrites.push(written);
       emit({ type: 'level-end', level, status: levelFailed ? 'failed' : 'completed' });
+    } finally {
+      await scheduler.close();
     }
-  } finally {
-    await scheduler.close();
-  }
+  };
+  await Promise.all(levels.map((tasks, level) => runLevel(level, tasks)));
 
   const ordered = levels.flat();
   const traceDigest = featureTraceDigest(
@@ -349,4 +370,66 @@ function reservedState(workspace: string, stateDir: string): string[] {
   const rel = path.relative(workspace, stateDir);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return [];
   return [`${rel.split(path.sep).join('/')}/**`];
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** Waits for every promise (they never reject), or rejects with `signal.reason` when it aborts first. */
+function untilSettled(
+  promises: ReadonlyArray<Promise<void> | undefined>,
+  signal: AbortSignal,
+): Promise<void> {
+  signal.throwIfAborted();
+  const all = Promise.all(promises);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void all.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+/**
+ * For each task, the earlier-level tasks it must wait for: its dependencies, and every task of an earlier
+ * level whose declared files may overlap its own (a task writes only its declared files, so the others
+ * cannot change what it reads).
+ */
+function predecessors(levels: readonly (readonly PlanTask[])[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const earlier: PlanTask[] = [];
+  for (const tasks of levels) {
+    for (const task of tasks) {
+      const wait = new Set(task.deps);
+      for (const other of earlier) if (mayOverlap(task.files, other.files)) wait.add(other.id);
+      out.set(task.id, [...wait]);
+    }
+    earlier.push(...tasks);
+  }
+  return out;
+}
+
+/**
+ * For each task, the tasks before it in its level's order whose declared files may overlap its own: it
+ * commits only once they have an outcome, so which of two overlapping tasks wins a path is decided by the
+ * plan's order, never by timing.
+ */
+function levelPeers(levels: readonly (readonly PlanTask[])[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const tasks of levels) {
+    tasks.forEach((task, i) => {
+      out.set(
+        task.id,
+        tasks.slice(0, i).flatMap((other) => (mayOverlap(task.files, other.files) ? [other.id] : [])),
+      );
+    });
+  }
+  return out;
 }

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyedMutex } from '@ordo/contracts';
 import picomatch from 'picomatch';
-import { glob } from 'tinyglobby';
 import { toWire, type WireFile } from './taskWire.js';
 
 /** Paths the runtime never lets a task read or write, relative to the workspace. */
@@ -37,6 +36,32 @@ export function declaredMatcher(patterns: readonly string[]): (p: string) => boo
     matchers.set(key, matcher);
   }
   return matcher;
+}
+
+/**
+ * Whether two lists of declared files may share a path: literal paths are compared, a literal with a glob
+ * by matching, and two globs by their static base directories (disjoint bases cannot overlap; anything
+ * else is assumed to).
+ */
+export function mayOverlap(a: readonly string[], b: readonly string[]): boolean {
+  for (const x of a) {
+    for (const y of b) {
+      const gx = isGlob(x);
+      const gy = isGlob(y);
+      if (
+        !gx && !gy ? x === y : !gx ? declaredMatcher([y])(x) : !gy ? declaredMatcher([x])(y) : basesMeet(x, y)
+      ) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+function basesMeet(x: string, y: string): boolean {
+  const bx = `${picomatch.scan(x).base}/`;
+  const by = `${picomatch.scan(y).base}/`;
+  return bx === '/' || by === '/' || bx.startsWith(by) || by.startsWith(bx);
 }
 
 /**
@@ -75,6 +100,8 @@ export class LevelView {
     const globs = patterns.filter(isGlob);
     const candidates = new Set(literal.map((p) => path.posix.normalize(p)));
     if (globs.length > 0) {
+      // Loaded on first use: a plan without globs never pays for it.
+      const { glob } = await import('tinyglobby');
       for (const p of await glob(globs, {
         cwd: this.#root,
         dot: true,

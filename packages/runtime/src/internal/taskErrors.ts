@@ -1,6 +1,6 @@
 import { isOrdoError } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '@ordo/executor-spool';
-import { TaskCancelledError, TaskFailedError } from '../errors.js';
+import { TaskCancelledError, TaskFailedError, TaskTimeoutError } from '../errors.js';
 import type { PlanTask } from '../types.js';
 
 /** The stable code of whatever a task failed with (`TASK_FAILED` when it has none). */
@@ -50,5 +50,13 @@ export function exitError(
     {
       details: { taskId: task.id, exitCode: exit.exitCode, signal: exit.signal, stderrTail: exit.stderrTail },
     },
+  );
+}
+
+/** `TASK_TIMEOUT` for a task that ran on its worker past its `timeoutMs`. */
+export function timeoutError(task: PlanTask): TaskTimeoutError {
+  return new TaskTimeoutError(
+    `Task ${task.id} ran past its timeoutMs (${task.timeoutMs} ms) and was cancelled. Raise timeoutMs in the plan, or make the task faster.`,
+    { details: { taskId: task.id, timeoutMs: task.timeoutMs } },
   );
 }

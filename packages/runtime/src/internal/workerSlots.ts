@@ -73,6 +73,8 @@ const LOWEST_ADMITTED: Readonly<Record<MemoryLevel, TaskPriority>> = {
 export class WorkerSlots {
   readonly #o: WorkerSlotsOptions;
   readonly #idle: WorkerConnection[] = [];
+  /** Waiting tasks the bounded governance queue has no room for, in priority order. */
+  readonly #overflow: WaitingTask[] = [];
   readonly #handles = new Map<string, WorkerHandle>();
   readonly #all = new Set<WorkerConnection>();
   #starting = 0;
@@ -128,7 +130,9 @@ export class WorkerSlots {
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
     return new Promise<WorkerLease>((resolve, reject) => {
       const onAbort = () => {
-        if (this.#o.queue.remove(id)) reject(signal.reason);
+        const at = this.#overflow.findIndex((w) => w.id === id);
+        if (at !== -1) this.#overflow.splice(at, 1);
+        if (at !== -1 || this.#o.queue.remove(id)) reject(signal.reason);
       };
       const item: WaitingTask = {
         id,
@@ -142,15 +146,8 @@ export class WorkerSlots {
           reject(error);
         },
       };
-      const queued = this.#o.queue.enqueue(item);
-      if (!queued.accepted) {
-        reject(
-          new Error(`the worker queue refused task ${id} (${queued.reason}); it holds one entry per worker`),
-        );
-        return;
-      }
-      queued.evicted?.refuse(new Error(`task ${queued.evicted.id} was evicted from the worker queue`));
       signal.addEventListener('abort', onAbort, { once: true });
+      this.#enqueue(item);
       this.pump();
     });
   }
@@ -162,7 +159,40 @@ export class WorkerSlots {
       const head = this.#o.queue[Symbol.iterator]().next();
       if (head.done || head.value.priority > lowest) return;
       const item = this.#o.queue.dequeue() as WaitingTask;
+      this.#refill();
       item.grant(this.#lease(this.#idle.shift() as WorkerConnection));
+    }
+  }
+
+  /**
+   * Queues a waiting task. The governance queue is bounded (its depth is what admission reports); tasks past
+   * it wait here, in priority order, and move into it as it drains.
+   */
+  #enqueue(item: WaitingTask): void {
+    if (this.#overflow.length === 0 && this.#o.queue.depth < this.#o.queue.maxDepth) {
+      const queued = this.#o.queue.enqueue(item);
+      if (queued.accepted) {
+        if (queued.evicted) this.#hold(queued.evicted);
+        return;
+      }
+    }
+    this.#hold(item);
+  }
+
+  #hold(item: WaitingTask): void {
+    const at = this.#overflow.findIndex((w) => w.priority > item.priority);
+    this.#overflow.splice(at === -1 ? this.#overflow.length : at, 0, item);
+  }
+
+  #refill(): void {
+    while (this.#overflow.length > 0 && this.#o.queue.depth < this.#o.queue.maxDepth) {
+      const next = this.#overflow.shift() as WaitingTask;
+      const queued = this.#o.queue.enqueue(next);
+      if (!queued.accepted) {
+        this.#overflow.unshift(next);
+        return;
+      }
+      if (queued.evicted) this.#hold(queued.evicted);
     }
   }
 
@@ -172,6 +202,7 @@ export class WorkerSlots {
     this.#closed = true;
     this.#broken = error;
     for (let item = this.#o.queue.dequeue(); item; item = this.#o.queue.dequeue()) item.refuse(error);
+    for (const item of this.#overflow.splice(0)) item.refuse(error);
     await Promise.allSettled([...this.#spawning]);
     await Promise.all([...this.#all].map((c) => c.shutdown()));
     await this.#o.launcher.terminateAll({ graceMs: 2000 });
@@ -256,6 +287,7 @@ export class WorkerSlots {
         );
         for (let item = this.#o.queue.dequeue(); item; item = this.#o.queue.dequeue())
           item.refuse(this.#broken);
+        for (const item of this.#overflow.splice(0)) item.refuse(this.#broken);
       }
     });
   }
