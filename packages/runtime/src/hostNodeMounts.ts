@@ -28,6 +28,8 @@ export interface HostNodeMountsOptions {
   from?: string | undefined;
   /** The `PATH` searched for `shell`. @default process.env.PATH */
   path?: string | undefined;
+  /** Aborts the `ldd` calls; rejects with its reason. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -57,6 +59,7 @@ export interface HostNodeMountsOptions {
  * ```
  */
 export async function hostNodeMounts(options: HostNodeMountsOptions = {}): Promise<ContainerMount[]> {
+  options.signal?.throwIfAborted();
   const binaries = [options.node ?? process.execPath];
   const shell = options.shell ?? 'bash';
   if (shell !== false) {
@@ -66,7 +69,8 @@ export async function hostNodeMounts(options: HostNodeMountsOptions = {}): Promi
   const targets = new Set<string>();
   for (const binary of binaries) {
     targets.add(binary);
-    for (const lib of await sharedLibraries(binary)) for (const dir of await linkDirs(lib)) targets.add(dir);
+    for (const lib of await sharedLibraries(binary, options.signal))
+      for (const dir of await linkDirs(lib)) targets.add(dir);
   }
   for (const dir of await installDirs(options.from ?? path.dirname(fileURLToPath(import.meta.url))))
     targets.add(dir);
@@ -96,11 +100,12 @@ async function findOnPath(name: string, searchPath: string): Promise<string | un
 }
 
 /** The absolute library paths `ldd` prints for `binary` (none for a static binary). */
-async function sharedLibraries(binary: string): Promise<string[]> {
+async function sharedLibraries(binary: string, signal: AbortSignal | undefined): Promise<string[]> {
   let stdout: string;
   try {
-    ({ stdout } = await execFileAsync('ldd', [binary], { timeout: 10_000 }));
+    ({ stdout } = await execFileAsync('ldd', [binary], { timeout: 10_000, ...(signal ? { signal } : {}) }));
   } catch (error) {
+    signal?.throwIfAborted();
     const out = `${(error as { stdout?: string }).stdout ?? ''}${(error as { stderr?: string }).stderr ?? ''}`;
     if (/not a dynamic executable|statically linked/.test(out)) return [];
     throw new RuntimeOptionsError(

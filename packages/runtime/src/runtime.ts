@@ -277,6 +277,7 @@ async function buildLauncher(options: RuntimeOptions, workspace: string, logger:
       workerCommand: workerCommand(),
       logger,
       clock: options.clock,
+      signal: options.signal,
     });
   }
   throw new RuntimeOptionsError(

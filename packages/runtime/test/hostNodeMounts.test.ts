@@ -61,4 +61,9 @@ describe('hostNodeMounts', () => {
       ]);
     },
   );
+
+  it('rejects with the reason of an aborted signal', async () => {
+    const reason = new Error('stop');
+    await expect(hostNodeMounts({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
 });

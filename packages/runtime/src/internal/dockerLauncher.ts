@@ -18,6 +18,8 @@ export interface DockerLauncherContext {
   clock?: Clock | undefined;
   /** @default process.env */
   env?: NodeJS.ProcessEnv | undefined;
+  /** Aborts the host inspection (`ldd`). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -45,7 +47,7 @@ export async function createDockerLauncher(
   }
   const extra = checkMounts(docker?.mounts ?? []);
   const mountHostNode = docker?.mountHostNode ?? mountHostNodeFromEnv(env.ORDO_WORKER_MOUNT_HOST_NODE);
-  const mounts = mountHostNode ? [...(await hostNodeMounts()), ...extra] : extra;
+  const mounts = mountHostNode ? [...(await hostNodeMounts({ signal: context.signal })), ...extra] : extra;
   let cmd = docker?.cmd;
   if (mountHostNode && cmd === undefined) {
     const { command, args } = context.workerCommand;
