@@ -31,4 +31,4 @@ it('runs as `pnpm start`', async () => {
     cwd: join(import.meta.dirname, '..'),
   });
   expect(stdout).toContain('same commit order and digest at both concurrencies');
-});
+}, 60_000); // tsx compiles the example on start: slow on a loaded machine

@@ -53,4 +53,4 @@ it('exits 0 from `pnpm start` when no engine is reachable', async () => {
     env: { ...process.env, DOCKER_HOST: missingEngine },
   });
   expect(stdout).toContain('No Docker engine is reachable.');
-});
+}, 60_000); // tsx compiles the example on start: slow on a loaded machine

@@ -31,4 +31,4 @@ it('runs as `pnpm start`', async () => {
     cwd: join(import.meta.dirname, '..'),
   });
   expect(stdout).toContain('ordo_admission_rejections_total{reason="QUEUE_FULL"} 1');
-});
+}, 60_000); // tsx compiles the example on start: slow on a loaded machine

@@ -34,4 +34,4 @@ it('runs as `pnpm start`', async () => {
     cwd: join(import.meta.dirname, '..'),
   });
   expect(stdout).toContain('SPOOL_CONFLICT: src/config.ts changed on disk since it was staged');
-});
+}, 60_000); // tsx compiles the example on start: slow on a loaded machine

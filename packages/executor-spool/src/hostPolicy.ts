@@ -108,6 +108,9 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
     }
   }
   const allowAll = options.allow === undefined;
+  // URL hostname → the normalized host it was allowed as. The host checks depend on nothing but the
+  // hostname and this (immutable) policy, so a host allowed once is allowed again; refusals are not kept.
+  const allowedHosts = new Map<string, string>();
 
   function isAllowed(host: string): boolean {
     return allowAll || exact.has(host) || suffixes.some((suffix) => host.endsWith(suffix));
@@ -139,16 +142,23 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
       if (url.username !== '' || url.password !== '') {
         throw new FetchUrlNotAllowedError(url.href, 'URLs with user info (user:password@) are refused');
       }
+      const known = allowedHosts.get(url.hostname);
+      if (known !== undefined) return known;
       // A URL's hostname is already lower-cased, IDNA-mapped and IPv4-normalized by the URL parser.
       const host = bareHost(url.hostname);
       const literal = canonicalAddress(host);
       if (literal !== undefined) checkAddress(literal, literal);
       if (!isAllowed(literal ?? host)) throw new FetchHostNotAllowedError(host);
+      if (allowedHosts.size >= ALLOWED_HOSTS_KEPT) allowedHosts.clear();
+      allowedHosts.set(url.hostname, literal ?? host);
       return literal ?? host;
     },
     checkAddress: (host, address) => checkAddress(normalizeHost(host), address),
   };
 }
+
+/** How many allowed hostnames a policy remembers before it starts over (a bound, not a tuning knob). */
+const ALLOWED_HOSTS_KEPT = 1_000;
 
 /** A URL hostname without IPv6 brackets and without a trailing dot. */
 function bareHost(hostname: string): string {

@@ -20,6 +20,7 @@ import {
   FetchUrlNotAllowedError,
 } from './errors.js';
 import { createHostPolicy, type HostPolicy, type HostPolicyOptions } from './hostPolicy.js';
+import { REDIRECTS, ResponseTap } from './internal/responseTap.js';
 import { createTokenBucket } from './tokenBucket.js';
 
 /** One address a host name resolves to. */
@@ -46,14 +47,15 @@ export interface RestrictedFetchOptions extends HostPolicyOptions {
       }
     | undefined;
   /**
-   * The most bytes of a response body that may be read; past it the body stream errors with
-   * `FETCH_BODY_TOO_LARGE` and the connection is dropped.
+   * The most bytes of a response body that may be read (decoded bytes for a content-encoded body); past
+   * it the body stream errors with `FETCH_BODY_TOO_LARGE` and the connection is dropped. A plain body is
+   * counted as it arrives, so the error can come before the caller has read that far.
    * @default 10485760 (10 MiB)
    */
   maxBodyBytes?: number | undefined;
   /**
-   * How long a request may take, from the call until its body has been read (`FETCH_TIMEOUT`).
-   * `Infinity` disables it.
+   * How long a request may take, from the call until its body has been received whole (for a
+   * content-encoded body: read and decoded) (`FETCH_TIMEOUT`). `Infinity` disables it.
    * @default 30000
    */
   timeoutMs?: number | undefined;
@@ -121,7 +123,6 @@ export interface CheckedAgentOptions {
   agent?: Omit<Agent.Options, 'connect'> | undefined;
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const defaultResolve = async (hostname: string): Promise<readonly ResolvedAddress[]> =>
   (await dnsLookup(hostname, { all: true })) as ResolvedAddress[];
 
@@ -186,8 +187,8 @@ export function createCheckedAgent(options: CheckedAgentOptions): Agent {
  * When to use: every request whose URL an agent or a user can influence (SSRF).
  *
  * Gotchas: the returned `Response` is undici's; its body is a stream that errors with
- * `FETCH_BODY_TOO_LARGE` past `maxBodyBytes`, and the timeout runs until the body has been read, so read
- * or cancel every body.
+ * `FETCH_BODY_TOO_LARGE` past `maxBodyBytes`, and the timeout runs until the body is in, so a body left
+ * unread past the stream's buffer holds its connection until then: read or cancel every body.
  *
  * @example
  * ```ts
@@ -221,17 +222,35 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   const waitForToken = options.rate?.wait ?? true;
   const dispatcher = options.dispatcher ?? createCheckedAgent({ policy, resolve: options.resolve });
 
-  async function takeToken(host: string, signal: AbortSignal): Promise<void> {
-    if (!limiter) return;
+  function takeToken(limiter: RateLimiter, host: string, signal: AbortSignal): Promise<void> | undefined {
     if (waitForToken) return limiter.acquire(host, signal);
     const decision = limiter.tryAcquire(host);
     if (!decision.acquired) throw new FetchRateLimitedError(host, decision.retryAfterMs);
+    return undefined;
   }
 
-  async function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
+  // undici hands a finished response's socket back to its pool one loop turn later (setImmediate); a
+  // request sent before that finds the socket busy and opens a second one. So a request that starts in
+  // the turn a response ended waits that turn first, and sequential requests keep one socket.
+  let socketReturning: ReturnType<typeof setImmediate> | undefined;
+  const onResponseComplete = () => {
+    socketReturning ??= setImmediate(() => {
+      socketReturning = undefined;
+    });
+  };
+
+  function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
     const breaker = options.breakerFor?.(host);
     if (!breaker) return fetch(url, init);
-    const request = (requestSignal: AbortSignal) => fetch(url, { ...init, signal: requestSignal });
+    return sendThroughBreaker(breaker, url, init, signal);
+  }
+
+  async function sendThroughBreaker(
+    breaker: Breaker,
+    url: URL,
+    init: RequestInit,
+    signal: AbortSignal,
+  ): Promise<Response> {
     try {
       return await breaker.execute(async (context) => {
         // The breaker's own signal (its timeout) may cancel the request until the headers are in.
@@ -239,7 +258,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         const onBreakerAbort = () => linked.controller.abort(context.signal.reason);
         context.signal.addEventListener('abort', onBreakerAbort, { once: true });
         try {
-          const response = await request(linked.signal);
+          const response = await fetch(url, { ...init, signal: linked.signal });
           if (response.status >= 500) throw new ServerErrorResponse(response);
           return response;
         } finally {
@@ -272,16 +291,24 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         timeoutMs,
       );
     }
-    const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal, dispatcher };
+    const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal };
     let redirected = false;
     try {
       for (let hop = 0; ; hop++) {
         const host = policy.checkUrl(url);
-        await takeToken(host, child.signal);
+        if (limiter) await takeToken(limiter, host, child.signal);
+        if (socketReturning) await new Promise((resolve) => setImmediate(resolve));
+        const href = url.href;
+        const tap = new ResponseTap(dispatcher, maxBodyBytes, {
+          // Aborting drops the connection instead of reading the rest.
+          onTooLarge: () => child.controller.abort(new FetchBodyTooLargeError(maxBodyBytes, href)),
+          onComplete: onResponseComplete,
+        });
+        requestInit.dispatcher = tap;
         const response = await send(host, url, requestInit, child.signal);
         const location = response.headers.get('location');
         if (!REDIRECTS.has(response.status) || location === null || merged.init.redirect === 'manual') {
-          return limitBody(response, url, redirected, child.controller, done);
+          return finish(response, tap, url, redirected, child.controller, done);
         }
         await response.body?.cancel();
         if (merged.init.redirect === 'error')
@@ -301,6 +328,28 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
     }
   }
 
+  /**
+   * Hands the final response to the caller. When the tap counted its body against the cap (the usual
+   * case), it is undici's own response and the request is done when the tap says the body is in;
+   * otherwise (a content-encoded body, counted after decoding, or a redirect returned as is) the body is
+   * wrapped in a counting stream.
+   */
+  function finish(
+    response: Response,
+    tap: ResponseTap,
+    url: URL,
+    redirected: boolean,
+    controller: AbortController,
+    done: () => void,
+  ): Response {
+    if (!tap.counted) return limitBody(response, url, redirected, controller, done);
+    tap.whenSettled(done);
+    // The hops were followed by hand: say so as a followed fetch would (its url is already the last hop).
+    if (redirected) Object.defineProperty(response, 'redirected', { value: true });
+    return response;
+  }
+
+  /** Wraps a body whose size the tap could not count in a stream that counts it as it is read. */
   function limitBody(
     response: Response,
     url: URL,
@@ -320,9 +369,6 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
             const { done: finished, value } = await reader.read();
             if (finished) {
               done();
-              // undici hands the socket back to its pool on the next turn (setImmediate); ending the body
-              // after that lets a sequential next request reuse it instead of opening a second one.
-              await new Promise((resolve) => setImmediate(resolve));
               stream.close();
               return;
             }
@@ -348,8 +394,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
     }
     const init = { status: response.status, statusText: response.statusText, headers: response.headers };
     const limited = new Response(body, init);
-    // The hops were followed by hand: give the caller the final URL as a followed fetch would.
-    Object.defineProperties(limited, { url: { value: url.href }, redirected: { value: redirected } });
+    Object.defineProperties(limited, { url: { value: response.url }, redirected: { value: redirected } });
     return limited;
   }
 

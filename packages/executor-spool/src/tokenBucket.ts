@@ -89,6 +89,8 @@ export function createTokenBucket(options: TokenBucketOptions): RateLimiter {
     acquire(key, signal) {
       if (signal?.aborted) return Promise.reject(signal.reason);
       const bucket = bucketFor(key);
+      // Nobody in line and a token at hand (the usual case): take it without joining the line.
+      if (bucket.waiting === 0 && take(bucket).acquired) return Promise.resolve();
       bucket.waiting++;
       const previous = bucket.tail;
       const turn = (async () => {

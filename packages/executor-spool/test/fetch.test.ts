@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { type Breaker, type BreakerContext, isOrdoError, OrdoError } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -361,6 +362,98 @@ describe('createRestrictedFetch: body cap and timeout', () => {
     const reason = new Error('caller gave up');
     controller.abort(reason);
     expect(await pending).toBe(reason);
+  });
+});
+
+describe('createRestrictedFetch: body accounting', () => {
+  const bigGzip = gzipSync(Buffer.alloc(1_000_000)); // ~1 KB on the wire, 1 MB decoded
+
+  it('caps a content-length body that is too large, and a content-encoded body by its decoded size', async () => {
+    await using server = await startServer((req, res) => {
+      if (req.url === '/plain') res.end('z'.repeat(200_000));
+      else res.writeHead(200, { 'content-encoding': 'gzip' }).end(bigGzip);
+    });
+    await using fetch = restricted({
+      resolve: resolver({ 'api.test': '127.0.0.1' }).resolve,
+      maxBodyBytes: 100_000,
+    });
+    const plain = await rejection((await fetch(`http://api.test:${server.port}/plain`)).text());
+    expect(plain.code).toBe('FETCH_BODY_TOO_LARGE');
+    const bomb = await rejection((await fetch(`http://api.test:${server.port}/gzip`)).arrayBuffer());
+    expect(bomb.code).toBe('FETCH_BODY_TOO_LARGE');
+  });
+
+  it('reads a content-encoded body under the cap decoded and whole', async () => {
+    await using server = await startServer((_req, res) =>
+      res.writeHead(200, { 'content-encoding': 'gzip' }).end(bigGzip),
+    );
+    await using fetch = restricted({ resolve: resolver({ 'api.test': '127.0.0.1' }).resolve });
+    const response = await fetch(`http://api.test:${server.port}/`);
+    expect((await response.arrayBuffer()).byteLength).toBe(1_000_000);
+  });
+
+  it('stops the timeout once the body is in, read, cancelled or refused (ManualClock)', async () => {
+    await using server = await startServer((req, res) => {
+      if (req.url === '/big') res.end('z'.repeat(200_000));
+      else if (req.url === '/stall') res.write('first');
+      else res.end('hello');
+    });
+    const clock = new ManualClock();
+    await using fetch = restricted({
+      resolve: resolver({ 'api.test': '127.0.0.1' }).resolve,
+      clock,
+      maxBodyBytes: 100_000,
+    });
+    const url = `http://api.test:${server.port}`;
+    expect(await (await fetch(`${url}/`)).text()).toBe('hello');
+    expect(clock.pendingTimers).toBe(0);
+    // Received whole but never read: nothing can stall any more, so the timer goes too.
+    const unread = await fetch(`${url}/`);
+    await vi.waitFor(() => expect(clock.pendingTimers).toBe(0));
+    await unread.body?.cancel();
+    const stalled = await fetch(`${url}/stall`);
+    expect(clock.pendingTimers).toBe(1);
+    await stalled.body?.cancel();
+    await vi.waitFor(() => expect(clock.pendingTimers).toBe(0));
+    expect((await rejection((await fetch(`${url}/big`)).text())).code).toBe('FETCH_BODY_TOO_LARGE');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('does not count the body of a redirect it follows, and caps one it returns', async () => {
+    await using server = await startServer((req, res) => {
+      if (req.url === '/from') res.writeHead(302, { location: '/to' }).end('moved');
+      else res.end();
+    });
+    await using fetch = restricted({
+      resolve: resolver({ 'api.test': '127.0.0.1' }).resolve,
+      maxBodyBytes: 0,
+    });
+    const followed = await fetch(`http://api.test:${server.port}/from`);
+    expect([followed.status, await followed.text()]).toEqual([200, '']);
+    const manual = await fetch(`http://api.test:${server.port}/from`, { redirect: 'manual' });
+    expect(manual.status).toBe(302);
+    expect((await rejection(manual.text())).code).toBe('FETCH_BODY_TOO_LARGE');
+  });
+
+  it('a redirected response says so, with the URL of the last hop', async () => {
+    await using server = await startServer((req, res, port) => {
+      if (req.url === '/from') res.writeHead(302, { location: `http://other.test:${port}/to` }).end();
+      else res.end('arrived');
+    });
+    const dns = resolver({ 'api.test': '127.0.0.1', 'other.test': '127.0.0.1' });
+    await using fetch = restricted({ resolve: dns.resolve });
+    const direct = await fetch(`http://api.test:${server.port}/to#part`);
+    expect([direct.url, direct.redirected, await direct.text()]).toEqual([
+      `http://api.test:${server.port}/to`,
+      false,
+      'arrived',
+    ]);
+    const moved = await fetch(`http://api.test:${server.port}/from`);
+    expect([moved.url, moved.redirected, await moved.text()]).toEqual([
+      `http://other.test:${server.port}/to`,
+      true,
+      'arrived',
+    ]);
   });
 });
 

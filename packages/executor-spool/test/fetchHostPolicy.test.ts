@@ -164,4 +164,49 @@ describe('createHostPolicy', () => {
       }),
     );
   });
+
+  it('remembering allowed hosts never changes a verdict, refusals included (property)', () => {
+    const options = {
+      allow: ['api.example.com', '*.example.org', '8.8.8.8', '10.1.2.3', '[::1]'],
+      allowPrivate: ['10.0.0.0/8', '::1'],
+    };
+    // One policy for every run: it sees thousands of URLs, so it also starts over past its bound.
+    const remembering = createHostPolicy(options);
+    const verdict = (policy: ReturnType<typeof createHostPolicy>, url: URL) => {
+      try {
+        return policy.checkUrl(url);
+      } catch (error) {
+        return `refused: ${(error as { code?: string }).code}`;
+      }
+    };
+    const host = fc.oneof(
+      fc.constantFrom(
+        'api.example.com',
+        'API.Example.COM.',
+        'example.org',
+        'a.example.org',
+        '8.8.8.8',
+        '134744072',
+        '10.1.2.3',
+        '0xa010203',
+        '127.0.0.1',
+        '169.254.169.254',
+        '[::1]',
+        '[::ffff:10.1.2.3]',
+        'evil.test',
+      ),
+      fc.domain(),
+      fc.domain().map((name) => `${name}.example.org`),
+      fc.ipV4(),
+    );
+    const url = fc.tuple(fc.constantFrom('http://', 'https://', 'ftp://', 'http://user@'), host);
+    fc.assert(
+      fc.property(fc.array(url, { minLength: 1, maxLength: 60 }), (urls) => {
+        for (const [prefix, name] of urls) {
+          const parsed = new URL(`${prefix}${name}/`);
+          expect(verdict(remembering, parsed)).toBe(verdict(createHostPolicy(options), parsed));
+        }
+      }),
+    );
+  });
 });

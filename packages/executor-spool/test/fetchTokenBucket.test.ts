@@ -34,6 +34,20 @@ describe('createTokenBucket', () => {
     expect(order).toEqual([1, 2, 3]);
   });
 
+  it('a new call never overtakes the line, even while a waiter’s timer fires late', async () => {
+    const clock = new ManualClock();
+    const limiter = createTokenBucket({ perSecond: 1, burst: 1, clock });
+    await limiter.acquire('h');
+    const order: string[] = [];
+    const first = limiter.acquire('h').then(() => order.push('first'));
+    await clock.advanceAsync(0);
+    clock.setNow(1_500); // a token is due, but the waiter's timer has not fired yet
+    const second = limiter.acquire('h').then(() => order.push('second'));
+    await clock.advanceAsync(2_000);
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first', 'second']);
+  });
+
   it('acquire rejects with the reason on abort, and the line moves on', async () => {
     const clock = new ManualClock();
     const limiter = createTokenBucket({ perSecond: 1, burst: 1, clock });
@@ -68,6 +82,42 @@ describe('createTokenBucket', () => {
           }
         },
       ),
+    );
+  });
+
+  it('acquire grants in call order and within the rate, line or no line (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(
+          fc.record({ calls: fc.integer({ min: 0, max: 3 }), advance: fc.integer({ min: 0, max: 400 }) }),
+          {
+            maxLength: 30,
+          },
+        ),
+        async (perSecond, burst, steps) => {
+          const clock = new ManualClock();
+          const limiter = createTokenBucket({ perSecond, burst, clock });
+          const granted: number[] = [];
+          const pending: Promise<unknown>[] = [];
+          let calls = 0;
+          for (const step of steps) {
+            for (let i = 0; i < step.calls; i++) {
+              const id = calls++;
+              pending.push(limiter.acquire('k').then(() => granted.push(id)));
+            }
+            await clock.advanceAsync(step.advance);
+            expect(granted).toEqual(granted.map((_, i) => i));
+            expect(granted.length).toBeLessThanOrEqual(burst + Math.floor((clock.now() * perSecond) / 1000));
+          }
+          await clock.advanceAsync(Math.ceil((calls * 1000) / perSecond) + 1000);
+          await Promise.all(pending);
+          expect(granted).toEqual(granted.map((_, i) => i));
+          expect(granted).toHaveLength(calls);
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 

@@ -12,6 +12,7 @@ import {
   systemClock,
   type TerminateOptions,
   type WorkerHandle,
+  type WorkerIo,
   type WorkerSpec,
   WorkerStatus,
 } from '@ordo/contracts';
@@ -23,6 +24,7 @@ import {
   LauncherClosedError,
 } from './errors.js';
 import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
+import { AttachedIo } from './internal/attachedIo.js';
 import { demux, EngineClient } from './internal/engine.js';
 import {
   deathReason,
@@ -124,6 +126,25 @@ export interface ContainerLauncherOptions {
   terminateOnClose?: boolean | undefined;
   /** How many log lines to keep from a crashed container. @default 20 */
   logTailLines?: number | undefined;
+  /**
+   * Give each worker a stdin/stdout line channel, `handle.io`, as `SubprocessLauncher` does: containers
+   * are created with an open stdin (`OpenStdin`, `AttachStdin`, no TTY) and attached
+   * (`POST /containers/{id}/attach`, one hijacked connection per worker) before they start, so no output
+   * is missed. stdout lines come out of `io.lines()`; stderr lines are logged at debug and emitted as
+   * `stderr` events. Workers taken over with `adopt()` have no channel.
+   *
+   * When to use: the runtime's IPC (one JSON message per line) with workers in containers.
+   * Gotchas: the image's command must read stdin and write stdout line by line (flush after each line);
+   * a container that exits closes its channel (`lines()` ends, `send` rejects with `LAUNCHER_IO_CLOSED`).
+   * @default false
+   */
+  attachStdio?: boolean | undefined;
+  /**
+   * With `attachStdio`: how many unread stdout lines a worker may have before the launcher stops reading
+   * its output (the container then blocks on its writes until `lines()` is read again). Nothing is dropped.
+   * @default 10000
+   */
+  maxBufferedLines?: number | undefined;
   /** The time source (cooldown, staleness, backoff, health-check timeout). @default systemClock */
   clock?: Clock | undefined;
   /** @default noopLogger */
@@ -138,10 +159,19 @@ export interface EventsStreamChange {
   reason: string;
 }
 
+/** A line a worker wrote on stderr, as the `stderr` event reports it. */
+export interface WorkerStderrLine {
+  workerId: string;
+  /** The line, without its newline. */
+  line: string;
+}
+
 /** The events a {@link ContainerLauncher} emits. */
 export interface ContainerLauncherEvents extends LauncherEvents {
   /** The events stream connected or dropped (monitoring polls the engine while it is down). */
   events: [change: EventsStreamChange];
+  /** With `attachStdio`: a worker wrote a line on stderr. */
+  stderr: [output: WorkerStderrLine];
 }
 
 /** A container worker's handle: the contracts' {@link WorkerHandle} plus its container and last log lines. */
@@ -154,6 +184,8 @@ export interface ContainerWorkerHandle extends WorkerHandle {
   readonly reason: string;
   /** The last log lines of a crashed container (up to `logTailLines`). */
   readonly logTail: readonly string[];
+  /** The worker's stdin/stdout line channel with `attachStdio: true`; else `undefined`. */
+  readonly io: WorkerIo | undefined;
 }
 
 type EngineState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | 'gone';
@@ -173,6 +205,8 @@ interface ContainerRecord extends WorkerRecord {
   /** Set while a dead container's logs are fetched, before it turns CRASHED. */
   dying: Promise<void> | undefined;
   removed: boolean;
+  /** The attach channel, with `attachStdio`. */
+  io: AttachedIo | undefined;
 }
 
 interface ListedContainer {
@@ -210,7 +244,8 @@ interface EngineEvent {
  *   launcher first runs that command in the container (`POST /containers/{id}/exec`), and only then.
  *
  * A container that exits non-zero (or is killed, or runs out of memory) is CRASHED, with its last log lines
- * in `reason` and `logTail`. `apiCalls()` counts every Engine API call by endpoint.
+ * in `reason` and `logTail`. `apiCalls()` counts every Engine API call by endpoint. With `attachStdio`, each
+ * handle has a stdin/stdout line channel, `io`, like a subprocess worker's.
  *
  * Gotchas: the image must be on the engine (`LAUNCHER_IMAGE_NOT_FOUND` otherwise); containers run with
  * network `none` unless you say otherwise; `terminateAll()` removes every container labelled with the run id.
@@ -240,6 +275,7 @@ export class ContainerLauncher
   readonly #cooldownMs: number;
   readonly #mode: MonitorMode;
   readonly #logTailLines: number;
+  readonly #maxBufferedLines: number;
   readonly #handles = new Map<string, ContainerWorkerHandle>();
   #seq = 0;
   #refreshing: Promise<void> | undefined;
@@ -268,6 +304,13 @@ export class ContainerLauncher
     }
     this.#logTailLines = options.logTailLines ?? 20;
     assertNumber('logTailLines', this.#logTailLines);
+    if (options.attachStdio !== undefined && typeof options.attachStdio !== 'boolean') {
+      throw new InvalidOptionsError(
+        `Option "attachStdio" must be true or false, got ${JSON.stringify(options.attachStdio)}.`,
+      );
+    }
+    this.#maxBufferedLines = options.maxBufferedLines ?? 10_000;
+    assertNumber('maxBufferedLines', this.#maxBufferedLines, 1);
     if (options.healthCheck) assertNumber('healthCheck.timeoutMs', options.healthCheck.timeoutMs ?? 5000, 1);
     assertNumber('reconnect.initialMs', options.reconnect?.initialMs ?? 500, 1);
     assertNumber('reconnect.maxMs', options.reconnect?.maxMs ?? 30_000, 1);
@@ -301,9 +344,11 @@ export class ContainerLauncher
   }
 
   /**
-   * Creates and starts a container named `ordo-<runId>-<workerId>`, labelled with the run id and worker id.
-   * Rejects with `LAUNCHER_IMAGE_NOT_FOUND` when the image is missing and `LAUNCHER_ENGINE_UNAVAILABLE`
-   * when the engine cannot be reached.
+   * Creates and starts a container named `ordo-<runId>-<workerId>`, labelled with the run id and worker id;
+   * with `attachStdio`, attaches to it before the start. Rejects with `LAUNCHER_IMAGE_NOT_FOUND` when the
+   * image is missing, `LAUNCHER_ENGINE_UNAVAILABLE` when the engine cannot be reached, and
+   * `LAUNCHER_ENGINE_ERROR` when the engine refuses a call (the attach included); the container is removed
+   * when the attach or the start fails.
    */
   async spawn(workerId: string, spec: WorkerSpec = {}, signal?: AbortSignal): Promise<ContainerWorkerHandle> {
     signal?.throwIfAborted();
@@ -324,6 +369,15 @@ export class ContainerLauncher
     const body = {
       Image: o.image,
       ...(cmd.length > 0 && { Cmd: cmd }),
+      ...(o.attachStdio === true && {
+        // StdinOnce false: the stdin stays open when the attach connection closes.
+        OpenStdin: true,
+        StdinOnce: false,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      }),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: { ...o.labels, ...spec.labels, [RUN_ID_LABEL]: this.runId, [WORKER_ID_LABEL]: workerId },
       HostConfig: {
@@ -351,6 +405,7 @@ export class ContainerLauncher
     const record = this.#newRecord(workerId, containerId, this.clock.now());
     this.records.set(workerId, record); // before start: a die event may come before start returns
     try {
+      if (o.attachStdio === true) record.io = await this.#attach(record, signal);
       await this.#engine.request({
         method: 'POST',
         path: `/containers/${containerId}/start`,
@@ -359,6 +414,7 @@ export class ContainerLauncher
       });
     } catch (error) {
       this.records.delete(workerId);
+      await record.io?.close();
       await this.#remove(record).catch(() => {});
       throw error;
     }
@@ -422,14 +478,40 @@ export class ContainerLauncher
       execOk: undefined,
       dying: undefined,
       removed: false,
+      io: undefined,
     };
   }
 
+  /** Opens the worker's attach connection (stdin, stdout, stderr) and wraps it in its line channel. */
+  async #attach(record: ContainerRecord, signal?: AbortSignal): Promise<AttachedIo> {
+    const { workerId, containerId } = record;
+    const socket = await this.#engine.upgrade({
+      method: 'POST',
+      path: `/containers/${containerId}/attach`,
+      endpoint: 'POST /containers/{id}/attach',
+      query: { stream: 1, stdin: 1, stdout: 1, stderr: 1 },
+      signal,
+    });
+    return new AttachedIo(socket, {
+      workerId,
+      maxBufferedLines: this.#maxBufferedLines,
+      onStderr: (line) => {
+        this.logger.debug({ workerId, line }, 'worker stderr');
+        this.events.emit('stderr', { workerId, line });
+      },
+      onClose: (error) => {
+        if (error) this.logger.warn({ err: error, workerId }, 'worker attach stream broke');
+        else this.logger.debug({ workerId }, 'worker attach stream closed');
+      },
+    });
+  }
+
   #register(record: ContainerRecord, containerName: string): ContainerWorkerHandle {
-    const handle = liveHandle(record, {
-      containerId: record.containerId,
-      containerName,
-    }) as ContainerWorkerHandle;
+    const handle = liveHandle(
+      record,
+      { containerId: record.containerId, containerName },
+      record.io,
+    ) as ContainerWorkerHandle;
     this.#handles.set(record.workerId, handle);
     return handle;
   }
@@ -477,18 +559,23 @@ export class ContainerLauncher
     const graceMs = options.graceMs ?? 5000;
     assertNumber('graceMs', graceMs);
     await record.dying;
-    if (!isTerminalWorkerStatus(record.status)) {
-      record.stopRequested = true;
-      this.setStatus(record, WorkerStatus.STOPPING, 'terminate requested');
-      await this.#engine.request({
-        method: 'POST',
-        path: `/containers/${record.containerId}/stop`,
-        endpoint: 'POST /containers/{id}/stop',
-        query: { t: Math.ceil(graceMs / 1000) },
-        ok: [304, 404],
-      });
+    try {
+      if (!isTerminalWorkerStatus(record.status)) {
+        record.stopRequested = true;
+        this.setStatus(record, WorkerStatus.STOPPING, 'terminate requested');
+        await this.#engine.request({
+          method: 'POST',
+          path: `/containers/${record.containerId}/stop`,
+          endpoint: 'POST /containers/{id}/stop',
+          query: { t: Math.ceil(graceMs / 1000) },
+          ok: [304, 404],
+        });
+      }
+      await this.#remove(record);
+    } finally {
+      // Normally closed already (the engine ends the stream when the container stops); never left open.
+      await record.io?.close();
     }
-    await this.#remove(record);
     this.setStatus(record, WorkerStatus.STOPPED, 'terminated');
     this.forgetHeartbeat(workerId);
   }
@@ -516,7 +603,10 @@ export class ContainerLauncher
     ]);
   }
 
-  /** Closes the events stream, terminates every worker (unless `terminateOnClose: false`) and closes the engine connections. */
+  /**
+   * Closes the events stream, terminates every worker (unless `terminateOnClose: false`), closes every
+   * attach connection and the engine connections.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -525,6 +615,7 @@ export class ContainerLauncher
     try {
       if (this.records.size > 0 && this.#options.terminateOnClose !== false) await this.terminateAll();
     } finally {
+      await Promise.all([...this.records.values()].map((r) => r.io?.close()));
       await this.#engine.close();
     }
   }

@@ -21,6 +21,10 @@ export const LauncherErrorCode = {
   INVALID_OPTIONS: 'LAUNCHER_INVALID_OPTIONS',
   /** The launcher was closed. */
   CLOSED: 'LAUNCHER_CLOSED',
+  /** A worker's line channel (`handle.io`) is closed: the worker exited, or was terminated. */
+  IO_CLOSED: 'LAUNCHER_IO_CLOSED',
+  /** A container's attach stream is not the engine's multiplexed stdout/stderr framing. */
+  IO_STREAM_CORRUPT: 'LAUNCHER_IO_STREAM_CORRUPT',
 } as const;
 
 /** One of the {@link LauncherErrorCode} values. */
@@ -104,6 +108,36 @@ export class LauncherClosedError extends OrdoError {
   override readonly code = LauncherErrorCode.CLOSED;
   constructor() {
     super('This launcher is closed. Create a new launcher to start workers again.');
+  }
+}
+
+/**
+ * `send()` on a worker's line channel after it closed: the worker exited (its container stopped) or was
+ * terminated, or the launcher was closed. `details.workerId` names it; check the worker's status and
+ * `reason`, and spawn a new worker to go on.
+ */
+export class WorkerIoClosedError extends OrdoError {
+  override readonly code = LauncherErrorCode.IO_CLOSED;
+  constructor(workerId: string, options: LauncherErrorOptions = {}) {
+    super(
+      `The line channel of worker "${workerId}" is closed (the worker exited or was terminated). Check its status and reason; spawn a new worker to go on.`,
+      { ...options, details: { workerId, ...options.details } },
+    );
+  }
+}
+
+/**
+ * A container's attach stream broke the engine's framing (8-byte headers before each stdout/stderr
+ * payload), so its output cannot be read any further; `lines()` throws this after the lines read before.
+ * It happens when the container runs with a TTY or something other than the engine answered.
+ */
+export class WorkerIoStreamError extends OrdoError {
+  override readonly code = LauncherErrorCode.IO_STREAM_CORRUPT;
+  constructor(workerId: string, options: LauncherErrorOptions = {}) {
+    super(
+      `The attach stream of worker "${workerId}" is not the Docker engine's stdout/stderr framing, so its output cannot be read. Make sure the container runs without a TTY and DOCKER_HOST points at a Docker engine, not a proxy that rewrites the stream.`,
+      { ...options, details: { workerId, ...options.details } },
+    );
   }
 }
 

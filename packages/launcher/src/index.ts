@@ -18,6 +18,7 @@ export {
   type MonitorMode,
   RUN_ID_LABEL,
   WORKER_ID_LABEL,
+  type WorkerStderrLine,
 } from './containerLauncher.js';
 export { DEFAULT_DOCKER_SOCKET, type DockerConnection, type DockerTls, dockerFromEnv } from './docker.js';
 // ── State and metrics ────────────────────────────────────────────────────────────────────────────
@@ -40,6 +41,8 @@ export {
   StateVersionError,
   StateWriteError,
   UnknownWorkerError,
+  WorkerIoClosedError,
+  WorkerIoStreamError,
 } from './errors.js';
 export { HEARTBEAT_DIR_ENV, type Heartbeat, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 export {

@@ -1,38 +1,24 @@
 import { writeFile } from 'node:fs/promises';
-import { isOrdoError, noopLogger, WorkerStatus } from '@ordo/contracts';
+import { isOrdoError, WorkerStatus } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  ContainerLauncher,
-  type ContainerLauncherOptions,
-  createPoller,
-  dockerFromEnv,
-} from '../src/index.js';
-import { EngineClient } from '../src/internal/engine.js';
+import { ContainerLauncher, type ContainerLauncherOptions, createPoller } from '../src/index.js';
 import { nextStatus, tempDir } from './helpers.js';
+import {
+  assertReachable,
+  docker,
+  engine,
+  eventually,
+  IMAGE,
+  reachable,
+  removeTestContainers,
+  required,
+  warnIfSkipped,
+} from './realEngine.js';
 
-/*
- * Against a real Docker engine: DOCKER_HOST must point at it (scripts/docker-engine.sh start prints it).
- * Without one these tests skip, unless ORDO_REQUIRE_DOCKER=1 (CI), where they fail.
- */
-const IMAGE = 'ordo-test/busybox:1';
+// Against a real Docker engine (see realEngine.ts): skipped without one, failing with ORDO_REQUIRE_DOCKER=1.
 const TEST_LABEL = { 'ordo.test': 'launcher' };
-const required = process.env.ORDO_REQUIRE_DOCKER === '1';
-const docker = process.env.DOCKER_HOST ? dockerFromEnv() : undefined;
-const engine = docker ? new EngineClient(docker, noopLogger) : undefined;
-const reachable = engine
-  ? await engine
-      .request({ method: 'GET', path: '/_ping', endpoint: 'ping', signal: AbortSignal.timeout(15_000) })
-      .then(() => true)
-      .catch(() => false)
-  : false;
-const HOW =
-  'start one with `ORDO_DOCKER_DIR=/tmp/ordo-docker-dev scripts/docker-engine.sh start` and export the DOCKER_HOST it prints';
-if (!reachable && !required) {
-  console.warn(
-    `[launcher] skipping the real Docker engine tests: no engine at DOCKER_HOST=${process.env.DOCKER_HOST ?? '(unset)'}; ${HOW}.`,
-  );
-}
+warnIfSkipped('the real Docker engine tests');
 
 /** A worker that writes a heartbeat every second, atomically, until `freeze-<id>` appears in the dir. */
 const WORKER = [
@@ -49,34 +35,6 @@ const WORKER = [
   ].join('\n'),
 ];
 
-async function cleanup(): Promise<void> {
-  if (!engine || !reachable) return;
-  const res = await engine.request({
-    method: 'GET',
-    path: '/containers/json',
-    endpoint: 'list',
-    query: { all: 1, filters: JSON.stringify({ label: ['ordo.test=launcher'] }) },
-  });
-  for (const c of res.json<{ Id: string }[]>()) {
-    await engine.request({
-      method: 'DELETE',
-      path: `/containers/${c.Id}`,
-      endpoint: 'rm',
-      query: { force: 1 },
-      ok: [404],
-    });
-  }
-}
-
-/** Polls (real time, for I/O) until `check` holds; fails after 30 s. */
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  expect(await check()).toBe(true);
-}
-
 function launcher(options: Partial<ContainerLauncherOptions> = {}): ContainerLauncher {
   return new ContainerLauncher({
     docker: docker ?? { socketPath: '/nonexistent' },
@@ -92,15 +50,9 @@ describe.runIf(reachable || required)(
   'ContainerLauncher on a real Docker engine',
   { timeout: 90_000 },
   () => {
-    beforeEach(() => {
-      if (!reachable) {
-        throw new Error(
-          `ORDO_REQUIRE_DOCKER=1 but no Docker engine answers at DOCKER_HOST=${process.env.DOCKER_HOST ?? '(unset)'}; ${HOW}.`,
-        );
-      }
-    });
+    beforeEach(assertReachable);
     afterAll(async () => {
-      await cleanup();
+      await removeTestContainers(TEST_LABEL['ordo.test']);
       await engine?.close();
     }, 90_000);
 

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type RequestListener, type ServerRe
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { tempDir } from './helpers.js';
 
 /** A container as the fake engine keeps it. */
@@ -25,6 +26,8 @@ export interface FakeContainer {
   execExitCode: number;
   /** How many exec inspects still answer `Running: true` (the engine records the exit a moment late). */
   execLag: number;
+  /** The open attach connection, if any: it echoes stdin to stdout framed, like `cat`. */
+  attach: Duplex | undefined;
 }
 
 /** The TLS material in test/fixtures/tls: a CA, a server certificate for 127.0.0.1 and a client certificate. */
@@ -46,6 +49,7 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
   const history: { time: number; line: string; labels: Record<string, string> }[] = [];
   const streams = new Set<{ res: ServerResponse; labels: string[] }>();
   let refuseEvents = false;
+  let refuseAttach = false;
 
   const matches = (labels: Record<string, string>, filters: string[]) =>
     filters.every((f) => {
@@ -103,6 +107,7 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
         logs: '',
         execExitCode: 0,
         execLag: 0,
+        attach: undefined,
       };
       containers.set(c.Id, c);
       emit(c, 'create');
@@ -226,6 +231,34 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
     });
     req.on('end', () => void route(req, res, body));
   };
+  /** `POST /containers/{id}/attach` with `Upgrade: tcp`, as the engine does it: 101, then frames. */
+  const onUpgrade = (req: IncomingMessage, socket: Duplex) => {
+    const url = new URL(req.url ?? '/', 'http://docker');
+    const path = url.pathname.replace(/^\/v[\d.]+/, '');
+    calls.push({ method: req.method ?? 'GET', path, query: url.searchParams });
+    const reply = (status: string, message: string) => {
+      const body = JSON.stringify({ message });
+      socket.end(
+        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      );
+    };
+    const c = containers.get(/^\/containers\/(\w+)\/attach$/.exec(path)?.[1] ?? '');
+    if (req.method !== 'POST' || !c) return reply('404 Not Found', `No such container: ${path}`);
+    if (refuseAttach) return reply('500 Internal Server Error', 'attach refused by the test');
+    socket.write('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+    c.attach = socket;
+    socket.on('error', () => {});
+    socket.on('end', () => socket.end()); // the server's sockets allow half-open; the engine does not
+    socket.on('close', () => {
+      if (c.attach === socket) c.attach = undefined;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const header = Buffer.alloc(8);
+      header[0] = 1;
+      header.writeUInt32BE(chunk.length, 4);
+      socket.write(Buffer.concat([header, chunk]));
+    });
+  };
   const pem = (name: string) => readFileSync(join(TLS_DIR, name));
   const server =
     listen === 'tls'
@@ -234,6 +267,7 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
           handler,
         )
       : createServer(handler);
+  server.on('upgrade', onUpgrade);
   await new Promise<void>((resolve) =>
     listen === 'unix' ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve),
   );
@@ -262,6 +296,7 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
       c.state = 'exited';
       c.exitCode = code;
       c.logs += logs;
+      c.attach?.end(); // the engine ends the attach stream when the container's output closes
       if (!silent) emit(c, 'die', { exitCode: String(code) });
     },
     /** Sends an event about a container, as the engine would. */
@@ -283,11 +318,16 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
     allowEvents() {
       refuseEvents = false;
     },
+    /** Answers attach requests with 500 (`true`) or normally (`false`). */
+    refuseAttach(refuse = true) {
+      refuseAttach = refuse;
+    },
     get openStreams() {
       return streams.size;
     },
     async [Symbol.asyncDispose]() {
       for (const s of streams) s.res.destroy();
+      for (const c of containers.values()) c.attach?.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await dir[Symbol.asyncDispose]();

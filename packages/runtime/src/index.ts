@@ -22,10 +22,12 @@ export {
   WorkerProtocolError,
   WorkerStartError,
 } from './errors.js';
+export { type HostNodeMountsOptions, hostNodeMounts } from './hostNodeMounts.js';
 export { loadPlan, type ParsePlanOptions, parsePlan, parsePlanText, resolvePlan } from './plan.js';
 export { createRuntime, workerCommand } from './runtime.js';
 export type {
   DeepPartial,
+  DockerWorkerOptions,
   FeatureEvent,
   FeatureResult,
   FeatureStatus,

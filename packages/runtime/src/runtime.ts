@@ -24,15 +24,10 @@ import {
   PriorityQueue,
   type RunningTask,
 } from '@ordo/governance';
-import {
-  ContainerLauncher,
-  createPoller,
-  type MetricsCollector,
-  type StateStore,
-  SubprocessLauncher,
-} from '@ordo/launcher';
+import { createPoller, type MetricsCollector, type StateStore, SubprocessLauncher } from '@ordo/launcher';
 import { RuntimeBusyError, RuntimeClosedError, RuntimeOptionsError } from './errors.js';
 import { createHttpHandler } from './http.js';
+import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { type WaitingTask, WorkerSlots } from './internal/workerSlots.js';
@@ -47,8 +42,8 @@ import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, Runti
  *
  * When to use: one runtime per workspace and state directory, in the process that runs features.
  *
- * Gotchas: features run one at a time per runtime (`RUNTIME_BUSY`). With `launcher: 'docker'` the worker
- * image must run `@ordo/runtime/worker`, and the launcher must give each worker an `io` channel.
+ * Gotchas: features run one at a time per runtime (`RUNTIME_BUSY`). With `launcher: 'docker'` each worker
+ * is a container talking over its stdin/stdout; see `DockerWorkerOptions` for what it mounts and runs.
  *
  * @throws RuntimeOptionsError (`RUNTIME_OPTIONS_INVALID`) for a missing workspace or a bad option;
  * `CONFIG_INVALID` / `CONFIG_UNREADABLE` from the config.
@@ -78,7 +73,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
   }
 
-  const launcher = buildLauncher(options, workspace, logger);
+  const launcher = await buildLauncher(options, workspace, logger);
   const monitor = new MemoryMonitor({
     limitBytes: config.memory.limitBytes,
     basis: config.memory.basis,
@@ -270,7 +265,7 @@ async function loadRuntimeConfig(
 }
 
 /** The launcher the options ask for. */
-function buildLauncher(options: RuntimeOptions, workspace: string, logger: Logger): Launcher {
+async function buildLauncher(options: RuntimeOptions, workspace: string, logger: Logger): Promise<Launcher> {
   const choice = options.launcher ?? 'subprocess';
   if (typeof choice === 'object' && choice !== null) return choice;
   if (choice === 'subprocess') {
@@ -278,19 +273,11 @@ function buildLauncher(options: RuntimeOptions, workspace: string, logger: Logge
     return new SubprocessLauncher({ command, args, cwd: workspace, logger, clock: options.clock });
   }
   if (choice === 'docker') {
-    const image = options.docker?.image ?? process.env.ORDO_WORKER_IMAGE;
-    if (!image) {
-      throw new RuntimeOptionsError(
-        'docker.image',
-        'launcher "docker" needs a worker image: pass docker: { image } or set ORDO_WORKER_IMAGE. The image must run @ordo/runtime/worker.',
-      );
-    }
-    return new ContainerLauncher({
-      image,
-      ...(options.docker?.cmd ? { cmd: options.docker.cmd } : {}),
-      ...(options.docker?.labels ? { labels: options.docker.labels } : {}),
+    return createDockerLauncher(options.docker, {
+      workerCommand: workerCommand(),
       logger,
       clock: options.clock,
+      signal: options.signal,
     });
   }
   throw new RuntimeOptionsError(

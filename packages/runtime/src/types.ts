@@ -1,6 +1,6 @@
 import type { Clock, Launcher, Logger } from '@ordo/contracts';
 import type { OrdoConfig } from '@ordo/governance';
-import type { FeatureMetricsJson } from '@ordo/launcher';
+import type { ContainerLimits, ContainerMount, FeatureMetricsJson } from '@ordo/launcher';
 
 /** The built-in launchers `createRuntime` can build, or any {@link Launcher} the host brings. */
 export type LauncherChoice = 'subprocess' | 'docker' | Launcher;
@@ -21,19 +21,8 @@ export interface RuntimeOptions {
   launcher?: LauncherChoice | undefined;
   /** How many workers run at once. @default `config.workers.max` */
   workers?: number | undefined;
-  /**
-   * For `launcher: 'docker'`: the worker image (it must run `@ordo/runtime/worker`) and, optionally, its
-   * command. The workspace is not mounted: files and edits travel over the worker's stdin/stdout.
-   * @default image: `ORDO_WORKER_IMAGE`
-   */
-  docker?:
-    | {
-        image?: string | undefined;
-        cmd?: readonly string[] | undefined;
-        /** Labels added to every worker container. */
-        labels?: Readonly<Record<string, string>> | undefined;
-      }
-    | undefined;
+  /** For `launcher: 'docker'`: the worker image, what it mounts and runs. @default { image: ORDO_WORKER_IMAGE } */
+  docker?: DockerWorkerOptions | undefined;
   /** Extra environment variables for every worker. @default {} */
   workerEnv?: Readonly<Record<string, string>> | undefined;
   /** @default noopLogger */
@@ -42,6 +31,45 @@ export interface RuntimeOptions {
   clock?: Clock | undefined;
   /** Aborting it closes the runtime. */
   signal?: AbortSignal | undefined;
+}
+
+/**
+ * How `launcher: 'docker'` runs its workers: one container each, talking over its stdin/stdout. The
+ * workspace is never mounted: files and edits travel over that channel, and the runtime commits on the host.
+ *
+ * Two ways to run: by default (`mountHostNode`) the container runs the host's Node and this install of
+ * `@ordo/runtime`, bind-mounted read-only at the same paths, so any small image works (a local engine only).
+ * With `mountHostNode: false` the image brings its own Node and `@ordo/runtime` and runs the worker itself
+ * (its CMD, or `cmd`); see the README for a Dockerfile.
+ *
+ * Gotchas: a module task's file must be readable inside the container: mount its directory with `mounts`
+ * (read-only, at the same path), or build it into the image.
+ */
+export interface DockerWorkerOptions {
+  /** The worker image; it must be on the engine (the runtime never pulls). @default `ORDO_WORKER_IMAGE` */
+  image?: string | undefined;
+  /**
+   * The container's command. @default with `mountHostNode`, the host's `workerCommand()`; without it, the
+   * image's CMD
+   */
+  cmd?: readonly string[] | undefined;
+  /**
+   * Bind-mount the host's Node, its shared libraries, bash and the project root of this install, read-only
+   * at the same paths (`hostNodeMounts()`). Turn it off for an image that brings its own worker.
+   * @default true, unless `ORDO_WORKER_MOUNT_HOST_NODE` is `0` or `false`
+   */
+  mountHostNode?: boolean | undefined;
+  /**
+   * More bind mounts, e.g. the directory of the plan's module tasks at the same path. Read-only unless
+   * a mount says `readOnly: false`. @default []
+   */
+  mounts?: readonly ContainerMount[] | undefined;
+  /** Labels added to every worker container (besides `ordo.role=runtime-worker` and the launcher's). @default {} */
+  labels?: Readonly<Record<string, string>> | undefined;
+  /** The container network (`HostConfig.NetworkMode`). @default 'none' */
+  network?: string | undefined;
+  /** Memory, CPU and process limits of each worker container. @default none */
+  limits?: ContainerLimits | undefined;
 }
 
 /** A partial of `T`, nested objects included. */

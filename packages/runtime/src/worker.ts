@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -145,6 +145,11 @@ async function collectEdits(scratch: string, before: ReadonlyMap<string, Buffer>
 async function runModule(payload: TaskPayload, signal: AbortSignal): Promise<TaskResult> {
   if (payload.run.kind !== 'module') throw new TypeError('not a module task');
   const { module, export: name, input } = payload.run;
+  await access(module).catch((error: unknown) => {
+    throw moduleError(
+      `${module} cannot be read where this worker runs (${(error as NodeJS.ErrnoException).code}). A container worker sees only the host paths mounted into it: mount the module's directory (docker.mounts, read-only at the same path) or build it into the image.`,
+    );
+  });
   const loaded = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
   const fn = loaded[name];
   if (typeof fn !== 'function') {

@@ -1,5 +1,6 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from '@ordo/contracts';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { DockerConnection } from '../docker.js';
 import { EngineRequestError, EngineUnavailableError } from '../errors.js';
 
@@ -96,24 +97,92 @@ export class EngineClient {
     return { headers: res.headers, body: res.body };
   }
 
+  /**
+   * Sends a request that asks the engine to hijack the connection (`Connection: Upgrade`, `Upgrade: tcp`,
+   * as `POST /containers/{id}/attach` does) and resolves with the raw duplex socket once it answered
+   * `101 Switching Protocols`. The socket leaves the pool: the caller owns it and must destroy it. Any other
+   * answer is an EngineRequestError (with the engine's message), a transport failure
+   * `LAUNCHER_ENGINE_UNAVAILABLE`.
+   */
+  upgrade(req: EngineRequest): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      req.signal?.throwIfAborted();
+      this.#count(req);
+      let status = 0;
+      const body: Buffer[] = [];
+      const fail = (error: unknown) => reject(this.#transportError(req, error));
+      const onAbort = () => controller?.abort(req.signal?.reason as Error);
+      let controller: Dispatcher.DispatchController | undefined;
+      const done = () => req.signal?.removeEventListener('abort', onAbort);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (c) => {
+          controller = c;
+          if (req.signal?.aborted) c.abort(req.signal.reason as Error);
+        },
+        onRequestUpgrade: (_c, _status, _headers, socket) => {
+          done();
+          resolve(socket);
+        },
+        onResponseStart: (c, statusCode) => {
+          status = statusCode;
+          if (statusCode >= 200 && statusCode < 300) {
+            // An engine that answers 2xx without upgrading would stream forever: refuse it at once.
+            done();
+            reject(
+              new EngineRequestError(
+                `The Docker engine at ${this.where} answered ${req.endpoint} with ${statusCode} but did not upgrade the connection. Use Docker Engine API 1.24 or newer.`,
+                { details: { status: statusCode, endpoint: req.endpoint, engineMessage: '' } },
+              ),
+            );
+            c.abort(new Error('no connection upgrade'));
+          }
+        },
+        onResponseData: (_c, chunk) => {
+          body.push(chunk);
+        },
+        onResponseEnd: () => {
+          done();
+          reject(requestError(req, status, Buffer.concat(body), this.where));
+        },
+        onResponseError: (_c, error) => {
+          done();
+          fail(error);
+        },
+      };
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.#pool.dispatch(
+          {
+            method: req.method,
+            path: `${req.path}${queryString(req.query)}`,
+            upgrade: 'tcp',
+            headers: {},
+            headersTimeout: 60_000,
+          },
+          handler,
+        );
+      } catch (error) {
+        done();
+        fail(error);
+      }
+    });
+  }
+
   async close(): Promise<void> {
     await this.#pool.destroy();
   }
 
+  #count(req: EngineRequest): void {
+    this.#calls.set(req.endpoint, (this.#calls.get(req.endpoint) ?? 0) + 1);
+  }
+
   async #send(req: EngineRequest) {
     req.signal?.throwIfAborted();
-    this.#calls.set(req.endpoint, (this.#calls.get(req.endpoint) ?? 0) + 1);
-    const query = req.query
-      ? `?${new URLSearchParams(
-          Object.entries(req.query)
-            .filter((e): e is [string, string | number | boolean] => e[1] !== undefined)
-            .map(([k, v]): [string, string] => [k, String(v)]),
-        )}`
-      : '';
+    this.#count(req);
     try {
       return await this.#pool.request({
         method: req.method,
-        path: `${req.path}${query}`,
+        path: `${req.path}${queryString(req.query)}`,
         headers: req.body === undefined ? {} : { 'content-type': 'application/json' },
         body: req.body === undefined ? null : JSON.stringify(req.body),
         signal: req.signal ?? null,
@@ -139,6 +208,14 @@ export class EngineClient {
       { cause: error, details: { engine: this.where, endpoint: req.endpoint } },
     );
   }
+}
+
+function queryString(query: EngineRequest['query']): string {
+  if (!query) return '';
+  const entries = Object.entries(query)
+    .filter((e): e is [string, string | number | boolean] => e[1] !== undefined)
+    .map(([k, v]): [string, string] => [k, String(v)]);
+  return `?${new URLSearchParams(entries)}`;
 }
 
 function requestError(req: EngineRequest, status: number, body: Buffer, where: string): EngineRequestError {

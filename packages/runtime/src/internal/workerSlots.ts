@@ -253,7 +253,7 @@ export class WorkerSlots {
       if (handle.io === undefined) {
         await launcher.terminate(workerId, { graceMs: 0 }).catch(() => {});
         throw new LauncherUnsupportedError(
-          `The launcher's worker ${workerId} has no stdin/stdout channel (handle.io), so the runtime cannot send it tasks. Use launcher: 'subprocess', or a launcher whose handles provide io (ContainerLauncher with io support).`,
+          `The launcher's worker ${workerId} has no stdin/stdout channel (handle.io), so the runtime cannot send it tasks. Use launcher: 'subprocess' or 'docker', or a launcher whose handles provide io (a ContainerLauncher needs attachStdio: true).`,
         );
       }
       const connection = new WorkerConnection(workerId, handle.io, logger, () => this.#exitReason(workerId));
