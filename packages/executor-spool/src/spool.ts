@@ -147,7 +147,8 @@ export interface SpoolOptions {
   mutex?: KeyedMutex | undefined;
   /**
    * fsync the journal, each replacement file, the backups before the first rename, and each directory the
-   * commit touched (once each). Turn off only for scratch trees.
+   * commit touched (once each); in `'in-place'` mode, the rollback journal (once), each file written, and
+   * each directory where a file was created or deleted. Turn off only for scratch trees.
    * @default true
    */
   fsync?: boolean | undefined;
@@ -169,7 +170,10 @@ export interface SpoolOptions {
   testHooks?:
     | {
         beforeReplace?: (path: string, index: number) => void | Promise<void>;
-        /** Called once every file of a commit is checked and prepared, before any is replaced. */
+        /**
+         * Called once every file of a commit is checked and prepared (in `'in-place'` mode: once the
+         * rollback journal is written), before any is replaced.
+         */
         afterPrepare?: () => void | Promise<void>;
       }
     | undefined;
@@ -231,7 +235,8 @@ export interface Spool extends AsyncDisposable {
   /** Runs the validators (memoized) and returns every issue, by path. */
   validate(options?: SpoolCallOptions): Promise<SpoolIssue[]>;
   /**
-   * Validates, asks the gate, then writes every staged change atomically under per-path locks. Throws
+   * Validates, asks the gate, then writes every staged change, all or nothing, under per-path locks (each
+   * file atomically for readers too unless `commitMode` is `'in-place'`). Throws
    * `SPOOL_VALIDATION_FAILED`, `SPOOL_CONFLICT` (a file changed on disk since it was staged; nothing written),
    * `SPOOL_PATH_ESCAPE`, or `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
    * spool is empty.
