@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RecordingLogger } from '@ordo/contracts/testing';
@@ -174,5 +174,39 @@ describe('a process killed in the middle of an in-place commit', () => {
       'z',
       'zz.txt',
     ]);
+  });
+
+  it('leaves the journal of a live process alone, and rolls it back once that process is gone', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n' });
+    const signal = await runChild({
+      root: tree.dir,
+      edits: [{ path: 'a.txt', data: Buffer.from('new a\n').toString('base64') }],
+      crashAt: -1,
+      concurrency: 1,
+      fsync: false,
+    });
+    expect(signal).toBe('SIGKILL');
+    await writeFile(tree.file('a.txt'), 'half writ');
+    // Hand the journal to a live process, in its name and in its header.
+    const sleeper = spawn('sleep', ['60']);
+    const live = sleeper.pid as number;
+    const [name] = await readdir(tree.file('.ordo-spool'));
+    const data = await readFile(tree.file(`.ordo-spool/${name}`));
+    const relabelled = Buffer.from(data.toString('latin1').replace(/"pid":\d+/, `"pid":${live}`), 'latin1');
+    await rm(tree.file(`.ordo-spool/${name}`));
+    await writeFile(
+      tree.file(`.ordo-spool/${(name as string).replace(/\.\d+\.rollback$/, `.${live}.rollback`)}`),
+      relabelled,
+    );
+    try {
+      expect(await recoverSpool(tree.dir)).toBe(0);
+      expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('half writ');
+    } finally {
+      sleeper.kill('SIGKILL');
+      await new Promise((resolve) => sleeper.once('exit', resolve));
+    }
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
+    expect(await readdir(tree.dir)).toEqual(['a.txt']);
   });
 });
