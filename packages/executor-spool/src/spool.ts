@@ -598,33 +598,31 @@ export function createSpool(options: SpoolOptions): Spool {
       list.every(
         (e) => (e.base === undefined || e.base.size <= threshold) && (e.staged === null || e.staged.buffer),
       );
+    const shared = {
+      root,
+      fsync,
+      limit,
+      logger,
+      beforeReplace: hooks.beforeReplace,
+      afterPrepare: hooks.afterPrepare,
+    };
     const { stale } = inPlace
       ? await commitInPlace(
           files.map((f) => ({ ...f, content: f.content && (f.content.buffer as Buffer) })),
           {
-            root,
-            fsync,
-            limit,
-            logger,
+            ...shared,
             verify: ({ entry }) => {
               signal?.throwIfAborted();
               return snapshotOf(root, entry, dirs);
             },
-            beforeReplace: hooks.beforeReplace,
-            afterPrepare: hooks.afterPrepare,
           },
         )
       : await commitFiles(files, {
-          root,
-          fsync,
-          limit,
-          logger,
+          ...shared,
           verify: ({ entry }) => {
             signal?.throwIfAborted();
             return isCurrent(root, entry, dirs);
           },
-          beforeReplace: hooks.beforeReplace,
-          afterPrepare: hooks.afterPrepare,
         });
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
     for (const entry of list) {

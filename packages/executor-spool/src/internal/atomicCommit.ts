@@ -1,17 +1,5 @@
 import { constants } from 'node:fs';
-import {
-  access,
-  copyFile,
-  link,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  rmdir,
-  unlink,
-} from 'node:fs/promises';
+import { access, copyFile, link, mkdir, open, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
@@ -21,6 +9,7 @@ import {
   ignoreMissing,
   isAlive,
   JOURNAL_DIR,
+  leftJournals,
   settle,
   syncDir,
   tag,
@@ -319,17 +308,8 @@ export async function commitFiles<F extends CommitFile>(
  */
 export async function recoverCommits(root: string, logger: Logger): Promise<number> {
   const journalDir = path.join(root, JOURNAL_DIR);
-  let names: string[];
-  try {
-    names = await readdir(journalDir);
-  } catch (error) {
-    ignoreMissing(error);
-    return 0;
-  }
   let recovered = 0;
-  for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const journalPath = path.join(journalDir, name);
-    if (active.has(journalPath)) continue;
+  for (const { name, path: journalPath } of await leftJournals(root, '.json')) {
     let journal: Journal;
     try {
       journal = JSON.parse(await readFile(journalPath, 'utf8')) as Journal;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import type { Limiter } from './limiter.js';
 
@@ -56,4 +57,29 @@ export function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A journal a crashed commit may have left: its file name and its path. */
+export interface LeftJournal {
+  name: string;
+  path: string;
+}
+
+/**
+ * The journals under `<root>/.ordo-spool` whose names end with `suffix`, but for those of commits running in
+ * this process; none when the directory is missing.
+ */
+export async function leftJournals(root: string, suffix: string): Promise<LeftJournal[]> {
+  const journalDir = path.join(root, JOURNAL_DIR);
+  let names: string[];
+  try {
+    names = await readdir(journalDir);
+  } catch (error) {
+    ignoreMissing(error);
+    return [];
+  }
+  return names
+    .filter((name) => name.endsWith(suffix))
+    .map((name) => ({ name, path: path.join(journalDir, name) }))
+    .filter((journal) => !active.has(journal.path));
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
@@ -10,6 +10,7 @@ import {
   ignoreMissing,
   isAlive,
   JOURNAL_DIR,
+  leftJournals,
   settle,
   syncDir,
   tag,
@@ -302,17 +303,8 @@ async function endJournal(journalPath: string, fsync: boolean): Promise<void> {
  */
 export async function recoverInPlaceCommits(root: string, logger: Logger): Promise<number> {
   const journalDir = path.join(root, JOURNAL_DIR);
-  let names: string[];
-  try {
-    names = await readdir(journalDir);
-  } catch (error) {
-    ignoreMissing(error);
-    return 0;
-  }
   let recovered = 0;
-  for (const name of names.filter((n) => n.endsWith(ROLLBACK))) {
-    const journalPath = path.join(journalDir, name);
-    if (active.has(journalPath)) continue;
+  for (const { name, path: journalPath } of await leftJournals(root, ROLLBACK)) {
     let data: Buffer;
     try {
       data = await readFile(journalPath);
