@@ -1,4 +1,4 @@
-// `pnpm demo` (after `pnpm build`): runs the quickstart example, a 9-task feature plan on subprocess workers.
+// `pnpm demo`: runs the quickstart example (a 9-task feature plan on subprocess workers) from source, no build needed.
 import { spawnSync } from 'node:child_process';
 
 const result = spawnSync('pnpm', ['--filter', './examples/quickstart', 'start'], { stdio: 'inherit' });
