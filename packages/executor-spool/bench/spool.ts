@@ -12,7 +12,7 @@ import { createTwoFilesPatch } from 'diff';
 import { create as createMemFs } from 'mem-fs';
 import { create as createEditor } from 'mem-fs-editor';
 import writeFileAtomic from 'write-file-atomic';
-import { createSpool, DiffCache } from '../src/index.js';
+import { createSpool, DiffCache, type SpoolCommitMode } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const now = () => performance.now();
@@ -88,9 +88,10 @@ async function diffBench() {
 }
 
 /**
- * 1,000 small files edited: spool.commit() vs mem-fs-editor's commit of the same edits, fsync off for both
- * (mem-fs-editor 12 has no fsync); ordo with fsync on against write-file-atomic with fsync on. The trees
- * live under `SPOOL_BENCH_DIR` (default: the OS temp directory), so another file system can be measured.
+ * 1,000 small files edited: spool.commit() (commitMode 'rename', the default, and 'in-place') vs
+ * mem-fs-editor's commit of the same edits, fsync off for all three (mem-fs-editor 12 has no fsync); ordo
+ * in both modes with fsync on against write-file-atomic with fsync on. The trees live under
+ * `SPOOL_BENCH_DIR` (default: the OS temp directory), so another file system can be measured.
  */
 async function commitBench() {
   const FILES = 1000;
@@ -110,6 +111,8 @@ async function commitBench() {
   const rel = (i: number) => `d${i % 10}/f${i}.ts`;
   const ordoOff: number[] = [];
   const ordoOn: number[] = [];
+  const inPlaceOff: number[] = [];
+  const inPlaceOn: number[] = [];
   const editor: number[] = [];
   const atomicOff: number[] = [];
   const atomicOn: number[] = [];
@@ -121,9 +124,9 @@ async function commitBench() {
         writeFileAtomic(path.join(dir, rel(i)), content(i, 'new'), { fsync }),
       ),
     );
-  const ordo = async (fsync: boolean) => {
+  const ordo = async (fsync: boolean, commitMode: SpoolCommitMode = 'rename') => {
     const dir = await setup();
-    await using spool = createSpool({ root: dir, fsync });
+    await using spool = createSpool({ root: dir, fsync, commitMode });
     const stage = await time(() =>
       spool.batch(
         Array.from({ length: FILES }, (_, i) => ({
@@ -133,8 +136,10 @@ async function commitBench() {
         })),
       ),
     );
-    (fsync ? ordoOn : ordoOff).push(await time(() => spool.commit()));
-    if (!fsync) ordoStage.push(stage);
+    const took = await time(() => spool.commit());
+    if (commitMode === 'in-place') (fsync ? inPlaceOn : inPlaceOff).push(took);
+    else (fsync ? ordoOn : ordoOff).push(took);
+    if (!fsync && commitMode === 'rename') ordoStage.push(stage);
     await rm(dir, { recursive: true, force: true });
   };
   const atomic = async (fsync: boolean) => {
@@ -154,33 +159,41 @@ async function commitBench() {
     await rm(dir, { recursive: true, force: true });
   };
   for (let run = 0; run < RUNS; run++) {
-    // The pair in the ratio runs back to back, in alternating order, so drifting load falls on both.
-    const pair = [() => ordo(false), memFsEditor];
-    for (const step of run % 2 ? pair.reverse() : pair) await step();
+    // The three in the ratios run back to back, in rotating order, so drifting load falls on all of them.
+    const trio = [() => ordo(false), () => ordo(false, 'in-place'), memFsEditor];
+    for (let k = 0; k < trio.length; k++) await (trio[(run + k) % trio.length] as () => Promise<void>)();
     await atomic(false);
-    await ordo(true);
-    await atomic(true);
+    const fsyncOn = [() => ordo(true), () => ordo(true, 'in-place'), () => atomic(true)];
+    for (let k = 0; k < fsyncOn.length; k++)
+      await (fsyncOn[(run + k) % fsyncOn.length] as () => Promise<void>)();
   }
   const result = {
     files: FILES,
     runs: RUNS,
     dir: benchDir,
     fsync:
-      'off for both in the ratio (mem-fs-editor 12 cannot fsync); ordo with fsync on is compared with write-file-atomic with fsync on',
+      'off for all in the ratios to mem-fs-editor (mem-fs-editor 12 cannot fsync); ordo with fsync on is compared with write-file-atomic with fsync on',
     ordoCommitMs: round(median(ordoOff)),
     memFsEditorCommitMs: round(median(editor)),
     ratio: round(median(editor) / median(ordoOff)),
     target: '>= 1x (not slower)',
+    inPlaceCommitMs: round(median(inPlaceOff)),
+    inPlaceRatio: round(median(editor) / median(inPlaceOff)),
     ordoCommitFsyncOnMs: round(median(ordoOn)),
+    inPlaceCommitFsyncOnMs: round(median(inPlaceOn)),
     writeFileAtomicMs: round(median(atomicOff)),
     writeFileAtomicFsyncOnMs: round(median(atomicOn)),
     ratioVsWriteFileAtomic: round(median(atomicOff) / median(ordoOff)),
     ratioVsWriteFileAtomicFsyncOn: round(median(atomicOn) / median(ordoOn)),
+    inPlaceRatioVsWriteFileAtomicFsyncOn: round(median(atomicOn) / median(inPlaceOn)),
     ordoStageMs: round(median(ordoStage)),
     memFsEditorStageMs: round(median(editorStage)),
   };
   console.log(
-    `commit of ${FILES} small files in ${benchDir}, fsync off for both: ordo ${result.ordoCommitMs} ms, mem-fs-editor ${result.memFsEditorCommitMs} ms: ${result.ratio}x (target >= 1x)`,
+    `commit of ${FILES} small files in ${benchDir}, fsync off for all: ordo 'rename' ${result.ordoCommitMs} ms (${result.ratio}x), ordo 'in-place' ${result.inPlaceCommitMs} ms (${result.inPlaceRatio}x), mem-fs-editor ${result.memFsEditorCommitMs} ms (target >= 1x)`,
+  );
+  console.log(
+    `  fsync on: ordo 'rename' ${result.ordoCommitFsyncOnMs} ms (${result.ratioVsWriteFileAtomicFsyncOn}x), ordo 'in-place' ${result.inPlaceCommitFsyncOnMs} ms (${result.inPlaceRatioVsWriteFileAtomicFsyncOn}x), write-file-atomic ${result.writeFileAtomicFsyncOnMs} ms`,
   );
   console.log(
     `  same edits with write-file-atomic (Promise.all): fsync off for both ${result.writeFileAtomicMs} ms (ordo ${result.ratioVsWriteFileAtomic}x), fsync on for both ${result.writeFileAtomicFsyncOnMs} ms vs ordo ${result.ordoCommitFsyncOnMs} ms (ordo ${result.ratioVsWriteFileAtomicFsyncOn}x); staging: ordo ${result.ordoStageMs} ms, mem-fs-editor ${result.memFsEditorStageMs} ms`,

@@ -17,6 +17,7 @@ export {
   type SpoolChange,
   type SpoolChangeKind,
   type SpoolCommitGate,
+  type SpoolCommitMode,
   type SpoolCommitResult,
   type SpoolCommitSummary,
   type SpoolData,

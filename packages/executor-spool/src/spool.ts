@@ -16,6 +16,7 @@ import {
   openSource,
   type SpoolData,
 } from './internal/content.js';
+import { commitInPlace, recoverInPlaceCommits } from './internal/inPlaceCommit.js';
 import { createLimiter, type Limiter } from './internal/limiter.js';
 import { normalizeSpoolPath, resolveInside } from './internal/paths.js';
 import { createKeyedMutex } from './keyedMutex.js';
@@ -78,6 +79,21 @@ export type SpoolOp =
   | { op: 'replace'; path: string; fn: SpoolReplacer }
   | { op: 'remove'; path: string };
 
+/**
+ * How {@link Spool.commit} puts files in place.
+ *
+ * - `'rename'`: each file's new content goes to a temp file that is renamed over it, with a hard-link backup
+ *   of the old one. Atomic per file for readers (a reader sees the old file or the new one, never half of
+ *   one) and all or nothing across crashes; costs a new inode per file.
+ * - `'in-place'`: a rollback journal (as SQLite's) first takes every file's old bytes and mode, in one file
+ *   fsynced once; then each file is overwritten in place (`O_TRUNC`, write, close). All or nothing across
+ *   crashes and failures (the journal rolls it back), and no new inode, so many small files commit faster;
+ *   but a reader during the commit may see a file half written, and a file's inode, hard links and owner
+ *   stay (which `'rename'` replaces). A commit with any file above `spillThresholdBytes` (staged or on
+ *   disk) uses `'rename'` whole: journalling large files would write them twice.
+ */
+export type SpoolCommitMode = 'rename' | 'in-place';
+
 /** Options of {@link createSpool}. */
 export interface SpoolOptions {
   /** The directory the spool's paths are relative to. It must exist. */
@@ -131,10 +147,17 @@ export interface SpoolOptions {
   mutex?: KeyedMutex | undefined;
   /**
    * fsync the journal, each replacement file, the backups before the first rename, and each directory the
-   * commit touched (once each). Turn off only for scratch trees.
+   * commit touched (once each); in `'in-place'` mode, the rollback journal (once), each file written, and
+   * each directory where a file was created or deleted. Turn off only for scratch trees.
    * @default true
    */
   fsync?: boolean | undefined;
+  /**
+   * How a commit puts files in place: temp file and rename, or overwrite in place with a rollback journal.
+   * See {@link SpoolCommitMode} for the trade-off.
+   * @default 'rename'
+   */
+  commitMode?: SpoolCommitMode | undefined;
   /** @default systemClock */
   clock?: Clock | undefined;
   /** @default noopLogger */
@@ -147,7 +170,10 @@ export interface SpoolOptions {
   testHooks?:
     | {
         beforeReplace?: (path: string, index: number) => void | Promise<void>;
-        /** Called once every file of a commit is checked and prepared, before any is replaced. */
+        /**
+         * Called once every file of a commit is checked and prepared (in `'in-place'` mode: once the
+         * rollback journal is written), before any is replaced.
+         */
         afterPrepare?: () => void | Promise<void>;
       }
     | undefined;
@@ -209,7 +235,8 @@ export interface Spool extends AsyncDisposable {
   /** Runs the validators (memoized) and returns every issue, by path. */
   validate(options?: SpoolCallOptions): Promise<SpoolIssue[]>;
   /**
-   * Validates, asks the gate, then writes every staged change atomically under per-path locks. Throws
+   * Validates, asks the gate, then writes every staged change, all or nothing, under per-path locks (each
+   * file atomically for readers too unless `commitMode` is `'in-place'`). Throws
    * `SPOOL_VALIDATION_FAILED`, `SPOOL_CONFLICT` (a file changed on disk since it was staged; nothing written),
    * `SPOOL_PATH_ESCAPE`, or `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
    * spool is empty.
@@ -315,6 +342,13 @@ export function createSpool(options: SpoolOptions): Spool {
   const ownStats: DiffCacheStats = { diffsComputed: 0, diffHits: 0, validationsRun: 0, validationHits: 0 };
   const mutex = options.mutex ?? processMutex;
   const fsync = options.fsync ?? true;
+  const commitMode = options.commitMode ?? 'rename';
+  if (commitMode !== 'rename' && commitMode !== 'in-place') {
+    throw new SpoolError(
+      SpoolErrorCode.INVALID_ARGUMENT,
+      `createSpool: commitMode must be 'rename' or 'in-place', got ${JSON.stringify(commitMode)}.`,
+    );
+  }
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
   const diffOptions = options.diff ?? {};
@@ -334,7 +368,7 @@ export function createSpool(options: SpoolOptions): Spool {
   const realRoot = realpath(options.root).then(
     async (real) => {
       if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
-      await recoverCommits(real, logger);
+      await recoverAll(real, logger);
       return real;
     },
     (error: unknown) => {
@@ -559,18 +593,39 @@ export function createSpool(options: SpoolOptions): Spool {
       existed: entry.base !== undefined,
       mode: entry.base?.mode,
     }));
-    const { stale } = await commitFiles(files, {
-      root,
-      fsync,
-      limit,
-      logger,
-      verify: ({ entry }) => {
-        signal?.throwIfAborted();
-        return isCurrent(root, entry, dirs);
-      },
-      beforeReplace: hooks.beforeReplace,
-      afterPrepare: hooks.afterPrepare,
-    });
+    const inPlace =
+      commitMode === 'in-place' &&
+      list.every(
+        (e) => (e.base === undefined || e.base.size <= threshold) && (e.staged === null || e.staged.buffer),
+      );
+    const { stale } = inPlace
+      ? await commitInPlace(
+          files.map((f) => ({ ...f, content: f.content && (f.content.buffer as Buffer) })),
+          {
+            root,
+            fsync,
+            limit,
+            logger,
+            verify: ({ entry }) => {
+              signal?.throwIfAborted();
+              return snapshotOf(root, entry, dirs);
+            },
+            beforeReplace: hooks.beforeReplace,
+            afterPrepare: hooks.afterPrepare,
+          },
+        )
+      : await commitFiles(files, {
+          root,
+          fsync,
+          limit,
+          logger,
+          verify: ({ entry }) => {
+            signal?.throwIfAborted();
+            return isCurrent(root, entry, dirs);
+          },
+          beforeReplace: hooks.beforeReplace,
+          afterPrepare: hooks.afterPrepare,
+        });
     if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
     for (const entry of list) {
       if (entries.get(entry.path) === entry) entries.delete(entry.path);
@@ -582,10 +637,15 @@ export function createSpool(options: SpoolOptions): Spool {
   };
 
   /**
-   * Whether the file still holds the content the edit was staged on (read once), after checking that its
-   * path still resolves to `entry.abs`.
+   * Runs `check` on the file of `entry` (with `noFollow` where the path's directory still resolves as when
+   * it was staged, the fast way), after checking that its path still resolves to `entry.abs`.
    */
-  const isCurrent = async (root: string, entry: Entry, dirs: Map<string, Promise<string>>) => {
+  const checkAt = async <T>(
+    root: string,
+    entry: Entry,
+    dirs: Map<string, Promise<string>>,
+    check: (options: { noFollow?: boolean }) => Promise<T>,
+  ): Promise<T> => {
     const requested = path.join(root, ...entry.path.split('/'));
     const dir = path.dirname(requested);
     let realDir = dirs.get(dir);
@@ -594,24 +654,30 @@ export function createSpool(options: SpoolOptions): Spool {
       dirs.set(dir, realDir);
     }
     const fast = path.join(await realDir, path.basename(requested));
-    const escaped = () =>
-      new SpoolError(
-        SpoolErrorCode.PATH_ESCAPE,
-        `Refused path ${JSON.stringify(entry.path)}: it resolves elsewhere than when it was staged. Reset it and stage it again.`,
-        {
-          details: { path: entry.path },
-        },
-      );
     if (fast === entry.abs) {
       try {
-        return await store.holds(entry.path, entry.abs, entry.base, { noFollow: true });
+        return await check({ noFollow: true });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
       }
     }
-    if ((await resolveInside(root, entry.path)) !== entry.abs) throw escaped();
-    return store.holds(entry.path, entry.abs, entry.base);
+    if ((await resolveInside(root, entry.path)) !== entry.abs) {
+      throw new SpoolError(
+        SpoolErrorCode.PATH_ESCAPE,
+        `Refused path ${JSON.stringify(entry.path)}: it resolves elsewhere than when it was staged. Reset it and stage it again.`,
+        { details: { path: entry.path } },
+      );
+    }
+    return check({});
   };
+
+  /** Whether the file still holds the content the edit was staged on (read once). */
+  const isCurrent = (root: string, entry: Entry, dirs: Map<string, Promise<string>>) =>
+    checkAt(root, entry, dirs, (o) => store.holds(entry.path, entry.abs, entry.base, o));
+
+  /** {@link isCurrent} for a small file, returning the bytes it read (the rollback journal keeps them). */
+  const snapshotOf = (root: string, entry: Entry, dirs: Map<string, Promise<string>>) =>
+    checkAt(root, entry, dirs, (o) => store.snapshot(entry.abs, entry.base, o));
 
   const spool: Spool = {
     get root() {
@@ -830,5 +896,10 @@ export async function recoverSpool(
   root: string,
   options: { logger?: Logger | undefined } = {},
 ): Promise<number> {
-  return recoverCommits(await realpath(root), options.logger ?? noopLogger);
+  return recoverAll(await realpath(root), options.logger ?? noopLogger);
+}
+
+/** Rolls back both kinds of interrupted commits under the real path `root`. */
+async function recoverAll(root: string, logger: Logger): Promise<number> {
+  return (await recoverCommits(root, logger)) + (await recoverInPlaceCommits(root, logger));
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
   access,
@@ -16,7 +15,16 @@ import {
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
-import { SpoolError, SpoolErrorCode } from '../errors.js';
+import {
+  active,
+  failed,
+  ignoreMissing,
+  isAlive,
+  JOURNAL_DIR,
+  settle,
+  syncDir,
+  tag,
+} from './commitSupport.js';
 import type { Content } from './content.js';
 import { CreateModes } from './createModes.js';
 import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
@@ -57,9 +65,6 @@ export interface CommitOutcome {
   stale: string[];
 }
 
-/** The directory under the root that holds the journals and backups of commits in progress. */
-export const JOURNAL_DIR = '.ordo-spool';
-
 /**
  * Next to `<id>.json`, `<id>.replacing` exists from just before the first rename until the last one is done.
  * Without it, a crashed commit replaced nothing, so recovery only removes its temp files and backups and
@@ -86,11 +91,6 @@ interface Step<F extends CommitFile> {
   backup: string | undefined;
   replaced: boolean;
 }
-
-/** Commits of this process in progress (their journal paths): recovery leaves them alone. */
-const active = new Set<string>();
-
-const tag = () => randomBytes(6).toString('hex');
 
 async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
   const handle = await open(file, 'wx');
@@ -141,33 +141,6 @@ async function backUp(file: string, backup: string): Promise<void> {
     await copyFile(file, backup, constants.COPYFILE_EXCL);
   });
 }
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Some file systems cannot fsync a directory; the renames are still atomic there.
-  } finally {
-    await handle.close();
-  }
-}
-
-const settle = async <T>(items: readonly T[], limit: Limiter, fn: (item: T) => Promise<unknown>) => {
-  const results = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
-  return results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown;
-};
-
-const ignoreMissing = (error: unknown) => {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-};
-
-const failed = (cause: unknown, what: string) =>
-  new SpoolError(
-    SpoolErrorCode.COMMIT_FAILED,
-    `The commit failed ${what}. The staged edits are kept: fix the cause (${(cause as Error)?.message ?? String(cause)}) and commit again.`,
-    { cause },
-  );
 
 /**
  * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first.
@@ -406,13 +379,4 @@ export async function recoverCommits(root: string, logger: Logger): Promise<numb
   }
   await rmdir(journalDir).catch(() => {});
   return recovered;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -268,6 +268,19 @@ export class ContentStore {
     options: { noFollow?: boolean } = {},
   ): Promise<boolean> {
     if (base && base.size > this.#threshold) return (await this.baseOf(p, abs, options))?.id === base.id;
+    return (await this.snapshot(abs, base, options)) !== false;
+  }
+
+  /**
+   * {@link ContentStore.holds} for a base up to the spill threshold, returning what it read: the file's
+   * bytes when it holds `base`, `'absent'` when it is missing as `base` says, `false` when it is not the
+   * base. Costs the same one open, one read and one close.
+   */
+  async snapshot(
+    abs: string,
+    base: { id: string; size: number } | undefined,
+    options: { noFollow?: boolean } = {},
+  ): Promise<Buffer | 'absent' | false> {
     let fd: number;
     try {
       // O_NONBLOCK: a FIFO put in the file's place must not hang the commit.
@@ -276,7 +289,7 @@ export class ContentStore {
         constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0),
       );
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return base === undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return base === undefined && 'absent';
       throw error;
     }
     try {
@@ -289,7 +302,8 @@ export class ContentStore {
         read += bytesRead;
         if (bytesRead === 0 || read >= base.size) break;
       }
-      return read === base.size && blobId(bytes.subarray(0, read)) === base.id;
+      const held = bytes.subarray(0, read);
+      return read === base.size && blobId(held) === base.id && held;
     } catch (error) {
       // A directory or a FIFO in the file's place.
       if (['EISDIR', 'ESPIPE'].includes((error as NodeJS.ErrnoException).code ?? '')) return false;

@@ -1,7 +1,7 @@
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
-import { JOURNAL_DIR } from './atomicCommit.js';
+import { JOURNAL_DIR } from './commitSupport.js';
 
 const refuse = (p: string, why: string) =>
   new SpoolError(

@@ -1,0 +1,3 @@
+import { ordoProject } from '../../vitest.shared.js';
+
+export default ordoProject('example-quickstart');

@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
+import type { Limiter } from './limiter.js';
+
+/*
+ * What both commit methods (rename, in place) share: where their journals live, which of them are running,
+ * and small file system helpers.
+ */
+
+/** The directory under the root that holds the journals and backups of commits in progress. */
+export const JOURNAL_DIR = '.ordo-spool';
+
+/** Commits of this process in progress (their journal paths): recovery leaves them alone. */
+export const active = new Set<string>();
+
+/** A random tag for journal and temp file names. */
+export const tag = () => randomBytes(6).toString('hex');
+
+/** fsyncs a directory, so the names created or removed in it survive a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the renames are still atomic there.
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Runs `fn` on every item (bounded by `limit`), waits for all, and returns the first rejection reason. */
+export const settle = async <T>(items: readonly T[], limit: Limiter, fn: (item: T) => Promise<unknown>) => {
+  const results = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
+  return results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown;
+};
+
+/** Swallows ENOENT, rethrows anything else. */
+export const ignoreMissing = (error: unknown) => {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+};
+
+/** `SPOOL_COMMIT_FAILED`, saying `what` went wrong and that the staged edits are kept. */
+export const failed = (cause: unknown, what: string) =>
+  new SpoolError(
+    SpoolErrorCode.COMMIT_FAILED,
+    `The commit failed ${what}. The staged edits are kept: fix the cause (${(cause as Error)?.message ?? String(cause)}) and commit again.`,
+    { cause },
+  );
+
+/** Whether a process of this host is still running. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

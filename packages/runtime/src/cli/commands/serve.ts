@@ -1,0 +1,65 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ExitCode } from '../exitCode.js';
+import type { CliIo } from '../io.js';
+import { type WorkspaceFlags, workspacePaths } from '../options.js';
+import type { RuntimeFactory } from './run.js';
+
+/** The flags of `ordo serve`. */
+export interface ServeFlags extends WorkspaceFlags {
+  /** @default 9464 */
+  port: number;
+  /** @default '127.0.0.1' */
+  host: string;
+}
+
+/**
+ * `ordo serve`: serves the runtime's `/health`, `/metrics` and `/status` on node:http until `io.signal`
+ * aborts (SIGINT or SIGTERM), then closes the server and the runtime and exits 0. Prints the URL it
+ * listens on (with the real port when `--port 0`).
+ */
+export async function serve(flags: ServeFlags, io: CliIo, createRuntime: RuntimeFactory): Promise<ExitCode> {
+  const paths = workspacePaths(flags, io.cwd);
+  await using runtime = await createRuntime({
+    workspace: paths.workspace,
+    stateDir: paths.stateDir,
+    config: paths.configFile,
+  });
+  const server = createServer(runtime.httpHandler());
+  await listen(server, flags.port, flags.host);
+  const { port } = server.address() as AddressInfo;
+  const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
+  io.stdout.write(`ordo serve: listening on http://${host}:${port} (GET /health, /metrics, /status)\n`);
+  try {
+    await untilAborted(io.signal);
+  } finally {
+    await close(server);
+  }
+  io.stdout.write('ordo serve: stopped\n');
+  return ExitCode.OK;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Resolves when `signal` aborts; never without one. */
+function untilAborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -1,0 +1,183 @@
+import { OrdoError, type OrdoErrorOptions } from '@ordo/contracts';
+
+/**
+ * The stable codes of the errors `@ordo/runtime` throws or records on a failed task. Branch on them with
+ * `isOrdoError(error, RuntimeErrorCode.PLAN_INVALID)`, never on message text. A task can also fail with a
+ * code of another package: `SPOOL_VALIDATION_FAILED` (an edit outside the task's `files`), `SPOOL_CONFLICT`
+ * (an earlier task of the level committed the same path), `KILLED_MEMORY` (memory emergency).
+ */
+export const RuntimeErrorCode = {
+  /** The plan has bad fields; `details.issues` lists `{ path, message }` for each. */
+  PLAN_INVALID: 'PLAN_INVALID',
+  /** The plan file cannot be read or is not YAML/JSON. */
+  PLAN_UNREADABLE: 'PLAN_UNREADABLE',
+  /** A task's command exited non-zero (`details.exitCode`, `details.stderrTail`) or its module threw. */
+  TASK_FAILED: 'TASK_FAILED',
+  /** The task ran on its worker past its `timeoutMs` (counted from when it got a worker). */
+  TASK_TIMEOUT: 'TASK_TIMEOUT',
+  /** The worker running the task died; the worker is replaced, the task fails. */
+  WORKER_CRASHED: 'WORKER_CRASHED',
+  /** A worker did not start or did not speak protocol v1. */
+  WORKER_START_FAILED: 'WORKER_START_FAILED',
+  /** A worker answered with something the protocol does not allow (a malformed result). */
+  WORKER_PROTOCOL: 'WORKER_PROTOCOL',
+  /** The task was cancelled (the caller's signal, or the runtime closed) before it committed. */
+  TASK_CANCELLED: 'TASK_CANCELLED',
+  /** The runtime was closed; create a new one. */
+  RUNTIME_CLOSED: 'RUNTIME_CLOSED',
+  /** A feature is already running on this runtime; runs are one at a time. */
+  RUNTIME_BUSY: 'RUNTIME_BUSY',
+  /** The chosen launcher gives workers no stdin/stdout channel (`handle.io`). */
+  RUNTIME_LAUNCHER_UNSUPPORTED: 'RUNTIME_LAUNCHER_UNSUPPORTED',
+  /** An option of `createRuntime` or `runFeature` is invalid. */
+  RUNTIME_OPTIONS_INVALID: 'RUNTIME_OPTIONS_INVALID',
+  /** `resume: true`, but the state on disk belongs to another feature or another version of the plan. */
+  RESUME_MISMATCH: 'RESUME_MISMATCH',
+} as const;
+
+/** One of the {@link RuntimeErrorCode} values. */
+export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
+
+/** Options for the runtime errors: the {@link OrdoErrorOptions} without `code`, which each class fixes. */
+export type RuntimeErrorOptions = Omit<OrdoErrorOptions, 'code'>;
+
+/** One bad field of a plan. */
+export interface PlanIssue {
+  /** Where, e.g. `tasks[2].deps[0]` (`''` for the whole document). */
+  path: string;
+  /** What is wrong and what is expected. */
+  message: string;
+  /** The 1-based line in the plan file, when it was read from YAML/JSON text. */
+  line?: number | undefined;
+}
+
+/**
+ * `PLAN_INVALID`: the plan does not validate. `issues` (also `details.issues`) lists every bad field.
+ *
+ * @example
+ * ```ts
+ * try { await runtime.runFeature('plan.yaml'); } catch (e) {
+ *   if (e instanceof PlanInvalidError) for (const i of e.issues) console.error(`${i.path}: ${i.message}`);
+ * }
+ * ```
+ */
+export class PlanInvalidError extends OrdoError {
+  override readonly code = RuntimeErrorCode.PLAN_INVALID;
+  /** Every bad field, in document order. */
+  readonly issues: readonly PlanIssue[];
+  constructor(source: string, issues: readonly PlanIssue[], options: RuntimeErrorOptions = {}) {
+    const lines = issues.map(
+      (i) => `  - ${i.path || '(plan)'}${i.line === undefined ? '' : ` (line ${i.line})`}: ${i.message}`,
+    );
+    super(`The plan ${source} is invalid; fix these fields and run it again:\n${lines.join('\n')}`, {
+      ...options,
+      details: { ...options.details, source, issues },
+    });
+    this.issues = issues;
+  }
+}
+
+/** `PLAN_UNREADABLE`: the plan file is missing, unreadable, or has an extension other than .yaml/.yml/.json. */
+export class PlanUnreadableError extends OrdoError {
+  override readonly code = RuntimeErrorCode.PLAN_UNREADABLE;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/**
+ * `TASK_FAILED`: the task's shell command exited non-zero (`details.exitCode`, `details.signal`,
+ * `details.stderrTail`) or its module threw (`details.causeCode` when the thrown error had a code).
+ */
+export class TaskFailedError extends OrdoError {
+  override readonly code = RuntimeErrorCode.TASK_FAILED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `TASK_TIMEOUT`: the task ran on its worker past its `timeoutMs` (`details.timeoutMs`). */
+export class TaskTimeoutError extends OrdoError {
+  override readonly code = RuntimeErrorCode.TASK_TIMEOUT;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `WORKER_CRASHED`: the worker died while it ran the task (`details.workerId`, `details.reason`). */
+export class WorkerCrashedError extends OrdoError {
+  override readonly code = RuntimeErrorCode.WORKER_CRASHED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `WORKER_START_FAILED`: a worker exited, or did not announce protocol v1, before it became ready. */
+export class WorkerStartError extends OrdoError {
+  override readonly code = RuntimeErrorCode.WORKER_START_FAILED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `WORKER_PROTOCOL`: a worker's answer is not what protocol v1 and the runtime's task format allow. */
+export class WorkerProtocolError extends OrdoError {
+  override readonly code = RuntimeErrorCode.WORKER_PROTOCOL;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `TASK_CANCELLED`: the task was stopped by the caller's signal or by `close()` before it committed. */
+export class TaskCancelledError extends OrdoError {
+  override readonly code = RuntimeErrorCode.TASK_CANCELLED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `RUNTIME_CLOSED`: the runtime was closed. */
+export class RuntimeClosedError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RUNTIME_CLOSED;
+  constructor(options: RuntimeErrorOptions = {}) {
+    super('The runtime is closed. Create a new one with createRuntime() to run more features.', options);
+  }
+}
+
+/** `RUNTIME_BUSY`: `runFeature` was called while another feature runs on the same runtime. */
+export class RuntimeBusyError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RUNTIME_BUSY;
+  constructor(running: string, options: RuntimeErrorOptions = {}) {
+    super(
+      `Feature "${running}" is still running on this runtime. Await its runFeature() before starting another, or use a second runtime with its own stateDir.`,
+      { ...options, details: { running } },
+    );
+  }
+}
+
+/** `RUNTIME_LAUNCHER_UNSUPPORTED`: the launcher's workers have no `io` channel to speak protocol v1 over. */
+export class LauncherUnsupportedError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RUNTIME_LAUNCHER_UNSUPPORTED;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** `RUNTIME_OPTIONS_INVALID`: an option has the wrong type or range (`details.option`). */
+export class RuntimeOptionsError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RUNTIME_OPTIONS_INVALID;
+  constructor(option: string, message: string, options: RuntimeErrorOptions = {}) {
+    super(`Invalid runtime option ${option}: ${message}`, {
+      ...options,
+      details: { ...options.details, option },
+    });
+  }
+}
+
+/** `RESUME_MISMATCH`: the unfinished run in the state directory is of another feature or plan. */
+export class ResumeMismatchError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RESUME_MISMATCH;
+  constructor(message: string, options: RuntimeErrorOptions = {}) {
+    super(message, options);
+  }
+}

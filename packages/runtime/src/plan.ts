@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { planLevels } from '@ordo/kernel-scheduler';
+import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { PlanInvalidError, type PlanIssue, PlanUnreadableError } from './errors.js';
+import type { Plan, PlanInput, PlanSource, PlanTask } from './types.js';
+
+const NAME = /^[A-Za-z0-9._-]+$/;
+const TASK_ID = /^[A-Za-z0-9._:-]+$/;
+const PRIORITY_NAMES = { CRITICAL: 0, HIGH: 1, NORMAL: 2, LOW: 3 } as const;
+
+/** A declared file: workspace-relative, `/`-separated, no `..`, no absolute path. */
+const declaredFile = z
+  .string()
+  .min(1, 'expected a non-empty path or glob')
+  .refine(
+    (p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p),
+    'expected a workspace-relative path, not an absolute one',
+  )
+  .refine((p) => !p.split('/').includes('..'), 'expected a path inside the workspace (no `..` segment)')
+  .refine((p) => !p.includes('\\') && !p.includes('\0'), 'expected `/` as the separator and no NUL byte');
+
+const runSchema = z.union(
+  [
+    z.strictObject({ shell: z.string().min(1, 'expected a non-empty bash command') }),
+    z.strictObject({
+      module: z.string().min(1, 'expected a module path'),
+      export: z.string().min(1).optional(),
+      input: z.unknown().optional(),
+    }),
+  ],
+  { error: 'expected { shell: "<bash command>" } or { module: "<path>", export?, input? }' },
+);
+
+const taskSchema = z.strictObject({
+  id: z.string().regex(TASK_ID, 'expected an id of letters, digits, `.`, `_`, `:` or `-`'),
+  deps: z.array(z.string()).optional(),
+  priority: z
+    .union([z.enum(['CRITICAL', 'HIGH', 'NORMAL', 'LOW']), z.literal([0, 1, 2, 3])], {
+      error: 'expected CRITICAL, HIGH, NORMAL, LOW or 0–3',
+    })
+    .optional(),
+  files: z.array(declaredFile, { error: 'expected a list of the paths or globs the task may touch' }),
+  timeoutMs: z.number().int().positive('expected a whole number of ms > 0').optional(),
+  run: runSchema,
+});
+
+const planSchema = z.strictObject({
+  feature: z.string().regex(NAME, 'expected a name of letters, digits, `.`, `_` or `-`'),
+  seed: z.number().int('expected a whole number').optional(),
+  tasks: z.array(taskSchema).min(1, 'expected at least one task'),
+});
+
+/** Options for {@link parsePlan}. */
+export interface ParsePlanOptions {
+  /** Names the plan in error messages. @default 'object' */
+  source?: string | undefined;
+  /** Relative module paths resolve against it. @default process.cwd() */
+  baseDir?: string | undefined;
+  /** Test hook: maps an issue path to its line in the text the plan came from. @internal */
+  lineOf?: ((path: readonly PropertyKey[]) => number | undefined) | undefined;
+}
+
+/**
+ * Validates a plan object and fills in its defaults: `seed` 0, `deps` [], `priority` NORMAL, module
+ * `export` 'default', module paths made absolute. Checks ids are unique, dependencies exist and form no
+ * cycle.
+ *
+ * @throws PlanInvalidError (`PLAN_INVALID`) listing every bad field with its path.
+ * @example
+ * ```ts
+ * const plan = parsePlan({ feature: 'docs', tasks: [{ id: 'a', files: ['a.md'], run: { shell: 'echo a > a.md' } }] });
+ * plan.tasks[0].priority; // 2 (NORMAL)
+ * ```
+ */
+export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan {
+  const source = options.source ?? 'object';
+  const baseDir = options.baseDir ?? process.cwd();
+  const lineOf = options.lineOf ?? (() => undefined);
+  const parsed = planSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => toIssue(issue.path, issue.message, lineOf));
+    throw new PlanInvalidError(source, issues);
+  }
+  const plan = parsed.data;
+  const issues: PlanIssue[] = [];
+  const seen = new Map<string, number>();
+  plan.tasks.forEach((task, index) => {
+    const first = seen.get(task.id);
+    if (first !== undefined) {
+      issues.push(
+        toIssue(['tasks', index, 'id'], `duplicate id "${task.id}" (also tasks[${first}])`, lineOf),
+      );
+    } else seen.set(task.id, index);
+  });
+  plan.tasks.forEach((task, index) => {
+    (task.deps ?? []).forEach((dep, d) => {
+      const where = ['tasks', index, 'deps', d];
+      if (dep === task.id) issues.push(toIssue(where, `task "${task.id}" depends on itself`, lineOf));
+      else if (!seen.has(dep)) issues.push(toIssue(where, `no task has the id "${dep}"`, lineOf));
+    });
+  });
+  if (issues.length === 0) {
+    try {
+      planLevels(plan.tasks.map((t) => ({ id: t.id, deps: t.deps ?? [] })));
+    } catch (error) {
+      const cycle = (error as { details?: { cycle?: string[] } }).details?.cycle ?? [];
+      issues.push(
+        toIssue(['tasks'], `the dependencies form a cycle: ${[...cycle, cycle[0]].join(' -> ')}`, lineOf),
+      );
+    }
+  }
+  if (issues.length > 0) throw new PlanInvalidError(source, issues);
+
+  const tasks: PlanTask[] = plan.tasks.map((task) => ({
+    id: task.id,
+    deps: [...new Set(task.deps ?? [])],
+    priority: typeof task.priority === 'string' ? PRIORITY_NAMES[task.priority] : (task.priority ?? 2),
+    files: [...task.files],
+    timeoutMs: task.timeoutMs,
+    run:
+      'shell' in task.run
+        ? { kind: 'shell', shell: task.run.shell }
+        : {
+            kind: 'module',
+            module: path.resolve(baseDir, task.run.module),
+            export: task.run.export ?? 'default',
+            input: task.run.input ?? null,
+          },
+  }));
+  const body = { feature: plan.feature, seed: plan.seed ?? 0, tasks };
+  return { ...body, digest: createHash('sha256').update(JSON.stringify(body)).digest('hex') };
+}
+
+/**
+ * Parses plan text (YAML, or JSON, which is YAML too) and validates it with {@link parsePlan}; issues
+ * carry the line they are on.
+ *
+ * @throws PlanInvalidError (`PLAN_INVALID`) for a syntax error (with its line) or bad fields.
+ */
+export function parsePlanText(text: string, options: ParsePlanOptions = {}): Plan {
+  const source = options.source ?? 'text';
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  const [error] = doc.errors;
+  if (error) {
+    const line = error.linePos?.[0].line;
+    const reason = error.message.split('\n')[0] ?? 'syntax error';
+    throw new PlanInvalidError(source, [{ path: '', message: `not valid YAML/JSON: ${reason}`, line }]);
+  }
+  return parsePlan(doc.toJS(), { ...options, source, lineOf: (p) => lineIn(doc, lineCounter, p) });
+}
+
+/**
+ * Reads and validates a plan file (`.yaml`, `.yml` or `.json`); module paths resolve against its
+ * directory.
+ *
+ * @throws PlanUnreadableError (`PLAN_UNREADABLE`) when it cannot be read; PlanInvalidError otherwise.
+ */
+export async function loadPlan(file: string, signal?: AbortSignal): Promise<Plan> {
+  signal?.throwIfAborted();
+  const ext = path.extname(file).toLowerCase();
+  if (!['.yaml', '.yml', '.json'].includes(ext)) {
+    throw new PlanUnreadableError(
+      `Cannot read the plan ${file}: expected a .yaml, .yml or .json file. Rename it, or pass the plan as an object.`,
+      { details: { file } },
+    );
+  }
+  let text: string;
+  try {
+    text = await readFile(file, { encoding: 'utf8', signal });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw new PlanUnreadableError(
+      `Cannot read the plan ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check the path and its permissions.`,
+      { cause: error, details: { file } },
+    );
+  }
+  return parsePlanText(text, { source: file, baseDir: path.dirname(path.resolve(file)) });
+}
+
+/**
+ * Turns anything `runFeature` accepts into a {@link Plan}: a file path is loaded, an object validated
+ * (its relative module paths resolve against `baseDir`), an already parsed plan checked again.
+ */
+export async function resolvePlan(
+  source: PlanSource | Plan,
+  baseDir: string,
+  signal?: AbortSignal,
+): Promise<Plan> {
+  if (typeof source === 'string') return loadPlan(path.resolve(baseDir, source), signal);
+  if (isParsedPlan(source)) return source;
+  return parsePlan(source satisfies PlanInput, { baseDir });
+}
+
+function isParsedPlan(value: unknown): value is Plan {
+  return typeof value === 'object' && value !== null && typeof (value as Plan).digest === 'string';
+}
+
+function toIssue(
+  where: readonly PropertyKey[],
+  message: string,
+  lineOf: (path: readonly PropertyKey[]) => number | undefined,
+): PlanIssue {
+  const line = lineOf(where);
+  return { path: formatPath(where), message, ...(line === undefined ? {} : { line }) };
+}
+
+/** `['tasks', 2, 'deps', 0]` → `tasks[2].deps[0]`. */
+function formatPath(where: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of where) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/** The line of the deepest node of `where` present in the document. */
+function lineIn(doc: Document, lineCounter: LineCounter, where: readonly PropertyKey[]): number | undefined {
+  for (let depth = where.length; depth >= 0; depth--) {
+    const node = doc.getIn(where.slice(0, depth) as unknown[], true);
+    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}

@@ -1,0 +1,307 @@
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  childAbortController,
+  type Launcher,
+  type Logger,
+  noopLogger,
+  systemClock,
+  type WorkerSpec,
+} from '@ordo/contracts';
+import { createKeyedMutex } from '@ordo/executor-spool';
+import {
+  CircuitBreaker,
+  createAdmission,
+  createHealthHandler,
+  createMetrics,
+  loadConfig,
+  MemoryGovernor,
+  MemoryMonitor,
+  type OrdoConfig,
+  PriorityQueue,
+  type RunningTask,
+} from '@ordo/governance';
+import { createPoller, type MetricsCollector, type StateStore, SubprocessLauncher } from '@ordo/launcher';
+import { RuntimeBusyError, RuntimeClosedError, RuntimeOptionsError } from './errors.js';
+import { createHttpHandler } from './http.js';
+import { createDockerLauncher } from './internal/dockerLauncher.js';
+import { runFeatureOn } from './internal/featureRun.js';
+import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
+import { type WaitingTask, WorkerSlots } from './internal/workerSlots.js';
+import { resolvePlan } from './plan.js';
+import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
+
+/**
+ * Builds the runtime: loads the config, starts the memory monitor, and wires the governance queue, memory
+ * governor, spawn breaker and Prometheus metrics, a launcher with its poller, and a pool of workers (started
+ * on the first `runFeature`, kept alive across tasks and features). Dispose it with `await using` or
+ * `close()`: nothing is left running.
+ *
+ * When to use: one runtime per workspace and state directory, in the process that runs features.
+ *
+ * Gotchas: features run one at a time per runtime (`RUNTIME_BUSY`). With `launcher: 'docker'` each worker
+ * is a container talking over its stdin/stdout; see `DockerWorkerOptions` for what it mounts and runs.
+ *
+ * @throws RuntimeOptionsError (`RUNTIME_OPTIONS_INVALID`) for a missing workspace or a bad option;
+ * `CONFIG_INVALID` / `CONFIG_UNREADABLE` from the config.
+ * @example
+ * ```ts
+ * await using runtime = await createRuntime({ workspace: process.cwd(), workers: 4 });
+ * const result = await runtime.runFeature('feature.yaml', { onEvent: (e) => console.log(e.type) });
+ * console.log(result.status, result.traceDigest);
+ * ```
+ */
+export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  if (typeof options?.workspace !== 'string' || options.workspace === '') {
+    throw new RuntimeOptionsError('workspace', 'pass the directory task edits apply to.');
+  }
+  options.signal?.throwIfAborted();
+  const workspace = path.resolve(options.workspace);
+  if (!(await stat(workspace).catch(() => undefined))?.isDirectory()) {
+    throw new RuntimeOptionsError('workspace', `${workspace} is not an existing directory. Create it first.`);
+  }
+  const stateDir = path.resolve(workspace, options.stateDir ?? '.ordo');
+  await mkdir(stateDir, { recursive: true });
+  const clock = options.clock ?? systemClock;
+  const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
+  const config = await loadRuntimeConfig(options.config, options.signal);
+  const concurrency = options.workers ?? config.workers.max;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
+  }
+
+  const launcher = await buildLauncher(options, workspace, logger);
+  const monitor = new MemoryMonitor({
+    limitBytes: config.memory.limitBytes,
+    basis: config.memory.basis,
+    intervalMs: config.memory.intervalMs,
+    thresholds: config.memory.thresholds,
+    hysteresis: config.memory.hysteresis,
+    clock,
+    logger,
+  });
+  monitor.sample();
+  monitor.start();
+  const queue = new PriorityQueue<WaitingTask>({
+    maxDepth: Math.max(config.queue.maxDepth, concurrency * 2),
+  });
+  const running = new Map<string, RunningTask<WaitingTask>>();
+  const metrics = createMetrics();
+  const runtimeMetrics = createRuntimeMetrics(metrics.registry);
+  const governor = new MemoryGovernor({ monitor, queue, running, metrics, logger, cooldownMs: 10_000 });
+  const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
+  const breakers = [spawnBreaker];
+  const poller = createPoller({ launcher, intervalMs: config.launcher.pollIntervalMs, clock, logger });
+  poller.start();
+
+  let store: StateStore | undefined;
+  let collector: MetricsCollector | undefined;
+  let lastStatus: ReturnType<MetricsCollector['featureMetrics']> | undefined;
+  const slots = new WorkerSlots({
+    launcher,
+    size: concurrency,
+    spec: workerSpec(options),
+    queue,
+    memoryLevel: () => monitor.level,
+    breaker: spawnBreaker,
+    logger,
+    hooks: {
+      started: (id) => tryRecord(() => store?.recordWorkerStarted(id)),
+      ready: (id) => tryRecord(() => store?.recordWorkerReady(id)),
+      exited: (id, code, crashed) => {
+        if (crashed) runtimeMetrics.workerCrashes.inc();
+        tryRecord(() => store?.recordWorkerExited(id, code ?? null));
+      },
+    },
+  });
+  const tryRecord = (fn: () => void) => {
+    try {
+      fn();
+    } catch (error) {
+      logger.debug({ err: error }, 'state record skipped');
+    }
+  };
+  const onLevel = () => slots.pump();
+  monitor.on('level', onLevel);
+  const binding = metrics.bind({
+    monitor,
+    queue,
+    breakers,
+    pool: { stats: () => ({ active: slots.active, idle: slots.idle }) },
+  });
+  const health = createHealthHandler({ monitor, queue, breakers });
+  const admission = createAdmission({
+    monitor,
+    queue,
+    rejectAtPercent: config.admission.memoryThreshold,
+    onReject: (d) =>
+      metrics.admissionRejections.inc({ reason: d.code === 'MEMORY_PRESSURE' ? 'memory' : 'queue_full' }),
+    logger,
+  });
+
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let current: { feature: string; abort: AbortController; done: Promise<unknown> } | undefined;
+
+  const runFeature = async (
+    source: PlanSource | Plan,
+    runOptions: RunFeatureOptions = {},
+  ): Promise<FeatureResult> => {
+    if (closed) throw new RuntimeClosedError();
+    runOptions.signal?.throwIfAborted();
+    if (current) throw new RuntimeBusyError(current.feature);
+    const abort = childAbortController(runOptions.signal);
+    const entry = {
+      feature: typeof source === 'string' ? source : source.feature,
+      abort: abort.controller,
+      done: Promise.resolve() as Promise<unknown>,
+    };
+    current = entry;
+    const run = (async () => {
+      const plan = await resolvePlan(source, workspace, abort.signal);
+      entry.feature = plan.feature;
+      await slots.start();
+      // From here on an abort (the caller's, or close()) ends in a 'cancelled' result, not a rejection.
+      return runFeatureOn(
+        {
+          workspace,
+          stateDir,
+          clock,
+          logger,
+          slots,
+          running,
+          concurrency,
+          metrics: runtimeMetrics,
+          viewMutex: createKeyedMutex(),
+          attach: (s, c) => {
+            store = s;
+            collector = c;
+            for (const id of slots.workerIds()) {
+              tryRecord(() => {
+                s.recordWorkerStarted(id);
+                s.recordWorkerReady(id);
+              });
+            }
+          },
+        },
+        plan,
+        { signal: abort.signal, resume: runOptions.resume ?? false, onEvent: runOptions.onEvent },
+      );
+    })();
+    entry.done = run.catch(() => {});
+    try {
+      return await run;
+    } finally {
+      lastStatus = collector?.featureMetrics();
+      store = undefined;
+      collector = undefined;
+      abort.dispose();
+      current = undefined;
+    }
+  };
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      if (current) {
+        current.abort.abort(new RuntimeClosedError());
+        await current.done;
+      }
+      await slots.close(new RuntimeClosedError());
+      await poller.close();
+      await launcher.close();
+      await governor.close();
+      binding.unbind();
+      monitor.off('level', onLevel);
+      await monitor.close();
+      await queue.close();
+    })();
+    return closing;
+  };
+  const onAbort = () => void close();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const runtime: Runtime = {
+    config,
+    workspace,
+    stateDir,
+    runFeature,
+    status: () => (collector?.featureMetrics() ?? lastStatus)?.toJSON(),
+    metricsText: () => metrics.registry.metrics(),
+    httpHandler: (httpOptions = {}) =>
+      createHttpHandler({
+        metrics: () => metrics.registry.metrics(),
+        metricsContentType: metrics.registry.contentType,
+        health,
+        status: () => runtime.status(),
+        admission,
+        next: httpOptions.next,
+      }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+  return runtime;
+}
+
+/** Loads the config: a YAML file, or a partial object validated the same way (through a temp file). */
+async function loadRuntimeConfig(
+  config: RuntimeOptions['config'],
+  signal: AbortSignal | undefined,
+): Promise<OrdoConfig> {
+  if (config === undefined) return loadConfig({ signal });
+  if (typeof config === 'string') return loadConfig({ file: config, signal });
+  const dir = await mkdtemp(path.join(tmpdir(), 'ordo-config-'));
+  try {
+    const file = path.join(dir, 'config.json');
+    await writeFile(file, JSON.stringify(config));
+    return await loadConfig({ file, signal });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The launcher the options ask for. */
+async function buildLauncher(options: RuntimeOptions, workspace: string, logger: Logger): Promise<Launcher> {
+  const choice = options.launcher ?? 'subprocess';
+  if (typeof choice === 'object' && choice !== null) return choice;
+  if (choice === 'subprocess') {
+    const { command, args } = workerCommand();
+    return new SubprocessLauncher({ command, args, cwd: workspace, logger, clock: options.clock });
+  }
+  if (choice === 'docker') {
+    return createDockerLauncher(options.docker, {
+      workerCommand: workerCommand(),
+      logger,
+      clock: options.clock,
+      signal: options.signal,
+    });
+  }
+  throw new RuntimeOptionsError(
+    'launcher',
+    `expected 'subprocess', 'docker' or a Launcher, got ${String(choice)}.`,
+  );
+}
+
+/**
+ * How to start `@ordo/runtime/worker` with this Node: the built `dist/worker.js`, or, when the runtime
+ * itself runs from source (tests, the `@ordo/source` condition), `src/worker.ts` through tsx.
+ */
+export function workerCommand(): { command: string; args: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) {
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    return {
+      command: process.execPath,
+      args: ['--conditions=@ordo/source', '--import', tsx, path.join(path.dirname(here), 'worker.ts')],
+    };
+  }
+  return { command: process.execPath, args: [path.join(path.dirname(here), 'worker.js')] };
+}
+
+function workerSpec(options: RuntimeOptions): WorkerSpec {
+  return options.workerEnv ? { env: options.workerEnv } : {};
+}

@@ -1,0 +1,238 @@
+import type { Clock, Launcher, Logger } from '@ordo/contracts';
+import type { OrdoConfig } from '@ordo/governance';
+import type { ContainerLimits, ContainerMount, FeatureMetricsJson } from '@ordo/launcher';
+
+/** The built-in launchers `createRuntime` can build, or any {@link Launcher} the host brings. */
+export type LauncherChoice = 'subprocess' | 'docker' | Launcher;
+
+/** Options for `createRuntime`. */
+export interface RuntimeOptions {
+  /**
+   * The config: a YAML file path, or a partial config object merged over the defaults. Environment overrides
+   * (`ORDO_WORKERS__MAX=4`) apply on top either way, as `loadConfig` does.
+   * @default the defaults plus the environment
+   */
+  config?: string | DeepPartial<OrdoConfig> | undefined;
+  /** The directory task edits apply to. Every path a plan declares is relative to it. */
+  workspace: string;
+  /** Where the state file and the spool's scratch files live. @default `<workspace>/.ordo` */
+  stateDir?: string | undefined;
+  /** Which workers run the tasks. @default 'subprocess' */
+  launcher?: LauncherChoice | undefined;
+  /** How many workers run at once. @default `config.workers.max` */
+  workers?: number | undefined;
+  /** For `launcher: 'docker'`: the worker image, what it mounts and runs. @default { image: ORDO_WORKER_IMAGE } */
+  docker?: DockerWorkerOptions | undefined;
+  /** Extra environment variables for every worker. @default {} */
+  workerEnv?: Readonly<Record<string, string>> | undefined;
+  /** @default noopLogger */
+  logger?: Logger | undefined;
+  /** @default systemClock */
+  clock?: Clock | undefined;
+  /** Aborting it closes the runtime. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * How `launcher: 'docker'` runs its workers: one container each, talking over its stdin/stdout. The
+ * workspace is never mounted: files and edits travel over that channel, and the runtime commits on the host.
+ *
+ * Two ways to run: by default (`mountHostNode`) the container runs the host's Node and this install of
+ * `@ordo/runtime`, bind-mounted read-only at the same paths, so any small image works (a local engine only).
+ * With `mountHostNode: false` the image brings its own Node and `@ordo/runtime` and runs the worker itself
+ * (its CMD, or `cmd`); see the README for a Dockerfile.
+ *
+ * Gotchas: a module task's file must be readable inside the container: mount its directory with `mounts`
+ * (read-only, at the same path), or build it into the image.
+ */
+export interface DockerWorkerOptions {
+  /** The worker image; it must be on the engine (the runtime never pulls). @default `ORDO_WORKER_IMAGE` */
+  image?: string | undefined;
+  /**
+   * The container's command. @default with `mountHostNode`, the host's `workerCommand()`; without it, the
+   * image's CMD
+   */
+  cmd?: readonly string[] | undefined;
+  /**
+   * Bind-mount the host's Node, its shared libraries, bash and the project root of this install, read-only
+   * at the same paths (`hostNodeMounts()`). Turn it off for an image that brings its own worker.
+   * @default true, unless `ORDO_WORKER_MOUNT_HOST_NODE` is `0` or `false`
+   */
+  mountHostNode?: boolean | undefined;
+  /**
+   * More bind mounts, e.g. the directory of the plan's module tasks at the same path. Read-only unless
+   * a mount says `readOnly: false`. @default []
+   */
+  mounts?: readonly ContainerMount[] | undefined;
+  /** Labels added to every worker container (besides `ordo.role=runtime-worker` and the launcher's). @default {} */
+  labels?: Readonly<Record<string, string>> | undefined;
+  /** The container network (`HostConfig.NetworkMode`). @default 'none' */
+  network?: string | undefined;
+  /** Memory, CPU and process limits of each worker container. @default none */
+  limits?: ContainerLimits | undefined;
+}
+
+/** A partial of `T`, nested objects included. */
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** Options for `runtime.runFeature`. */
+export interface RunFeatureOptions {
+  /**
+   * Aborting it cancels the tasks in flight and the ones not started; committed tasks stay committed, and
+   * `runFeature` resolves with status `cancelled` (it rejects with the reason only if the signal was already
+   * aborted when it was called).
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Pick up the unfinished run of this plan in the state directory (after a crash or a cancel): the tasks
+   * its journal shows committed are skipped, the rest run, and the trace digest equals that of an
+   * uninterrupted run. Without a journal it starts fresh; with the journal of another feature or plan it
+   * rejects with `RESUME_MISMATCH`.
+   * @default false
+   */
+  resume?: boolean | undefined;
+  /** Called for every step, in order. */
+  onEvent?: ((event: FeatureEvent) => void) | undefined;
+}
+
+/**
+ * One step of a feature run, as `onEvent` sees it. Levels have no barrier between them: every
+ * `level-start` comes first, then task events as tasks progress (a task of level 2 may commit before one of
+ * level 1), and a `level-end` once all of a level's tasks have an outcome.
+ */
+export type FeatureEvent =
+  | { type: 'feature-start'; feature: string; runId: string; levels: number; tasks: number; resumed: number }
+  | { type: 'level-start'; level: number; tasks: readonly string[] }
+  | { type: 'task-start'; level: number; taskId: string; workerId: string }
+  | {
+      type: 'task-skipped';
+      level: number;
+      taskId: string;
+      reason: 'committed-before-resume' | 'dependency-failed';
+    }
+  | { type: 'task-committed'; level: number; taskId: string; files: readonly string[]; durationMs: number }
+  | { type: 'task-failed'; level: number; taskId: string; code: string; message: string }
+  | { type: 'level-end'; level: number; status: 'completed' | 'failed' }
+  | { type: 'feature-end'; feature: string; status: FeatureStatus; traceDigest: string };
+
+/** How a feature run ended. */
+export type FeatureStatus = 'succeeded' | 'failed' | 'cancelled';
+
+/** What happened to one task. */
+export interface TaskOutcome {
+  id: string;
+  level: number;
+  status: 'committed' | 'failed' | 'skipped' | 'cancelled';
+  /** Paths (relative to the workspace) the commit wrote or deleted. */
+  files: readonly string[];
+  /** The error code and message when it failed. */
+  error?: { code: string; message: string } | undefined;
+  durationMs: number;
+}
+
+/** What `runFeature` returns. */
+export interface FeatureResult {
+  feature: string;
+  runId: string;
+  status: FeatureStatus;
+  /** One entry per task, in plan order of levels, then scheduler commit order. */
+  tasks: readonly TaskOutcome[];
+  /** The hash-chain digest of the committed tasks; equal for a resumed run and an uninterrupted one. */
+  traceDigest: string;
+  /** The unified diff of every file the feature changed, against the workspace before it started. */
+  diff: string;
+  /** The feature, level, task and worker metrics. */
+  metrics: FeatureMetricsJson;
+}
+
+/** Options for `runtime.httpHandler`. */
+export interface RuntimeHttpOptions {
+  /**
+   * The host's own routes. Requests to anything but `/metrics`, `/health` and `/status` pass admission
+   * (503 under memory pressure, 429 over the rate, with `Retry-After`) and then reach it; without it they get 404.
+   */
+  next?:
+    | ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void)
+    | undefined;
+}
+
+/** The wired runtime `createRuntime` returns. Dispose it (`await using`) or call `close()`. */
+export interface Runtime extends AsyncDisposable {
+  /** The config in force (defaults, file, environment). */
+  readonly config: Readonly<OrdoConfig>;
+  /** The workspace the edits apply to (absolute). */
+  readonly workspace: string;
+  /** Where the state file lives (absolute). */
+  readonly stateDir: string;
+  /**
+   * Runs a plan (a typed object, a parsed plan, or a YAML/JSON file path, relative to the workspace) to the
+   * end. Failed tasks do not reject: they are in the result with their error code (status `failed`).
+   * @throws PlanInvalidError | PlanUnreadableError before anything runs; `RUNTIME_BUSY`, `RUNTIME_CLOSED`,
+   * `RESUME_MISMATCH`; `WORKER_START_FAILED` / `RUNTIME_LAUNCHER_UNSUPPORTED` when no worker can start.
+   */
+  runFeature(plan: PlanSource, options?: RunFeatureOptions): Promise<FeatureResult>;
+  /** The current feature's metrics, or the last one's, or `undefined` before any. */
+  status(): FeatureMetricsJson | undefined;
+  /** The Prometheus text exposition of every metric. */
+  metricsText(): Promise<string>;
+  /** A `node:http` request listener serving `/metrics`, `/health`, `/status`, with admission in front of `next`. */
+  httpHandler(
+    options?: RuntimeHttpOptions,
+  ): (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  /** Stops workers, the poller, the monitor and every open handle. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Anything `runFeature` accepts as a plan: a file path (`.yaml`, `.yml`, `.json`) or a plan object. */
+export type PlanSource = string | PlanInput;
+
+/** A feature plan as written by a user (validated by `parsePlan`). */
+export interface PlanInput {
+  /** The feature's name: letters, digits, `-`, `_`, `.`. */
+  feature: string;
+  /** The scheduler seed. @default 0 */
+  seed?: number | undefined;
+  tasks: readonly PlanTaskInput[];
+}
+
+/** One task of a plan. */
+export interface PlanTaskInput {
+  /** Unique in the plan. */
+  id: string;
+  /** Ids of tasks that must commit before this one starts. @default [] */
+  deps?: readonly string[] | undefined;
+  /** `CRITICAL`…`LOW` or 0–3. @default 'NORMAL' */
+  priority?: 'CRITICAL' | 'HIGH' | 'NORMAL' | 'LOW' | 0 | 1 | 2 | 3 | undefined;
+  /** Workspace-relative paths or globs the task may create, change or delete; anything else fails it. */
+  files: readonly string[];
+  /** Milliseconds the task may run once it has a worker; past it, it fails with `TASK_TIMEOUT`. @default none */
+  timeoutMs?: number | undefined;
+  /**
+   * What the worker runs: a bash command run in a scratch copy of the declared files (its cwd), or an ES
+   * module (path relative to the plan file or absolute) whose default export `(ctx) => edits` returns edits.
+   */
+  run: { shell: string } | { module: string; export?: string | undefined; input?: unknown };
+}
+
+/** A validated plan, as `parsePlan` and `loadPlan` return it: defaults filled in, module paths absolute. */
+export interface Plan {
+  feature: string;
+  /** The scheduler seed. */
+  seed: number;
+  /** The tasks, in the order written. */
+  tasks: readonly PlanTask[];
+  /** A sha256 of the plan's canonical JSON: a resumed run refuses a plan that changed. */
+  digest: string;
+}
+
+/** One validated task of a {@link Plan}. */
+export interface PlanTask {
+  id: string;
+  deps: readonly string[];
+  /** A `TaskPriority` number: 0 CRITICAL … 3 LOW. */
+  priority: 0 | 1 | 2 | 3;
+  /** Workspace-relative paths or globs (`/`-separated) the task may create, change or delete. */
+  files: readonly string[];
+  timeoutMs: number | undefined;
+  run: { kind: 'shell'; shell: string } | { kind: 'module'; module: string; export: string; input: unknown };
+}

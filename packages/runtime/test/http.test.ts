@@ -1,0 +1,100 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { createRuntime } from '../src/index.js';
+import { tempWorkspace } from './helpers/workspace.js';
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+describe('runtime.httpHandler', () => {
+  it('serves /metrics, /health and /status, and passes other routes through admission to next', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const server = createServer(
+      runtime.httpHandler({
+        next: (req, res) => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`host route ${req.url}`);
+        },
+      }),
+    );
+    const base = await listen(server);
+    try {
+      const before = await fetch(`${base}/status`);
+      expect(before.status).toBe(404);
+      expect(await before.json()).toEqual({ error: 'No feature has run yet on this runtime.' });
+
+      await runtime.runFeature({
+        feature: 'served',
+        tasks: [{ id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } }],
+      });
+
+      const metrics = await fetch(`${base}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await metrics.text();
+      expect(text).toMatch(/ordo_runtime_tasks_total\{status="committed"\} 1/);
+      expect(text).toContain('ordo_queue_depth');
+
+      const health = await fetch(`${base}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({
+        status: 'ok',
+        memory: { level: 'normal' },
+        breakers: { 'worker-spawn': 'closed' },
+      });
+
+      const status = await fetch(`${base}/status?x=1`);
+      expect(status.status).toBe(200);
+      expect(await status.json()).toMatchObject({ feature: 'served', completedTasks: 1, totalTasks: 1 });
+
+      const other = await fetch(`${base}/api/thing`);
+      expect(other.status).toBe(200);
+      expect(await other.text()).toBe('host route /api/thing');
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it('answers 404 for other routes without next, and 503 with Retry-After under memory pressure', async () => {
+    const ws = await tempWorkspace();
+    // A memory limit this process is far above: the monitor reads emergency at once.
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { memory: { limitBytes: 1024 * 1024 } },
+    });
+    const server = createServer(runtime.httpHandler());
+    const base = await listen(server);
+    try {
+      const refused = await fetch(`${base}/work`);
+      expect(refused.status).toBe(503);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toMatchObject({ code: 'MEMORY_PRESSURE' });
+      const health = await fetch(`${base}/health`);
+      expect(health.status).toBe(503);
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(
+        /ordo_admission_rejections_total\{reason="memory"\} 1/,
+      );
+    } finally {
+      await closeServer(server);
+    }
+    const ok = await createRuntime({ workspace: ws, workers: 1 });
+    const plain = createServer(ok.httpHandler());
+    const url = await listen(plain);
+    try {
+      expect((await fetch(`${url}/nothing`)).status).toBe(404);
+    } finally {
+      await closeServer(plain);
+      await ok.close();
+    }
+  });
+});
