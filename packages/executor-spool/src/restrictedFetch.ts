@@ -10,7 +10,7 @@ import {
   type RateLimiter,
   systemClock,
 } from '@ordo/contracts';
-import { Agent, buildConnector, type Dispatcher, fetch, Headers, type RequestInit, Response } from 'undici';
+import type { Agent, buildConnector, Dispatcher, RequestInit, Response } from 'undici';
 import {
   FetchBodyTooLargeError,
   FetchOptionError,
@@ -20,7 +20,8 @@ import {
   FetchUrlNotAllowedError,
 } from './errors.js';
 import { createHostPolicy, type HostPolicy, type HostPolicyOptions } from './hostPolicy.js';
-import { REDIRECTS, ResponseTap } from './internal/responseTap.js';
+import { createResponseTap, REDIRECTS, type ResponseTap } from './internal/responseTap.js';
+import { undici } from './internal/undici.js';
 import { createTokenBucket } from './tokenBucket.js';
 
 /** One address a host name resolves to. */
@@ -137,6 +138,7 @@ const defaultResolve = async (hostname: string): Promise<readonly ResolvedAddres
  * ```
  */
 export function createCheckedAgent(options: CheckedAgentOptions): Agent {
+  const lib = undici();
   const { policy } = options;
   const resolve = options.resolve ?? defaultResolve;
   const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
@@ -164,7 +166,7 @@ export function createCheckedAgent(options: CheckedAgentOptions): Agent {
       (error: Error) => callback(error, '', 0),
     );
   };
-  const base = buildConnector({ lookup });
+  const base = lib.buildConnector({ lookup });
   const connect: buildConnector.connector = (connectOptions, callback) => {
     if (isIP(connectOptions.hostname) !== 0) {
       try {
@@ -176,7 +178,7 @@ export function createCheckedAgent(options: CheckedAgentOptions): Agent {
     }
     base(connectOptions, callback);
   };
-  return new Agent({ keepAliveTimeout: 10_000, ...options.agent, connect });
+  return new lib.Agent({ keepAliveTimeout: 10_000, ...options.agent, connect });
 }
 
 /**
@@ -220,7 +222,22 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   const limiter =
     options.limiter ?? (options.rate && createTokenBucket({ ...options.rate, clock: options.clock }));
   const waitForToken = options.rate?.wait ?? true;
-  const dispatcher = options.dispatcher ?? createCheckedAgent({ policy, resolve: options.resolve });
+  // The owned Agent is built on the first request, so that creating a fetch does not load undici.
+  let ownedAgent: Agent | undefined;
+  let closed = false;
+  function dispatcher(): Dispatcher {
+    if (options.dispatcher) return options.dispatcher;
+    if (!ownedAgent) {
+      ownedAgent = createCheckedAgent({ policy, resolve: options.resolve });
+      // Closed before its first request: refuse it as a closed Agent does (closed Agents end destroyed).
+      if (closed) void ownedAgent.destroy();
+    }
+    return ownedAgent;
+  }
+  async function close(): Promise<void> {
+    closed = true;
+    await ownedAgent?.close();
+  }
 
   function takeToken(limiter: RateLimiter, host: string, signal: AbortSignal): Promise<void> | undefined {
     if (waitForToken) return limiter.acquire(host, signal);
@@ -241,7 +258,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
 
   function send(host: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<Response> {
     const breaker = options.breakerFor?.(host);
-    if (!breaker) return fetch(url, init);
+    if (!breaker) return undici().fetch(url, init);
     return sendThroughBreaker(breaker, url, init, signal);
   }
 
@@ -258,7 +275,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         const onBreakerAbort = () => linked.controller.abort(context.signal.reason);
         context.signal.addEventListener('abort', onBreakerAbort, { once: true });
         try {
-          const response = await fetch(url, { ...init, signal: linked.signal });
+          const response = await undici().fetch(url, { ...init, signal: linked.signal });
           if (response.status >= 500) throw new ServerErrorResponse(response);
           return response;
         } finally {
@@ -299,7 +316,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         if (limiter) await takeToken(limiter, host, child.signal);
         if (socketReturning) await new Promise((resolve) => setImmediate(resolve));
         const href = url.href;
-        const tap = new ResponseTap(dispatcher, maxBodyBytes, {
+        const tap = createResponseTap(dispatcher(), maxBodyBytes, {
           // Aborting drops the connection instead of reading the rest.
           onTooLarge: () => child.controller.abort(new FetchBodyTooLargeError(maxBodyBytes, href)),
           onComplete: onResponseComplete,
@@ -393,19 +410,12 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
       });
     }
     const init = { status: response.status, statusText: response.statusText, headers: response.headers };
-    const limited = new Response(body, init);
+    const limited = new (undici().Response)(body, init);
     Object.defineProperties(limited, { url: { value: response.url }, redirected: { value: redirected } });
     return limited;
   }
 
-  return Object.assign(restrictedFetch, {
-    async close() {
-      if (!options.dispatcher) await dispatcher.close();
-    },
-    async [Symbol.asyncDispose]() {
-      if (!options.dispatcher) await dispatcher.close();
-    },
-  });
+  return Object.assign(restrictedFetch, { close, [Symbol.asyncDispose]: close });
 }
 
 /** Carries a 5xx response through a breaker as a failure, to be returned to the caller afterwards. */
@@ -441,7 +451,7 @@ function parseUrl(text: string, base?: URL): URL {
 /** Rewrites the request for the next hop as fetch does: 303 (and POST on 301/302) becomes a bodiless GET. */
 function followRedirect(init: RequestInit, status: number, from: URL, to: URL): void {
   const method = (init.method ?? 'GET').toUpperCase();
-  const headers = new Headers(init.headers);
+  const headers = new (undici().Headers)(init.headers);
   init.headers = headers;
   if (status === 303 ? method !== 'HEAD' : (status === 301 || status === 302) && method === 'POST') {
     init.method = 'GET';

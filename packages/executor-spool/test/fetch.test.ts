@@ -572,4 +572,25 @@ describe('createRestrictedFetch: options and resources', () => {
     expect(literal.code).toBe('FETCH_BLOCKED_ADDRESS');
     await agent.close();
   });
+
+  it('a fetch closed before its first request refuses requests as one closed after a request does', async () => {
+    await using server = await startServer(hello);
+    const url = `http://127.0.0.1:${server.port}/`;
+    const used = createRestrictedFetch({ allowPrivate: ['127.0.0.1'] });
+    await (await used(url)).text();
+    await used.close();
+    const unused = createRestrictedFetch({ allowPrivate: ['127.0.0.1'] });
+    await unused.close();
+    await unused.close(); // twice is fine
+    const causeCode = (error: unknown) => ((error as Error).cause as { code?: string } | undefined)?.code;
+    const afterUse = await rejection(used(url));
+    const beforeUse = await rejection(unused(url));
+    expect(causeCode(beforeUse)).toBe('UND_ERR_DESTROYED');
+    expect([beforeUse.name, beforeUse.message, causeCode(beforeUse)]).toEqual([
+      afterUse.name,
+      afterUse.message,
+      causeCode(afterUse),
+    ]);
+    expect(server.stats.requests).toHaveLength(1);
+  });
 });

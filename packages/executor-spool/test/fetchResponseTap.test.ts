@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { ResponseTap } from '../src/internal/responseTap.js';
+import { createResponseTap, type ResponseTap } from '../src/internal/responseTap.js';
 
 async function startServer() {
   const server = createServer((req, res) => {
@@ -49,7 +49,7 @@ describe('ResponseTap', () => {
     await using server = await startServer();
     await using agent = agentOf();
     const events = { tooLarge: 0, complete: 0, settled: 0 };
-    const tap = new ResponseTap(agent.agent, 16, {
+    const tap = createResponseTap(agent.agent, 16, {
       onTooLarge: () => events.tooLarge++,
       onComplete: () => events.complete++,
     });
@@ -65,7 +65,7 @@ describe('ResponseTap', () => {
     const tooLarge = new Promise<void>((resolve) => {
       saidTooLarge = resolve;
     });
-    const tap = new ResponseTap(agent.agent, 15, { onTooLarge: saidTooLarge, onComplete: () => {} });
+    const tap = createResponseTap(agent.agent, 15, { onTooLarge: saidTooLarge, onComplete: () => {} });
     const pending = legacyGet(tap, server.origin, '/');
     await tooLarge;
     // The fetch aborts here (dropping the connection); destroying the agent does the same.
@@ -79,10 +79,10 @@ describe('ResponseTap', () => {
     await using server = await startServer();
     await using agent = agentOf();
     const events = { onTooLarge: () => {}, onComplete: () => {} };
-    const encoded = new ResponseTap(agent.agent, 1, events);
+    const encoded = createResponseTap(agent.agent, 1, events);
     expect(await legacyGet(encoded, server.origin, '/gzip')).toEqual({ body: '0123456789abcdef' });
     expect(encoded.counted).toBe(false);
-    const newer = new ResponseTap(agent.agent, 1, events);
+    const newer = createResponseTap(agent.agent, 1, events);
     await new Promise<void>((resolve, reject) => {
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart: () => {},

@@ -1,4 +1,5 @@
-import { Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 
 /** What a {@link ResponseTap} reports to the request it belongs to. */
 export interface ResponseTapEvents {
@@ -18,86 +19,114 @@ export interface ResponseTapEvents {
  * follows most of them and drops their body unread). So is any response when the handler has undici's
  * newer shape (no `onHeaders`): it is forwarded untouched. `counted` says which case applies.
  */
-export class ResponseTap extends Dispatcher {
-  readonly #target: Dispatcher;
-  readonly #maxBodyBytes: number;
-  readonly #events: ResponseTapEvents;
-  #received = 0;
-  #tapped = false;
-  #uncounted = false;
-  #settled = false;
-  #onSettled: (() => void) | undefined;
-
-  constructor(target: Dispatcher, maxBodyBytes: number, events: ResponseTapEvents) {
-    super();
-    this.#target = target;
-    this.#maxBodyBytes = maxBodyBytes;
-    this.#events = events;
-  }
-
-  /** Whether the last response's body was counted against the cap (see the class notes). */
-  get counted(): boolean {
-    return this.#tapped && !this.#uncounted;
-  }
-
+export interface ResponseTap extends Dispatcher {
+  /** Whether the last response's body was counted against the cap (see the notes above). */
+  readonly counted: boolean;
   /** Calls `callback` once the response has ended or failed (at once if it already has). */
-  whenSettled(callback: () => void): void {
-    if (this.#settled) callback();
-    else this.#onSettled = callback;
-  }
+  whenSettled(callback: () => void): void;
+}
 
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    if (typeof handler.onHeaders !== 'function') return this.#target.dispatch(options, handler);
-    this.#tapped = true;
-    return this.#target.dispatch(options, this.#wrap(handler));
-  }
+/** Creates a {@link ResponseTap} that sends through `target`. */
+export function createResponseTap(
+  target: Dispatcher,
+  maxBodyBytes: number,
+  events: ResponseTapEvents,
+): ResponseTap {
+  responseTapClass ??= defineResponseTap(undici().Dispatcher);
+  return new responseTapClass(target, maxBodyBytes, events);
+}
 
-  #settle(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#onSettled?.();
-  }
+type ResponseTapClass = new (
+  target: Dispatcher,
+  maxBodyBytes: number,
+  events: ResponseTapEvents,
+) => ResponseTap;
 
-  #wrap(inner: Dispatcher.DispatchHandler): Dispatcher.DispatchHandler {
-    const tap = this;
-    return {
-      onConnect: (abort) => inner.onConnect?.(abort),
-      onResponseStarted: () => inner.onResponseStarted?.(),
-      onUpgrade: (statusCode, headers, socket) => inner.onUpgrade?.(statusCode, headers, socket),
-      onBodySent: (chunkSize, totalBytesSent) => inner.onBodySent?.(chunkSize, totalBytesSent),
-      onHeaders(statusCode, headers, resume, statusText) {
-        tap.#received = 0;
-        tap.#uncounted = REDIRECTS.has(statusCode) || hasContentEncoding(headers);
-        return inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
-      },
-      onData(chunk) {
-        if (!tap.#uncounted) {
-          tap.#received += chunk.byteLength;
-          if (tap.#received > tap.#maxBodyBytes) {
-            // Not forwarded: the caller never sees more than the cap. Aborting drops the connection.
-            tap.#events.onTooLarge();
-            return false;
+// Defined on first use: the base class is undici's, which is loaded only when a request is sent.
+let responseTapClass: ResponseTapClass | undefined;
+
+function defineResponseTap(Base: typeof Dispatcher): ResponseTapClass {
+  return class ResponseTapImpl extends Base implements ResponseTap {
+    readonly #target: Dispatcher;
+    readonly #maxBodyBytes: number;
+    readonly #events: ResponseTapEvents;
+    #received = 0;
+    #tapped = false;
+    #uncounted = false;
+    #settled = false;
+    #onSettled: (() => void) | undefined;
+
+    constructor(target: Dispatcher, maxBodyBytes: number, events: ResponseTapEvents) {
+      super();
+      this.#target = target;
+      this.#maxBodyBytes = maxBodyBytes;
+      this.#events = events;
+    }
+
+    /** Whether the last response's body was counted against the cap (see the class notes). */
+    get counted(): boolean {
+      return this.#tapped && !this.#uncounted;
+    }
+
+    /** Calls `callback` once the response has ended or failed (at once if it already has). */
+    whenSettled(callback: () => void): void {
+      if (this.#settled) callback();
+      else this.#onSettled = callback;
+    }
+
+    override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      if (typeof handler.onHeaders !== 'function') return this.#target.dispatch(options, handler);
+      this.#tapped = true;
+      return this.#target.dispatch(options, this.#wrap(handler));
+    }
+
+    #settle(): void {
+      if (this.#settled) return;
+      this.#settled = true;
+      this.#onSettled?.();
+    }
+
+    #wrap(inner: Dispatcher.DispatchHandler): Dispatcher.DispatchHandler {
+      const tap = this;
+      return {
+        onConnect: (abort) => inner.onConnect?.(abort),
+        onResponseStarted: () => inner.onResponseStarted?.(),
+        onUpgrade: (statusCode, headers, socket) => inner.onUpgrade?.(statusCode, headers, socket),
+        onBodySent: (chunkSize, totalBytesSent) => inner.onBodySent?.(chunkSize, totalBytesSent),
+        onHeaders(statusCode, headers, resume, statusText) {
+          tap.#received = 0;
+          tap.#uncounted = REDIRECTS.has(statusCode) || hasContentEncoding(headers);
+          return inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
+        },
+        onData(chunk) {
+          if (!tap.#uncounted) {
+            tap.#received += chunk.byteLength;
+            if (tap.#received > tap.#maxBodyBytes) {
+              // Not forwarded: the caller never sees more than the cap. Aborting drops the connection.
+              tap.#events.onTooLarge();
+              return false;
+            }
           }
-        }
-        return inner.onData?.(chunk) ?? true;
-      },
-      onComplete(trailers) {
-        try {
-          inner.onComplete?.(trailers);
-        } finally {
-          tap.#events.onComplete();
-          tap.#settle();
-        }
-      },
-      onError(error) {
-        try {
-          inner.onError?.(error);
-        } finally {
-          tap.#settle();
-        }
-      },
-    };
-  }
+          return inner.onData?.(chunk) ?? true;
+        },
+        onComplete(trailers) {
+          try {
+            inner.onComplete?.(trailers);
+          } finally {
+            tap.#events.onComplete();
+            tap.#settle();
+          }
+        },
+        onError(error) {
+          try {
+            inner.onError?.(error);
+          } finally {
+            tap.#settle();
+          }
+        },
+      };
+    }
+  };
 }
 
 /** The statuses the restricted fetch follows. */

@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@ordo/contracts';
-import { type Dispatcher, Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { DockerConnection } from '../docker.js';
-import { EngineRequestError, EngineUnavailableError } from '../errors.js';
+import { EngineRequestError, EngineUnavailableError, InvalidOptionsError } from '../errors.js';
+import { undici } from './undici.js';
 
 /** A request to the Engine API. `endpoint` is the label it is counted under, e.g. `GET /containers/json`. */
 export interface EngineRequest {
@@ -25,12 +26,16 @@ export interface EngineResponse {
 
 /**
  * The Engine API over an undici Pool (keep-alive connections on the unix socket or TCP/TLS). Counts every
- * call by endpoint and turns transport failures into `LAUNCHER_ENGINE_UNAVAILABLE`.
+ * call by endpoint and turns transport failures into `LAUNCHER_ENGINE_UNAVAILABLE`. The Pool (and undici)
+ * is loaded on the first call, so a launcher that never calls the engine does not pay for it.
  */
 export class EngineClient {
   /** Where the engine is, for messages: `unix:///var/run/docker.sock` or the URL. */
   readonly where: string;
-  readonly #pool: Pool;
+  readonly #origin: string;
+  readonly #poolOptions: Pool.Options;
+  #poolInstance: Pool | undefined;
+  #destroyed = false;
   readonly #calls = new Map<string, number>();
   readonly #logger: Logger;
 
@@ -38,16 +43,14 @@ export class EngineClient {
     this.#logger = logger;
     if ('socketPath' in connection) {
       this.where = `unix://${connection.socketPath}`;
-      this.#pool = new Pool('http://docker', {
-        socketPath: connection.socketPath,
-        connections,
-        keepAliveTimeout: 30_000,
-      });
+      this.#origin = 'http://docker';
+      this.#poolOptions = { socketPath: connection.socketPath, connections, keepAliveTimeout: 30_000 };
     } else {
       const url = connection.url.replace(/^tcp:/, connection.tls ? 'https:' : 'http:');
       this.where = url;
+      this.#origin = checkedOrigin(url, connection.url);
       const tls = connection.tls;
-      this.#pool = new Pool(url, {
+      this.#poolOptions = {
         connections,
         keepAliveTimeout: 30_000,
         ...(tls
@@ -61,8 +64,17 @@ export class EngineClient {
               },
             }
           : {}),
-      });
+      };
     }
+  }
+
+  get #pool(): Pool {
+    if (!this.#poolInstance) {
+      this.#poolInstance = new (undici().Pool)(this.#origin, this.#poolOptions);
+      // Closed before its first call: refuse calls as the closed Pool always did.
+      if (this.#destroyed) void this.#poolInstance.destroy();
+    }
+    return this.#poolInstance;
   }
 
   /** Calls made so far, by endpoint. */
@@ -169,7 +181,8 @@ export class EngineClient {
   }
 
   async close(): Promise<void> {
-    await this.#pool.destroy();
+    this.#destroyed = true;
+    await this.#poolInstance?.destroy();
   }
 
   #count(req: EngineRequest): void {
@@ -208,6 +221,32 @@ export class EngineClient {
       { cause: error, details: { engine: this.where, endpoint: req.endpoint } },
     );
   }
+}
+
+/**
+ * `url` (`given` with tcp: made http(s):) as the Pool's origin. Checked here, as undici checks it, so that a
+ * bad URL still fails when the launcher is created although the Pool is made on the first call.
+ */
+function checkedOrigin(url: string, given: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  const isOrigin =
+    parsed !== undefined &&
+    (parsed.protocol === 'http:' || parsed.protocol === 'https:') &&
+    parsed.pathname === '/' &&
+    parsed.search === '' &&
+    parsed.hash === '';
+  if (!isOrigin) {
+    throw new InvalidOptionsError(
+      `Option "docker.url" must be tcp://host:port, http://host:port or https://host:port without a path, got ${JSON.stringify(given)}.`,
+      { details: { url: given } },
+    );
+  }
+  return url;
 }
 
 function queryString(query: EngineRequest['query']): string {
