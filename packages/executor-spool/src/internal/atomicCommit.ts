@@ -10,6 +10,7 @@ import {
   isAlive,
   JOURNAL_DIR,
   leftJournals,
+  lostJournalDir,
   settle,
   syncDir,
   tag,
@@ -215,8 +216,7 @@ export async function commitFiles<F extends CommitFile>(
       if (fsync) await syncDir(journalDir);
       break;
     } catch (error) {
-      // Another commit may have removed the (then empty) journal directory in between: try again.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+      if (lostJournalDir(error, attempt)) continue;
       await endJournal();
       throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
     }

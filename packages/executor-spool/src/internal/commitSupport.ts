@@ -83,3 +83,13 @@ export async function leftJournals(root: string, suffix: string): Promise<LeftJo
     .map((name) => ({ name, path: path.join(journalDir, name) }))
     .filter((journal) => !active.has(journal.path));
 }
+
+/**
+ * Whether writing a journal failed because another commit removed the (then empty) journal directory in
+ * between: `mkdir` then reports ENOENT, or ENOTDIR when the directory vanished between its EEXIST and its
+ * check. Worth another try.
+ */
+export const lostJournalDir = (error: unknown, attempt: number) => {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (code === 'ENOENT' || code === 'ENOTDIR') && attempt < 5;
+};

@@ -11,6 +11,7 @@ import {
   isAlive,
   JOURNAL_DIR,
   leftJournals,
+  lostJournalDir,
   settle,
   syncDir,
   tag,
@@ -160,8 +161,7 @@ async function writeJournal(journalDir: string, journalPath: string, data: Buffe
       if (fsync) await syncDir(journalDir);
       return;
     } catch (error) {
-      // Another commit may have removed the (then empty) journal directory in between: try again.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+      if (lostJournalDir(error, attempt)) continue;
       await unlink(journalPath).catch(() => {});
       throw error;
     }
