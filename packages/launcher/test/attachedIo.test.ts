@@ -10,7 +10,7 @@ import type { DockerConnection } from '../src/index.js';
 import { AttachedIo } from '../src/internal/attachedIo.js';
 import { EngineClient } from '../src/internal/engine.js';
 import { TLS_DIR } from './fakeEngine.js';
-import { tempDir } from './helpers.js';
+import { takeLines, tempDir } from './helpers.js';
 
 /*
  * The attach channel against a real HTTP server that plays the engine's side of
@@ -129,17 +129,6 @@ async function startAttachServer(listen: 'unix' | 'tcp' | 'tls') {
   };
 }
 
-/** Reads `n` lines from `io` (leaving the rest for later readers). */
-async function take(io: AttachedIo, n: number): Promise<string[]> {
-  const got: string[] = [];
-  if (n === 0) return got;
-  for await (const line of io.lines()) {
-    got.push(line);
-    if (got.length === n) break;
-  }
-  return got;
-}
-
 describe('AttachedIo over a hijacked engine connection', () => {
   for (const listen of ['unix', 'tcp', 'tls'] as const) {
     it(`echoes lines in order and separates stderr (${listen})`, async () => {
@@ -170,7 +159,7 @@ describe('AttachedIo over a hijacked engine connection', () => {
     expect((error as { details: unknown }).details).toMatchObject({ status: 404 });
     const io = await server.attach('w2');
     await io.send('still works');
-    expect(await take(io, 1)).toEqual(['still works']);
+    expect(await takeLines(io.lines(), 1)).toEqual(['still works']);
     await io.close();
   });
 
@@ -228,7 +217,7 @@ describe('AttachedIo over a hijacked engine connection', () => {
     const error = await io.send('late').catch((e: unknown) => e);
     expect(isOrdoError(error, 'LAUNCHER_IO_CLOSED')).toBe(true);
     expect((error as Error).message).toMatch(/worker "w9" is closed/);
-    expect(await take(io, 0)).toEqual([]);
+    expect(await takeLines(io.lines(), 0)).toEqual([]);
     for await (const _ of io.lines()) expect.unreachable('lines() has ended');
   });
 
@@ -243,7 +232,7 @@ describe('AttachedIo over a hijacked engine connection', () => {
     // One socket chunk (64 KiB, ≤ 5000 of these lines) may land past the limit; never the whole flood.
     expect(io.bufferedLines).toBeGreaterThanOrEqual(100);
     expect(io.bufferedLines).toBeLessThan(100 + 5000);
-    const got = await take(io, 200000);
+    const got = await takeLines(io.lines(), 200000);
     expect(got).toHaveLength(200000);
     expect(got.every((line, i) => line === `line ${i}`)).toBe(true);
     await io.close();

@@ -1,37 +1,18 @@
 import { isOrdoError, WorkerStatus } from '@ordo/contracts';
-import { ManualClock } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
-import { ContainerLauncher, type ContainerLauncherOptions } from '../src/index.js';
-import { startFakeEngine } from './fakeEngine.js';
-import { nextStatus } from './helpers.js';
+import type { ContainerLauncherOptions } from '../src/index.js';
+import { type FakeEngine, launcherOn, startFakeEngine } from './fakeEngine.js';
+import { nextStatus, takeLines } from './helpers.js';
 
-type Fake = Awaited<ReturnType<typeof startFakeEngine>>;
-
-function launcherOn(fake: Fake, options: Partial<ContainerLauncherOptions> = {}) {
-  return new ContainerLauncher({
-    docker: { socketPath: fake.socketPath },
-    image: 'ordo-test/fake:1',
-    runId: 'run1',
-    clock: new ManualClock(Date.now()),
-    attachStdio: true,
-    ...options,
-  });
-}
-
-/** The first `n` lines of a handle's channel. */
-async function take(lines: AsyncIterable<string> | undefined, n: number): Promise<string[]> {
-  const got: string[] = [];
-  for await (const line of lines ?? []) {
-    got.push(line);
-    if (got.length === n) break;
-  }
-  return got;
+/** A launcher on `fake` with `attachStdio: true`. */
+function attachedLauncherOn(fake: FakeEngine, options: Partial<ContainerLauncherOptions> = {}) {
+  return launcherOn(fake, { attachStdio: true, ...options });
 }
 
 describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
   it('creates the container with an open stdin and no TTY, and attaches before it starts', async () => {
     await using fake = await startFakeEngine();
-    await using launcher = launcherOn(fake);
+    await using launcher = attachedLauncherOn(fake);
     const w1 = await launcher.spawn('w1');
     expect(fake.byWorker('w1').body).toMatchObject({
       OpenStdin: true,
@@ -50,17 +31,17 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
       'stream=1&stdin=1&stdout=1&stderr=1',
     );
     await w1.io?.send('{"v":1}');
-    expect(await take(w1.io?.lines(), 1)).toEqual(['{"v":1}']);
+    expect(await takeLines(w1.io?.lines(), 1)).toEqual(['{"v":1}']);
   });
 
   it('a container that dies ends lines(); send then rejects with LAUNCHER_IO_CLOSED', async () => {
     await using fake = await startFakeEngine();
-    await using launcher = launcherOn(fake);
+    await using launcher = attachedLauncherOn(fake);
     const w1 = await launcher.spawn('w1');
     const crashed = nextStatus(launcher, 'w1', WorkerStatus.CRASHED);
     await w1.io?.send('last words');
-    expect(await take(w1.io?.lines(), 1)).toEqual(['last words']);
-    const rest = take(w1.io?.lines(), Number.POSITIVE_INFINITY);
+    expect(await takeLines(w1.io?.lines(), 1)).toEqual(['last words']);
+    const rest = takeLines(w1.io?.lines(), Number.POSITIVE_INFINITY);
     fake.die(w1.containerId, 2);
     expect(await rest).toEqual([]);
     await crashed;
@@ -70,7 +51,7 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
 
   it('an attach the engine refuses fails the spawn with LAUNCHER_ENGINE_ERROR and removes the container', async () => {
     await using fake = await startFakeEngine();
-    await using launcher = launcherOn(fake, { events: false });
+    await using launcher = attachedLauncherOn(fake, { events: false });
     fake.refuseAttach();
     const error = await launcher.spawn('w1').catch((e: unknown) => e);
     expect(isOrdoError(error, 'LAUNCHER_ENGINE_ERROR')).toBe(true);
@@ -89,10 +70,10 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
 
   it('close() with terminateOnClose: false closes every attach connection but leaves the containers', async () => {
     await using fake = await startFakeEngine();
-    const launcher = launcherOn(fake, { terminateOnClose: false });
+    const launcher = attachedLauncherOn(fake, { terminateOnClose: false });
     const handles = await Promise.all(['w1', 'w2'].map((id) => launcher.spawn(id)));
     expect(handles.map((h) => fake.byWorker(h.workerId).attach !== undefined)).toEqual([true, true]);
-    const reading = take(handles[0]?.io?.lines(), Number.POSITIVE_INFINITY);
+    const reading = takeLines(handles[0]?.io?.lines(), Number.POSITIVE_INFINITY);
     await launcher.close();
     expect(await reading).toEqual([]);
     await expect.poll(() => [...fake.containers.values()].filter((c) => c.attach).length).toBe(0);
@@ -101,7 +82,7 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
 
   it('refuses a bad attachStdio or maxBufferedLines at construction', async () => {
     await using fake = await startFakeEngine();
-    const bad = (options: Partial<ContainerLauncherOptions>) => () => launcherOn(fake, options);
+    const bad = (options: Partial<ContainerLauncherOptions>) => () => attachedLauncherOn(fake, options);
     expect(bad({ attachStdio: 'yes' as unknown as boolean })).toThrow(
       /"attachStdio" must be true or false, got "yes"/,
     );
@@ -111,10 +92,10 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
 
   it('adopted workers have no channel', async () => {
     await using fake = await startFakeEngine();
-    const first = launcherOn(fake, { terminateOnClose: false });
+    const first = attachedLauncherOn(fake, { terminateOnClose: false });
     await first.spawn('w1');
     await first.close();
-    await using second = launcherOn(fake);
+    await using second = attachedLauncherOn(fake);
     const [adopted] = await second.adopt();
     expect(adopted?.workerId).toBe('w1');
     expect(adopted?.io).toBeUndefined();

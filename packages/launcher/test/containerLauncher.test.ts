@@ -3,26 +3,13 @@ import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import {
   ContainerLauncher,
-  type ContainerLauncherOptions,
   createPoller,
   dockerFromEnv,
   type EventsStreamChange,
   writeHeartbeat,
 } from '../src/index.js';
-import { startFakeEngine, TLS_DIR } from './fakeEngine.js';
+import { type FakeEngine, launcherOn, startFakeEngine, TLS_DIR } from './fakeEngine.js';
 import { nextStatus, tempDir } from './helpers.js';
-
-type Fake = Awaited<ReturnType<typeof startFakeEngine>>;
-
-function launcherOn(fake: Fake, options: Partial<ContainerLauncherOptions> = {}) {
-  return new ContainerLauncher({
-    docker: { socketPath: fake.socketPath },
-    image: 'ordo-test/fake:1',
-    runId: 'run1',
-    clock: new ManualClock(Date.now()),
-    ...options,
-  });
-}
 
 function eventsState(launcher: ContainerLauncher, connected: boolean): Promise<EventsStreamChange> {
   return new Promise((resolve) => {
@@ -459,7 +446,7 @@ describe('dockerFromEnv', () => {
 });
 
 /** Sends a raw request to the fake engine, as another client would. */
-async function fetchFake(fake: Fake, method: string, path: string): Promise<void> {
+async function fetchFake(fake: FakeEngine, method: string, path: string): Promise<void> {
   const { request } = await import('node:http');
   await new Promise<void>((resolve, reject) => {
     request({ socketPath: fake.socketPath, method, path }, (res) => {

@@ -5,6 +5,8 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { ManualClock } from '@ordo/contracts/testing';
+import { ContainerLauncher, type ContainerLauncherOptions } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 /** A container as the fake engine keeps it. */
@@ -334,4 +336,21 @@ export async function startFakeEngine(listen: 'unix' | 'tcp' | 'tls' = 'unix') {
     },
   };
   return fake;
+}
+
+/** A running {@link startFakeEngine}. */
+export type FakeEngine = Awaited<ReturnType<typeof startFakeEngine>>;
+
+/** A launcher on `fake` (its image, run id `run1`, a ManualClock), with `options` on top. */
+export function launcherOn(
+  fake: FakeEngine,
+  options: Partial<ContainerLauncherOptions> = {},
+): ContainerLauncher {
+  return new ContainerLauncher({
+    docker: { socketPath: fake.socketPath },
+    image: 'ordo-test/fake:1',
+    runId: 'run1',
+    clock: new ManualClock(Date.now()),
+    ...options,
+  });
 }

@@ -30,3 +30,14 @@ export function nextStatus(
     launcher.on('status', listener);
   });
 }
+
+/** The first `n` lines of `lines` (the rest stay for the next reader); `[]` when there is no channel. */
+export async function takeLines(lines: AsyncIterable<string> | undefined, n: number): Promise<string[]> {
+  const got: string[] = [];
+  if (n === 0) return got;
+  for await (const line of lines ?? []) {
+    got.push(line);
+    if (got.length === n) break;
+  }
+  return got;
+}

@@ -1,5 +1,5 @@
 import { noopLogger } from '@ordo/contracts';
-import { expect } from 'vitest';
+import { afterAll, beforeEach, describe, expect } from 'vitest';
 import { dockerFromEnv } from '../src/index.js';
 import { EngineClient } from '../src/internal/engine.js';
 
@@ -73,4 +73,20 @@ export async function eventually(check: () => Promise<boolean>): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   expect(await check()).toBe(true);
+}
+
+/**
+ * A `describe` of real engine tests: run when the engine answers (or is required, to fail), each test
+ * checking it is there; afterwards removes the containers labelled `ordo.test=<label>` and closes the client.
+ * Container creation on the vfs driver of a loaded machine can take seconds: generous limits, no timing asserts.
+ */
+export function describeOnRealEngine(title: string, label: string, body: () => void): void {
+  describe.runIf(reachable || required)(title, { timeout: 90_000 }, () => {
+    beforeEach(assertReachable);
+    afterAll(async () => {
+      await removeTestContainers(label);
+      await engine?.close();
+    }, 90_000);
+    body();
+  });
 }

@@ -3,6 +3,7 @@ import type { Logger } from '@ordo/contracts';
 import type { Dispatcher, Pool } from 'undici';
 import type { DockerConnection } from '../docker.js';
 import { EngineRequestError, EngineUnavailableError, InvalidOptionsError } from '../errors.js';
+import { frameStream, HEADER_BYTES } from './frameDemuxer.js';
 import { undici } from './undici.js';
 
 /** A request to the Engine API. `endpoint` is the label it is counted under, e.g. `GET /containers/json`. */
@@ -277,14 +278,11 @@ function requestError(req: EngineRequest, status: number, body: Buffer, where: s
 export function demux(buffer: Buffer): string {
   const parts: Buffer[] = [];
   let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const kind = buffer[offset];
-    if ((kind !== 0 && kind !== 1 && kind !== 2) || buffer.readUIntBE(offset + 1, 3) !== 0) {
-      return buffer.toString('utf8');
-    }
+  while (offset + HEADER_BYTES <= buffer.length) {
+    if (frameStream(buffer, offset) === undefined) return buffer.toString('utf8');
     const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
+    parts.push(buffer.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + size));
+    offset += HEADER_BYTES + size;
   }
   return offset === buffer.length ? Buffer.concat(parts).toString('utf8') : buffer.toString('utf8');
 }

@@ -1,7 +1,8 @@
 /** The stream a frame of the engine's multiplexed output belongs to. */
 export type FrameStream = 'stdout' | 'stderr';
 
-const HEADER_BYTES = 8;
+/** The size of a frame header. */
+export const HEADER_BYTES = 8;
 
 /**
  * Splits the engine's multiplexed attach stream (a non-TTY container) into stdout and stderr payloads.
@@ -47,11 +48,19 @@ export class FrameDemuxer {
   }
 }
 
+/**
+ * The stream of the frame whose 8-byte header starts at `offset` of `bytes`, or `undefined` when those
+ * bytes are not a frame header (stream 0, 1 or 2, then three zero bytes).
+ */
+export function frameStream(bytes: Buffer, offset = 0): FrameStream | undefined {
+  const kind = bytes[offset];
+  if ((kind !== 0 && kind !== 1 && kind !== 2) || bytes.readUIntBE(offset + 1, 3) !== 0) return undefined;
+  // The engine never sends stdin frames back; if it did, they would be the worker's input echoed.
+  return kind === 2 ? 'stderr' : 'stdout';
+}
+
 function parseStream(header: Buffer): FrameStream {
-  const kind = header[0];
-  if ((kind === 0 || kind === 1 || kind === 2) && header.readUIntBE(1, 3) === 0) {
-    // The engine never sends stdin frames back; if it did, they would be the worker's input echoed.
-    return kind === 2 ? 'stderr' : 'stdout';
-  }
-  throw new RangeError(`not a stream frame header: ${header.toString('hex')}`);
+  const stream = frameStream(header);
+  if (stream === undefined) throw new RangeError(`not a stream frame header: ${header.toString('hex')}`);
+  return stream;
 }
