@@ -1,22 +1,12 @@
 import { chmod, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isOrdoError } from '@ordo/contracts';
 import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import { createSpool, type SpoolError } from '../src/index.js';
-import { tempTree } from './spoolFixtures.js';
+import { codeOf, tempTree } from './spoolFixtures.js';
 
 async function* chunks(...parts: string[]) {
   for (const part of parts) yield part;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isOrdoError(error) ? error.code : `not an ordo error: ${String(error)}`;
-  }
 }
 
 describe('staging', () => {

@@ -3,24 +3,11 @@ import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, truncate, writeF
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { isOrdoError } from '@ordo/contracts';
 import { describe, expect, it } from 'vitest';
 import { createSpool, type SpoolError } from '../src/index.js';
-import { tempTree } from './spoolFixtures.js';
+import { codeOf, everything, tempTree } from './spoolFixtures.js';
 
 const run = promisify(execFile);
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isOrdoError(error) ? error.code : `not an ordo error: ${String(error)}`;
-  }
-}
-
-/** Every entry under `dir`, dot files and the journal directory included. */
-const everything = async (dir: string) => (await readdir(dir, { recursive: true })).sort();
 
 describe('commit pipeline: every file checked and prepared before any is replaced', () => {
   it('holds a backup of each existing file and a temp file of each new content when the first rename runs', async () => {

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { isOrdoError } from '@ordo/contracts';
 
 const run = promisify(execFile);
 
@@ -50,3 +51,16 @@ export async function gitDiff(dir: string): Promise<string> {
     return stdout.replace(/([ab])\/(?:left|right)\//g, '$1/');
   }
 }
+
+/** The OrdoError code `promise` rejects with, `undefined` if it resolves, a marker if the error is not an OrdoError. */
+export async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return isOrdoError(error) ? error.code : `not an ordo error: ${String(error)}`;
+  }
+}
+
+/** Every entry under `dir`, dot files and the journal directory included, sorted. */
+export const everything = async (dir: string) => (await readdir(dir, { recursive: true })).sort();

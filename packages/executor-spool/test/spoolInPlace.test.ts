@@ -1,20 +1,10 @@
-import { chmod, link, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, readFile, stat, writeFile } from 'node:fs/promises';
 import { isOrdoError } from '@ordo/contracts';
 import { RecordingLogger } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import { createSpool, type SpoolCommitMode } from '../src/index.js';
-import { tempTree } from './spoolFixtures.js';
+import { codeOf, everything, tempTree } from './spoolFixtures.js';
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isOrdoError(error) ? error.code : `not an ordo error: ${String(error)}`;
-  }
-}
-
-const everything = async (dir: string) => (await readdir(dir, { recursive: true })).sort();
 const modeOf = async (file: string) => (await stat(file)).mode & 0o7777;
 
 describe("commitMode 'in-place'", () => {

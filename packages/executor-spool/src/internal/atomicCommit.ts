@@ -1,19 +1,21 @@
 import { constants } from 'node:fs';
-import { access, copyFile, link, mkdir, open, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { access, copyFile, link, open, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import {
   active,
+  dirMaker,
   failed,
   ignoreMissing,
   isAlive,
   JOURNAL_DIR,
   leftJournals,
-  lostJournalDir,
   settle,
   syncDir,
   tag,
+  writeDurably,
+  writeJournal,
 } from './commitSupport.js';
 import type { Content } from './content.js';
 import { CreateModes } from './createModes.js';
@@ -80,16 +82,6 @@ interface Step<F extends CommitFile> {
   tmp: string | undefined;
   backup: string | undefined;
   replaced: boolean;
-}
-
-async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
-  const handle = await open(file, 'wx');
-  try {
-    await handle.writeFile(data);
-    if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -169,22 +161,14 @@ export async function commitFiles<F extends CommitFile>(
     host: hostname(),
     files: steps.map((s) => ({ abs: s.file.abs, tmp: s.tmp, backup: s.backup })),
   };
-  const dirsMade = new Map<string, Promise<string | undefined>>();
-  const ensureDir = (dir: string) => {
-    let made = dirsMade.get(dir);
-    if (!made) {
-      made = mkdir(dir, { recursive: true });
-      dirsMade.set(dir, made);
-    }
-    return made;
-  };
+  const { made: dirsMade, ensure: ensureDir } = dirMaker();
   const cleanUp = async () => {
     await settle(steps, limit, async (s) =>
       s.tmp && !s.replaced ? unlink(s.tmp).catch(ignoreMissing) : undefined,
     );
     for (const [leaf, made] of dirsMade) {
       const top = await made.catch(() => undefined);
-      if (top === undefined || leaf === backupDir) continue;
+      if (top === undefined) continue;
       for (let dir = leaf; ; dir = path.dirname(dir)) {
         if (
           !(await rmdir(dir).then(
@@ -209,17 +193,11 @@ export async function commitFiles<F extends CommitFile>(
   };
 
   active.add(journalPath);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await mkdir(backupDir, { recursive: true });
-      await writeDurably(journalPath, JSON.stringify(journal), fsync);
-      if (fsync) await syncDir(journalDir);
-      break;
-    } catch (error) {
-      if (lostJournalDir(error, attempt)) continue;
-      await endJournal();
-      throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
-    }
+  try {
+    await writeJournal(journalPath, JSON.stringify(journal), fsync, backupDir);
+  } catch (error) {
+    await endJournal();
+    throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
   }
 
   // Verify, back up and write each file in one go, so that reading some files overlaps writing others.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import type { Limiter } from './limiter.js';
@@ -28,6 +28,23 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * `mkdir -p` run once per directory, however many files of a commit land in it. `made` maps each directory
+ * to its `mkdir` promise, which resolves to the first directory it created (undefined if it existed).
+ */
+export function dirMaker() {
+  const made = new Map<string, Promise<string | undefined>>();
+  const ensure = (dir: string) => {
+    let once = made.get(dir);
+    if (!once) {
+      once = mkdir(dir, { recursive: true });
+      made.set(dir, once);
+    }
+    return once;
+  };
+  return { made, ensure };
 }
 
 /** Runs `fn` on every item (bounded by `limit`), waits for all, and returns the first rejection reason. */
@@ -89,7 +106,43 @@ export async function leftJournals(root: string, suffix: string): Promise<LeftJo
  * between: `mkdir` then reports ENOENT, or ENOTDIR when the directory vanished between its EEXIST and its
  * check. Worth another try.
  */
-export const lostJournalDir = (error: unknown, attempt: number) => {
+const lostJournalDir = (error: unknown, attempt: number) => {
   const code = (error as NodeJS.ErrnoException).code;
   return (code === 'ENOENT' || code === 'ENOTDIR') && attempt < 5;
 };
+
+/** Writes `data` to `file`, which must not exist yet; fsynced when `fsync`. */
+export async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
+  const handle = await open(file, 'wx');
+  try {
+    await handle.writeFile(data);
+    if (fsync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes a commit's journal as a new file, after making `dir` (its directory, or one under it); fsynced
+ * with its directory when `fsync`. Tries again when another commit removed the journal directory meanwhile;
+ * on failure removes the journal and throws.
+ */
+export async function writeJournal(
+  journalPath: string,
+  data: string | Buffer,
+  fsync: boolean,
+  dir = path.dirname(journalPath),
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeDurably(journalPath, data, fsync);
+      if (fsync) await syncDir(path.dirname(journalPath));
+      return;
+    } catch (error) {
+      if (lostJournalDir(error, attempt)) continue;
+      await unlink(journalPath).catch(() => {});
+      throw error;
+    }
+  }
+}

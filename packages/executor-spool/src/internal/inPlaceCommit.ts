@@ -1,20 +1,21 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rmdir, unlink } from 'node:fs/promises';
+import { readFile, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import {
   active,
+  dirMaker,
   failed,
   ignoreMissing,
   isAlive,
   JOURNAL_DIR,
   leftJournals,
-  lostJournalDir,
   settle,
   syncDir,
   tag,
+  writeJournal,
 } from './commitSupport.js';
 import { fchmodFd, fsyncFd, withFd, writeAllFd } from './fd.js';
 import type { Limiter } from './limiter.js';
@@ -146,28 +147,6 @@ async function restore(before: Before, fsync: boolean): Promise<void> {
   }
 }
 
-/** Writes the journal as a new file, fsynced (with its directory) when `fsync`. */
-async function writeJournal(journalDir: string, journalPath: string, data: Buffer, fsync: boolean) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await mkdir(journalDir, { recursive: true });
-      const handle = await open(journalPath, 'wx');
-      try {
-        await handle.writeFile(data);
-        if (fsync) await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      if (fsync) await syncDir(journalDir);
-      return;
-    } catch (error) {
-      if (lostJournalDir(error, attempt)) continue;
-      await unlink(journalPath).catch(() => {});
-      throw error;
-    }
-  }
-}
-
 /**
  * Commits small files by overwriting them in place, with a rollback journal (as SQLite's): first `verify`
  * checks every file against the disk, reading its old bytes (a stale file: nothing is written, and every
@@ -210,7 +189,7 @@ export async function commitInPlace<F extends InPlaceFile>(
   const journalPath = path.join(journalDir, journalName());
   active.add(journalPath);
   try {
-    await writeJournal(journalDir, journalPath, encodeJournal(befores), fsync);
+    await writeJournal(journalPath, encodeJournal(befores), fsync);
   } catch (error) {
     active.delete(journalPath);
     throw failed(
@@ -219,15 +198,7 @@ export async function commitInPlace<F extends InPlaceFile>(
     );
   }
   const touched = new Set<number>();
-  const dirs = new Map<string, Promise<unknown>>();
-  const ensureDir = (dir: string) => {
-    let made = dirs.get(dir);
-    if (!made) {
-      made = mkdir(dir, { recursive: true });
-      dirs.set(dir, made);
-    }
-    return made;
-  };
+  const { ensure: ensureDir } = dirMaker();
   const writeError =
     (await Promise.resolve()
       .then(() => settings.afterPrepare?.())
