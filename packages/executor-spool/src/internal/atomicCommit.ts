@@ -262,7 +262,7 @@ export async function commitFiles<F extends CommitFile>(
       active.delete(journalPath);
       throw failed(
         replaceError,
-        `half way, and restoring failed for: ${restoreErrors.join('; ')}. The journal ${journalPath} and its backups were kept: recoverCommits() restores them`,
+        `half way, and restoring failed for: ${restoreErrors.join('; ')}. The journal ${journalPath} and its backups were kept: recoverSpool() (or the next createSpool over this root) restores them`,
       );
     }
     await cleanUp();
