@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigInvalidError, type ConfigIssue, ConfigUnreadableError } from './errors.js';
+import {
+  ConfigInvalidError,
+  type ConfigIssue,
+  ConfigUnreadableError,
+  GovernanceOptionsError,
+} from './errors.js';
 import { closest } from './internal/didYouMean.js';
 import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
 
@@ -178,6 +183,12 @@ export interface LoadConfigOptions {
   /** A YAML file to read. @default none: defaults and env only */
   file?: string | undefined;
   /**
+   * A partial config object to merge over the defaults instead of a file, validated the same way (issues
+   * name `values` as their source; `undefined` leaves are skipped). Exclusive with `file`.
+   * @default none
+   */
+  values?: unknown;
+  /**
    * The environment to read overrides and feature flags from: `ORDO_WORKERS__MAX=4` sets `workers.max`
    * (sections split by `__`, words by `_`, so `ORDO_WORKERS__HEAP_MB` sets `workers.heapMb`), and
    * `FF_WORKER_POOL=0` sets `flags.workerPool`. Variables with the prefix but no `__` are not config
@@ -206,7 +217,10 @@ export interface LoadConfigOptions {
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoConfig> {
   options.signal?.throwIfAborted();
-  let parsed: ParsedFile = { tree: {}, locate: () => 'file' };
+  if (options.file !== undefined && options.values !== undefined) {
+    throw new GovernanceOptionsError('loadConfig', 'values', options.values, 'not both file and values');
+  }
+  let parsed: ParsedFile = { tree: options.values ?? {}, locate: () => 'values' };
   if (options.file !== undefined) {
     let text: string;
     try {
@@ -303,6 +317,7 @@ function mergeInto(
   issues: ConfigIssue[],
 ): void {
   for (const [key, value] of Object.entries(from)) {
+    if (value === undefined) continue;
     const at = [...path, key];
     if (!(key in into)) {
       issues.push(unknownKey(at, value, Object.keys(into), describe(at)));

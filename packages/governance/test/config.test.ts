@@ -172,6 +172,27 @@ describe('loadConfig', () => {
     expect(error.message).toContain('did you mean "workers.max"?');
   });
 
+  it('validates a values object like a file, env overrides on top, undefined leaves skipped', async () => {
+    const config = await loadConfig({
+      values: { workers: { max: 3, heapMb: undefined } },
+      env: { ORDO_QUEUE__MAX_DEPTH: '7' },
+    });
+    expect(config.workers.max).toBe(3);
+    expect(config.workers.heapMb).toBe(defaultConfig.workers.heapMb);
+    expect(config.queue.maxDepth).toBe(7);
+    const error = await invalid(loadConfig({ values: { workers: { maxx: 4, max: -1 } }, env: {} }));
+    expect(error.issues).toEqual([
+      expect.objectContaining({
+        path: 'workers.maxx',
+        source: 'values',
+        hint: 'did you mean "workers.max"?',
+      }),
+      expect.objectContaining({ path: 'workers.max', value: -1, source: 'values' }),
+    ]);
+    const both = await loadConfig({ file: configFile({}), values: {}, env: {} }).catch((e: unknown) => e);
+    expect(isOrdoError(both, 'GOVERNANCE_OPTIONS_INVALID')).toBe(true);
+  });
+
   it('checks relations between keys', async () => {
     const file = configFile({
       memory: { thresholds: { warning: 0.9, critical: 0.8 }, hysteresis: 0.95 },

@@ -1,6 +1,5 @@
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -30,6 +29,7 @@ import { createHttpHandler } from './http.js';
 import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
+import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { type WaitingTask, WorkerSlots } from './internal/workerSlots.js';
 import { resolvePlan } from './plan.js';
 import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
@@ -63,7 +63,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (!(await stat(workspace).catch(() => undefined))?.isDirectory()) {
     throw new RuntimeOptionsError('workspace', `${workspace} is not an existing directory. Create it first.`);
   }
-  const stateDir = path.resolve(workspace, options.stateDir ?? '.ordo');
+  const stateDir = path.resolve(workspace, options.stateDir ?? DEFAULT_STATE_DIR);
   await mkdir(stateDir, { recursive: true });
   const clock = options.clock ?? systemClock;
   const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
@@ -247,21 +247,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   return runtime;
 }
 
-/** Loads the config: a YAML file, or a partial object validated the same way (through a temp file). */
-async function loadRuntimeConfig(
+/** Loads the config: a YAML file, or a partial object validated the same way. */
+function loadRuntimeConfig(
   config: RuntimeOptions['config'],
   signal: AbortSignal | undefined,
 ): Promise<OrdoConfig> {
-  if (config === undefined) return loadConfig({ signal });
   if (typeof config === 'string') return loadConfig({ file: config, signal });
-  const dir = await mkdtemp(path.join(tmpdir(), 'ordo-config-'));
-  try {
-    const file = path.join(dir, 'config.json');
-    await writeFile(file, JSON.stringify(config));
-    return await loadConfig({ file, signal });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  return loadConfig({ values: config, signal });
 }
 
 /** The launcher the options ask for. */

@@ -1,9 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-
-/** The file name of the state file inside the state directory. */
-export const STATE_FILE_NAME = 'state.json';
+import { DEFAULT_STATE_DIR } from '../internal/stateLayout.js';
 
 /** The config file `ordo` reads from the working directory when no `--config` is given and it exists. */
 export const DEFAULT_CONFIG_FILE = 'ordo.yaml';
@@ -46,7 +44,7 @@ export function workspacePaths(flags: WorkspaceFlags, cwd: string): WorkspacePat
   const workspace = resolve(cwd, flags.workspace ?? '.');
   return {
     workspace,
-    stateDir: flags.state === undefined ? join(workspace, '.ordo') : resolve(cwd, flags.state),
+    stateDir: flags.state === undefined ? join(workspace, DEFAULT_STATE_DIR) : resolve(cwd, flags.state),
     configFile: configFileFor(flags.config, cwd),
   };
 }

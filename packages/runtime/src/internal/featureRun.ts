@@ -13,6 +13,7 @@ import { LevelView, mayOverlap, RESERVED_DIRS } from './levelView.js';
 import { type CommittedTask, RunJournal } from './runJournal.js';
 import type { RuntimeMetrics } from './runtimeMetrics.js';
 import { stageEdits } from './stageEdits.js';
+import { STATE_FILE } from './stateLayout.js';
 import { cancelledError, conflictError, errorCode, exitError, timeoutError } from './taskErrors.js';
 import { isTaskResult, type TaskPayload } from './taskWire.js';
 import type { WaitingTask, WorkerSlots } from './workerSlots.js';
@@ -48,9 +49,6 @@ interface Staged {
   files: Record<string, string | null>;
   startedAt: number;
 }
-
-/** The state file inside the state dir. */
-export const STATE_FILE = 'state.json';
 
 /**
  * Runs one feature: its levels in order, each level's tasks through the scheduler (one at a time per

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { MetricsCollector, readStateFile, renderStatus } from '@ordo/launcher';
+import { STATE_FILE } from '../../internal/stateLayout.js';
 import { NoStateError } from '../cliErrors.js';
 import { ExitCode } from '../exitCode.js';
 import { type CliIo, colorFor } from '../io.js';
-import { STATE_FILE_NAME, type WorkspaceFlags, workspacePaths } from '../options.js';
+import { type WorkspaceFlags, workspacePaths } from '../options.js';
 
 /** The flags of `ordo status`. */
 export interface StatusFlags extends Pick<WorkspaceFlags, 'workspace' | 'state'> {
@@ -17,7 +18,7 @@ export interface StatusFlags extends Pick<WorkspaceFlags, 'workspace' | 'state'>
  * back to its backup with a warning; no file at all is `CLI_NO_STATE`.
  */
 export async function status(flags: StatusFlags, io: CliIo): Promise<ExitCode> {
-  const file = join(workspacePaths(flags, io.cwd).stateDir, STATE_FILE_NAME);
+  const file = join(workspacePaths(flags, io.cwd).stateDir, STATE_FILE);
   const { state, recovered } = await readStateFile(file, { signal: io.signal });
   if (state === undefined) throw new NoStateError(file);
   if (recovered !== undefined) {
