@@ -265,7 +265,7 @@ describe('runFeature on subprocess workers', () => {
       tasks: [{ id: 't', files: ['t.txt'], run: { shell: 'echo t > t.txt' } }],
     });
     expect(again.status).toBe('succeeded');
-  });
+  }, 60_000); // two worker starts through tsx (the replacement included): slow on a loaded machine
 
   it('cancels the tasks in flight when the signal aborts; committed tasks stay', async () => {
     const ws = await tempWorkspace();
