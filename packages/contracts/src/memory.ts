@@ -18,7 +18,7 @@ export interface MemorySnapshot extends MemoryUsage {
   /** The limit the reading is measured against, in bytes (cgroup limit or total memory by default). */
   limit: number;
   /** The watched figure (rss or heapUsed) divided by `limit`, from 0 to 1 (may exceed 1). */
-  percentOfLimit: number;
+  fractionOfLimit: number;
   /** When the reading was taken, in epoch ms on the monitor's clock. */
   at: number;
 }

@@ -4,7 +4,7 @@ import { GovernanceOptionsError } from './errors.js';
 
 /** The `code` of an admission refusal, in its JSON body. */
 export const AdmissionCode = {
-  /** 503: memory is at or above `rejectAtPercent` of the limit. */
+  /** 503: memory is at or above `rejectAtFraction` of the limit. */
   MEMORY_PRESSURE: 'MEMORY_PRESSURE',
   /** 429: the task queue is full. */
   QUEUE_FULL: 'QUEUE_FULL',
@@ -51,7 +51,7 @@ export interface RetryAfterOptions {
 
 /** Options for {@link createAdmission}. */
 export interface AdmissionOptions {
-  /** The memory monitor whose latest reading (`lastSnapshot.percentOfLimit`) is compared with `rejectAtPercent`. */
+  /** The memory monitor whose latest reading (`lastSnapshot.fractionOfLimit`) is compared with `rejectAtFraction`. */
   monitor: MemoryPressure;
   /** The queue whose fullness (`depth >= maxDepth`) answers 429: the pool's queue. */
   queue: { readonly depth: number; readonly maxDepth: number };
@@ -59,7 +59,7 @@ export interface AdmissionOptions {
    * Refuse with 503 while memory is at or above this fraction of the limit.
    * @default 0.90
    */
-  rejectAtPercent?: number | undefined;
+  rejectAtFraction?: number | undefined;
   /** A fixed `Retry-After` in seconds, or how to estimate it. @default estimated (see {@link RetryAfterOptions}) */
   retryAfter?: number | RetryAfterOptions | undefined;
   /** The worker pool behind the queue, for the estimate's task time and concurrency. */
@@ -103,7 +103,7 @@ export interface Admission {
 
 /**
  * Builds an HTTP admission gate in front of a worker pool, after fastify's under-pressure: 503 while memory
- * is at or above `rejectAtPercent` of the limit, 429 while the task queue is full. Both carry `Retry-After`
+ * is at or above `rejectAtFraction` of the limit, 429 while the task queue is full. Both carry `Retry-After`
  * (seconds: queue depth × recent task time ÷ workers, clamped to 1–300) and a JSON body
  * `{ error, code, retryAfterSeconds }`; each refusal is logged with its reason and counted.
  *
@@ -122,9 +122,9 @@ export interface Admission {
  * ```
  */
 export function createAdmission(options: AdmissionOptions): Admission {
-  const rejectAt = options.rejectAtPercent ?? 0.9;
+  const rejectAt = options.rejectAtFraction ?? 0.9;
   if (!(rejectAt > 0 && rejectAt <= 1)) {
-    throw new GovernanceOptionsError('createAdmission', 'rejectAtPercent', rejectAt, 'a fraction in (0, 1]');
+    throw new GovernanceOptionsError('createAdmission', 'rejectAtFraction', rejectAt, 'a fraction in (0, 1]');
   }
   const { monitor, queue, pool } = options;
   const retry = typeof options.retryAfter === 'object' ? options.retryAfter : {};
@@ -146,7 +146,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   };
 
   const check = (): AdmissionDecision => {
-    const percent = monitor.lastSnapshot?.percentOfLimit ?? 0;
+    const percent = monitor.lastSnapshot?.fractionOfLimit ?? 0;
     if (percent >= rejectAt) {
       return {
         admitted: false,

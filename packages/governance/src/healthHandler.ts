@@ -35,7 +35,7 @@ export interface HealthReport {
   status: 'ok' | 'unhealthy';
   /** Why it is unhealthy (empty when ok). */
   reasons: string[];
-  memory?: { level: MemoryLevel; percentOfLimit: number | undefined; rss: number | undefined };
+  memory?: { level: MemoryLevel; fractionOfLimit: number | undefined; rss: number | undefined };
   queue?: { depth: number; maxDepth: number };
   breakers?: Record<string, BreakerState>;
   workers?: {
@@ -76,7 +76,7 @@ export function createHealthHandler(options: HealthHandlerOptions): HealthHandle
     const { monitor, queue, breakers, pool } = options;
     if (monitor) {
       const snapshot = monitor.lastSnapshot;
-      out.memory = { level: monitor.level, percentOfLimit: snapshot?.percentOfLimit, rss: snapshot?.rss };
+      out.memory = { level: monitor.level, fractionOfLimit: snapshot?.fractionOfLimit, rss: snapshot?.rss };
       if (MEMORY_LEVELS.indexOf(monitor.level) >= unhealthyAt) reasons.push(`memory level ${monitor.level}`);
     }
     if (queue) out.queue = { depth: queue.depth, maxDepth: queue.maxDepth };

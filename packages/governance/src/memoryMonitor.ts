@@ -205,18 +205,18 @@ export class MemoryMonitor extends EventEmitter<MemoryMonitorEvents> implements 
       external: usage.external,
       arrayBuffers: usage.arrayBuffers,
       limit: this.limit,
-      percentOfLimit: usage[this.basis] / this.limit,
+      fractionOfLimit: usage[this.basis] / this.limit,
       at: this.#clock.now(),
     };
     this.#last = snapshot;
     this.#logger.debug({ memory: snapshot }, 'memory snapshot');
     const from = this.#level;
-    const to = this.#levelFor(snapshot.percentOfLimit);
+    const to = this.#levelFor(snapshot.fractionOfLimit);
     this.#level = to;
     this.emit('snapshot', snapshot);
     if (to !== from) {
       const direction = MEMORY_LEVELS.indexOf(to) > MEMORY_LEVELS.indexOf(from) ? 'up' : 'down';
-      const fields = { from, to, percentOfLimit: snapshot.percentOfLimit, limit: this.limit };
+      const fields = { from, to, fractionOfLimit: snapshot.fractionOfLimit, limit: this.limit };
       if (direction === 'up') this.#logger.warn(fields, `memory level rose to ${to}`);
       else this.#logger.info(fields, `memory level eased to ${to}`);
       this.emit('level', { from, to, direction, snapshot });

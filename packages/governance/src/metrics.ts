@@ -206,7 +206,7 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
     metrics.memoryUsageBytes.set({ type: 'external' }, snapshot.external);
     metrics.memoryUsageBytes.set({ type: 'array_buffers' }, snapshot.arrayBuffers);
     metrics.memoryLimitBytes.set(snapshot.limit);
-    metrics.memoryUsageRatio.set(snapshot.percentOfLimit);
+    metrics.memoryUsageRatio.set(snapshot.fractionOfLimit);
   };
   const onLevel = (change: MemoryLevelChange) => {
     metrics.memoryLevel.set(MEMORY_LEVELS.indexOf(change.to));

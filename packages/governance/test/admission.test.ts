@@ -100,7 +100,7 @@ describe('createAdmission', () => {
   it('works as a plain node:http guard, with a fixed or clamped Retry-After', async () => {
     const { monitor, set } = scriptedMonitor();
     const queue = new PriorityQueue<QueueItem>({ maxDepth: 100 });
-    const fixed = createAdmission({ monitor, queue, retryAfter: 7, rejectAtPercent: 0.5 });
+    const fixed = createAdmission({ monitor, queue, retryAfter: 7, rejectAtFraction: 0.5 });
     const url = await serve((req, res) => {
       if (fixed.handle(req, res)) res.end('ok');
     });
@@ -122,7 +122,7 @@ describe('createAdmission', () => {
   it('rejects bad options', () => {
     const monitor = { level: 'normal' as const, lastSnapshot: undefined };
     const queue = { depth: 0, maxDepth: 1 };
-    expect(() => createAdmission({ monitor, queue, rejectAtPercent: 90 })).toThrow(/rejectAtPercent/);
+    expect(() => createAdmission({ monitor, queue, rejectAtFraction: 90 })).toThrow(/rejectAtFraction/);
     expect(() => createAdmission({ monitor, queue, retryAfter: -1 })).toThrow(/retryAfter/);
     expect(() => createAdmission({ monitor, queue, retryAfter: { taskMs: -5 } })).toThrow(
       /retryAfter\.taskMs/,
@@ -185,7 +185,7 @@ describe('createHealthHandler', () => {
     expect(await response.json()).toEqual({
       status: 'ok',
       reasons: [],
-      memory: { level: 'normal', percentOfLimit: 0.5, rss: 500_000 },
+      memory: { level: 'normal', fractionOfLimit: 0.5, rss: 500_000 },
       queue: { depth: 3, maxDepth: 8 },
       breakers: { api: 'open' },
       workers: { total: 2, active: 1, idle: 1, starting: 0, degraded: false, restartsInLastHour: 0 },

@@ -31,7 +31,7 @@ function levelsOf(percents: number[], options: { hysteresis?: number } = {}) {
 }
 
 describe('MemoryMonitor', () => {
-  it('takes snapshots with every figure, the limit and percentOfLimit', () => {
+  it('takes snapshots with every figure, the limit and fractionOfLimit', () => {
     const clock = new ManualClock(5_000);
     const logger = new RecordingLogger();
     const monitor = new MemoryMonitor({ limitBytes: LIMIT, source: () => usage(250, 400), clock, logger });
@@ -45,7 +45,7 @@ describe('MemoryMonitor', () => {
       external: 1,
       arrayBuffers: 0,
       limit: LIMIT,
-      percentOfLimit: 0.25,
+      fractionOfLimit: 0.25,
       at: 5_000,
     });
     expect(snapshots).toEqual([snapshot]);
@@ -54,7 +54,7 @@ describe('MemoryMonitor', () => {
       { level: 'debug', msg: 'memory snapshot', fields: { memory: snapshot } },
     ]);
     const heap = new MemoryMonitor({ limitBytes: LIMIT, source: () => usage(250, 400), basis: 'heapUsed' });
-    expect(heap.sample().percentOfLimit).toBe(0.4);
+    expect(heap.sample().fractionOfLimit).toBe(0.4);
   });
 
   it('rises at each threshold and clears only 10 points below it', () => {
@@ -90,7 +90,7 @@ describe('MemoryMonitor', () => {
     const changes: MemoryLevelChange[] = [];
     monitor.on('level', (c) => changes.push(c));
     for (let i = 0; i < 4; i++) monitor.sample();
-    expect(changes.map((c) => [c.from, c.to, c.direction, c.snapshot.percentOfLimit])).toEqual([
+    expect(changes.map((c) => [c.from, c.to, c.direction, c.snapshot.fractionOfLimit])).toEqual([
       ['normal', 'emergency', 'up', 0.96],
       ['emergency', 'normal', 'down', 0.5],
     ]);
@@ -209,7 +209,7 @@ describe('MemoryMonitor', () => {
     expect(new MemoryMonitor({ limitBytes: 'auto' }).limit).toBe(monitor.limit);
     const snapshot = monitor.sample();
     expect(snapshot.rss).toBeGreaterThan(0);
-    expect(snapshot.percentOfLimit).toBeCloseTo(snapshot.rss / monitor.limit, 10);
+    expect(snapshot.fractionOfLimit).toBeCloseTo(snapshot.rss / monitor.limit, 10);
   });
 });
 

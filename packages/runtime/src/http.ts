@@ -9,6 +9,8 @@ export interface HttpHandlerParts {
   metricsContentType: string;
   health: HealthHandler;
   status(): FeatureMetricsJson | undefined;
+  /** The status recorded in the state file, for when this runtime has run nothing yet. */
+  storedStatus(): Promise<FeatureMetricsJson | undefined>;
   admission: Admission;
   next: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 }
@@ -33,8 +35,17 @@ export function createHttpHandler(
       parts.health(req, res);
     } else if (route === '/status') {
       const status = parts.status();
-      if (status === undefined) json(res, 404, { error: 'No feature has run yet on this runtime.' });
-      else json(res, 200, status);
+      if (status !== undefined) json(res, 200, status);
+      else {
+        parts.storedStatus().then(
+          (stored) => {
+            if (stored === undefined) json(res, 404, { error: 'No feature has run yet in this workspace.' });
+            else json(res, 200, stored);
+          },
+          (error: unknown) =>
+            json(res, 500, { error: `reading the state file failed: ${(error as Error).message}` }),
+        );
+      }
     } else if (parts.admission.handle(req, res)) {
       if (parts.next) parts.next(req, res);
       else json(res, 404, { error: `No route for ${route}.` });

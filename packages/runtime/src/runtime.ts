@@ -30,6 +30,7 @@ import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
+import { storedStatus } from './internal/storedStatus.js';
 import { type WaitingTask, WorkerSlots } from './internal/workerSlots.js';
 import { resolvePlan } from './plan.js';
 import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
@@ -136,7 +137,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const admission = createAdmission({
     monitor,
     queue,
-    rejectAtPercent: config.admission.memoryThreshold,
+    rejectAtFraction: config.admission.memoryThreshold,
     onReject: (d) =>
       metrics.admissionRejections.inc({ reason: d.code === 'MEMORY_PRESSURE' ? 'memory' : 'queue_full' }),
     logger,
@@ -238,6 +239,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         metricsContentType: metrics.registry.contentType,
         health,
         status: () => runtime.status(),
+        storedStatus: () => storedStatus(stateDir),
         admission,
         next: httpOptions.next,
       }),

@@ -107,3 +107,37 @@ describe('formatSummary', () => {
     );
   });
 });
+
+describe('TASK_FAILED on one line', () => {
+  it('keeps the hint and the quoted stderr tail apart', async () => {
+    const { exitError } = await import('../src/internal/taskErrors.js');
+    const error = exitError({ id: 'b' } as Parameters<typeof exitError>[0], {
+      exitCode: 1,
+      signal: null,
+      stderrTail: 'something broke\nat line 2\n',
+    });
+    const line = formatEvent({
+      type: 'task-failed',
+      level: 0,
+      taskId: 'b',
+      code: error.code,
+      message: error.message,
+    });
+    expect(line).toBe(
+      '  task b: FAILED TASK_FAILED: Task b: its command exited with code 1. Fix the command (run it in a copy of its files to reproduce) and resume the feature. Last stderr: "something broke\\nat line 2"',
+    );
+    expect(error.details).toMatchObject({ stderrTail: 'something broke\nat line 2\n' });
+  });
+
+  it('has no stderr part when the command printed nothing to stderr', async () => {
+    const { exitError } = await import('../src/internal/taskErrors.js');
+    const error = exitError({ id: 'c' } as Parameters<typeof exitError>[0], {
+      exitCode: null,
+      signal: 'SIGKILL',
+      stderrTail: '',
+    });
+    expect(error.message).toBe(
+      'Task c: its command was killed by SIGKILL. Fix the command (run it in a copy of its files to reproduce) and resume the feature.',
+    );
+  });
+});

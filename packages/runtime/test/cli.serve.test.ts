@@ -50,7 +50,7 @@ describe('ordo serve', { timeout: 60_000 }, () => {
     expect(got.metrics.code).toBe(200);
     expect(got.metrics.type).toContain('text/plain');
     expect(got.metrics.body).toMatch(/^# HELP /m);
-    expect(got.status).toEqual({ code: 404, body: { error: 'No feature has run yet on this runtime.' } });
+    expect(got.status).toEqual({ code: 404, body: { error: 'No feature has run yet in this workspace.' } });
 
     controller.abort('SIGTERM');
     expect(await exit).toBe(0);

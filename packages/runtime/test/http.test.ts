@@ -30,7 +30,7 @@ describe('runtime.httpHandler', () => {
     try {
       const before = await fetch(`${base}/status`);
       expect(before.status).toBe(404);
-      expect(await before.json()).toEqual({ error: 'No feature has run yet on this runtime.' });
+      expect(await before.json()).toEqual({ error: 'No feature has run yet in this workspace.' });
 
       await runtime.runFeature({
         feature: 'served',
@@ -59,6 +59,28 @@ describe('runtime.httpHandler', () => {
       const other = await fetch(`${base}/api/thing`);
       expect(other.status).toBe(200);
       expect(await other.text()).toBe('host route /api/thing');
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it("serves the state file's feature on /status when this runtime has run nothing yet", async () => {
+    const ws = await tempWorkspace();
+    {
+      await using first = await createRuntime({ workspace: ws, workers: 1 });
+      await first.runFeature({
+        feature: 'earlier',
+        tasks: [{ id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } }],
+      });
+    }
+    await using second = await createRuntime({ workspace: ws, workers: 1 });
+    expect(second.status()).toBeUndefined();
+    const server = createServer(second.httpHandler());
+    const base = await listen(server);
+    try {
+      const status = await fetch(`${base}/status`);
+      expect(status.status).toBe(200);
+      expect(await status.json()).toMatchObject({ feature: 'earlier', completedTasks: 1, totalTasks: 1 });
     } finally {
       await closeServer(server);
     }

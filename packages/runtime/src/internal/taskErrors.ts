@@ -45,8 +45,9 @@ export function exitError(
 ): TaskFailedError {
   const how = exit.exitCode === null ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
   const tail = exit.stderrTail.trimEnd();
+  // The hint comes first and the stderr tail last, quoted: on one line (a CI log) neither runs into the other.
   return new TaskFailedError(
-    `Task ${task.id}: its command ${how}.${tail ? ` Last stderr:\n${tail}` : ''}\nFix the command (run it in a copy of its files to reproduce) and resume the feature.`,
+    `Task ${task.id}: its command ${how}. Fix the command (run it in a copy of its files to reproduce) and resume the feature.${tail ? `\nLast stderr: ${JSON.stringify(tail)}` : ''}`,
     {
       details: { taskId: task.id, exitCode: exit.exitCode, signal: exit.signal, stderrTail: exit.stderrTail },
     },
