@@ -1,9 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { defineProject } from 'vitest/config';
 
 /**
  * The vitest settings every package shares: sibling packages are read from source through the
  * `@ordo/source` export condition, so tests never need a build; each run writes a JSON report
- * that `.ci/run` sums into its closing line.
+ * that `.ci/run` sums into its closing line; each run works in a private temp root it removes at the end
+ * (`vitest.tmpdir.ts`).
  */
 export function ordoProject(name: string) {
   return defineProject({
@@ -13,6 +15,7 @@ export function ordoProject(name: string) {
       name,
       environment: 'node',
       include: ['test/**/*.test.ts'],
+      globalSetup: [fileURLToPath(new URL('./vitest.tmpdir.ts', import.meta.url))],
       testTimeout: 20_000,
       hookTimeout: 20_000,
     },

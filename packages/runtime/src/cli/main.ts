@@ -175,7 +175,15 @@ function commandPath(argv: readonly string[]): string {
 }
 
 function packageVersion(): string {
-  // src/cli/main.ts and the bundled dist/cli/bin.js both sit two levels under the package root.
-  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-  return pkg.version;
+  // The bundle may put this code in dist/cli/ or in a shared chunk in dist/: walk up to our package.json.
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version: string };
+      if (pkg.name === '@ordo/runtime') return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return '0.0.0';
 }

@@ -1,0 +1,22 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/**
+ * Vitest global setup: every test run gets a private temp root (TMPDIR, which `os.tmpdir()`, bash and every
+ * child process read), removed when the run ends. Whatever a test or a process it started leaves behind
+ * (a workspace, a plan file, a pid file) goes with it, so `pnpm test` leaves the system temp dir as it
+ * found it; `.ci/run` checks that.
+ */
+export default function setup(): () => void {
+  const previous = process.env.TMPDIR;
+  const dir = mkdtempSync(path.join(tmpdir(), 'ordo-test-run-'));
+  // Sticky and world-writable like /tmp: container workers running as another user can use it too.
+  chmodSync(dir, 0o1777);
+  process.env.TMPDIR = dir;
+  return () => {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+}
