@@ -65,7 +65,7 @@ describe('runtime.httpHandler() in Fastify', { timeout: 60_000 }, () => {
 
         const before = await fetch(`${server.url}/status`);
         expect(before.status).toBe(404);
-        expect(await before.json()).toEqual({ error: 'No feature has run yet on this runtime.' });
+        expect(await before.json()).toEqual({ error: 'No feature has run yet in this workspace.' });
         await runtime.runFeature({
           feature: 'touch',
           tasks: [{ id: 'touch', files: ['touched.txt'], run: { shell: 'echo hi > touched.txt' } }],
