@@ -1,0 +1,185 @@
+import { SchedulerError, SchedulerErrorCode } from './errors.js';
+
+/** Why {@link canonicalJson} refused a value. */
+export type UnserializableReason =
+  | 'bigint'
+  | 'non-finite-number'
+  | 'cycle'
+  | 'lone-surrogate'
+  | 'threw'
+  | 'too-deep';
+
+const isWellFormed = (text: string): boolean =>
+  (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/** Nesting deeper than this is refused (`too-deep`) rather than overflowing the stack. */
+const MAX_DEPTH = 1000;
+
+/**
+ * The RFC 8785 (JSON Canonicalization Scheme) text of `value`, with JSON.stringify's data model: `toJSON`
+ * is called (with its key), functions, symbols and `undefined` are dropped from objects and become `null` in
+ * arrays, `Number`/`String`/`Boolean` wrappers are unwrapped, only own enumerable string keys are seen (a
+ * `Map` or a `Set` is `{}`). On top of that, RFC 8785: object keys sorted by UTF-16 code units, numbers as
+ * ECMAScript `Number.prototype.toString` (`-0` is `0`), strings escaped as JSON.stringify does. A top-level
+ * value that JSON drops (`undefined`, a function) is `null`.
+ *
+ * Throws `SCHEDULER_UNSERIALIZABLE` (with `details.path`, e.g. `$.items[2]`, and `details.reason`) for what
+ * RFC 8785 cannot express: a BigInt, NaN or ±Infinity, a cycle, a string or key with a lone surrogate,
+ * nesting deeper than 1000, or a `toJSON` or getter that throws (its error is the `cause`). JSON.stringify
+ * would write `null` for NaN; RFC 8785 forbids it, so it is refused rather than silently changed.
+ *
+ * When to use: to reproduce a trace's `resultDigest` elsewhere: `sha256(utf8(canonicalJson(value)))` in hex.
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: [1, undefined, () => 0], a: 1e21, c: -0 }); // '{"a":1e+21,"b":[1,null,null],"c":0}'
+ * ```
+ */
+export function canonicalJson(value: unknown): string {
+  // Primitives first: the common task result needs no bookkeeping.
+  switch (typeof value) {
+    case 'number':
+      if (Number.isFinite(value)) return String(value);
+      break;
+    case 'string':
+      if (isWellFormed(value)) return JSON.stringify(value);
+      break;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return 'null';
+    default:
+      if (value === null) return 'null';
+  }
+  const state: WriteState = { ancestors: [], path: [] };
+  try {
+    return write(value, '', state) ?? 'null';
+  } catch (error) {
+    if (error instanceof Refusal) throw refusalError(error, state.path);
+    // A stack overflow despite MAX_DEPTH (deep toJSON chains), or a string too long to build.
+    const deep = error instanceof RangeError && /call stack/i.test(error.message);
+    const refusal = deep
+      ? new Refusal('too-deep', 'is nested too deeply')
+      : new Refusal('threw', 'could not be written', error);
+    throw refusalError(refusal, state.path);
+  }
+}
+
+interface WriteState {
+  /** The objects and arrays being written, outermost first (cycle detection). */
+  readonly ancestors: object[];
+  /** The keys and indexes from the root to the value being written; read only to name a refused value. */
+  readonly path: (string | number)[];
+}
+
+/** Thrown inside the writer; turned into a {@link SchedulerError} with the path once, at the top. */
+class Refusal {
+  constructor(
+    readonly reason: UnserializableReason,
+    readonly what: string,
+    readonly cause?: unknown,
+  ) {}
+}
+
+function pathText(path: readonly (string | number)[]): string {
+  let out = '$';
+  for (const part of path) {
+    out +=
+      typeof part === 'number'
+        ? `[${part}]`
+        : /^[A-Za-z_$][\w$]*$/.test(part)
+          ? `.${part}`
+          : `[${JSON.stringify(part)}]`;
+  }
+  return out;
+}
+
+function refusalError(refusal: Refusal, path: readonly (string | number)[]): SchedulerError {
+  const at = pathText(path);
+  const details = { path: at, reason: refusal.reason };
+  return new SchedulerError(
+    SchedulerErrorCode.UNSERIALIZABLE,
+    `The value at ${at} ${refusal.what}, which RFC 8785 JSON cannot express. Return plain JSON data (e.g. a BigInt as a string, no cycles).`,
+    refusal.cause === undefined ? { details } : { details, cause: refusal.cause },
+  );
+}
+
+function callToJSON(holder: unknown, key: string | number): unknown {
+  const toJSON = (holder as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON !== 'function') return holder;
+  try {
+    return toJSON.call(holder, String(key));
+  } catch (error) {
+    throw new Refusal('threw', 'has a toJSON() that threw', error);
+  }
+}
+
+/**
+ * Writes one value; `undefined` means "dropped" (the caller writes `null` in an array and skips the key in
+ * an object). On a refusal `state.path` is left pointing at the refused value.
+ */
+function write(input: unknown, key: string | number, state: WriteState): string | undefined {
+  let value = input;
+  if ((typeof value === 'object' && value !== null) || typeof value === 'bigint')
+    value = callToJSON(value, key);
+  switch (typeof value) {
+    case 'string':
+      if (!isWellFormed(value)) throw new Refusal('lone-surrogate', 'is a string with a lone surrogate');
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new Refusal('non-finite-number', `is ${String(value)}`);
+      // ECMAScript Number::toString, which RFC 8785 section 3.2.2.3 adopts; -0 prints as 0.
+      return String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new Refusal('bigint', 'is a BigInt');
+    case 'object':
+      break;
+    default:
+      return undefined; // undefined, a function, a symbol
+  }
+  if (value === null) return 'null';
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) {
+    return write(value.valueOf(), key, state);
+  }
+  const { ancestors, path } = state;
+  if (ancestors.includes(value)) throw new Refusal('cycle', 'refers back to an enclosing value (a cycle)');
+  if (ancestors.length >= MAX_DEPTH) throw new Refusal('too-deep', `is nested deeper than ${MAX_DEPTH}`);
+  ancestors.push(value);
+  let out: string;
+  if (Array.isArray(value)) {
+    out = '[';
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      out += `${i > 0 ? ',' : ''}${write(value[i], i, state) ?? 'null'}`;
+      path.pop();
+    }
+    out += ']';
+  } else {
+    const object = value as Record<string, unknown>;
+    // The default sort compares UTF-16 code units: RFC 8785 section 3.2.3.
+    const keys = Object.keys(object).sort();
+    out = '{';
+    for (const name of keys) {
+      path.push(name);
+      let child: unknown;
+      try {
+        child = object[name];
+      } catch (error) {
+        throw new Refusal('threw', 'has a getter that threw', error);
+      }
+      const text = write(child, name, state);
+      if (text !== undefined) {
+        if (!isWellFormed(name)) throw new Refusal('lone-surrogate', 'has a key with a lone surrogate');
+        out += `${out.length > 1 ? ',' : ''}${JSON.stringify(name)}:${text}`;
+      }
+      path.pop();
+    }
+    out += '}';
+  }
+  ancestors.pop();
+  return out;
+}
