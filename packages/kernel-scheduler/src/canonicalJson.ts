@@ -53,7 +53,10 @@ export function canonicalJson(value: unknown): string {
     default:
       if (value === null) return 'null';
   }
-  const state: WriteState = { ancestors: [], path: [] };
+  // The shared state is free unless a toJSON or getter calls canonicalJson again while it is in use.
+  const reuse = !sharedBusy;
+  const state: WriteState = reuse ? shared : { ancestors: [], path: [] };
+  if (reuse) sharedBusy = true;
   try {
     return write(value, '', state) ?? 'null';
   } catch (error) {
@@ -64,7 +67,29 @@ export function canonicalJson(value: unknown): string {
       ? new Refusal('too-deep', 'is nested too deeply')
       : new Refusal('threw', 'could not be written', error);
     throw refusalError(refusal, state.path);
+  } finally {
+    if (reuse) {
+      shared.ancestors.length = 0;
+      shared.path.length = 0;
+      sharedBusy = false;
+    }
   }
+}
+
+const shared: WriteState = { ancestors: [], path: [] };
+let sharedBusy = false;
+
+/** JSON text of object keys seen before: result objects of one run tend to share their keys. */
+const keyTexts = new Map<string, string>();
+
+function keyText(name: string): string {
+  let text = keyTexts.get(name);
+  if (text === undefined) {
+    text = JSON.stringify(name);
+    if (keyTexts.size >= 4096) keyTexts.clear();
+    keyTexts.set(name, text);
+  }
+  return text;
 }
 
 interface WriteState {
@@ -174,7 +199,7 @@ function write(input: unknown, key: string | number, state: WriteState): string 
       const text = write(child, name, state);
       if (text !== undefined) {
         if (!isWellFormed(name)) throw new Refusal('lone-surrogate', 'has a key with a lone surrogate');
-        out += `${out.length > 1 ? ',' : ''}${JSON.stringify(name)}:${text}`;
+        out += `${out.length > 1 ? ',' : ''}${keyText(name)}:${text}`;
       }
       path.pop();
     }
