@@ -79,7 +79,7 @@ const rotated = <T>(list: readonly T[], by: number) => list.map((_, i) => list[(
 function overhead() {
   const n = quick ? 5_000 : 20_000;
   const rounds = quick ? 3 : 7;
-  const warmup = quick ? 2 : 4;
+  const warmup = quick ? 6 : 4;
   const iterations = quick ? 3 : 5;
   const contenders = ['ordo', 'ordo-untraced', 'p-limit', 'p-queue'] as const;
   const wall: Record<string, number[]> = Object.fromEntries(contenders.map((c) => [c, []]));
