@@ -84,15 +84,9 @@ export function genesisDigest(
 }
 
 /**
- * The canonical JSON of an entry's content, hand-built for speed (the tests check it equals
- * `canonicalJson({ id, resultDigest, seq, status })`); ids are well-formed Unicode (the scheduler checks).
- */
-function entryJson(seq: number, id: string, status: TaskStatus, result: string): string {
-  return `{"id":${JSON.stringify(id)},"resultDigest":"${result}","seq":${seq},"status":"${status}"}`;
-}
-
-/**
- * Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`.
+ * Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`. The JSON is
+ * hand-built for speed (the tests check it equals `canonicalJson` of the entry); ids are well-formed Unicode
+ * (the scheduler checks).
  *
  * @example
  * ```ts
@@ -104,7 +98,10 @@ export function chainDigest(
   previous: string,
   entry: Pick<TraceEntry, 'seq' | 'id' | 'status' | 'resultDigest'>,
 ): string {
-  return sha256(previous + entryJson(entry.seq, entry.id, entry.status, entry.resultDigest));
+  // One template, so the hash input is built in one go.
+  return sha256(
+    `${previous}{"id":${JSON.stringify(entry.id)},"resultDigest":"${entry.resultDigest}","seq":${entry.seq},"status":"${entry.status}"}`,
+  );
 }
 
 /** sha256 of `null`: the result digest of `timed_out`, `cancelled` and of an `ok` task that returned nothing. */
@@ -232,6 +229,9 @@ export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
   let previous = genesisDigest(trace.seed, trace.order, trace.version === 1 ? undefined : trace.options);
   for (let i = 0; i < trace.entries.length; i++) {
     const entry = trace.entries[i] as TraceEntry;
+    if (typeof entry !== 'object' || entry === null || typeof entry.resultDigest !== 'string') {
+      return fail(i, undefined, 'shape', `Entry ${i} is not a trace entry: check what was passed in.`);
+    }
     if (entry.seq !== i) return fail(i, entry.id, 'seq', `Entry ${i} has seq ${entry.seq}.`);
     if (entry.id !== trace.order[i]) {
       return fail(

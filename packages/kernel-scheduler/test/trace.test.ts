@@ -205,6 +205,8 @@ describe('trace', () => {
     expect(verifyTrace(final)).toMatchObject({ ok: false, reason: 'final-digest' });
     expect(verifyTrace({} as Trace)).toMatchObject({ ok: false, reason: 'shape' });
     expect(verifyTrace(null as unknown as Trace)).toMatchObject({ ok: false, reason: 'shape' });
+    const hostile = { ...copy(), entries: [null, 1, 'x'] } as unknown as Trace;
+    expect(verifyTrace(hostile)).toMatchObject({ ok: false, seq: 0, reason: 'shape' });
   });
 });
 
