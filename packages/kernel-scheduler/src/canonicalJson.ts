@@ -53,38 +53,39 @@ export function canonicalJson(value: unknown): string {
     default:
       if (value === null) return 'null';
   }
-  // The shared state is free unless a toJSON or getter calls canonicalJson again while it is in use.
+  // The shared list is free unless a toJSON or getter calls canonicalJson again while it is in use.
   const reuse = !sharedBusy;
-  const state: WriteState = reuse ? shared : { ancestors: [], path: [] };
+  const ancestors: object[] = reuse ? sharedAncestors : [];
   if (reuse) sharedBusy = true;
   try {
-    return write(value, '', state) ?? 'null';
+    return write(value, '', ancestors) ?? 'null';
   } catch (error) {
-    if (error instanceof Refusal) throw refusalError(error, state.path);
+    if (error instanceof Refusal) throw refusalError(error);
     // A stack overflow despite MAX_DEPTH (deep toJSON chains), or a string too long to build.
     const deep = error instanceof RangeError && /call stack/i.test(error.message);
-    const refusal = deep
-      ? new Refusal('too-deep', 'is nested too deeply')
-      : new Refusal('threw', 'could not be written', error);
-    throw refusalError(refusal, state.path);
+    throw refusalError(
+      deep
+        ? new Refusal('too-deep', 'is nested too deeply')
+        : new Refusal('threw', 'could not be written', error),
+    );
   } finally {
     if (reuse) {
-      shared.ancestors.length = 0;
-      shared.path.length = 0;
+      sharedAncestors.length = 0;
       sharedBusy = false;
     }
   }
 }
 
-const shared: WriteState = { ancestors: [], path: [] };
+const sharedAncestors: object[] = [];
 let sharedBusy = false;
 
-/** JSON text of object keys seen before: result objects of one run tend to share their keys. */
+/** JSON text of (well-formed) object keys seen before: result objects of one run tend to share their keys. */
 const keyTexts = new Map<string, string>();
 
 function keyText(name: string): string {
   let text = keyTexts.get(name);
   if (text === undefined) {
+    if (!isWellFormed(name)) throw new Refusal('lone-surrogate', 'has a key with a lone surrogate');
     text = JSON.stringify(name);
     if (keyTexts.size >= 4096) keyTexts.clear();
     keyTexts.set(name, text);
@@ -92,20 +93,24 @@ function keyText(name: string): string {
   return text;
 }
 
-interface WriteState {
-  /** The objects and arrays being written, outermost first (cycle detection). */
-  readonly ancestors: object[];
-  /** The keys and indexes from the root to the value being written; read only to name a refused value. */
-  readonly path: (string | number)[];
-}
-
-/** Thrown inside the writer; turned into a {@link SchedulerError} with the path once, at the top. */
+/**
+ * Thrown inside the writer and turned into a {@link SchedulerError} once, at the top. `path` collects the
+ * keys and indexes from the refused value up to the root while it travels out (nothing is tracked on the
+ * way in).
+ */
 class Refusal {
+  readonly path: (string | number)[] = [];
   constructor(
     readonly reason: UnserializableReason,
     readonly what: string,
     readonly cause?: unknown,
   ) {}
+}
+
+/** Adds the key or index a refusal passed through; other errors go up as they are. */
+function via(error: unknown, key: string | number): unknown {
+  if (error instanceof Refusal) error.path.push(key);
+  return error;
 }
 
 function pathText(path: readonly (string | number)[]): string {
@@ -121,8 +126,8 @@ function pathText(path: readonly (string | number)[]): string {
   return out;
 }
 
-function refusalError(refusal: Refusal, path: readonly (string | number)[]): SchedulerError {
-  const at = pathText(path);
+function refusalError(refusal: Refusal): SchedulerError {
+  const at = pathText([...refusal.path].reverse());
   const details = { path: at, reason: refusal.reason };
   return new SchedulerError(
     SchedulerErrorCode.UNSERIALIZABLE,
@@ -141,14 +146,32 @@ function callToJSON(holder: unknown, key: string | number): unknown {
   }
 }
 
-/**
- * Writes one value; `undefined` means "dropped" (the caller writes `null` in an array and skips the key in
- * an object). On a refusal `state.path` is left pointing at the refused value.
- */
-function write(input: unknown, key: string | number, state: WriteState): string | undefined {
+/** Up to this many keys are sorted by insertion; more go to Array.prototype.sort. */
+const SMALL = 16;
+
+/** Sorts keys by UTF-16 code units (RFC 8785 section 3.2.3): what `<` on strings and the default sort compare. */
+function sortKeys(keys: string[]): void {
+  if (keys.length > SMALL) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+}
+
+/** Writes one value; `undefined` means "dropped" (`null` in an array, no key in an object). */
+function write(input: unknown, key: string | number, ancestors: object[]): string | undefined {
   let value = input;
-  if ((typeof value === 'object' && value !== null) || typeof value === 'bigint')
+  if ((typeof value === 'object' && value !== null) || typeof value === 'bigint') {
     value = callToJSON(value, key);
+  }
   switch (typeof value) {
     case 'string':
       if (!isWellFormed(value)) throw new Refusal('lone-surrogate', 'is a string with a lone surrogate');
@@ -167,41 +190,53 @@ function write(input: unknown, key: string | number, state: WriteState): string 
       return undefined; // undefined, a function, a symbol
   }
   if (value === null) return 'null';
-  if (value instanceof Number || value instanceof String || value instanceof Boolean) {
-    return write(value.valueOf(), key, state);
+  const isArray = Array.isArray(value);
+  if (!isArray) {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (
+      proto !== Object.prototype &&
+      proto !== null &&
+      (value instanceof Number || value instanceof String || value instanceof Boolean)
+    ) {
+      return write(value.valueOf(), key, ancestors);
+    }
   }
-  const { ancestors, path } = state;
   if (ancestors.includes(value)) throw new Refusal('cycle', 'refers back to an enclosing value (a cycle)');
   if (ancestors.length >= MAX_DEPTH) throw new Refusal('too-deep', `is nested deeper than ${MAX_DEPTH}`);
   ancestors.push(value);
   let out: string;
-  if (Array.isArray(value)) {
+  if (isArray) {
+    const array = value as unknown[];
     out = '[';
-    for (let i = 0; i < value.length; i++) {
-      path.push(i);
-      out += `${i > 0 ? ',' : ''}${write(value[i], i, state) ?? 'null'}`;
-      path.pop();
+    for (let i = 0; i < array.length; i++) {
+      let text: string | undefined;
+      try {
+        text = write(array[i], i, ancestors);
+      } catch (error) {
+        throw via(error, i);
+      }
+      out += i > 0 ? `,${text ?? 'null'}` : (text ?? 'null');
     }
     out += ']';
   } else {
     const object = value as Record<string, unknown>;
-    // The default sort compares UTF-16 code units: RFC 8785 section 3.2.3.
-    const keys = Object.keys(object).sort();
+    const keys = Object.keys(object);
+    sortKeys(keys);
     out = '{';
-    for (const name of keys) {
-      path.push(name);
-      let child: unknown;
+    for (let k = 0; k < keys.length; k++) {
+      const name = keys[k] as string;
       try {
-        child = object[name];
+        let child: unknown;
+        try {
+          child = object[name];
+        } catch (error) {
+          throw new Refusal('threw', 'has a getter that threw', error);
+        }
+        const text = write(child, name, ancestors);
+        if (text !== undefined) out += `${out.length > 1 ? ',' : ''}${keyText(name)}:${text}`;
       } catch (error) {
-        throw new Refusal('threw', 'has a getter that threw', error);
+        throw via(error, name);
       }
-      const text = write(child, name, state);
-      if (text !== undefined) {
-        if (!isWellFormed(name)) throw new Refusal('lone-surrogate', 'has a key with a lone surrogate');
-        out += `${out.length > 1 ? ',' : ''}${keyText(name)}:${text}`;
-      }
-      path.pop();
     }
     out += '}';
   }
