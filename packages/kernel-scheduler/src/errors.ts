@@ -33,6 +33,12 @@ export const SchedulerErrorCode = {
   CLOSED: 'SCHEDULER_CLOSED',
   /** A trace given to `replay` does not verify (`details` carries the {@link TraceVerification}). */
   TRACE_INVALID: 'SCHEDULER_TRACE_INVALID',
+  /**
+   * A value RFC 8785 JSON cannot express (a BigInt, NaN or ±Infinity, a cycle, a lone surrogate, a throwing
+   * `toJSON` or getter). Thrown by `canonicalJson`; recorded as the error of a task whose result the trace
+   * cannot digest (the task is then `failed`). `details.path` (`$.a[2]`) and `details.reason` say where and what.
+   */
+  UNSERIALIZABLE: 'SCHEDULER_UNSERIALIZABLE',
   /** A pre hook denied the task; the task did not run. `details.hook` and `details.reason` say which and why. */
   HOOK_DENIED: 'HOOK_DENIED',
   /** A hook's `create()` failed; the task did not run and the next use tries `create()` again. */

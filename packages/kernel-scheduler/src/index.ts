@@ -5,6 +5,7 @@
  * tasks with cached pre and post hooks.
  * @packageDocumentation
  */
+export { canonicalJson, type UnserializableReason } from './canonicalJson.js';
 export { type CancelReason, SchedulerError, SchedulerErrorCode } from './errors.js';
 export {
   createHookPipeline,
@@ -40,6 +41,8 @@ export {
   TRACE_VERSION,
   type Trace,
   type TraceEntry,
+  type TraceOptions,
+  type TraceV1,
   type TraceVerification,
   verifyTrace,
 } from './trace.js';

@@ -3,13 +3,17 @@ import { planLevels } from './planLevels.js';
 import { planOrder } from './planOrder.js';
 import { createScheduler, type SchedulerOptions } from './scheduler.js';
 import type { GraphTask, Run } from './task.js';
-import { type Trace, verifyTrace } from './trace.js';
+import { type Trace, type TraceV1, verifyTrace } from './trace.js';
 
-/** Options for {@link replay}: the scheduler's options except the seed, which comes from the trace. */
-export interface ReplayOptions extends Omit<SchedulerOptions, 'seed' | 'history'> {
+/**
+ * Options for {@link replay}: the scheduler's options except the seed, which comes from the trace. `failFast`
+ * and `taskTimeoutMs` default to what the trace recorded (version 2 traces), so a replay runs as the
+ * original did unless you say otherwise.
+ */
+export interface ReplayOptions extends Omit<SchedulerOptions, 'seed' | 'history' | 'trace'> {
   /** Cancels the replay; `replay` rejects with `signal.reason`. */
   signal?: AbortSignal | undefined;
-  /** How a graph is run (ignored when no task has `deps`). @default 'eager' */
+  /** How a graph is run; `levels` and `eager` give the same records. @default 'eager' */
   mode?: 'levels' | 'eager' | undefined;
 }
 
@@ -38,7 +42,9 @@ export type ReplayResult<T> =
  * compared before anything runs, so a plan that already differs runs no task.
  *
  * When to use: to prove that a stored run is reproducible, or to find where a changed task behaves
- * differently. Tasks with `deps` are replayed as a graph.
+ * differently. The run's recorded options (`failFast`, `taskTimeoutMs`, flat or graph) are used unless
+ * `options` overrides them. A version 1 trace has none: pass them, and tasks with `deps` are replayed as a
+ * graph.
  *
  * @example
  * ```ts
@@ -47,7 +53,7 @@ export type ReplayResult<T> =
  * ```
  */
 export async function replay<T>(
-  trace: Trace,
+  trace: Trace | TraceV1,
   tasks: readonly GraphTask<T>[],
   options: ReplayOptions = {},
 ): Promise<ReplayResult<T>> {
@@ -61,11 +67,18 @@ export async function replay<T>(
     );
   }
   const { signal, mode, ...schedulerOptions } = options;
-  const graph = tasks.some((task) => (task.deps?.length ?? 0) > 0);
+  const recorded = trace.version === 1 ? undefined : trace.options;
+  const graph = recorded ? recorded.mode === 'graph' : tasks.some((task) => (task.deps?.length ?? 0) > 0);
   const plannedOrder = graph
     ? planLevels(tasks, trace.seed).flatMap((level) => level.map((task) => task.id))
     : undefined;
-  const scheduler = createScheduler({ ...schedulerOptions, seed: trace.seed, history: { maxRuns: 0 } });
+  const scheduler = createScheduler({
+    failFast: recorded?.failFast,
+    taskTimeoutMs: recorded?.taskTimeoutMs ?? undefined,
+    ...definedOnly(schedulerOptions),
+    seed: trace.seed,
+    history: { maxRuns: 0 },
+  });
   try {
     const order = plannedOrder ?? planOrder(tasks, trace.seed).map((task) => task.id);
     const orderDivergence = compareOrder(trace.order, order);
@@ -90,9 +103,15 @@ function compareOrder(expected: readonly string[], actual: readonly string[]): D
   return undefined;
 }
 
-function compareEntries(trace: Trace, run: Run<unknown>): Divergence | undefined {
+/** The options that were passed, so `{ failFast: undefined }` keeps the recorded value. */
+function definedOnly<O extends object>(options: O): Partial<O> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<O>;
+}
+
+function compareEntries(trace: Trace | TraceV1, run: Run<unknown>): Divergence | undefined {
+  const entries = run.trace?.entries ?? [];
   for (const [seq, entry] of trace.entries.entries()) {
-    const actual = run.trace.entries[seq];
+    const actual = entries[seq];
     if (!actual) return { seq, id: entry.id, kind: 'order', expected: entry.id, actual: undefined };
     if (actual.status !== entry.status) {
       return { seq, id: entry.id, kind: 'status', expected: entry.status, actual: actual.status };

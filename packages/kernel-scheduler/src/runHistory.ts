@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Run, StatusCounts } from './task.js';
-import type { TraceEntry } from './trace.js';
+import type { Trace, TraceEntry } from './trace.js';
 
 /** What the history keeps of a run once its records are trimmed away. */
 export interface RunSummary {
@@ -11,8 +11,8 @@ export interface RunSummary {
   /** How many tasks the run had. */
   readonly total: number;
   readonly counts: StatusCounts;
-  /** The trace's final digest. */
-  readonly digest: string;
+  /** The trace's final digest; `undefined` for a scheduler with `trace: false`. */
+  readonly digest: string | undefined;
   /** Set when the run was stopped early (see {@link Run.stopped}). */
   readonly stopped: Run['stopped'];
   /**
@@ -50,9 +50,9 @@ export class RunHistory {
   }
 
   /** Trims a finished run to its summary and keeps it, evicting the least recently used one when full. */
-  add(run: Run): void {
+  add(run: Run<unknown, Trace | undefined>): void {
     if (!this.#cache) return;
-    const entries = run.trace.entries;
+    const entries = run.trace?.entries ?? [];
     const checkpoints = entries.filter(
       (entry, i) =>
         i === 0 || i === entries.length - 1 || entry.status === 'failed' || entry.status === 'timed_out',
@@ -64,7 +64,7 @@ export class RunHistory {
       endedAt: run.endedAt,
       total: run.records.length,
       counts: { ...run.counts },
-      digest: run.trace.digest,
+      digest: run.trace?.digest,
       stopped: run.stopped,
       checkpoints,
     };

@@ -8,6 +8,7 @@ import { duplicateIdError, planLevels } from './planLevels.js';
 import { planOrder } from './planOrder.js';
 import { RunHistory } from './runHistory.js';
 import type { GraphTask, Run, Task, TaskRecord } from './task.js';
+import type { Trace } from './trace.js';
 
 /** Options for {@link createScheduler}. */
 export interface SchedulerOptions {
@@ -34,6 +35,13 @@ export interface SchedulerOptions {
    * @default undefined (no timeout)
    */
   taskTimeoutMs?: number | undefined;
+  /**
+   * Keep the hash-chained trace: digest every result (RFC 8785 JSON, sha256) and chain the entries. With
+   * `false` nothing is digested, `run.trace` is `undefined`, any value may be returned (a BigInt too), and the
+   * history keeps no digests or checkpoints; order, records and events are the same.
+   * @default true
+   */
+  trace?: boolean | undefined;
   /** The bounded run history. @default { maxRuns: 100 } */
   history?: { maxRuns?: number | undefined } | undefined;
   /** The source of time for timeouts and timestamps. @default systemClock */
@@ -93,12 +101,12 @@ export interface StartEvent {
  * A listener that throws is logged at `error` level and does not affect the run (use `onCommit` to be able
  * to stop a run).
  */
-export interface SchedulerEvents {
+export interface SchedulerEvents<Tr extends Trace | undefined = Trace> {
   scheduled: [event: ScheduledEvent];
   start: [event: StartEvent];
   settle: [record: TaskRecord];
   commit: [record: TaskRecord];
-  end: [run: Run, error: unknown];
+  end: [run: Run<unknown, Tr>, error: unknown];
 }
 
 /**
@@ -112,7 +120,7 @@ export interface SchedulerEvents {
  * const run = await scheduler.schedule(tasks);
  * ```
  */
-export class Scheduler extends EventEmitter<SchedulerEvents> {
+export class Scheduler<Tr extends Trace | undefined = Trace> extends EventEmitter<SchedulerEvents<Tr>> {
   /** The last runs, trimmed to summaries. */
   readonly history: RunHistory;
   /** The seed runs are ordered with. */
@@ -122,6 +130,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly #logger: Logger;
   readonly #failFast: boolean;
   readonly #taskTimeoutMs: number | undefined;
+  readonly #trace: boolean;
   readonly #active = new Set<RunEngine<unknown>>();
   readonly #hooks: EngineHooks;
   #closed = false;
@@ -145,29 +154,38 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.#logger = options.logger ?? noopLogger;
     this.#failFast = options.failFast ?? false;
     this.#taskTimeoutMs = options.taskTimeoutMs;
+    if (options.trace !== undefined && typeof options.trace !== 'boolean') {
+      throw invalidOption(`trace must be true or false, got ${String(options.trace)}.`);
+    }
+    this.#trace = options.trace ?? true;
     this.history = new RunHistory(maxRuns);
     this.#hooks = {
       start: (runId, seq, id, startedAt) => {
         // Build the payload only when someone listens: this runs once per task.
         if (this.listenerCount('start') > 0) this.#emit('start', { runId, seq, id, startedAt });
       },
-      settle: (record) => this.#emit('settle', record),
-      commit: (record) => this.#emit('commit', record),
+      // Once per task: skip the emit (and its argument list) when nobody listens.
+      settle: (record) => {
+        if (this.listenerCount('settle') > 0) this.#emit('settle', record);
+      },
+      commit: (record) => {
+        if (this.listenerCount('commit') > 0) this.#emit('commit', record);
+      },
       end: (run, error) => {
         this.history.add(run);
         this.#logger.debug(
-          { runId: run.runId, counts: run.counts, digest: run.trace.digest, stopped: run.stopped },
+          { runId: run.runId, counts: run.counts, digest: run.trace?.digest, stopped: run.stopped },
           'run ended',
         );
-        this.#emit('end', run, error);
+        this.#emit('end', run as Run<unknown, Tr>, error);
       },
     };
   }
 
   /** Emits an event; a listener that throws is logged and never breaks the run. */
-  #emit<E extends keyof SchedulerEvents>(event: E, ...args: SchedulerEvents[E]): void {
+  #emit<E extends keyof SchedulerEvents<Tr>>(event: E, ...args: SchedulerEvents<Tr>[E]): void {
     try {
-      (this.emit as (event: E, ...args: SchedulerEvents[E]) => boolean)(event, ...args);
+      (this.emit as (event: E, ...args: SchedulerEvents<Tr>[E]) => boolean)(event, ...args);
     } catch (error) {
       this.#logger.error({ event, err: error }, 'a scheduler event listener threw; fix the listener');
     }
@@ -195,7 +213,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * console.log(run.trace.digest);
    * ```
    */
-  schedule<T>(tasks: readonly Task<T>[], options: ScheduleOptions<T> = {}): Promise<Run<T>> {
+  schedule<T>(tasks: readonly Task<T>[], options: ScheduleOptions<T> = {}): Promise<Run<T, Tr>> {
     return this.#run(options, () => {
       checkTasks(tasks, true);
       return { tasks: planOrder(tasks, this.seed), graph: undefined };
@@ -218,7 +236,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * ], { mode: 'eager' });
    * ```
    */
-  scheduleGraph<T>(tasks: readonly GraphTask<T>[], options: ScheduleGraphOptions<T> = {}): Promise<Run<T>> {
+  scheduleGraph<T>(
+    tasks: readonly GraphTask<T>[],
+    options: ScheduleGraphOptions<T> = {},
+  ): Promise<Run<T, Tr>> {
     return this.#run(options, () => {
       checkTasks(tasks, false);
       const levels = planLevels(tasks, this.seed);
@@ -244,7 +265,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async #run<T>(
     options: ScheduleOptions<T>,
     plan: () => { tasks: readonly Task<T>[]; graph: PlanGraph | undefined },
-  ): Promise<Run<T>> {
+  ): Promise<Run<T, Tr>> {
     const { signal } = options;
     signal?.throwIfAborted();
     if (this.#closed) throw closedError();
@@ -260,6 +281,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       logger: this.#logger,
       failFast: this.#failFast,
       taskTimeoutMs: this.#taskTimeoutMs,
+      trace: this.#trace,
+      traceOptions: {
+        failFast: this.#failFast,
+        taskTimeoutMs: this.#taskTimeoutMs ?? null,
+        mode: graph === undefined ? 'flat' : 'graph',
+      },
       hooks: this.#hooks,
       onCommit: options.onCommit,
     });
@@ -271,7 +298,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.#emit('scheduled', { runId, seed: this.seed, order: tasks.map((task) => task.id) });
     }
     try {
-      return await engine.start();
+      return (await engine.start()) as Run<T, Tr>;
     } finally {
       this.#active.delete(engine as RunEngine<unknown>);
       signal?.removeEventListener('abort', onAbort);
@@ -313,7 +340,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
  * run.records.map((r) => r.id); // the same order on every run with this seed
  * ```
  */
-export function createScheduler(options: SchedulerOptions = {}): Scheduler {
+export function createScheduler(
+  options?: (SchedulerOptions & { trace?: true | undefined }) | undefined,
+): Scheduler<Trace>;
+export function createScheduler(options: SchedulerOptions & { trace: false }): Scheduler<undefined>;
+export function createScheduler(options: SchedulerOptions): Scheduler<Trace | undefined>;
+export function createScheduler(options: SchedulerOptions = {}): Scheduler<Trace | undefined> {
   return new Scheduler(options);
 }
 
@@ -329,8 +361,8 @@ function closedError(): SchedulerError {
 }
 
 function checkTimeout(value: number | undefined, name: string): void {
-  if (value !== undefined && !(typeof value === 'number' && value > 0)) {
-    throw invalidOption(`${name} must be a number of milliseconds > 0, got ${String(value)}.`);
+  if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
+    throw invalidOption(`${name} must be a finite number of milliseconds > 0, got ${String(value)}.`);
   }
 }
 
@@ -353,8 +385,13 @@ function checkTasks(tasks: readonly Task<unknown>[], unique: boolean): void {
             ? 'needs a run(context) function'
             : task.priority !== undefined && !Number.isFinite(task.priority)
               ? 'has a priority that is not a finite number'
-              : task.timeoutMs !== undefined && !(typeof task.timeoutMs === 'number' && task.timeoutMs > 0)
-                ? 'has a timeoutMs that is not a number > 0'
+              : task.timeoutMs !== undefined &&
+                  !(
+                    typeof task.timeoutMs === 'number' &&
+                    task.timeoutMs > 0 &&
+                    Number.isFinite(task.timeoutMs)
+                  )
+                ? 'has a timeoutMs that is not a finite number > 0'
                 : undefined;
     if (problem) {
       const name = typeof task?.id === 'string' ? `"${task.id}"` : `at index ${index}`;

@@ -3,7 +3,11 @@ import type { CancelReason } from './errors.js';
 import type { GraphNode } from './planLevels.js';
 import type { TaskStatus, Trace } from './trace.js';
 
-/** What a running task receives. */
+/**
+ * What a running task receives. `signal` and `logger` are getters, made on first read: spreading the
+ * context (`{ ...ctx }`) copies only `id`, `runId` and `attempt`, so pass `ctx` on whole or pick what you
+ * need (`{ ...ctx, signal: ctx.signal }`).
+ */
 export interface TaskContext {
   /**
    * Aborts when the task times out (reason: a `SCHEDULER_TIMEOUT` error), when fail-fast stops the run, when
@@ -77,14 +81,20 @@ export interface TaskRecord<T = unknown> {
 /** How many records of each status a run has. */
 export type StatusCounts = Record<TaskStatus, number>;
 
-/** The result of one `schedule` or `scheduleGraph` call. */
-export interface Run<T = unknown> {
+/**
+ * The result of one `schedule` or `scheduleGraph` call. `Tr` is `Trace` for a scheduler with the trace on
+ * (the default) and `undefined` for one made with `trace: false`.
+ */
+export interface Run<T = unknown, Tr extends Trace | undefined = Trace> {
   readonly runId: string;
   readonly seed: string;
   /** One record per task, in commit order. */
   readonly records: readonly TaskRecord<T>[];
-  /** The hash-chained evidence of the run; store it with `JSON.stringify`. */
-  readonly trace: Trace;
+  /**
+   * The hash-chained evidence of the run; store it with `JSON.stringify`. `undefined` when the scheduler was
+   * made with `trace: false`.
+   */
+  readonly trace: Tr;
   readonly counts: StatusCounts;
   /** Whether every task is `ok`. */
   readonly ok: boolean;

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { canonicalJson } from './canonicalJson.js';
 
 /** The outcome of a task: `ok`, `failed` (threw), `timed_out` (ran past its timeout) or `cancelled` (never finished). */
 export type TaskStatus = 'ok' | 'failed' | 'timed_out' | 'cancelled';
@@ -10,21 +10,40 @@ export interface TraceEntry {
   readonly seq: number;
   readonly id: string;
   readonly status: TaskStatus;
-  /** sha256 (hex) of the RFC 8785 canonical JSON of the result (see {@link resultDigest}). */
+  /** sha256 (hex) of the UTF-8 of the RFC 8785 canonical JSON of the result (see {@link resultDigest}). */
   readonly resultDigest: string;
   /** sha256 (hex) of the previous entry's digest followed by this entry's canonical JSON. */
   readonly digest: string;
 }
 
 /**
- * The evidence of one run: the planned order and one chained entry per task, in commit order. The final
- * `digest` is the same for the same seed, tasks and results, whatever the concurrency or timing.
+ * The options of a run that change its records, bound into the trace's genesis digest, so `replay` runs
+ * with them unless told otherwise and `verifyTrace` catches an edit.
+ */
+export interface TraceOptions {
+  /** The scheduler's `failFast`. */
+  readonly failFast: boolean;
+  /** The scheduler's default task timeout, `null` for none. */
+  readonly taskTimeoutMs: number | null;
+  /**
+   * `flat` for `schedule`, `graph` for `scheduleGraph`. A graph's `levels` and `eager` modes give the same
+   * records and the same trace, so which one ran is not recorded.
+   */
+  readonly mode: 'flat' | 'graph';
+}
+
+/**
+ * The evidence of one run: the options that shape its records, the planned order and one chained entry per
+ * task, in commit order. The final `digest` is the same for the same seed, options, tasks and results,
+ * whatever the concurrency or timing.
  */
 export interface Trace {
-  /** The trace format version. */
+  /** The trace format version: 2 (version 1 had no `options`; {@link verifyTrace} still reads it). */
   readonly version: typeof TRACE_VERSION;
   /** The seed the order was planned with. */
   readonly seed: string;
+  /** The options that change a run's records. */
+  readonly options: TraceOptions;
   /** Task ids in commit order. */
   readonly order: readonly string[];
   readonly entries: readonly TraceEntry[];
@@ -32,59 +51,70 @@ export interface Trace {
   readonly digest: string;
 }
 
+/**
+ * A version 1 trace (before 2026-12): no `options`, and its result digests came from the `canonicalize`
+ * package. {@link verifyTrace} and {@link replay} still accept it.
+ */
+export interface TraceV1 extends Omit<Trace, 'version' | 'options'> {
+  readonly version: 1;
+}
+
 /** The current trace format. */
-export const TRACE_VERSION = 1;
+export const TRACE_VERSION = 2;
 
 const sha256 = (text: string): string => hash('sha256', text, 'hex');
 
 /**
- * The digest that the first entry chains from: it binds the version, the seed and the whole order.
+ * The digest that the first entry chains from: sha256 of the RFC 8785 JSON of `{ version, seed, options,
+ * order }`, so it binds the options, the seed and the whole order. Without `options`, the version 1 genesis
+ * (`{ version: 1, seed, order }`).
  *
  * @example
  * ```ts
- * genesisDigest(trace.seed, trace.order); // what trace.entries[0] chains from
+ * genesisDigest(trace.seed, trace.order, trace.options); // what trace.entries[0] chains from
  * ```
  */
-export function genesisDigest(seed: string, order: readonly string[]): string {
-  // Keys in RFC 8785 order; JSON.stringify of well-formed strings is their canonical form.
-  const json = JSON.stringify({ order, seed, version: TRACE_VERSION });
-  return sha256(json);
+export function genesisDigest(
+  seed: string,
+  order: readonly string[],
+  options?: TraceOptions | undefined,
+): string {
+  if (options === undefined) return sha256(canonicalJson({ order, seed, version: 1 }));
+  return sha256(canonicalJson({ options, order, seed, version: TRACE_VERSION }));
 }
 
 /**
- * The canonical JSON of an entry's content; key order and escaping follow RFC 8785 for well-formed
- * strings (the scheduler refuses ids with lone surrogates, which RFC 8785 cannot express).
- */
-function entryJson(seq: number, id: string, status: TaskStatus, result: string): string {
-  // Hand-built for speed; the tests check it equals canonicalize({ id, resultDigest, seq, status }).
-  return `{"id":${JSON.stringify(id)},"resultDigest":"${result}","seq":${seq},"status":"${status}"}`;
-}
-
-/**
- * Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`.
+ * Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`. The JSON is
+ * hand-built for speed (the tests check it equals `canonicalJson` of the entry); ids are well-formed Unicode
+ * (the scheduler checks).
  *
  * @example
  * ```ts
  * const [first] = trace.entries;
- * chainDigest(genesisDigest(trace.seed, trace.order), first) === first.digest; // true for an untouched trace
+ * chainDigest(genesisDigest(trace.seed, trace.order, trace.options), first) === first.digest; // true if untouched
  * ```
  */
 export function chainDigest(
   previous: string,
   entry: Pick<TraceEntry, 'seq' | 'id' | 'status' | 'resultDigest'>,
 ): string {
-  return sha256(previous + entryJson(entry.seq, entry.id, entry.status, entry.resultDigest));
+  // One template, so the hash input is built in one go.
+  return sha256(
+    `${previous}{"id":${JSON.stringify(entry.id)},"resultDigest":"${entry.resultDigest}","seq":${entry.seq},"status":"${entry.status}"}`,
+  );
 }
 
-const NULL_DIGEST = sha256('null');
+/** sha256 of `null`: the result digest of `timed_out`, `cancelled` and of an `ok` task that returned nothing. */
+export const NULL_DIGEST = sha256('null');
 
 /**
- * The digest of a task's result: for `ok` the canonical JSON of its value (`undefined` counts as `null`),
- * for `failed` of `{ error: { name, code, message } }`, and the digest of `null` for `timed_out` and
- * `cancelled`.
+ * The digest of a task's result: sha256 (hex, over UTF-8) of the RFC 8785 canonical JSON
+ * ({@link canonicalJson}) of its value for `ok` (`undefined` counts as `null`), of
+ * `{ error: { name, code, message } }` for `failed`, and of `null` for `timed_out` and `cancelled`.
  *
- * Gotchas: values are digested as JSON, so a `Map`, a class instance's private state or a function are not
- * seen; a value that JSON cannot express (a cycle, a BigInt, NaN) is digested as `{ unserializable: String(value) }`.
+ * Gotchas: values are digested as JSON.stringify sees them, so a `Map`, a class's private state or a function
+ * property is not seen. For `ok` it throws `SCHEDULER_UNSERIALIZABLE` on what JSON cannot express (a BigInt,
+ * NaN, a cycle); the scheduler records such a task `failed` with that error.
  *
  * @example
  * ```ts
@@ -92,36 +122,49 @@ const NULL_DIGEST = sha256('null');
  * ```
  */
 export function resultDigest(status: TaskStatus, value: unknown, error: unknown): string {
-  if (status === 'ok') return value === undefined || value === null ? NULL_DIGEST : digestJson(value);
-  if (status === 'failed') return digestJson({ error: describeError(error) });
+  if (status === 'ok') return valueDigest(value);
+  if (status === 'failed') return errorDigest(error);
   return NULL_DIGEST;
 }
 
-function digestJson(value: unknown): string {
-  let json: string | undefined;
-  try {
-    json = canonicalize(value);
-  } catch {
-    // JSON.stringify, unlike canonicalize, accepts lone surrogates, so this fallback cannot throw.
-    json = JSON.stringify({ unserializable: safeString(value) });
-  }
-  return json === undefined ? NULL_DIGEST : sha256(json);
+/** @internal The digest of an `ok` value; throws `SCHEDULER_UNSERIALIZABLE`. */
+export function valueDigest(value: unknown): string {
+  if (value === undefined || value === null) return NULL_DIGEST;
+  return sha256(canonicalJson(value));
 }
+
+/** @internal The digest of a `failed` task's error; never throws. */
+export function errorDigest(error: unknown): string {
+  return sha256(canonicalJson({ error: describeError(error) }));
+}
+
+const toWellFormed = (text: string): string => (text as unknown as { toWellFormed(): string }).toWellFormed();
 
 function safeString(value: unknown): string {
   try {
-    return String(value);
+    return toWellFormed(String(value));
   } catch {
     return `[${typeof value}]`;
   }
 }
 
+/** What of an error the trace digests: its name, code and message, as well-formed strings. */
 function describeError(error: unknown): Record<string, unknown> {
   if (typeof error !== 'object' || error === null) return { message: safeString(error) };
-  const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
-  const out: Record<string, unknown> = { message: typeof message === 'string' ? message : safeString(error) };
-  if (typeof name === 'string') out.name = name;
-  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  let name: unknown;
+  let message: unknown;
+  let code: unknown;
+  try {
+    ({ name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown });
+  } catch {
+    return { message: safeString(error) };
+  }
+  const out: Record<string, unknown> = {
+    message: typeof message === 'string' ? toWellFormed(message) : safeString(error),
+  };
+  if (typeof name === 'string') out.name = toWellFormed(name);
+  if (typeof code === 'string') out.code = toWellFormed(code);
+  else if (typeof code === 'number' && Number.isFinite(code)) out.code = code;
   return out;
 }
 
@@ -141,7 +184,8 @@ export type TraceVerification =
 
 /**
  * Recomputes a trace's hash chain and names the first entry that was changed. The chain starts from a
- * digest of the version, seed and order, so a change to any of those shows up at entry 0.
+ * digest of the version, seed, options and order, so a change to any of those shows up at entry 0. Reads
+ * version 2 traces and the older version 1 (no `options`).
  *
  * When to use: before trusting a stored trace, e.g. one read back from an audit log.
  *
@@ -151,7 +195,7 @@ export type TraceVerification =
  * if (!check.ok) throw new Error(`trace tampered at #${check.seq} (${check.id}): ${check.message}`);
  * ```
  */
-export function verifyTrace(trace: Trace): TraceVerification {
+export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
   const fail = (
     seq: number,
     id: string | undefined,
@@ -161,12 +205,18 @@ export function verifyTrace(trace: Trace): TraceVerification {
   if (
     typeof trace !== 'object' ||
     trace === null ||
-    trace.version !== TRACE_VERSION ||
+    (trace.version !== TRACE_VERSION && trace.version !== 1) ||
     typeof trace.seed !== 'string' ||
+    (trace.version === TRACE_VERSION && !isTraceOptions(trace.options)) ||
     !Array.isArray(trace.order) ||
     !Array.isArray(trace.entries)
   ) {
-    return fail(-1, undefined, 'shape', `Not a version ${TRACE_VERSION} trace: check what was passed in.`);
+    return fail(
+      -1,
+      undefined,
+      'shape',
+      `Not a version 1 or ${TRACE_VERSION} trace: check what was passed in.`,
+    );
   }
   if (trace.entries.length !== trace.order.length) {
     return fail(
@@ -176,9 +226,12 @@ export function verifyTrace(trace: Trace): TraceVerification {
       `The trace has ${trace.entries.length} entries for ${trace.order.length} ordered tasks.`,
     );
   }
-  let previous = genesisDigest(trace.seed, trace.order);
+  let previous = genesisDigest(trace.seed, trace.order, trace.version === 1 ? undefined : trace.options);
   for (let i = 0; i < trace.entries.length; i++) {
     const entry = trace.entries[i] as TraceEntry;
+    if (typeof entry !== 'object' || entry === null || typeof entry.resultDigest !== 'string') {
+      return fail(i, undefined, 'shape', `Entry ${i} is not a trace entry: check what was passed in.`);
+    }
     if (entry.seq !== i) return fail(i, entry.id, 'seq', `Entry ${i} has seq ${entry.seq}.`);
     if (entry.id !== trace.order[i]) {
       return fail(
@@ -198,4 +251,14 @@ export function verifyTrace(trace: Trace): TraceVerification {
     return fail(-1, undefined, 'final-digest', 'The final digest does not match the last entry.');
   }
   return { ok: true, digest: previous };
+}
+
+function isTraceOptions(options: unknown): options is TraceOptions {
+  if (typeof options !== 'object' || options === null) return false;
+  const { failFast, taskTimeoutMs, mode } = options as Record<string, unknown>;
+  return (
+    typeof failFast === 'boolean' &&
+    (taskTimeoutMs === null || (typeof taskTimeoutMs === 'number' && Number.isFinite(taskTimeoutMs))) &&
+    (mode === 'flat' || mode === 'graph')
+  );
 }

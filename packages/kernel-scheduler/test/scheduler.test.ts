@@ -216,14 +216,27 @@ describe('schedule', () => {
     expect(scheduler.activeCount).toBe(0);
   });
 
-  it('keeps a working signal in a spread context', async () => {
+  it('gives a context whose getters live on its prototype: a spread keeps the fields, not the signal', async () => {
     const clock = new ManualClock();
     await using scheduler = createScheduler({ clock });
-    const inner = (ctx: { signal: AbortSignal; attempt: number }) => aborted(ctx.signal);
-    const running = scheduler.schedule([{ id: 'wrapped', timeoutMs: 10, run: (ctx) => inner({ ...ctx }) }]);
+    const inner = (ctx: { signal: AbortSignal; attempt: number; id: string }) => aborted(ctx.signal);
+    const seen: unknown[] = [];
+    const running = scheduler.schedule([
+      {
+        id: 'wrapped',
+        timeoutMs: 10,
+        run: (ctx) => {
+          const spread = { ...ctx };
+          seen.push(spread.id, spread.runId, spread.attempt, 'signal' in spread, 'logger' in spread);
+          return inner({ ...ctx, signal: ctx.signal });
+        },
+      },
+    ]);
     await hops(1);
     await clock.advanceAsync(10);
-    expect((await running).records[0]?.status).toBe('timed_out');
+    const run = await running;
+    expect(run.records[0]?.status).toBe('timed_out');
+    expect(seen).toEqual(['wrapped', run.runId, 1, false, false]);
   });
 
   it("cancels cleanly on the caller's signal and rejects with its reason", async () => {
@@ -292,6 +305,7 @@ describe('schedule', () => {
     [{ id: 'x' }, 'run(context) function'],
     [{ id: 'x', priority: Number.NaN, run: one }, 'priority'],
     [{ id: 'x', timeoutMs: 0, run: one }, 'timeoutMs'],
+    [{ id: 'x', timeoutMs: Number.POSITIVE_INFINITY, run: one }, 'finite number'],
     [null, 'not an object'],
   ])('rejects the bad task %j with SCHEDULER_INVALID_TASK', async (task, text) => {
     await using scheduler = createScheduler();
@@ -304,6 +318,8 @@ describe('schedule', () => {
     { concurrency: 0 },
     { concurrency: 1.5 },
     { taskTimeoutMs: -1 },
+    // Node would fire an Infinity timer after 1 ms: refused rather than a surprise timeout.
+    { taskTimeoutMs: Number.POSITIVE_INFINITY },
     { history: { maxRuns: -1 } },
   ])('rejects the bad option %j with SCHEDULER_INVALID_OPTIONS', (options) => {
     expect(() => createScheduler(options)).toThrow(

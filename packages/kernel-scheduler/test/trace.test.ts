@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  canonicalJson as canonicalize,
   chainDigest,
   createScheduler,
   genesisDigest,
@@ -10,6 +11,7 @@ import {
   resultDigest,
   type Task,
   type Trace,
+  type TraceV1,
   verifyTrace,
 } from '../src/index.js';
 
@@ -24,17 +26,21 @@ const tasks = (values: Record<string, unknown>): Task[] =>
     },
   }));
 
-async function traceOf(values: Record<string, unknown>, seed = 'seed'): Promise<Trace> {
-  await using scheduler = createScheduler({ seed, concurrency: 3 });
+async function traceOf(values: Record<string, unknown>, seed = 'seed', failFast = false): Promise<Trace> {
+  await using scheduler = createScheduler({ seed, concurrency: 3, failFast });
   return (await scheduler.schedule(tasks(values))).trace;
 }
 
 describe('trace', () => {
-  it('chains sha256(previous digest + RFC 8785 JSON of the entry) from a genesis of version, seed and order', async () => {
+  it('chains sha256(previous digest + RFC 8785 JSON of the entry) from a genesis of version, seed, options and order', async () => {
     const trace = await traceOf({ a: { z: 1, a: [true, null] }, b: 'text', c: new Error('bad') });
-    expect(trace.version).toBe(1);
-    let previous = sha256(canonicalize({ version: 1, seed: 'seed', order: trace.order }) as string);
-    expect(genesisDigest('seed', trace.order)).toBe(previous);
+    expect(trace.version).toBe(2);
+    expect(trace.options).toEqual({ failFast: false, taskTimeoutMs: null, mode: 'flat' });
+    // Written out by hand, as another implementation would: keys sorted, no spaces.
+    let previous = sha256(
+      `{"options":{"failFast":false,"mode":"flat","taskTimeoutMs":null},"order":${JSON.stringify(trace.order)},"seed":"seed","version":2}`,
+    );
+    expect(genesisDigest('seed', trace.order, trace.options)).toBe(previous);
     for (const entry of trace.entries) {
       const { digest, ...content } = entry;
       expect(digest).toBe(sha256(previous + canonicalize(content)));
@@ -61,19 +67,101 @@ describe('trace', () => {
     );
   });
 
-  it('digests values that JSON cannot express instead of throwing', () => {
+  it('digests the JSON that JSON.stringify writes (the canonicalize 4 bug cases)', () => {
+    expect(resultDigest('ok', { drop: () => 1, keep: 5 }, undefined)).toBe(sha256('{"keep":5}'));
+    expect(resultDigest('ok', [1, () => 1], undefined)).toBe(sha256('[1,null]'));
+    expect(resultDigest('ok', { t: { toJSON: () => undefined } }, undefined)).toBe(sha256('{}'));
+    expect(resultDigest('ok', [undefined, 1], undefined)).toBe(sha256('[null,1]'));
+    expect(resultDigest('ok', undefined, undefined)).toBe(sha256('null'));
+    expect(resultDigest('ok', 'é€😀', undefined)).toBe(
+      createHash('sha256').update(Buffer.from('"é€😀"', 'utf8')).digest('hex'),
+    );
+  });
+
+  it('throws SCHEDULER_UNSERIALIZABLE for an ok value JSON cannot express; error digests never throw', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(resultDigest('ok', cyclic, undefined)).toMatch(/^[0-9a-f]{64}$/);
-    expect(resultDigest('ok', 10n, undefined)).toBe(sha256(canonicalize({ unserializable: '10' }) as string));
-    expect(resultDigest('ok', 'lone \ud800', undefined)).toBe(sha256('{"unserializable":"lone \\ud800"}'));
-    const hostile = Object.create(null) as Record<string, unknown>;
-    hostile.self = hostile;
-    expect(resultDigest('ok', hostile, undefined)).toBe(sha256('{"unserializable":"[object]"}'));
-    expect(resultDigest('ok', undefined, undefined)).toBe(resultDigest('ok', null, undefined));
+    for (const value of [cyclic, 10n, Number.NaN, 'lone \ud800']) {
+      expect(() => resultDigest('ok', value, undefined)).toThrow(
+        expect.objectContaining({ code: 'SCHEDULER_UNSERIALIZABLE' }),
+      );
+    }
     expect(resultDigest('failed', undefined, 'plain string')).toBe(
       sha256('{"error":{"message":"plain string"}}'),
     );
+    // A failure's name, code and message are made well-formed, a non-finite code is left out.
+    const odd = Object.assign(new Error('lone \ud800'), { code: Number.NaN });
+    expect(resultDigest('failed', undefined, odd)).toBe(
+      sha256('{"error":{"message":"lone \ufffd","name":"Error"}}'),
+    );
+    const hostile = {
+      get message(): string {
+        throw new Error('no');
+      },
+    };
+    expect(resultDigest('failed', undefined, hostile)).toBe(
+      sha256('{"error":{"message":"[object Object]"}}'),
+    );
+    expect(resultDigest('timed_out', 1, undefined)).toBe(sha256('null'));
+  });
+
+  it('records a task whose value JSON cannot express as failed with SCHEDULER_UNSERIALIZABLE', async () => {
+    await using scheduler = createScheduler({ seed: 's' });
+    const run = await scheduler.schedule<unknown>([
+      { id: 'big', run: () => ({ total: 10n }) },
+      { id: 'fine', run: () => 1 },
+    ]);
+    const big = run.records.find((r) => r.id === 'big');
+    expect(big).toMatchObject({
+      status: 'failed',
+      value: undefined,
+      error: { code: 'SCHEDULER_UNSERIALIZABLE', details: { id: 'big', path: '$.total', reason: 'bigint' } },
+    });
+    expect(run.records.find((r) => r.id === 'fine')?.status).toBe('ok');
+    expect(verifyTrace(run.trace).ok).toBe(true);
+  });
+
+  it('with trace: false digests nothing, so any value is ok and run.trace is undefined', async () => {
+    await using scheduler = createScheduler({ seed: 's', trace: false });
+    const run = await scheduler.schedule([{ id: 'big', run: () => 10n }]);
+    expect(run.records[0]).toMatchObject({ status: 'ok', value: 10n });
+    expect(run.trace).toBeUndefined();
+    expect(scheduler.history.get(run.runId)).toMatchObject({ digest: undefined, checkpoints: [] });
+    expect(() => createScheduler({ trace: 'yes' as unknown as boolean })).toThrow(
+      expect.objectContaining({ code: 'SCHEDULER_INVALID_OPTIONS' }),
+    );
+  });
+
+  it('binds the options into the genesis: another failFast or timeout is another digest, an edit is caught', async () => {
+    const values = { a: 1, b: 2 };
+    const plain = await traceOf(values);
+    const failFast = await traceOf(values, 'seed', true);
+    expect(failFast.options.failFast).toBe(true);
+    expect(failFast.digest).not.toBe(plain.digest);
+    const edited = { ...failFast, options: { ...failFast.options, failFast: false } };
+    expect(verifyTrace(edited)).toMatchObject({ ok: false, seq: 0, reason: 'digest' });
+    const bad = { ...failFast, options: { ...failFast.options, mode: 'sideways' } } as unknown as Trace;
+    expect(verifyTrace(bad)).toMatchObject({ ok: false, reason: 'shape' });
+    await using timed = createScheduler({ seed: 'seed', taskTimeoutMs: 5_000 });
+    const run = await timed.schedule(tasks(values));
+    expect(run.trace.options.taskTimeoutMs).toBe(5_000);
+    expect(run.trace.digest).not.toBe(plain.digest);
+    await using graphs = createScheduler({ seed: 'seed' });
+    expect((await graphs.scheduleGraph(tasks(values))).trace.options.mode).toBe('graph');
+  });
+
+  it('still verifies a version 1 trace (written by the previous release) and names a tampered entry in it', () => {
+    const v1 = JSON.parse(
+      readFileSync(new URL('./fixtures/trace-v1.json', import.meta.url), 'utf8'),
+    ) as TraceV1;
+    expect(v1.version).toBe(1);
+    expect(verifyTrace(v1)).toEqual({ ok: true, digest: v1.digest });
+    expect(genesisDigest(v1.seed, v1.order)).toBe(
+      sha256(`{"order":${JSON.stringify(v1.order)},"seed":"v1-fixture","version":1}`),
+    );
+    const tampered = structuredClone(v1);
+    (tampered.entries[2] as { status: string }).status = 'ok';
+    expect(verifyTrace(tampered)).toMatchObject({ ok: false, seq: 2, reason: 'digest' });
   });
 
   it('verifyTrace accepts an untouched trace, also after a JSON round trip', async () => {
@@ -117,6 +205,8 @@ describe('trace', () => {
     expect(verifyTrace(final)).toMatchObject({ ok: false, reason: 'final-digest' });
     expect(verifyTrace({} as Trace)).toMatchObject({ ok: false, reason: 'shape' });
     expect(verifyTrace(null as unknown as Trace)).toMatchObject({ ok: false, reason: 'shape' });
+    const hostile = { ...copy(), entries: [null, 1, 'x'] } as unknown as Trace;
+    expect(verifyTrace(hostile)).toMatchObject({ ok: false, seq: 0, reason: 'shape' });
   });
 });
 
@@ -186,6 +276,38 @@ describe('replay', () => {
     await new Promise((resolve) => setImmediate(resolve));
     controller.abort(new Error('enough'));
     await expect(replaying).rejects.toThrow('enough');
+  });
+
+  it('replays a failFast run without being told failFast: the trace carries it', async () => {
+    const values = { a: 1, b: new Error('breaks'), c: 3, d: 4 };
+    const trace = await traceOf(values, 'ff', true);
+    expect(trace.entries.some((e) => e.status === 'cancelled')).toBe(true);
+    const replayed = await replay(trace, tasks(values));
+    expect(replayed.ok).toBe(true);
+    expect(replayed.run?.trace.digest).toBe(trace.digest);
+    // Overriding the recorded option is a real difference, and replay says where.
+    const without = await replay(trace, tasks(values), { failFast: false });
+    expect(without).toMatchObject({ ok: false, divergence: { kind: 'status', expected: 'cancelled' } });
+  });
+
+  it('replays a version 1 trace with the options the caller passes', async () => {
+    const v1 = JSON.parse(
+      readFileSync(new URL('./fixtures/trace-v1.json', import.meta.url), 'utf8'),
+    ) as TraceV1;
+    const fixtureTasks: Task[] = [
+      { id: 'a', run: () => ({ files: 3, ok: true }) },
+      { id: 'b', run: () => 'text' },
+      {
+        id: 'c',
+        run: () => {
+          throw new Error('known failure');
+        },
+      },
+      { id: 'd', run: () => 42 },
+    ];
+    expect((await replay(v1, fixtureTasks)).ok).toBe(true);
+    const changed = fixtureTasks.map((t) => (t.id === 'd' ? { ...t, run: () => 43 } : t));
+    expect(await replay(v1, changed)).toMatchObject({ ok: false, divergence: { id: 'd', kind: 'result' } });
   });
 
   it('refuses a tampered trace with SCHEDULER_TRACE_INVALID', async () => {

@@ -4,11 +4,15 @@ import { type CancelReason, SchedulerError, SchedulerErrorCode } from '../errors
 import type { Run, StatusCounts, Task, TaskContext, TaskRecord } from '../task.js';
 import {
   chainDigest,
+  errorDigest,
   genesisDigest,
-  resultDigest,
+  NULL_DIGEST,
   type TaskStatus,
   TRACE_VERSION,
+  type Trace,
   type TraceEntry,
+  type TraceOptions,
+  valueDigest,
 } from '../trace.js';
 
 /** The edges of a task graph, by commit position. */
@@ -28,7 +32,7 @@ export interface EngineHooks {
   start(runId: string, seq: number, id: string, startedAt: number): void;
   settle(record: TaskRecord): void;
   commit(record: TaskRecord): void;
-  end(run: Run, error: unknown): void;
+  end(run: Run<unknown, Trace | undefined>, error: unknown): void;
 }
 
 export interface EngineOptions<T> {
@@ -43,6 +47,10 @@ export interface EngineOptions<T> {
   readonly logger: Logger;
   readonly failFast: boolean;
   readonly taskTimeoutMs: number | undefined;
+  /** Whether to digest results and chain the trace; `false` leaves `run.trace` undefined. */
+  readonly trace: boolean;
+  /** What the trace records of the options (bound into its genesis digest). */
+  readonly traceOptions: TraceOptions;
   readonly hooks: EngineHooks;
   readonly onCommit: ((record: TaskRecord<T>) => void) | undefined;
 }
@@ -65,6 +73,8 @@ export class RunEngine<T> {
   readonly #o: EngineOptions<T>;
   readonly #state: Uint8Array;
   readonly #results: (TaskRecord<T> | undefined)[];
+  /** The result digest of each settled, uncommitted task (trace on only), computed when it settled. */
+  readonly #resultDigests: (string | undefined)[];
   /** Graphs only: how many dependencies of each task have not committed yet (eager mode). */
   readonly #pendingDeps: number[] | undefined;
   /** Graphs only: the first dependency of each task that did not succeed. */
@@ -89,8 +99,8 @@ export class RunEngine<T> {
   #error: unknown;
   #callbackFailed = false;
   readonly #startedAt: number;
-  readonly #done: Promise<Run<T>>;
-  #resolve!: (run: Run<T>) => void;
+  readonly #done: Promise<Run<T, Trace | undefined>>;
+  #resolve!: (run: Run<T, Trace | undefined>) => void;
   #reject!: (error: unknown) => void;
 
   constructor(options: EngineOptions<T>) {
@@ -98,19 +108,20 @@ export class RunEngine<T> {
     const n = options.tasks.length;
     this.#state = new Uint8Array(n); // all State.Waiting
     this.#results = new Array<TaskRecord<T> | undefined>(n);
+    this.#resultDigests = options.trace ? new Array<string | undefined>(n) : [];
     this.#pendingDeps = options.graph && [...options.graph.depCounts];
     this.#blockedBy = options.graph && new Array<string | undefined>(n);
     this.#order = options.tasks.map((task) => task.id);
-    this.#digest = genesisDigest(options.seed, this.#order);
+    this.#digest = options.trace ? genesisDigest(options.seed, this.#order, options.traceOptions) : '';
     this.#startedAt = options.clock.now();
-    this.#done = new Promise<Run<T>>((resolve, reject) => {
+    this.#done = new Promise<Run<T, Trace | undefined>>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
   }
 
   /** Starts the run; resolves with the run, or rejects with the stop reason after the `end` event. */
-  start(): Promise<Run<T>> {
+  start(): Promise<Run<T, Trace | undefined>> {
     const { tasks, graph } = this.#o;
     if (graph === undefined) {
       for (let seq = 0; seq < tasks.length; seq++) this.#launch(seq);
@@ -170,13 +181,40 @@ export class RunEngine<T> {
 
   /**
    * A worker holds one slot of the shared limit and runs ready tasks one after another until none is left,
-   * so the limit is paid per worker, not per task.
+   * so the limit is paid per worker, not per task. A task without a timeout is awaited directly (no
+   * per-task closures); one with a timeout goes through {@link RunEngine.#executeTimed}.
    */
   async #work(): Promise<void> {
     const ready = this.#ready;
+    const tasks = this.#o.tasks;
     while (this.#readyHead < ready.length && !this.#finished) {
-      const running = this.#execute(ready[this.#readyHead++] as number);
-      if (running) await running;
+      const seq = ready[this.#readyHead++] as number;
+      if (this.#state[seq] !== State.Queued) continue;
+      this.#state[seq] = State.Running;
+      const task = tasks[seq] as Task<T>;
+      const startedAt = this.#o.clock.now();
+      this.#o.hooks.start(this.#o.runId, seq, task.id, startedAt);
+      const attempt = new Attempt(this, seq, task.id, startedAt);
+      this.#running[seq] = attempt;
+      const timeoutMs = task.timeoutMs ?? this.#o.taskTimeoutMs;
+      if (timeoutMs !== undefined) {
+        const running = this.#executeTimed(task, attempt, timeoutMs);
+        if (running) await running;
+        continue;
+      }
+      let status: TaskStatus = 'ok';
+      let value: T | undefined;
+      let error: unknown;
+      try {
+        const result = task.run(attempt);
+        value = isPromiseLike(result) ? await result : result;
+      } catch (thrown) {
+        // run() threw, returned a promise that rejected, or a thenable whose `then` threw.
+        status = 'failed';
+        error = thrown;
+        value = undefined;
+      }
+      Attempt.finish(attempt, status, value, error);
     }
     if (this.#readyHead === ready.length) {
       ready.length = 0;
@@ -186,48 +224,57 @@ export class RunEngine<T> {
   }
 
   /**
-   * Starts one task. Returns what its worker waits for: the task itself, or, when a timeout is armed, the
-   * task or its timeout, whichever comes first (so a timed-out task frees its slot at once).
+   * Starts a task with a timeout. Returns what its worker waits for: the task or its timeout, whichever
+   * comes first (so a timed-out task frees its slot at once); `undefined` when the task finished at once.
    */
-  #execute(seq: number): PromiseLike<void> | undefined {
-    if (this.#state[seq] !== State.Queued) return undefined;
-    this.#state[seq] = State.Running;
-    const task = this.#o.tasks[seq] as Task<T>;
-    const startedAt = this.#o.clock.now();
-    this.#o.hooks.start(this.#o.runId, seq, task.id, startedAt);
-    const attempt = new Attempt(this, seq, task, startedAt);
-    this.#running[seq] = attempt;
-    const timeoutMs = task.timeoutMs ?? this.#o.taskTimeoutMs;
-    const released = timeoutMs === undefined ? undefined : attempt.armTimeout(this.#o.clock, timeoutMs);
-    let settled: PromiseLike<void> | undefined;
+  #executeTimed(task: Task<T>, attempt: Attempt<T>, timeoutMs: number): PromiseLike<void> | undefined {
+    const released = Attempt.armTimeout(attempt, this.#o.clock, timeoutMs);
     try {
-      const result = task.run(attempt.context());
+      const result = task.run(attempt);
       if (isPromiseLike(result)) {
-        settled = result.then(
-          (value) => attempt.finish('ok', value, undefined),
-          (error: unknown) => attempt.finish('failed', undefined, error),
+        result.then(
+          (value) => Attempt.finish(attempt, 'ok', value, undefined),
+          (error: unknown) => Attempt.finish(attempt, 'failed', undefined, error),
         );
-      } else {
-        attempt.finish('ok', result, undefined);
+        return released;
       }
+      Attempt.finish(attempt, 'ok', result, undefined);
     } catch (error) {
-      // run() threw, or returned a thenable whose `then` threw.
-      attempt.finish('failed', undefined, error);
+      Attempt.finish(attempt, 'failed', undefined, error);
     }
-    return settled && (released ?? settled);
+    return undefined;
   }
 
   /** @internal called by an {@link Attempt} exactly once. */
   attemptSettled(attempt: Attempt<T>, status: TaskStatus, value: T | undefined, error: unknown): void {
-    this.#running[attempt.seq] = undefined;
-    if (this.#state[attempt.seq] !== State.Running) return;
-    this.#settle(attempt.seq, {
+    const seq = attempt.seq;
+    this.#running[seq] = undefined;
+    if (this.#state[seq] !== State.Running) return;
+    let finalStatus = status;
+    let finalValue = value;
+    let finalError = error;
+    if (this.#o.trace) {
+      // Digest now, as the value was returned; a value JSON cannot express fails the task.
+      if (status === 'ok') {
+        try {
+          this.#resultDigests[seq] = valueDigest(value);
+        } catch (cause) {
+          finalStatus = 'failed';
+          finalValue = undefined;
+          finalError = unserializableResult(attempt.id, cause);
+          this.#resultDigests[seq] = errorDigest(finalError);
+        }
+      } else {
+        this.#resultDigests[seq] = status === 'failed' ? errorDigest(error) : NULL_DIGEST;
+      }
+    }
+    this.#settle(seq, {
       runId: this.#o.runId,
-      seq: attempt.seq,
+      seq,
       id: attempt.id,
-      status,
-      value,
-      error,
+      status: finalStatus,
+      value: finalValue,
+      error: finalError,
       startedAt: attempt.startedAt,
       endedAt: this.#o.clock.now(),
     });
@@ -282,7 +329,8 @@ export class RunEngine<T> {
       const wasSettled = this.#state[seq] === State.Settled;
       this.#state[seq] = State.Settled;
       this.#results[seq] = record;
-      this.#running[seq]?.cancel(record.error);
+      const running = this.#running[seq];
+      if (running) Attempt.cancel(running, record.error);
       if (!wasSettled) this.#o.hooks.settle(record);
     }
   }
@@ -305,10 +353,14 @@ export class RunEngine<T> {
   #commit(record: TaskRecord<T>): void {
     const seq = this.#next++;
     this.#results[seq] = undefined;
-    const digest = resultDigest(record.status, record.value, record.error);
-    const entry = { seq, id: record.id, status: record.status, resultDigest: digest, digest: '' };
-    entry.digest = this.#digest = chainDigest(this.#digest, entry);
-    this.#entries.push(entry);
+    if (this.#o.trace) {
+      // A cancelled record (even one that had settled before fail-fast) digests as null.
+      const result = record.status === 'cancelled' ? NULL_DIGEST : (this.#resultDigests[seq] as string);
+      this.#resultDigests[seq] = undefined;
+      const entry = { seq, id: record.id, status: record.status, resultDigest: result, digest: '' };
+      entry.digest = this.#digest = chainDigest(this.#digest, entry);
+      this.#entries.push(entry);
+    }
     this.#records.push(record);
     this.#counts[record.status]++;
     this.#o.hooks.commit(record);
@@ -329,125 +381,139 @@ export class RunEngine<T> {
   #finish(): void {
     this.#finished = true;
     const records = this.#records;
-    const run: Run<T> = {
+    const run: Run<T, Trace | undefined> = {
       runId: this.#o.runId,
       seed: this.#o.seed,
       records,
-      trace: {
-        version: TRACE_VERSION,
-        seed: this.#o.seed,
-        order: this.#order,
-        entries: this.#entries,
-        digest: this.#digest,
-      },
+      trace: this.#o.trace
+        ? {
+            version: TRACE_VERSION,
+            seed: this.#o.seed,
+            options: this.#o.traceOptions,
+            order: this.#order,
+            entries: this.#entries,
+            digest: this.#digest,
+          }
+        : undefined,
       counts: this.#counts,
       ok: this.#counts.ok === records.length,
       stopped: this.#stopped,
       startedAt: this.#startedAt,
       endedAt: this.#o.clock.now(),
     };
-    this.#o.hooks.end(run as Run, this.#error);
+    this.#o.hooks.end(run as Run<unknown, Trace | undefined>, this.#error);
     if (this.#stopped) this.#reject(this.#error);
     else this.#resolve(run);
   }
 }
 
 /**
- * One start of a task. Its {@link TaskContext} is a plain object whose `signal` getter makes the abort
- * controller only when a task reads it, so tasks that never look at it cost no controller; spreading the
- * context (`{ ...ctx }`) reads the getter and keeps a working signal.
+ * One start of a task, which is also the {@link TaskContext} handed to its `run`: `id`, `runId` and
+ * `attempt` are fields, `signal` and `logger` are getters on the prototype that make the abort controller
+ * and the child logger only when a task reads them. The engine drives it through static methods, so the
+ * task sees nothing but the context.
  */
-class Attempt<T> {
+class Attempt<T> implements TaskContext {
+  readonly attempt = 1;
+  readonly runId: string;
   readonly #engine: RunEngine<T>;
-  readonly #task: Task<T>;
-  /** Set when a timeout is armed: frees the worker when the attempt finishes, however it finishes. */
-  #release: (() => void) | undefined;
-  #controller: AbortController | undefined;
-  #abortReason: unknown;
-  #aborted = false;
   #done = false;
-  #timer: unknown;
-  #clock: Clock | undefined;
-  #logger: Logger | undefined;
+  /** What only some attempts need (a signal, a logger, a timeout, an abort), made on first use. */
+  #extra: AttemptExtra | undefined;
 
   constructor(
     engine: RunEngine<T>,
     readonly seq: number,
-    task: Task<T>,
+    readonly id: string,
     readonly startedAt: number,
   ) {
     this.#engine = engine;
-    this.#task = task;
+    this.runId = engine.runId;
   }
 
-  get id(): string {
-    return this.#task.id;
+  #extras(): AttemptExtra {
+    if (this.#extra === undefined) this.#extra = new AttemptExtra();
+    return this.#extra;
   }
 
-  /** The context handed to the task's `run`. */
-  context(): TaskContext {
-    const attempt = this;
-    return {
-      attempt: 1,
-      id: this.#task.id,
-      runId: this.#engine.runId,
-      get signal() {
-        return attempt.#signal();
-      },
-      get logger() {
-        attempt.#logger ??= attempt.#engine.logger.child({ runId: this.runId, taskId: this.id });
-        return attempt.#logger;
-      },
-    };
-  }
-
-  #signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#abortReason);
+  get signal(): AbortSignal {
+    const extra = this.#extras();
+    if (!extra.controller) {
+      extra.controller = new AbortController();
+      if (extra.aborted) extra.controller.abort(extra.abortReason);
     }
-    return this.#controller.signal;
+    return extra.controller.signal;
+  }
+
+  get logger(): Logger {
+    const extra = this.#extras();
+    extra.logger ??= this.#engine.logger.child({ runId: this.runId, taskId: this.id });
+    return extra.logger;
   }
 
   /** Arms the timeout; the promise resolves when the attempt finishes (by the task, the timeout or a cancel). */
-  armTimeout(clock: Clock, ms: number): Promise<void> {
+  static armTimeout<T>(attempt: Attempt<T>, clock: Clock, ms: number): Promise<void> {
+    const extra = attempt.#extras();
     const released = new Promise<void>((resolve) => {
-      this.#release = resolve;
+      extra.release = resolve;
     });
-    this.#clock = clock;
-    this.#timer = clock.setTimeout(() => {
-      this.#timer = undefined;
+    extra.clock = clock;
+    extra.timer = clock.setTimeout(() => {
+      extra.timer = undefined;
       const error = new SchedulerError(
         SchedulerErrorCode.TIMEOUT,
-        `Task "${this.#task.id}" timed out after ${ms} ms. Raise its timeoutMs or make it finish sooner.`,
-        { details: { id: this.#task.id, timeoutMs: ms } },
+        `Task "${attempt.id}" timed out after ${ms} ms. Raise its timeoutMs or make it finish sooner.`,
+        { details: { id: attempt.id, timeoutMs: ms } },
       );
-      this.#abort(error);
-      this.finish('timed_out', undefined, error);
+      Attempt.#abort(attempt, error);
+      Attempt.finish(attempt, 'timed_out', undefined, error);
     }, ms);
     return released;
   }
 
   /** Aborts the task because the engine recorded it cancelled; the record is already set. */
-  cancel(reason: unknown): void {
-    this.#abort(reason);
-    this.finish('cancelled', undefined, reason);
+  static cancel<T>(attempt: Attempt<T>, reason: unknown): void {
+    Attempt.#abort(attempt, reason);
+    Attempt.finish(attempt, 'cancelled', undefined, reason);
   }
 
-  finish(status: TaskStatus, value: T | undefined, error: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    if (this.#timer !== undefined) this.#clock?.clearTimeout(this.#timer);
-    this.#engine.attemptSettled(this, status, value, error);
-    this.#release?.();
+  static finish<T>(attempt: Attempt<T>, status: TaskStatus, value: T | undefined, error: unknown): void {
+    if (attempt.#done) return;
+    attempt.#done = true;
+    const extra = attempt.#extra;
+    if (extra?.timer !== undefined) extra.clock?.clearTimeout(extra.timer);
+    attempt.#engine.attemptSettled(attempt, status, value, error);
+    extra?.release?.();
   }
 
-  #abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#abortReason = reason;
-    this.#controller?.abort(reason);
+  static #abort<T>(attempt: Attempt<T>, reason: unknown): void {
+    const extra = attempt.#extras();
+    if (extra.aborted) return;
+    extra.aborted = true;
+    extra.abortReason = reason;
+    extra.controller?.abort(reason);
   }
+}
+
+/** The rarely needed part of an {@link Attempt}, kept apart so the common attempt stays small. */
+class AttemptExtra {
+  controller: AbortController | undefined = undefined;
+  abortReason: unknown = undefined;
+  aborted = false;
+  logger: Logger | undefined = undefined;
+  /** Set when a timeout is armed: frees the worker when the attempt finishes, however it finishes. */
+  release: (() => void) | undefined = undefined;
+  timer: unknown = undefined;
+  clock: Clock | undefined = undefined;
+}
+
+function unserializableResult(id: string, cause: unknown): SchedulerError {
+  const inner = cause as { message?: unknown; details?: Record<string, unknown> };
+  return new SchedulerError(
+    SchedulerErrorCode.UNSERIALIZABLE,
+    `Task "${id}" returned a value the trace cannot digest: ${String(inner.message)} Or create the scheduler with trace: false.`,
+    { details: { id, ...inner.details }, cause },
+  );
 }
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
