@@ -109,7 +109,7 @@ describe("this repository's own history", async () => {
       const patches = await Promise.all(
         pairs.map((p) => unifiedDiffBytes(p.path, p.before, p.after, { mode: p.mode })),
       );
-      const isBinary = (b: Buffer | null) => b !== null && b.subarray(0, 8000).includes(0);
+      const isBinary = (b: Buffer | null) => b?.subarray(0, 8000).includes(0) === true;
       const text = pairs
         .map((p, k) => ({ p, patch: patches[k] as Buffer }))
         .filter(({ p }) => !isBinary(p.before) && !isBinary(p.after));
