@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { binaryPatchBody } from './internal/binaryPatch.js';
 import { ABSENT_ID, type ByteSource, blobId } from './internal/content.js';
 import { indexLines, type LineIndex } from './internal/lineIndex.js';
-import { type LineChange, lineChanges } from './internal/myers.js';
+import { diffLines, type LineChange } from './internal/myers.js';
 
 /** Options of {@link unifiedDiff} and of the spool's diffs. */
 export interface UnifiedDiffOptions {
@@ -194,9 +194,8 @@ export async function* unifiedDiffChunks(
   );
   const limit = options.maxWindowBytes ?? 32 * 1024 * 1024;
   if (srcA.size + srcB.size <= limit) {
-    const la = indexLines(await srcA.read(0, srcA.size));
-    const lb = indexLines(await srcB.read(0, srcB.size));
-    yield* emitHunks(la, lb, lineChanges(la, lb), { context, lineOffset: 0 });
+    const { a: la, b: lb, changes } = diffLines(await srcA.read(0, srcA.size), await srcB.read(0, srcB.size));
+    yield* emitHunks(la, lb, changes, { context, lineOffset: 0 });
     return;
   }
   yield* windowedHunks(srcA, srcB, context, limit);
@@ -550,9 +549,12 @@ async function* windowedHunks(
     });
     return;
   }
-  const la = indexLines(await a.read(start, endA - start));
-  const lb = indexLines(await b.read(start, b.size - tailBytes - start));
-  yield* emitHunks(la, lb, lineChanges(la, lb), { context, lineOffset: firstLine });
+  const {
+    a: la,
+    b: lb,
+    changes,
+  } = diffLines(await a.read(start, endA - start), await b.read(start, b.size - tailBytes - start));
+  yield* emitHunks(la, lb, changes, { context, lineOffset: firstLine });
 }
 
 /** One hunk replacing the whole window, streamed from both sides: for windows too big to diff in memory. */

@@ -42,16 +42,3 @@ export function indexLines(buffer: Buffer): LineIndex {
   starts[count] = size;
   return { buffer, starts: starts.subarray(0, count + 1), hashes: hashes.subarray(0, count), count };
 }
-
-/** Whether line `i` of `a` and line `j` of `b` hold the same bytes. */
-export function sameLine(a: LineIndex, i: number, b: LineIndex, j: number): boolean {
-  const sa = a.starts[i] as number;
-  const la = (a.starts[i + 1] as number) - sa;
-  const sb = b.starts[j] as number;
-  if ((b.starts[j + 1] as number) - sb !== la) return false;
-  if (la > 24) return a.buffer.compare(b.buffer, sb, sb + la, sa, sa + la) === 0;
-  const x = a.buffer;
-  const y = b.buffer;
-  for (let k = 0; k < la; k++) if (x[sa + k] !== y[sb + k]) return false;
-  return true;
-}

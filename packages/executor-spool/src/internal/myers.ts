@@ -1,5 +1,6 @@
+import { type Classified, classifySides } from './classify.js';
 import { compactChanges } from './indentHeuristic.js';
-import { type LineIndex, sameLine } from './lineIndex.js';
+import type { LineIndex } from './lineIndex.js';
 
 /** One change of an edit script: `n1` lines of the old side at `i1` replaced by `n2` lines of the new at `i2`. */
 export interface LineChange {
@@ -24,57 +25,6 @@ function bogosqrt(n: number): number {
   let i = 1;
   for (; n > 0; n = Math.floor(n / 4)) i *= 2;
   return i;
-}
-
-/**
- * Numbers every distinct line of both sides (equal bytes, equal class), as xdiff's classifier does.
- * Returns the class of each line of `a` and of `b`, and how often each class occurs on each side.
- */
-function classify(a: LineIndex, b: LineIndex) {
-  const total = a.count + b.count;
-  let size = 16;
-  while (size < total * 2) size *= 2;
-  const mask = size - 1;
-  // Slot -> class + 1; class -> its first line (side and index).
-  const table = new Int32Array(size);
-  const repSide = new Uint8Array(total + 1);
-  const repLine = new Int32Array(total + 1);
-  const classHash = new Int32Array(total + 1);
-  let classes = 0;
-  const run = (side: LineIndex, sideId: number): Int32Array => {
-    const out = new Int32Array(side.count);
-    const { hashes } = side;
-    for (let k = 0; k < side.count; k++) {
-      const h = hashes[k] as number;
-      let slot = (h ^ (h >>> 15)) & mask;
-      for (;;) {
-        const entry = table[slot] as number;
-        if (entry === 0) {
-          const id = classes++;
-          table[slot] = id + 1;
-          repSide[id] = sideId;
-          repLine[id] = k;
-          classHash[id] = h;
-          out[k] = id;
-          break;
-        }
-        const id = entry - 1;
-        if (classHash[id] === h && sameLine(repSide[id] === 0 ? a : b, repLine[id] as number, side, k)) {
-          out[k] = id;
-          break;
-        }
-        slot = (slot + 1) & mask;
-      }
-    }
-    return out;
-  };
-  const classA = run(a, 0);
-  const classB = run(b, 1);
-  const countA = new Int32Array(classes);
-  const countB = new Int32Array(classes);
-  for (let k = 0; k < classA.length; k++) (countA[classA[k] as number] as number)++;
-  for (let k = 0; k < classB.length; k++) (countB[classB[k] as number] as number)++;
-  return { classA, classB, countA, countB };
 }
 
 /** One side as xdiff prepares it: classes, changed marks (with sentinels), the lines kept for Myers. */
@@ -120,8 +70,7 @@ function cleanMmatch(dis: Uint8Array, i: number, s: number, e: number): boolean 
 }
 
 /** xdl_trim_ends and xdl_cleanup_records: drops the common ends and the lines that cannot match. */
-function prepare(a: LineIndex, b: LineIndex): [Side, Side] {
-  const { classA, classB, countA, countB } = classify(a, b);
+function prepare({ a, b, classA, classB, countA, countB }: Classified): [Side, Side] {
   const n1 = a.count;
   const n2 = b.count;
   let lim = Math.min(n1, n2);
@@ -409,18 +358,24 @@ function buildScript(x: Side, y: Side): LineChange[] {
 }
 
 /**
- * The changes that turn lines `a` into lines `b`, as `git diff` finds them by default: xdiff's Myers
- * (common ends trimmed, lines without a match discarded, the middle-snake search with git's cost
- * heuristics), then each group of changes slid as git does (aligned with the other side's changes where it
- * can be, else placed by the indent heuristic).
+ * The lines of `before` and `after` and the changes that turn one into the other, as `git diff` finds them
+ * by default: xdiff's Myers (common ends trimmed, lines without a match discarded, the middle-snake search
+ * with git's cost heuristics), then each group of changes slid as git does (aligned with the other side's
+ * changes where it can be, else placed by the indent heuristic).
  */
-export function lineChanges(a: LineIndex, b: LineIndex): LineChange[] {
+export function diffLines(
+  before: Buffer,
+  after: Buffer,
+): { a: LineIndex; b: LineIndex; changes: LineChange[] } {
+  const sides = classifySides(before, after);
+  const { a, b } = sides;
   if (a.count === 0 || b.count === 0) {
-    return a.count === 0 && b.count === 0 ? [] : [{ i1: 0, n1: a.count, i2: 0, n2: b.count }];
+    const changes = a.count === 0 && b.count === 0 ? [] : [{ i1: 0, n1: a.count, i2: 0, n2: b.count }];
+    return { a, b, changes };
   }
-  const [x, y] = prepare(a, b);
+  const [x, y] = prepare(sides);
   compare(x, y);
   compactChanges(x, y, a);
   compactChanges(y, x, b);
-  return buildScript(x, y);
+  return { a, b, changes: buildScript(x, y) };
 }
