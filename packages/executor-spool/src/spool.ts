@@ -502,14 +502,14 @@ export function createSpool(options: SpoolOptions): Spool {
     }
   };
 
-  /** The entry's diff as bytes, in chunks (memoized whole). */
-  async function* entryDiff(entry: Entry, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  /**
+   * The entry's diff: its chunks when computed now (one per hunk), else the memo. The memo keeps a diff that
+   * is valid UTF-8 as text (the common case, served to `diff()` as is) and any other as bytes.
+   */
+  const computeDiff = async (entry: Entry, signal?: AbortSignal): Promise<string | Buffer[]> => {
     const key = diffKey(entry);
     const hit = cache?.getDiff(key);
-    if (hit !== undefined) {
-      yield hit;
-      return;
-    }
+    if (hit !== undefined) return typeof hit === 'string' ? hit : [hit];
     const parts = await withSides(entry, async (a, b) => {
       const out: Buffer[] = [];
       for await (const chunk of unifiedDiffChunks(entry.path, a, b, diffOptions)) {
@@ -518,17 +518,29 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       return out;
     });
-    if (cache) cache.setDiff(key, Buffer.concat(parts));
-    else ownStats.diffsComputed++;
-    yield* parts;
+    if (cache) {
+      const bytes = Buffer.concat(parts);
+      cache.setDiff(key, isUtf8(bytes) ? bytes.toString('utf8') : bytes);
+    } else ownStats.diffsComputed++;
+    return parts;
+  };
+
+  /** The entry's diff as bytes, in chunks. */
+  async function* entryDiff(entry: Entry, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const diff = await computeDiff(entry, signal);
+    if (typeof diff === 'string') yield Buffer.from(diff, 'utf8');
+    else yield* diff;
   }
 
   /** The entry's diff as text chunks: UTF-8, or a `GIT binary patch` when the diff is not valid UTF-8. */
   async function* entryDiffText(entry: Entry, signal?: AbortSignal): AsyncGenerator<string> {
-    const parts: Buffer[] = [];
-    for await (const chunk of entryDiff(entry, signal)) parts.push(chunk);
-    if (parts.every((part) => isUtf8(part))) {
-      for (const part of parts) yield part.toString('utf8');
+    const diff = await computeDiff(entry, signal);
+    if (typeof diff === 'string') {
+      yield diff;
+      return;
+    }
+    if (diff.every((part) => isUtf8(part))) {
+      for (const part of diff) yield part.toString('utf8');
       return;
     }
     yield await withSides(entry, (a, b) => diffTextFallback(entry.path, a, b));

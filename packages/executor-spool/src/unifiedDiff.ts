@@ -429,7 +429,8 @@ function* emitHunks(
       pos = change.i1 + change.n1;
     }
     for (; pos < e1; pos++) out.line(SPACE, a, pos);
-    if (out.length > OUT_CHUNK) yield out.take();
+    // One chunk per hunk (a long hunk in chunks of about 1 MiB).
+    yield out.take();
     k = last + 1;
   }
   if (out.length > 0) yield out.take();

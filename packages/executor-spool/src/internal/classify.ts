@@ -201,6 +201,11 @@ export function classifySides(bufA: Buffer, bufB: Buffer): Classified {
         aligned = true;
       }
     }
+    // Not near: a line first seen further down the old side (a block was replaced or inserted) aligns there.
+    if (!aligned && table.side[id] === 0 && (table.line[id] as number) >= i + RESYNC_WINDOW) {
+      i = (table.line[id] as number) + 1;
+      aligned = true;
+    }
   }
   startsB[j] = sizeB;
   const b: LineIndex = {
