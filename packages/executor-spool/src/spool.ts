@@ -488,8 +488,11 @@ export function createSpool(options: SpoolOptions): Spool {
         const now = await fileInfo(entry.path, entry.abs);
         if (now?.signature !== entry.base.signature)
           throw conflict([entry.path], 'before it could be diffed');
+        const held = entry.base.bytes?.deref();
         a = {
-          source: await openSource({ size: entry.base.size, file: entry.abs }),
+          source: await openSource(
+            held ? { size: entry.base.size, buffer: held } : { size: entry.base.size, file: entry.abs },
+          ),
           id: entry.base.id,
           mode: entry.base.mode,
         };

@@ -179,7 +179,14 @@ export async function* unifiedDiffChunks(
   const { header, labelA, labelB } = headerOf(path, a, b);
   const srcA = a.source ?? EMPTY;
   const srcB = b.source ?? EMPTY;
-  if ((await isBinary(srcA)) || (await isBinary(srcB))) {
+  const limit = options.maxWindowBytes ?? 32 * 1024 * 1024;
+  // Files diffed whole are read once; the binary probe looks at the bytes already read.
+  const whole = srcA.size + srcB.size <= limit;
+  const bufA = whole ? await srcA.read(0, srcA.size) : undefined;
+  const bufB = whole ? await srcB.read(0, srcB.size) : undefined;
+  const binary = async (s: ByteSource, buf: Buffer | undefined) =>
+    buf ? buf.subarray(0, BINARY_PROBE).includes(0) : isBinary(s);
+  if ((await binary(srcA, bufA)) || (await binary(srcB, bufB))) {
     yield Buffer.from(`${header}Binary files ${labelA} and ${labelB} differ\n`, 'utf8');
     return;
   }
@@ -192,9 +199,8 @@ export async function* unifiedDiffChunks(
     `${header}--- ${labelA}${a.source ? tab : ''}\n+++ ${labelB}${b.source ? tab : ''}\n`,
     'utf8',
   );
-  const limit = options.maxWindowBytes ?? 32 * 1024 * 1024;
-  if (srcA.size + srcB.size <= limit) {
-    const { a: la, b: lb, changes } = diffLines(await srcA.read(0, srcA.size), await srcB.read(0, srcB.size));
+  if (bufA && bufB) {
+    const { a: la, b: lb, changes } = diffLines(bufA, bufB);
     yield* emitHunks(la, lb, changes, { context, lineOffset: 0 });
     return;
   }
