@@ -4,9 +4,9 @@ import type { SpoolIssue } from './errors.js';
 /** Sizes of a {@link DiffCache}. */
 export interface DiffCacheOptions {
   /**
-   * Most characters of diff text (plus a small charge per validator result) the cache holds; the least
-   * recently used entries go first.
-   * @default 67108864 (64 Mi characters)
+   * Most bytes of diff (plus a small charge per validator result) the cache holds; the least recently used
+   * entries go first.
+   * @default 67108864 (64 MiB)
    */
   maxBytes?: number | undefined;
   /**
@@ -47,7 +47,7 @@ let nextValidatorId = 0;
  * ```
  */
 export class DiffCache {
-  readonly #cache: LRUCache<string, string | readonly SpoolIssue[]>;
+  readonly #cache: LRUCache<string, string | Buffer | readonly SpoolIssue[]>;
   readonly #stats: DiffCacheStats = { diffsComputed: 0, diffHits: 0, validationsRun: 0, validationHits: 0 };
 
   constructor(options: DiffCacheOptions = {}) {
@@ -55,7 +55,9 @@ export class DiffCache {
       max: options.maxEntries ?? 10_000,
       maxSize: options.maxBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (value) =>
-        typeof value === 'string' ? Math.max(1, value.length) : 64 + value.length * 64,
+        typeof value === 'string' || Buffer.isBuffer(value)
+          ? Math.max(1, value.length)
+          : 64 + value.length * 64,
     });
   }
 
@@ -70,14 +72,15 @@ export class DiffCache {
   }
 
   /** @internal */
-  getDiff(key: string): string | undefined {
+  getDiff(key: string): string | Buffer | undefined {
     const hit = this.#cache.get(`d\0${key}`);
-    if (typeof hit === 'string') this.#stats.diffHits++;
-    return typeof hit === 'string' ? hit : undefined;
+    if (typeof hit !== 'string' && !Buffer.isBuffer(hit)) return undefined;
+    this.#stats.diffHits++;
+    return hit;
   }
 
   /** @internal */
-  setDiff(key: string, diff: string): void {
+  setDiff(key: string, diff: string | Buffer): void {
     this.#stats.diffsComputed++;
     if (diff.length <= (this.#cache.maxSize || Number.POSITIVE_INFINITY)) this.#cache.set(`d\0${key}`, diff);
   }
@@ -95,7 +98,7 @@ export class DiffCache {
     }
     const cacheKey = `v${id}\0${key}`;
     const hit = this.#cache.get(cacheKey);
-    if (hit !== undefined && typeof hit !== 'string') {
+    if (hit !== undefined && typeof hit !== 'string' && !Buffer.isBuffer(hit)) {
       this.#stats.validationHits++;
       return hit;
     }

@@ -29,7 +29,7 @@ export {
   type SpoolValidator,
   type SpoolValidatorIssue,
 } from './spool.js';
-export { type UnifiedDiffOptions, unifiedDiff } from './unifiedDiff.js';
+export { type UnifiedDiffOptions, unifiedDiff, unifiedDiffBytes } from './unifiedDiff.js';
 // --- end of file spool ---
 
 // ---- Shell pool and restricted fetch ----

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,12 @@ import { commitInPlace, recoverInPlaceCommits } from './internal/inPlaceCommit.j
 import { createLimiter, type Limiter } from './internal/limiter.js';
 import { normalizeSpoolPath, resolveInside } from './internal/paths.js';
 import { createKeyedMutex } from './keyedMutex.js';
-import { type DiffSide, type UnifiedDiffOptions, unifiedDiffChunks } from './unifiedDiff.js';
+import {
+  type DiffSide,
+  diffTextFallback,
+  type UnifiedDiffOptions,
+  unifiedDiffChunks,
+} from './unifiedDiff.js';
 
 export type { SpoolData } from './internal/content.js';
 
@@ -44,8 +50,10 @@ export interface SpoolChange extends SpoolTouched {
   bytes(): Promise<Buffer | undefined>;
   /** The staged content as UTF-8 text (`undefined` for a delete). */
   text(): Promise<string | undefined>;
-  /** The change's unified diff (memoized). */
+  /** The change's unified diff as text (memoized; see {@link Spool.diff}). */
   diff(): Promise<string>;
+  /** The change's unified diff as bytes, exact for any encoding (memoized). */
+  diffBytes(): Promise<Buffer>;
 }
 
 /** An issue as a validator reports it: a message, or a message with a line. */
@@ -130,8 +138,8 @@ export interface SpoolOptions {
    */
   diffCache?: DiffCache | DiffCacheOptions | false | undefined;
   /**
-   * How diffs are made (context lines, jsdiff's bounds).
-   * @default { context: 3, maxEditLength: 2000 }
+   * How diffs are made (context lines, the largest file diffed whole in memory).
+   * @default { context: 3 }
    */
   diff?: UnifiedDiffOptions | undefined;
   /**
@@ -228,8 +236,14 @@ export interface Spool extends AsyncDisposable {
   touched(): SpoolTouched[];
   /** Discards staged edits (of `paths`, or all); removes their spill files, writes nothing to the tree. */
   reset(paths?: readonly string[], options?: SpoolCallOptions): Promise<void>;
-  /** The git-compatible unified diff of `path`, or of every staged path (memoized). */
+  /**
+   * The git-compatible unified diff of `path`, or of every staged path (memoized), as text. A file whose
+   * diff is not valid UTF-8 (Latin-1 text, say) appears as a `GIT binary patch`, exact under `git apply`;
+   * {@link Spool.diffBytes} gives its text diff.
+   */
   diff(path?: string, options?: SpoolCallOptions): Promise<string>;
+  /** {@link Spool.diff} as bytes: exactly `git diff --no-index`'s output, for any encoding. */
+  diffBytes(path?: string, options?: SpoolCallOptions): Promise<Buffer>;
   /** {@link Spool.diff} in chunks: headers, then one chunk per hunk. */
   diffStream(path?: string, options?: SpoolCallOptions): AsyncIterable<string>;
   /** Runs the validators (memoized) and returns every issue, by path. */
@@ -465,13 +479,8 @@ export function createSpool(options: SpoolOptions): Spool {
   const diffKey = (entry: Entry) =>
     `${entry.path}\0${entry.base?.id ?? ABSENT_ID}\0${entry.base?.mode ?? ''}\0${entry.staged?.id ?? ABSENT_ID}`;
 
-  async function* entryDiff(entry: Entry, signal?: AbortSignal): AsyncGenerator<string> {
-    const key = diffKey(entry);
-    const hit = cache?.getDiff(key);
-    if (hit !== undefined) {
-      yield hit;
-      return;
-    }
+  /** Both sides of an entry's diff, open; closed by `use`'s end. */
+  const withSides = async <T>(entry: Entry, use: (a: DiffSide, b: DiffSide) => Promise<T>): Promise<T> => {
     let a: DiffSide = { source: null, id: ABSENT_ID, mode: 0o644 };
     let b: DiffSide = { source: null, id: ABSENT_ID, mode: entry.base?.mode ?? 0o644 };
     try {
@@ -479,25 +488,65 @@ export function createSpool(options: SpoolOptions): Spool {
         const now = await fileInfo(entry.path, entry.abs);
         if (now?.signature !== entry.base.signature)
           throw conflict([entry.path], 'before it could be diffed');
+        const held = entry.base.bytes?.deref();
         a = {
-          source: await openSource({ size: entry.base.size, file: entry.abs }),
+          source: await openSource(
+            held ? { size: entry.base.size, buffer: held } : { size: entry.base.size, file: entry.abs },
+          ),
           id: entry.base.id,
           mode: entry.base.mode,
         };
       }
       if (entry.staged) b = { ...b, source: await openSource(entry.staged), id: entry.staged.id };
-      let text = '';
-      for await (const chunk of unifiedDiffChunks(entry.path, a, b, diffOptions)) {
-        signal?.throwIfAborted();
-        text += chunk;
-        yield chunk;
-      }
-      if (cache) cache.setDiff(key, text);
-      else ownStats.diffsComputed++;
+      return await use(a, b);
     } finally {
       await a.source?.close();
       await b.source?.close();
     }
+  };
+
+  /**
+   * The entry's diff: its chunks when computed now (one per hunk), else the memo. The memo keeps a diff that
+   * is valid UTF-8 as text (the common case, served to `diff()` as is) and any other as bytes.
+   */
+  const computeDiff = async (entry: Entry, signal?: AbortSignal): Promise<string | Buffer[]> => {
+    const key = diffKey(entry);
+    const hit = cache?.getDiff(key);
+    if (hit !== undefined) return typeof hit === 'string' ? hit : [hit];
+    const parts = await withSides(entry, async (a, b) => {
+      const out: Buffer[] = [];
+      for await (const chunk of unifiedDiffChunks(entry.path, a, b, diffOptions)) {
+        signal?.throwIfAborted();
+        out.push(chunk);
+      }
+      return out;
+    });
+    if (cache) {
+      const bytes = Buffer.concat(parts);
+      cache.setDiff(key, isUtf8(bytes) ? bytes.toString('utf8') : bytes);
+    } else ownStats.diffsComputed++;
+    return parts;
+  };
+
+  /** The entry's diff as bytes, in chunks. */
+  async function* entryDiff(entry: Entry, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const diff = await computeDiff(entry, signal);
+    if (typeof diff === 'string') yield Buffer.from(diff, 'utf8');
+    else yield* diff;
+  }
+
+  /** The entry's diff as text chunks: UTF-8, or a `GIT binary patch` when the diff is not valid UTF-8. */
+  async function* entryDiffText(entry: Entry, signal?: AbortSignal): AsyncGenerator<string> {
+    const diff = await computeDiff(entry, signal);
+    if (typeof diff === 'string') {
+      yield diff;
+      return;
+    }
+    if (diff.every((part) => isUtf8(part))) {
+      for (const part of diff) yield part.toString('utf8');
+      return;
+    }
+    yield await withSides(entry, (a, b) => diffTextFallback(entry.path, a, b));
   }
 
   const selected = (p: string | undefined): Entry[] => {
@@ -510,13 +559,19 @@ export function createSpool(options: SpoolOptions): Spool {
   async function* diffStream(p?: string, opts: SpoolCallOptions = {}): AsyncGenerator<string> {
     assertOpen();
     opts.signal?.throwIfAborted();
-    for (const entry of selected(p)) yield* entryDiff(entry, opts.signal);
+    for (const entry of selected(p)) yield* entryDiffText(entry, opts.signal);
   }
 
   const diffText = async (entry: Entry, signal?: AbortSignal) => {
     let text = '';
-    for await (const chunk of entryDiff(entry, signal)) text += chunk;
+    for await (const chunk of entryDiffText(entry, signal)) text += chunk;
     return text;
+  };
+
+  const diffBytes = async (entries: readonly Entry[], signal?: AbortSignal) => {
+    const parts: Buffer[] = [];
+    for (const entry of entries) for await (const chunk of entryDiff(entry, signal)) parts.push(chunk);
+    return Buffer.concat(parts);
   };
 
   const changeOf = (entry: Entry, signal?: AbortSignal): SpoolChange => ({
@@ -524,6 +579,7 @@ export function createSpool(options: SpoolOptions): Spool {
     bytes: async () => (entry.staged ? contentBytes(entry.staged) : undefined),
     text: async () => (entry.staged ? (await contentBytes(entry.staged)).toString('utf8') : undefined),
     diff: () => diffText(entry, signal),
+    diffBytes: () => diffBytes([entry], signal),
   });
 
   const sourceName = (v: SpoolValidator, i: number) => v.name || `validator ${i}`;
@@ -834,6 +890,12 @@ export function createSpool(options: SpoolOptions): Spool {
       let text = '';
       for await (const chunk of diffStream(p, opts)) text += chunk;
       return text;
+    },
+
+    async diffBytes(p, opts = {}) {
+      assertOpen();
+      opts.signal?.throwIfAborted();
+      return diffBytes(selected(p), opts.signal);
     },
 
     async validate(opts = {}) {

@@ -1,28 +1,29 @@
-import { ABSENT_ID, type ByteSource, blobId, openSource } from './internal/content.js';
-import { BufferLines, type LineChange, lineChanges } from './internal/lineDiff.js';
+import { isUtf8 } from 'node:buffer';
+import { binaryPatchBody } from './internal/binaryPatch.js';
+import { ABSENT_ID, type ByteSource, blobId } from './internal/content.js';
+import { indexLines, type LineIndex } from './internal/lineIndex.js';
+import { diffLines, type LineChange } from './internal/myers.js';
 
 /** Options of {@link unifiedDiff} and of the spool's diffs. */
 export interface UnifiedDiffOptions {
   /**
-   * Lines of context around each change, as `git diff -U<n>`.
+   * Lines of context around each change, as `git diff -U<n>`. Changes at most twice this many lines apart
+   * share a hunk, as in git.
    * @default 3
    */
   context?: number | undefined;
   /**
-   * Most inserted plus deleted lines jsdiff may consider in one region of changes. Past it the region is shown
-   * as one replacement hunk (all old lines removed, all new lines added), so a huge rewrite costs milliseconds,
-   * not seconds.
-   * @default 2000
+   * @deprecated Ignored. Diffs used to fall back to one replacement hunk past this many edits; they now use
+   * git's own Myers with its cost heuristics, which bound the time without giant hunks.
    */
   maxEditLength?: number | undefined;
-  /**
-   * jsdiff's own time limit for one region, in milliseconds; past it the region becomes a replacement hunk.
-   * @default undefined (no limit besides maxEditLength)
-   */
+  /** @deprecated Ignored, as `maxEditLength`. */
   timeoutMs?: number | undefined;
   /**
-   * Largest changed window (both sides together, in bytes) read into memory. A larger one (a huge rewrite)
-   * is streamed out as one replacement hunk without being diffed or held.
+   * Most bytes (both sides together) diffed in memory. Files up to it are diffed whole, exactly as
+   * `git diff` does. Larger files are streamed: only the changed window between their common prefix and
+   * suffix (plus a margin) is read and diffed, and a window larger than this is shown as one replacement
+   * hunk streamed from both sides, without being held.
    * @default 33554432 (32 MiB)
    */
   maxWindowBytes?: number | undefined;
@@ -36,17 +37,62 @@ export interface DiffSide {
 }
 
 const CHUNK = 1 << 20;
-const LOOKBEHIND = 64 * 1024;
 const BINARY_PROBE = 8000;
+/** Git's core.bigFileThreshold: larger files are shown as binary. */
+const BIG_FILE_THRESHOLD = 512 * 1024 * 1024;
 const NL = 10;
+const OUT_CHUNK = 1 << 20;
+/** Lines (and bytes) kept around the changed window of a streamed large file. */
+const MARGIN_LINES = 160;
+const MARGIN_BYTES = 64 * 1024;
+
+const sideOf = (content: string | Uint8Array | null, mode: number): DiffSide => {
+  if (content === null) return { source: null, id: ABSENT_ID, mode };
+  const buffer =
+    typeof content === 'string'
+      ? Buffer.from(content, 'utf8')
+      : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  return { source: memorySource(buffer), id: blobId(buffer), mode };
+};
+
+const memorySource = (buffer: Buffer): ByteSource => ({
+  size: buffer.length,
+  read: async (pos, len) => buffer.subarray(pos, pos + len),
+  close: async () => {},
+});
 
 /**
- * A git-compatible unified diff of one file between `before` and `after` (`null` = the file is absent),
- * the same text `git diff --no-index` prints: `diff --git` and `index` lines with blob ids, `/dev/null` for adds
- * and deletes, `Binary files … differ` when either side has a NUL byte in its first 8,000 bytes, and
- * `\ No newline at end of file`. Returns `''` when both sides are equal.
+ * The git-compatible unified diff of one file as bytes, exactly as `git diff --no-index` prints it:
+ * `diff --git` and `index` lines with blob ids, `/dev/null` for adds and deletes, `Binary files … differ`
+ * when either side has a NUL byte in its first 8,000 bytes, `\ No newline at end of file`, and the lines'
+ * own bytes whatever their encoding (Latin-1, Windows-1252, CRLF). Empty when both sides are equal.
  *
- * When to use: for content in memory. A spool's `diff()` streams large files instead.
+ * When to use: when the patch is applied or stored (`git apply`, `patch`): it is exact for any encoding.
+ *
+ * @example
+ * ```ts
+ * const patch = await unifiedDiffBytes('src/a.ts', before, after);
+ * await writeFile('change.patch', patch);
+ * ```
+ */
+export async function unifiedDiffBytes(
+  path: string,
+  before: string | Uint8Array | null,
+  after: string | Uint8Array | null,
+  options: UnifiedDiffOptions & { mode?: number | undefined } = {},
+): Promise<Buffer> {
+  const mode = options.mode ?? 0o644;
+  const parts: Buffer[] = [];
+  for await (const chunk of unifiedDiffChunks(path, sideOf(before, mode), sideOf(after, mode), options))
+    parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+/**
+ * {@link unifiedDiffBytes} as text: the same diff decoded as UTF-8 when it is valid UTF-8 (every diff of
+ * UTF-8 or ASCII files). A file whose diff is not (Latin-1 or Windows-1252 text) is shown as a
+ * `GIT binary patch` (plain ASCII, full blob ids), which `git apply` turns into the exact bytes, so the
+ * text never silently loses bytes. Use {@link unifiedDiffBytes} for the text diff of such files.
  *
  * @example
  * ```ts
@@ -60,59 +106,105 @@ export async function unifiedDiff(
   after: string | Uint8Array | null,
   options: UnifiedDiffOptions & { mode?: number | undefined } = {},
 ): Promise<string> {
-  const side = async (content: string | Uint8Array | null): Promise<DiffSide> => {
-    if (content === null) return { source: null, id: ABSENT_ID, mode: options.mode ?? 0o644 };
-    const buffer = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
-    return {
-      source: await openSource({ size: buffer.length, buffer }),
-      id: blobId(buffer),
-      mode: options.mode ?? 0o644,
-    };
-  };
+  const mode = options.mode ?? 0o644;
   let out = '';
-  for await (const chunk of unifiedDiffChunks(path, await side(before), await side(after), options))
+  for await (const chunk of unifiedDiffText(path, sideOf(before, mode), sideOf(after, mode), options))
     out += chunk;
   return out;
 }
 
 /**
- * Yields the unified diff of one file in chunks (the headers, then one chunk per hunk). Large files are
- * never held whole: the common prefix and suffix are found by streaming both sides, and only the lines
- * between them (the changed window) are read into memory and diffed.
+ * The diff of one file as text chunks: {@link unifiedDiffChunks} decoded as UTF-8, or, when the diff is not
+ * valid UTF-8, the file as a `GIT binary patch` (see {@link unifiedDiff}).
+ */
+export async function* unifiedDiffText(
+  path: string,
+  a: DiffSide,
+  b: DiffSide,
+  options: UnifiedDiffOptions = {},
+): AsyncGenerator<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of unifiedDiffChunks(path, a, b, options)) parts.push(chunk);
+  if (parts.every((part) => isUtf8(part))) {
+    for (const part of parts) yield part.toString('utf8');
+    return;
+  }
+  yield diffTextFallback(path, a, b);
+}
+
+/**
+ * The file's diff as a `GIT binary patch` with full blob ids (see {@link unifiedDiff}).
+ * @internal
+ */
+export async function diffTextFallback(path: string, a: DiffSide, b: DiffSide): Promise<string> {
+  const whole = async (s: ByteSource | null) => (s ? Buffer.from(await s.read(0, s.size)) : Buffer.alloc(0));
+  const head = headerOf(path, a, b, true);
+  return `${head.header}${binaryPatchBody(await whole(a.source), await whole(b.source))}`;
+}
+
+/** The `diff --git`, mode and `index` lines, and the `---`/`+++` labels. */
+function headerOf(path: string, a: DiffSide, b: DiffSide, fullIndex = false) {
+  const nameA = quotePath(`a/${path}`);
+  const nameB = quotePath(`b/${path}`);
+  const id = (x: string) => (fullIndex ? x : x.slice(0, 7));
+  let header = `diff --git ${nameA} ${nameB}\n`;
+  if (!a.source) header += `new file mode ${gitMode(b.mode)}\nindex ${id(ABSENT_ID)}..${id(b.id)}\n`;
+  else if (!b.source) header += `deleted file mode ${gitMode(a.mode)}\nindex ${id(a.id)}..${id(ABSENT_ID)}\n`;
+  else if (gitMode(a.mode) !== gitMode(b.mode)) {
+    header += `old mode ${gitMode(a.mode)}\nnew mode ${gitMode(b.mode)}\nindex ${id(a.id)}..${id(b.id)}\n`;
+  } else header += `index ${id(a.id)}..${id(b.id)} ${gitMode(a.mode)}\n`;
+  return {
+    header,
+    labelA: a.source ? nameA : '/dev/null',
+    labelB: b.source ? nameB : '/dev/null',
+    nameA,
+    nameB,
+  };
+}
+
+/**
+ * Yields the unified diff of one file as bytes in chunks (the headers, then about 1 MiB at a time).
+ * Files up to `maxWindowBytes` (both sides) are diffed whole, as git does; larger ones are never held whole:
+ * the common prefix and suffix are found by streaming both sides, and only the changed window between them
+ * (with a margin of context) is read into memory and diffed.
  */
 export async function* unifiedDiffChunks(
   path: string,
   a: DiffSide,
   b: DiffSide,
   options: UnifiedDiffOptions = {},
-): AsyncGenerator<string> {
+): AsyncGenerator<Buffer> {
   if (a.id === b.id && (a.source === null) === (b.source === null)) return;
-  const context = options.context ?? 3;
-  const nameA = quotePath(`a/${path}`);
-  const nameB = quotePath(`b/${path}`);
-  let header = `diff --git ${nameA} ${nameB}\n`;
-  if (!a.source)
-    header += `new file mode ${gitMode(b.mode)}\nindex ${ABSENT_ID.slice(0, 7)}..${b.id.slice(0, 7)}\n`;
-  else if (!b.source)
-    header += `deleted file mode ${gitMode(a.mode)}\nindex ${a.id.slice(0, 7)}..${ABSENT_ID.slice(0, 7)}\n`;
-  else if (gitMode(a.mode) !== gitMode(b.mode)) {
-    header += `old mode ${gitMode(a.mode)}\nnew mode ${gitMode(b.mode)}\nindex ${a.id.slice(0, 7)}..${b.id.slice(0, 7)}\n`;
-  } else header += `index ${a.id.slice(0, 7)}..${b.id.slice(0, 7)} ${gitMode(a.mode)}\n`;
-  const labelA = a.source ? nameA : '/dev/null';
-  const labelB = b.source ? nameB : '/dev/null';
+  const context = Math.max(0, Math.floor(options.context ?? 3));
+  const { header, labelA, labelB } = headerOf(path, a, b);
   const srcA = a.source ?? EMPTY;
   const srcB = b.source ?? EMPTY;
-  if ((await isBinary(srcA)) || (await isBinary(srcB))) {
-    yield `${header}Binary files ${labelA} and ${labelB} differ\n`;
+  const limit = options.maxWindowBytes ?? 32 * 1024 * 1024;
+  // Files diffed whole are read once; the binary probe looks at the bytes already read.
+  const whole = srcA.size + srcB.size <= limit;
+  const bufA = whole ? await srcA.read(0, srcA.size) : undefined;
+  const bufB = whole ? await srcB.read(0, srcB.size) : undefined;
+  const binary = async (s: ByteSource, buf: Buffer | undefined) =>
+    buf ? buf.subarray(0, BINARY_PROBE).includes(0) : isBinary(s);
+  if ((await binary(srcA, bufA)) || (await binary(srcB, bufB))) {
+    yield Buffer.from(`${header}Binary files ${labelA} and ${labelB} differ\n`, 'utf8');
     return;
   }
   if (srcA.size === 0 && srcB.size === 0) {
-    yield header;
+    yield Buffer.from(header, 'utf8');
     return;
   }
   const tab = path.includes(' ') ? '\t' : '';
-  yield `${header}--- ${labelA}${a.source ? tab : ''}\n+++ ${labelB}${b.source ? tab : ''}\n`;
-  yield* hunks(srcA, srcB, context, options);
+  yield Buffer.from(
+    `${header}--- ${labelA}${a.source ? tab : ''}\n+++ ${labelB}${b.source ? tab : ''}\n`,
+    'utf8',
+  );
+  if (bufA && bufB) {
+    const { a: la, b: lb, changes } = diffLines(bufA, bufB);
+    yield* emitHunks(la, lb, changes, { context, lineOffset: 0 });
+    return;
+  }
+  yield* windowedHunks(srcA, srcB, context, limit);
 }
 
 const EMPTY: ByteSource = { size: 0, read: async () => Buffer.alloc(0), close: async () => {} };
@@ -124,6 +216,7 @@ function gitMode(mode: number): string {
 
 async function isBinary(source: ByteSource): Promise<boolean> {
   if (source.size === 0) return false;
+  if (source.size > BIG_FILE_THRESHOLD) return true;
   return (await source.read(0, Math.min(BINARY_PROBE, source.size))).includes(0);
 }
 
@@ -153,24 +246,201 @@ export function quotePath(name: string): string {
   return `${out}"`;
 }
 
-/** Splits latin1 text into lines, each with its `\n` when it has one. */
-function splitLines(text: string): string[] {
-  const lines: string[] = [];
-  let start = 0;
-  while (start < text.length) {
-    const end = text.indexOf('\n', start);
-    if (end === -1) {
-      lines.push(text.slice(start));
-      break;
-    }
-    lines.push(text.slice(start, end + 1));
-    start = end + 1;
+/** A growable byte buffer for diff output. */
+class Output {
+  #buf = Buffer.allocUnsafe(1 << 16);
+  length = 0;
+
+  #room(n: number): void {
+    if (this.length + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.#buf.copy(grown, 0, 0, this.length);
+    this.#buf = grown;
   }
-  return lines;
+
+  ascii(text: string): void {
+    this.#room(text.length);
+    this.length += this.#buf.write(text, this.length, 'latin1');
+  }
+
+  bytes(from: Buffer, start: number, end: number): void {
+    this.#room(end - start);
+    from.copy(this.#buf, this.length, start, end);
+    this.length += end - start;
+  }
+
+  /** One diff line: `sign`, the line's bytes, and git's marker when it has no `\n`. */
+  line(sign: number, from: LineIndex, k: number): void {
+    const start = from.starts[k] as number;
+    const end = from.starts[k + 1] as number;
+    this.#room(end - start + 32);
+    this.#buf[this.length++] = sign;
+    from.buffer.copy(this.#buf, this.length, start, end);
+    this.length += end - start;
+    if (end === start || from.buffer[end - 1] !== NL) this.ascii(NO_NEWLINE);
+  }
+
+  take(): Buffer {
+    const out = Buffer.from(this.#buf.subarray(0, this.length));
+    this.length = 0;
+    return out;
+  }
 }
 
-const latin1 = async (source: ByteSource, from: number, to: number): Promise<string> =>
-  to > from ? (await source.read(from, to - from)).toString('latin1') : '';
+const NO_NEWLINE = '\n\\ No newline at end of file\n';
+const SPACE = 32;
+const MINUS = 45;
+const PLUS = 43;
+
+/** Git's default function-name rule (xemit.c def_ff): a line starting with a letter, `_` or `$`. */
+const isNameStart = (c: number | undefined) =>
+  c !== undefined && ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36);
+
+/** git's isspace: space, tab, `\n` and `\r` only. */
+const isGitSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+
+/**
+ * Length of the longest prefix of `bytes[start, end)` made of whole valid UTF-8 characters, as git's
+ * utf8_width walks it (no overlongs, surrogates, U+FFFE/U+FFFF or code points above U+10FFFF).
+ */
+function validUtf8Prefix(bytes: Buffer, start: number, end: number): number {
+  let p = start;
+  while (p < end) {
+    const c = bytes[p] as number;
+    const left = end - p;
+    const cont = (k: number) => ((bytes[p + k] as number) & 0xc0) === 0x80;
+    if (c < 0x80) p += 1;
+    else if ((c & 0xe0) === 0xc0) {
+      if (left < 2 || !cont(1) || (c & 0xfe) === 0xc0) break;
+      p += 2;
+    } else if ((c & 0xf0) === 0xe0) {
+      const c1 = bytes[p + 1] as number;
+      if (
+        left < 3 ||
+        !cont(1) ||
+        !cont(2) ||
+        (c === 0xe0 && (c1 & 0xe0) === 0x80) ||
+        (c === 0xed && (c1 & 0xe0) === 0xa0) ||
+        (c === 0xef && c1 === 0xbf && ((bytes[p + 2] as number) & 0xfe) === 0xbe)
+      )
+        break;
+      p += 3;
+    } else if ((c & 0xf8) === 0xf0) {
+      const c1 = bytes[p + 1] as number;
+      if (
+        left < 4 ||
+        !cont(1) ||
+        !cont(2) ||
+        !cont(3) ||
+        (c === 0xf0 && (c1 & 0xf0) === 0x80) ||
+        (c === 0xf4 && c1 > 0x8f) ||
+        c > 0xf4
+      )
+        break;
+      p += 4;
+    } else break;
+  }
+  return p - start;
+}
+
+/**
+ * The function name git prints after a hunk header: the nearest line above the hunk, from `from` down to
+ * (not including) `limit`, that starts with a letter, `_` or `$`, cut to 80 bytes with trailing white
+ * space removed; `undefined` when there is none (git then keeps the previous hunk's).
+ */
+function funcName(lines: LineIndex, from: number, limit: number): [number, number] | undefined {
+  for (let l = from; l !== limit && l >= 0 && l < lines.count; l--) {
+    const start = lines.starts[l] as number;
+    if (!isNameStart(lines.buffer[start])) continue;
+    let end = Math.min(lines.starts[l + 1] as number, start + 80);
+    while (end > start && isGitSpace(lines.buffer[end - 1] as number)) end--;
+    return [start, end];
+  }
+  return undefined;
+}
+
+/** `@@ -start,count +start,count @@ name` (starts 0-based), cut where git cuts it, with its `\n`. */
+function writeHunkHeader(
+  out: Output,
+  s1: number,
+  c1: number,
+  s2: number,
+  c2: number,
+  func: { lines: LineIndex; range: [number, number] } | undefined,
+): void {
+  const range = (start: number, count: number) =>
+    `${count ? start + 1 : start}${count === 1 ? '' : `,${count}`}`;
+  const head = `@@ -${range(s1, c1)} +${range(s2, c2)} @@`;
+  out.ascii(head);
+  if (func) {
+    const [start, end] = func.range;
+    if (end > start) {
+      // xdiff's 128-byte header buffer, then diff.c's cut at the first byte that is not valid UTF-8.
+      const len = Math.min(end - start, 128 - head.length - 2);
+      out.ascii(' ');
+      out.bytes(func.lines.buffer, start, start + validUtf8Prefix(func.lines.buffer, start, start + len));
+    }
+  }
+  out.ascii('\n');
+}
+
+/**
+ * Emits the hunks of `changes` (between lines `a` and `b`) as git's xdl_emit_diff does: `context` lines
+ * around each change, changes at most `2 × context` lines apart in one hunk, function names from the old
+ * side. `lineOffset` is the line number of `a`'s and `b`'s first line (a window of a larger file).
+ */
+function* emitHunks(
+  a: LineIndex,
+  b: LineIndex,
+  changes: readonly LineChange[],
+  w: { context: number; lineOffset: number },
+): Generator<Buffer> {
+  const { context } = w;
+  const out = new Output();
+  let func: { lines: LineIndex; range: [number, number] } | undefined;
+  let funcPrev = -1;
+  for (let k = 0; k < changes.length; ) {
+    let last = k;
+    while (last + 1 < changes.length) {
+      const next = changes[last + 1] as LineChange;
+      const prev = changes[last] as LineChange;
+      if (next.i1 - (prev.i1 + prev.n1) > 2 * context) break;
+      last++;
+    }
+    const first = changes[k] as LineChange;
+    const final = changes[last] as LineChange;
+    const s1 = Math.max(first.i1 - context, 0);
+    const s2 = Math.max(first.i2 - context, 0);
+    const tail = Math.min(context, a.count - (final.i1 + final.n1), b.count - (final.i2 + final.n2));
+    const e1 = final.i1 + final.n1 + tail;
+    const e2 = final.i2 + final.n2 + tail;
+    const found = funcName(a, s1 - 1, funcPrev);
+    if (found) func = { lines: a, range: found };
+    funcPrev = s1 - 1;
+    writeHunkHeader(out, w.lineOffset + s1, e1 - s1, w.lineOffset + s2, e2 - s2, func);
+    let pos = s1;
+    for (let c = k; c <= last; c++) {
+      const change = changes[c] as LineChange;
+      for (; pos < change.i1; pos++) out.line(SPACE, a, pos);
+      for (let l = change.i1; l < change.i1 + change.n1; l++) {
+        out.line(MINUS, a, l);
+        if (out.length > OUT_CHUNK) yield out.take();
+      }
+      for (let l = change.i2; l < change.i2 + change.n2; l++) {
+        out.line(PLUS, b, l);
+        if (out.length > OUT_CHUNK) yield out.take();
+      }
+      pos = change.i1 + change.n1;
+    }
+    for (; pos < e1; pos++) out.line(SPACE, a, pos);
+    // One chunk per hunk (a long hunk in chunks of about 1 MiB).
+    yield out.take();
+    k = last + 1;
+  }
+  if (out.length > 0) yield out.take();
+}
 
 /** Bytes of the common prefix cut back to a line start, and the lines in it. */
 async function commonPrefix(a: ByteSource, b: ByteSource): Promise<{ bytes: number; lines: number }> {
@@ -196,7 +466,7 @@ async function commonPrefix(a: ByteSource, b: ByteSource): Promise<{ bytes: numb
   return { bytes: lineStart, lines };
 }
 
-/** Bytes of the common suffix that starts at a line start on both sides, at most `limit`. */
+/** Bytes of the common suffix that starts at a line start on both sides, not reaching into `floor`. */
 async function commonSuffix(a: ByteSource, b: ByteSource, floor: number): Promise<number> {
   const limit = Math.min(a.size, b.size) - floor;
   let suffix = 0;
@@ -217,215 +487,129 @@ async function commonSuffix(a: ByteSource, b: ByteSource, floor: number): Promis
   return 0;
 }
 
-/** Up to `count` lines starting at byte `from`. */
-async function linesAfter(source: ByteSource, from: number, count: number): Promise<string[]> {
-  const lines: string[] = [];
-  let partial = '';
-  for (let at = from; at < source.size && lines.length < count; at += CHUNK) {
-    const text = partial + (await latin1(source, at, Math.min(source.size, at + CHUNK)));
-    const split = splitLines(text);
-    partial = split.at(-1)?.endsWith('\n') ? '' : (split.pop() ?? '');
-    lines.push(...split);
-  }
-  if (partial && lines.length < count) lines.push(partial);
-  return lines.slice(0, count);
-}
-
-/** The last lines before byte `end` (a line start): at least `min` of them when there are, within reason. */
-async function linesBefore(source: ByteSource, end: number, min: number): Promise<string[]> {
-  for (let span = LOOKBEHIND; ; span *= 4) {
+/** A line start at or before `end` (a line start) with {@link MARGIN_LINES} lines and {@link MARGIN_BYTES} before it, or 0. */
+async function marginStart(source: ByteSource, end: number): Promise<number> {
+  if (end === 0) return 0;
+  for (let span = MARGIN_BYTES * 2; ; span *= 4) {
     const start = Math.max(0, end - span);
-    const lines = splitLines(await latin1(source, start, end));
-    if (start > 0) lines.shift();
-    if (lines.length >= min || start === 0) return lines;
-  }
-}
-
-function emit(prefix: string, line: string): string {
-  return line.endsWith('\n') ? `${prefix}${line}` : `${prefix}${line}\n\\ No newline at end of file\n`;
-}
-
-async function* hunks(
-  a: ByteSource,
-  b: ByteSource,
-  context: number,
-  options: UnifiedDiffOptions,
-): AsyncGenerator<string> {
-  const prefix = await commonPrefix(a, b);
-  const suffix = await commonSuffix(a, b, prefix.bytes);
-  const before = await linesBefore(a, prefix.bytes, Math.min(context, prefix.lines));
-  const after = await linesAfter(a, a.size - suffix, context);
-  const firstLine = prefix.lines - before.length;
-  const windowBytes = a.size + b.size - 2 * (prefix.bytes + suffix);
-  if (windowBytes > (options.maxWindowBytes ?? 32 * 1024 * 1024)) {
-    yield* streamedReplacement(a, b, { from: prefix.bytes, suffix, firstLine, before, after, context });
-    return;
-  }
-  const windowA = new BufferLines(await a.read(prefix.bytes, a.size - suffix - prefix.bytes));
-  const windowB = new BufferLines(await b.read(prefix.bytes, b.size - suffix - prefix.bytes));
-  const changes: LineChange[] = (
-    lineChanges(windowA, windowB, {
-      maxEditLength: options.maxEditLength ?? 2000,
-      timeoutMs: options.timeoutMs,
-    }) ?? [{ i1: 0, n1: windowA.length, i2: 0, n2: windowB.length }]
-  ).map((c) => ({ ...c, i1: c.i1 + before.length, i2: c.i2 + before.length }));
-  // Lines are addressed as [lookbehind | window | first lines of the suffix].
-  const end = before.length + windowA.length;
-  const countA = end + after.length;
-  const countB = before.length + windowB.length + after.length;
-  const lineA = (k: number): string =>
-    k < before.length
-      ? (before[k] as string)
-      : k < end
-        ? windowA.line(k - before.length)
-        : (after[k - end] as string);
-  const lineB = (k: number): string =>
-    k < before.length
-      ? (before[k] as string)
-      : k < before.length + windowB.length
-        ? windowB.line(k - before.length)
-        : (after[k - before.length - windowB.length] as string);
-  const startsName = (k: number) =>
-    isNameStart(
-      k < before.length || k >= end ? lineA(k).charCodeAt(0) : windowA.firstByte(k - before.length),
-    );
-
-  let funcLine = '';
-  let funcLimit = -1;
-  for (let k = 0; k < changes.length; ) {
-    let last = k;
-    while (last + 1 < changes.length) {
-      const next = changes[last + 1] as LineChange;
-      const prev = changes[last] as LineChange;
-      if (next.i1 - (prev.i1 + prev.n1) > 2 * context) break;
-      last++;
+    const bytes = await source.read(start, end - start);
+    // The byte before `end` is a `\n`: each earlier `\n` at p starts a line at p + 1.
+    let lines = 1;
+    for (
+      let p = bytes.length >= 2 ? bytes.lastIndexOf(NL, bytes.length - 2) : -1;
+      p !== -1;
+      p = p > 0 ? bytes.lastIndexOf(NL, p - 1) : -1
+    ) {
+      if (lines >= MARGIN_LINES && bytes.length - (p + 1) >= MARGIN_BYTES) return start + p + 1;
+      lines++;
     }
-    const first = changes[k] as LineChange;
-    const final = changes[last] as LineChange;
-    const s1 = Math.max(first.i1 - context, 0);
-    const s2 = s1 + (first.i2 - first.i1);
-    const tail = Math.min(context, countA - (final.i1 + final.n1), countB - (final.i2 + final.n2));
-    const e1 = final.i1 + final.n1 + tail;
-    const e2 = final.i2 + final.n2 + tail;
-    funcLine = funcName(startsName, lineA, s1 - 1, funcLimit) ?? funcLine;
-    funcLimit = s1 - 1;
-    const c1 = e1 - s1;
-    const c2 = e2 - s2;
-    let text = hunkHeader(firstLine + s1, c1, firstLine + s2, c2, funcLine);
-    let pos = s1;
-    for (let c = k; c <= last; c++) {
-      const change = changes[c] as LineChange;
-      for (; pos < change.i1; pos++) text += emit(' ', lineA(pos));
-      for (let l = change.i1; l < change.i1 + change.n1; l++) {
-        text += emit('-', lineA(l));
-        if (text.length > OUT_CHUNK) {
-          yield flush(text);
-          text = '';
-        }
-      }
-      for (let l = change.i2; l < change.i2 + change.n2; l++) {
-        text += emit('+', lineB(l));
-        if (text.length > OUT_CHUNK) {
-          yield flush(text);
-          text = '';
-        }
-      }
-      pos = change.i1 + change.n1;
+    if (start === 0) return 0;
+  }
+}
+
+/** A line end at or after `from` (a line start) with {@link MARGIN_LINES} lines after, or the end. */
+async function marginEnd(source: ByteSource, from: number): Promise<number> {
+  let lines = 0;
+  for (let at = from; at < source.size; at += CHUNK) {
+    const bytes = await source.read(at, Math.min(CHUNK, source.size - at));
+    for (let nl = bytes.indexOf(NL); nl !== -1; nl = bytes.indexOf(NL, nl + 1)) {
+      if (++lines >= MARGIN_LINES && at + nl + 1 - from >= MARGIN_BYTES) return at + nl + 1;
     }
-    for (; pos < e1; pos++) text += emit(' ', lineA(pos));
-    yield flush(text);
-    k = last + 1;
   }
-}
-
-const OUT_CHUNK = 1024 * 1024;
-
-/** Latin1 diff text (whole lines) as the UTF-8 string it encodes. */
-const flush = (text: string): string => Buffer.from(text, 'latin1').toString('utf8');
-
-const isNameStart = (c: number | undefined) =>
-  c !== undefined && ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36);
-
-/**
- * Git's default function-name rule: the nearest line above the hunk (from `from` down to, not including,
- * `limit`, the previous hunk's start) that starts with a letter, `_` or `$`, cut to 80 bytes and trimmed.
- */
-function funcName(
-  startsName: (k: number) => boolean,
-  line: (k: number) => string,
-  from: number,
-  limit: number,
-): string | undefined {
-  for (let l = from; l !== limit && l >= 0; l--) {
-    if (startsName(l))
-      return line(l)
-        .slice(0, 80)
-        .replace(/[ \t\n\v\f\r]+$/, '');
-  }
-  return undefined;
-}
-
-/** `@@ -start,count +start,count @@ name` with 0-based starts, as git prints it. */
-function hunkHeader(s1: number, c1: number, s2: number, c2: number, name: string): string {
-  const range = (start: number, count: number) =>
-    `${count ? start + 1 : start}${count === 1 ? '' : `,${count}`}`;
-  return `@@ -${range(s1, c1)} +${range(s2, c2)} @@${name ? ` ${name}` : ''}\n`;
-}
-
-/** Lines (latin1, with their `\n`) of bytes `from` to `to`, a chunk at a time. */
-async function* streamLines(source: ByteSource, from: number, to: number): AsyncGenerator<string[]> {
-  let partial = '';
-  for (let at = from; at < to; at += CHUNK) {
-    const lines = splitLines(partial + (await latin1(source, at, Math.min(to, at + CHUNK))));
-    partial = lines.at(-1)?.endsWith('\n') ? '' : (lines.pop() ?? '');
-    yield lines;
-  }
-  if (partial) yield [partial];
+  return source.size;
 }
 
 async function countLines(source: ByteSource, from: number, to: number): Promise<number> {
   let count = 0;
-  for await (const lines of streamLines(source, from, to)) count += lines.length;
-  return count;
+  let last = -1;
+  for (let at = from; at < to; at += CHUNK) {
+    const bytes = await source.read(at, Math.min(CHUNK, to - at));
+    for (let nl = bytes.indexOf(NL); nl !== -1; nl = bytes.indexOf(NL, nl + 1)) count++;
+    last = bytes[bytes.length - 1] as number;
+  }
+  return count + (to > from && last !== NL ? 1 : 0);
+}
+
+/** The hunks of files too large to diff whole: only the changed window (with a margin) is read. */
+async function* windowedHunks(
+  a: ByteSource,
+  b: ByteSource,
+  context: number,
+  limit: number,
+): AsyncGenerator<Buffer> {
+  const prefix = await commonPrefix(a, b);
+  const suffix = await commonSuffix(a, b, prefix.bytes);
+  const windowBytes = a.size + b.size - 2 * (prefix.bytes + suffix);
+  const start = await marginStart(a, prefix.bytes);
+  const endA = await marginEnd(a, a.size - suffix);
+  const tailBytes = a.size - endA;
+  const firstLine = prefix.lines - (await countLines(a, start, prefix.bytes));
+  if (windowBytes > limit) {
+    yield* streamedReplacement(a, b, {
+      start,
+      from: prefix.bytes,
+      suffix,
+      endA,
+      tailBytes,
+      firstLine,
+      context,
+    });
+    return;
+  }
+  const {
+    a: la,
+    b: lb,
+    changes,
+  } = diffLines(await a.read(start, endA - start), await b.read(start, b.size - tailBytes - start));
+  yield* emitHunks(la, lb, changes, { context, lineOffset: firstLine });
 }
 
 /** One hunk replacing the whole window, streamed from both sides: for windows too big to diff in memory. */
 async function* streamedReplacement(
   a: ByteSource,
   b: ByteSource,
-  w: { from: number; suffix: number; firstLine: number; before: string[]; after: string[]; context: number },
-): AsyncGenerator<string> {
-  const { before, after } = w;
+  w: {
+    start: number;
+    from: number;
+    suffix: number;
+    endA: number;
+    tailBytes: number;
+    firstLine: number;
+    context: number;
+  },
+): AsyncGenerator<Buffer> {
+  const lead = indexLines(await a.read(w.start, w.from - w.start));
+  const trail = indexLines(await a.read(a.size - w.suffix, w.endA - (a.size - w.suffix)));
   const linesA = await countLines(a, w.from, a.size - w.suffix);
   const linesB = await countLines(b, w.from, b.size - w.suffix);
-  const s1 = Math.max(before.length - w.context, 0);
-  const name = funcName(
-    (k) => isNameStart(before[k]?.charCodeAt(0)),
-    (k) => before[k] as string,
-    s1 - 1,
-    -1,
+  const s = Math.max(lead.count - w.context, 0);
+  const after = Math.min(w.context, trail.count);
+  const out = new Output();
+  const found = funcName(lead, s - 1, -1);
+  writeHunkHeader(
+    out,
+    w.firstLine + s,
+    lead.count - s + linesA + after,
+    w.firstLine + s,
+    lead.count - s + linesB + after,
+    found && { lines: lead, range: found },
   );
-  const lead = before.length - s1;
-  let text = hunkHeader(
-    w.firstLine + s1,
-    lead + linesA + after.length,
-    w.firstLine + s1,
-    lead + linesB + after.length,
-    name ?? '',
-  );
-  for (const line of before.slice(s1)) text += emit(' ', line);
+  for (let k = s; k < lead.count; k++) out.line(SPACE, lead, k);
   for (const [source, sign] of [
-    [a, '-'],
-    [b, '+'],
+    [a, MINUS],
+    [b, PLUS],
   ] as const) {
-    for await (const lines of streamLines(source, w.from, source.size - w.suffix)) {
-      for (const line of lines) text += emit(sign, line);
-      if (text.length > OUT_CHUNK) {
-        yield flush(text);
-        text = '';
-      }
+    const end = source.size - w.suffix;
+    let carry = Buffer.alloc(0);
+    for (let at = w.from; at < end; at += CHUNK) {
+      const bytes = Buffer.concat([carry, await source.read(at, Math.min(CHUNK, end - at))]);
+      const cut = at + CHUNK >= end ? bytes.length : bytes.lastIndexOf(NL) + 1;
+      const lines = indexLines(bytes.subarray(0, cut));
+      for (let k = 0; k < lines.count; k++) out.line(sign, lines, k);
+      carry = Buffer.from(bytes.subarray(cut));
+      if (out.length > OUT_CHUNK) yield out.take();
     }
   }
-  for (const line of after) text += emit(' ', line);
-  yield flush(text);
+  for (let k = 0; k < after; k++) out.line(SPACE, trail, k);
+  yield out.take();
 }

@@ -160,28 +160,4 @@ describe('unifiedDiff', () => {
       { numRuns: 60 },
     );
   });
-
-  it('shows a rewrite beyond maxEditLength as one replacement hunk', async () => {
-    const before = lines(500);
-    const after = lines(500, (i) => `other ${i}`);
-    const patch = await unifiedDiff('f.txt', before, after, { maxEditLength: 50 });
-    expect(patch.match(/^@@/gm)).toHaveLength(1);
-    expect(patch).toContain('@@ -1,500 +1,500 @@');
-    expect(applyPatch(before, patch)).toBe(after);
-  });
-});
-
-describe('windows too large for memory', () => {
-  it('stream out as the same replacement hunk the in-memory fallback makes', async () => {
-    const base = Array.from({ length: 300 }, (_, i) => `${i % 7 ? ' ' : 'fn'} line ${i}\n`);
-    const next = base.map((line, i) => (i >= 100 && i < 250 ? `changed ${i}\n` : line));
-    next.push('tail without newline');
-    const before = base.join('');
-    const after = next.join('');
-    const streamed = await unifiedDiff('f.txt', before, after, { maxWindowBytes: 100 });
-    expect(streamed).toBe(await unifiedDiff('f.txt', before, after, { maxEditLength: 0 }));
-    expect(streamed.match(/^@@/gm)).toHaveLength(1);
-    expect(streamed).toContain('\n\\ No newline at end of file\n');
-    expect(applyPatch(before, streamed)).toBe(after);
-  });
 });

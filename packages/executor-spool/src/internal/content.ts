@@ -96,6 +96,11 @@ export interface BaseInfo {
   readonly mode: number;
   /** Size, mtime and inode: a cheap check that the file is still the one that was hashed. */
   readonly signature: string;
+  /**
+   * The bytes that were hashed (small files), held weakly: a diff soon after staging reads them from here
+   * instead of from the disk (while `signature` still matches); the garbage collector may drop them.
+   */
+  readonly bytes?: WeakRef<Buffer> | undefined;
 }
 
 /** Size, mode and signature of a regular file, `undefined` if it does not exist. */
@@ -237,7 +242,7 @@ export class ContentStore {
           read += bytesRead;
         }
         if (read !== info.size) throw changedWhileRead(p);
-        return { id: blobId(bytes), size: read, mode, signature };
+        return { id: blobId(bytes), size: read, mode, signature, bytes: new WeakRef(bytes) };
       }
       const hash = createHash('sha1').update(`blob ${info.size}\0`);
       const chunk = Buffer.allocUnsafe(1 << 20);
