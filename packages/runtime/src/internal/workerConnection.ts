@@ -3,6 +3,7 @@ import {
   ChunkAssembler,
   encodeMessage,
   IPC_PROTOCOL_VERSION,
+  IpcVersionMismatchError,
   parseChildMessage,
   type WireError,
 } from '@ordo/governance';
@@ -163,11 +164,7 @@ export class WorkerConnection {
     switch (message.type) {
       case 'READY':
         if (message.v !== IPC_PROTOCOL_VERSION) {
-          this.#ready?.reject(
-            new WorkerStartError(
-              `Worker ${this.workerId} speaks IPC protocol v${message.v}, this runtime v${IPC_PROTOCOL_VERSION}. Use the same @ordo/runtime version in the worker image.`,
-            ),
-          );
+          this.#ready?.reject(new IpcVersionMismatchError(this.workerId, message.v, IPC_PROTOCOL_VERSION));
         } else this.#ready?.resolve();
         this.#ready = undefined;
         return;
