@@ -59,7 +59,7 @@ describe('WorkerPool: a worker runs in its own process group, and its end ends t
       entry,
       maxWorkers: 1,
       taskTimeoutMs: then === 'ignoreCancel' ? 500 : 60_000,
-      graceMs: 100,
+      cancelGraceMs: 100,
     });
     const run = pool.run({ op: 'spawnSleep', pidFile, then });
     run.catch(() => {});
