@@ -196,6 +196,7 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
   const shell = options.shell ?? 'bash';
   const poolCwd = resolve(options.cwd ?? process.cwd());
   const poolEnv = definedEntries(options.env ?? process.env);
+  if (policy && poolEnv.PATH !== undefined) poolEnv.PATH = absoluteEntries(poolEnv.PATH);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
 
@@ -364,7 +365,8 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
     nonce: string,
   ): string {
     let env = '';
-    for (const [name, value] of Object.entries(runOptions.env ?? {})) {
+    for (const [name, given] of Object.entries(runOptions.env ?? {})) {
+      const value = policy && name === 'PATH' && given !== undefined ? absoluteEntries(given) : given;
       env += value === undefined ? `unset ${name}; ` : `export ${name}=${bashQuote(value)}; `;
     }
     const cwd = resolve(poolCwd, runOptions.cwd ?? '.');
@@ -388,6 +390,15 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
         throw new ShellOptionError('env', `the value of ${name} contains a NUL byte`);
     }
     const timeoutMs = checkTimeout('timeoutMs', runOptions.timeoutMs ?? poolTimeoutMs);
+    if (policy && runOptions.env && 'PATH' in runOptions.env) {
+      // Unsetting PATH in a running bash makes it search the current directory.
+      if (runOptions.env.PATH === undefined) {
+        throw new ShellOptionError(
+          'env',
+          'with an allowlist, PATH cannot be removed (bash would then search the current directory)',
+        );
+      }
+    }
     if (policy) checkCommand(command, policy);
     const slot = await acquire(signal);
     try {
@@ -468,6 +479,18 @@ function bashQuote(value: string): string {
     else out += `\\x${byte.toString(16).padStart(2, '0')}`;
   }
   return `${out}'`;
+}
+
+/**
+ * With an allowlist, `PATH` keeps only its absolute entries: an empty or relative one (`.`,
+ * `./node_modules/.bin`) would run a file named like an allowed command from the current directory, or
+ * from one a command `cd`s to.
+ */
+function absoluteEntries(path: string): string {
+  return path
+    .split(':')
+    .filter((entry) => entry.startsWith('/'))
+    .join(':');
 }
 
 function checkTimeout(option: string, value: number): number {

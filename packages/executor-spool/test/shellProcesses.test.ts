@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ManualClock } from '@ordo/contracts/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createShellPool } from '../src/index.js';
@@ -91,6 +93,11 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
     const { stdout } = await pool.run('setsid env -i sleep 1000 & echo $!');
     const [job] = pids(stdout);
     strays.push(job as number);
+    // Wait until it runs sleep in a session of its own (and with an empty environment).
+    await vi.waitFor(
+      () => expect(readFileSync(`/proc/${job}/cmdline`, 'latin1')).toBe('sleep\u00001000\u0000'),
+      { timeout: 10_000, interval: 20 },
+    );
     await pool.close(); // would hang forever if close() waited for the pipes
     expect(alive(job as number)).toBe(true); // documented: such a process escapes
   });
@@ -132,6 +139,30 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
       expect(() => createShellPool({ killGraceMs })).toThrowError(
         expect.objectContaining({ code: 'SHELL_INVALID_OPTION' }),
       );
+    }
+  });
+});
+
+describe('createShellPool: with an allowlist, PATH keeps its absolute entries only', () => {
+  it('a file named like an allowed command in the current directory never runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ordo-path-'));
+    try {
+      writeFileSync(join(dir, 'ls'), '#!/bin/sh\necho planted\n', { mode: 0o755 });
+      for (const PATH of ['.:/usr/bin:/bin', ':/usr/bin:/bin', '/usr/bin::/bin', 'x/..:/usr/bin:/bin']) {
+        await using pool = createShellPool({ size: 1, cwd: dir, allow: ['ls'], env: { PATH } });
+        expect((await pool.run('ls')).stdout).toBe('ls\n');
+        await using other = createShellPool({ size: 1, cwd: dir, allow: ['ls'] });
+        expect((await other.run('ls', { env: { PATH } })).stdout).toBe('ls\n');
+        await expect(other.run('ls', { env: { PATH: undefined } })).rejects.toMatchObject({
+          code: 'SHELL_INVALID_OPTION',
+        });
+        // Without an allowlist the caller is trusted with any PATH.
+        await using open = createShellPool({ size: 1, cwd: dir, env: { PATH } });
+        const planted = PATH.startsWith('.') || PATH.startsWith(':');
+        expect((await open.run('ls')).stdout).toBe(planted ? 'planted\n' : 'ls\n');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
