@@ -58,7 +58,10 @@ export class WorkerConnection {
     return this.#draining !== undefined;
   }
 
-  /** Resolves once the worker announced protocol v1; rejects with `WORKER_START_FAILED` otherwise. */
+  /**
+   * Resolves once the worker announced protocol v1; rejects with `IPC_VERSION_MISMATCH` when it announced
+   * anything else (`2`, `"1"`, no version), with `WORKER_START_FAILED` when it announced nothing in time.
+   */
   ready(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
