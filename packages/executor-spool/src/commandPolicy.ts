@@ -56,8 +56,11 @@ const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=/;
  *
  * Refused always: control and invisible format characters, here-documents, arithmetic (`$((…))`, `((…))`),
  * `${…}` expansions other than `${NAME}`, shell keywords, environment assignments before a command
- * (`FOO=1 ls`), a command word that expands (`$CMD`, `l?`, `{a,b}`, `~/x`), and the builtins that run
- * strings (`eval`, `exec`, `source`, `.`, `command`, `builtin`, `let`, `declare`, …).
+ * (`FOO=1 ls`), a command word that expands (`$CMD`, `l?`, `{a,b}`, `~/x`), brace expansions past
+ * 100,000 words, and the builtins that run strings (`eval`, `exec`, `source`, `.`, `command`, `builtin`,
+ * `let`, `declare`, `compgen`, …). The builtins that take variable names (`read`, `printf -v`, `mapfile`,
+ * `test -v`, `unset`, `wait -p`, `getopts`) accept only literal lower-case plain names, so no subscript
+ * is ever evaluated; `mapfile -C`, `jobs -x`, `set -m`, `set -k` and `set -a` are refused.
  * Refused unless `allowCompound`: `;` `&&` `||` `&` `|` newlines, subshells, redirections, `$(…)`,
  * backticks and `<(…)` / `>(…)`.
  *
