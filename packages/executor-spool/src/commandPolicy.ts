@@ -1,5 +1,7 @@
 import { parse } from 'shell-quote';
 import { ShellNotAllowedError, ShellOptionError } from './errors.js';
+import { braceExpansionCount } from './internal/braceExpansion.js';
+import { checkBuiltinArguments } from './internal/builtinArguments.js';
 import { type ScannedWord, scanCommandLine } from './internal/shellLexer.js';
 
 /** What {@link checkCommand} enforces. */
@@ -28,13 +30,19 @@ const KEYWORDS = new Set(
 );
 
 /**
- * Builtins that run strings as code (directly, or through arithmetic on array subscripts) or change how
- * later words resolve. They are refused even when listed in `allow`.
+ * Builtins that run strings as code (directly, or through arithmetic on array subscripts), change how
+ * later words resolve, or read and write files on their own. They are refused even when listed in `allow`.
+ * The builtins that take variable names or code in an option (`read`, `printf -v`, `mapfile`, `test -v`,
+ * `unset`, `wait -p`, `getopts`, `jobs -x`, `set`, `shopt -o`) have their arguments read instead (see
+ * `internal/builtinArguments.ts`).
  */
 const NEVER_ALLOWED = new Set(
-  'eval exec source . command builtin enable trap alias let declare typeset local readonly export fc bind hash'.split(
-    ' ',
-  ),
+  [
+    'eval exec source . command builtin enable trap alias let declare typeset local readonly export fc bind',
+    'hash compgen complete compopt history',
+  ]
+    .join(' ')
+    .split(' '),
 );
 
 const FORMAT_CHARACTER = /\p{Cf}/u;
@@ -48,8 +56,11 @@ const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?=/;
  *
  * Refused always: control and invisible format characters, here-documents, arithmetic (`$((…))`, `((…))`),
  * `${…}` expansions other than `${NAME}`, shell keywords, environment assignments before a command
- * (`FOO=1 ls`), a command word that expands (`$CMD`, `l?`, `{a,b}`, `~/x`), and the builtins that run
- * strings (`eval`, `exec`, `source`, `.`, `command`, `builtin`, `let`, `declare`, …).
+ * (`FOO=1 ls`), a command word that expands (`$CMD`, `l?`, `{a,b}`, `~/x`), brace expansions past
+ * 100,000 words, and the builtins that run strings (`eval`, `exec`, `source`, `.`, `command`, `builtin`,
+ * `let`, `declare`, `compgen`, …). The builtins that take variable names (`read`, `printf -v`, `mapfile`,
+ * `test -v`, `unset`, `wait -p`, `getopts`) accept only literal lower-case plain names, so no subscript
+ * is ever evaluated; `mapfile -C`, `jobs -x`, `set -m`, `set -k` and `set -a` are refused.
  * Refused unless `allowCompound`: `;` `&&` `||` `&` `|` newlines, subshells, redirections, `$(…)`,
  * backticks and `<(…)` / `>(…)`.
  *
@@ -72,8 +83,24 @@ export function checkCommand(command: string, policy: CommandPolicy): void {
     throw new ShellNotAllowedError(compound.token, `${compound.what} is refused unless allowCompound is set`);
   }
   const allowed = new Set(policy.allow);
-  for (const words of scan.commands) checkCommandWord(words[0] as ScannedWord, allowed);
+  let expansions = 0;
+  for (const words of scan.commands) {
+    const name = checkCommandWord(words[0] as ScannedWord, allowed);
+    checkBuiltinArguments(name, words.slice(1));
+    for (const word of words) {
+      if (word.multi) expansions += braceExpansionCount(word.raw);
+    }
+  }
+  if (expansions > MAX_BRACE_WORDS) {
+    throw new ShellNotAllowedError(
+      command.length > 80 ? `${command.slice(0, 77)}...` : command,
+      `its brace expansions make about ${expansions.toPrecision(3)} words, more than the ${MAX_BRACE_WORDS} allowed: bash would build them all in memory`,
+    );
+  }
 }
+
+/** The most words the brace expansions of one command line may produce. */
+const MAX_BRACE_WORDS = 100_000;
 
 /** The first control character other than tab and newline, or invisible format character (bidi, ZWJ). */
 function hiddenCharacter(command: string): number | undefined {
@@ -90,7 +117,8 @@ function hiddenCharacter(command: string): number | undefined {
   return undefined;
 }
 
-function checkCommandWord(word: ScannedWord, allowed: ReadonlySet<string>): void {
+/** Checks a command word and returns the command's name. */
+function checkCommandWord(word: ScannedWord, allowed: ReadonlySet<string>): string {
   const { raw } = word;
   if (ASSIGNMENT.test(raw)) {
     throw new ShellNotAllowedError(
@@ -114,12 +142,13 @@ function checkCommandWord(word: ScannedWord, allowed: ReadonlySet<string>): void
     throw new ShellNotAllowedError(name, 'it runs its arguments as shell code and can never be allowed');
   }
   if (!allowed.has(name)) throw new ShellNotAllowedError(name, 'it is not in the allowlist');
+  return name;
 }
 
 /** Validates an allowlist: every entry a non-empty name without blanks or shell metacharacters. */
 export function validateAllowlist(allow: readonly string[]): void {
   for (const name of allow) {
-    if (typeof name !== 'string' || !/^[^\s;&|<>()$`'"\\*?[\]{}~#=]+$/u.test(name)) {
+    if (typeof name !== 'string' || (name !== '[' && !/^[^\s;&|<>()$`'"\\*?[\]{}~#=]+$/u.test(name))) {
       throw new ShellOptionError('allow', `${JSON.stringify(name)} is not a plain command name`);
     }
     if (NEVER_ALLOWED.has(name) || KEYWORDS.has(name)) {

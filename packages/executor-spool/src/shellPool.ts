@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Clock, type Logger, noopLogger, systemClock } from '@ordo/contracts';
+import { type Clock, type Logger, noopLogger, systemClock, type TimerHandle } from '@ordo/contracts';
 import { checkCommand, validateAllowlist } from './commandPolicy.js';
 import {
   ShellAbortedError,
@@ -14,6 +14,7 @@ import {
   ShellTimeoutError,
 } from './errors.js';
 import { OutputCollector } from './internal/outputCollector.js';
+import { signalTree } from './internal/processTree.js';
 
 /** Options of {@link createShellPool}. */
 export interface ShellPoolOptions {
@@ -61,7 +62,13 @@ export interface ShellPoolOptions {
    * @default 60000
    */
   timeoutMs?: number | undefined;
-  /** The time source for timeouts and `durationMs`. @default systemClock */
+  /**
+   * How long `close()` lets the shells and what they started end after SIGTERM before it sends SIGKILL to
+   * every process left in their sessions.
+   * @default 2000
+   */
+  killGraceMs?: number | undefined;
+  /** The time source for timeouts, the kill grace and `durationMs`. @default systemClock */
   clock?: Clock | undefined;
   /** Where the pool logs shell starts, kills and crashes. @default noopLogger */
   logger?: Logger | undefined;
@@ -142,8 +149,14 @@ interface Slot {
   proc: ChildProcess | undefined;
   shellId: number;
   job: Job | undefined;
+  /** Settles when the current shell's streams have closed. */
   exited: Promise<void>;
+  /** Settles when the current shell's process has exited (or could not start). */
+  ended: Promise<void>;
 }
+
+/** The name of the variable that marks every process a slot started (see `internal/processTree.ts`). */
+const MARKER_NAME = 'ORDO_SHELL_SLOT';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -174,11 +187,16 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
     throw new ShellOptionError('maxOutputBytes', `needs an integer >= 0, got ${maxOutputBytes}`);
   }
   const poolTimeoutMs = checkTimeout('timeoutMs', options.timeoutMs ?? 60_000);
+  const killGraceMs = options.killGraceMs ?? 2_000;
+  if (!(killGraceMs >= 0) || !Number.isFinite(killGraceMs)) {
+    throw new ShellOptionError('killGraceMs', `needs a finite number >= 0, got ${killGraceMs}`);
+  }
   if (options.allow) validateAllowlist(options.allow);
   const policy = options.allow && { allow: options.allow, allowCompound: options.allowCompound };
   const shell = options.shell ?? 'bash';
   const poolCwd = resolve(options.cwd ?? process.cwd());
   const poolEnv = definedEntries(options.env ?? process.env);
+  if (policy && poolEnv.PATH !== undefined) poolEnv.PATH = absoluteEntries(poolEnv.PATH);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
 
@@ -188,7 +206,10 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
     shellId: 0,
     job: undefined,
     exited: Promise.resolve(),
+    ended: Promise.resolve(),
   }));
+  const poolMarker = randomBytes(8).toString('hex');
+  const markers = new WeakMap<ChildProcess, string>();
   const free: Slot[] = [...slots];
   const waiters: { resolve: (slot: Slot) => void; reject: (error: unknown) => void }[] = [];
   let shellsStarted = 0;
@@ -197,15 +218,23 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
   let stdinDir: Promise<string> | undefined;
 
   function startShell(slot: Slot): ChildProcess {
-    const proc = spawn(shell, ['--noprofile', '--norc'], {
+    const shellId = ++shellsStarted;
+    const marker = `${MARKER_NAME}=${poolMarker}.${shellId}`;
+    // detached: the shell leads its own session and process group, which every descendant stays in
+    // (unless it calls setsid()); the marker variable is a second net for those.
+    const proc = spawn(shell, ['--noprofile', '--norc', '+m'], {
       cwd: poolCwd,
-      env: poolEnv,
+      env: { ...poolEnv, [MARKER_NAME]: `${poolMarker}.${shellId}` },
       stdio: 'pipe',
       detached: true,
     });
+    markers.set(proc, marker);
     slot.proc = proc;
-    slot.shellId = ++shellsStarted;
-    const shellId = slot.shellId;
+    slot.shellId = shellId;
+    slot.ended = new Promise((done) => {
+      proc.once('exit', () => done());
+      proc.once('error', () => done());
+    });
     logger.debug({ shellId, slot: slot.index, pid: proc.pid }, 'shell started');
     slot.exited = new Promise((done) => {
       let ended = false;
@@ -220,8 +249,8 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
           new ShellCrashedError(`The shell (id ${shellId}) ${reason} while it ran the command.`, { cause }),
         );
       };
-      // Kill what is left of the group at once, so children holding the pipes cannot delay `close`.
-      proc.on('exit', () => killGroup(proc));
+      // Kill what is left of the session at once, so children holding the pipes cannot delay `close`.
+      proc.on('exit', () => killTree(proc, 'SIGKILL'));
       proc.on('close', (code, signal) =>
         onEnd(signal ? `was killed by ${signal}` : `exited with code ${code}`),
       );
@@ -299,7 +328,7 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
           finish();
           if (slot.proc === proc) {
             slot.proc = undefined;
-            killGroup(proc);
+            killTree(proc, 'SIGKILL');
             if (!closed) startShell(slot);
           }
           logger.warn({ shellId, code: (error as { code?: string }).code }, 'command ended early');
@@ -336,7 +365,8 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
     nonce: string,
   ): string {
     let env = '';
-    for (const [name, value] of Object.entries(runOptions.env ?? {})) {
+    for (const [name, given] of Object.entries(runOptions.env ?? {})) {
+      const value = policy && name === 'PATH' && given !== undefined ? absoluteEntries(given) : given;
       env += value === undefined ? `unset ${name}; ` : `export ${name}=${bashQuote(value)}; `;
     }
     const cwd = resolve(poolCwd, runOptions.cwd ?? '.');
@@ -360,6 +390,15 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
         throw new ShellOptionError('env', `the value of ${name} contains a NUL byte`);
     }
     const timeoutMs = checkTimeout('timeoutMs', runOptions.timeoutMs ?? poolTimeoutMs);
+    if (policy && runOptions.env && 'PATH' in runOptions.env) {
+      // Unsetting PATH in a running bash makes it search the current directory.
+      if (runOptions.env.PATH === undefined) {
+        throw new ShellOptionError(
+          'env',
+          'with an allowlist, PATH cannot be removed (bash would then search the current directory)',
+        );
+      }
+    }
     if (policy) checkCommand(command, policy);
     const slot = await acquire(signal);
     try {
@@ -373,18 +412,44 @@ export function createShellPool(options: ShellPoolOptions = {}): ShellPool {
     }
   }
 
+  function killTree(proc: ChildProcess, signal: NodeJS.Signals): void {
+    if (proc.pid !== undefined) signalTree(proc.pid, signal, markers.get(proc));
+  }
+
+  /**
+   * SIGTERM to every shell's session; once the shells have exited (or after killGraceMs), SIGKILL to
+   * whatever is left in their sessions; then the pipes are closed from this side, so a process that
+   * escaped and still holds them cannot keep `close()` waiting.
+   */
   async function shutdown(): Promise<void> {
     for (const waiter of waiters.splice(0)) waiter.reject(new ShellClosedError());
+    const running: { slot: Slot; proc: ChildProcess }[] = [];
     for (const slot of slots) {
-      slot.job?.fail(new ShellClosedError());
       const proc = slot.proc;
       slot.proc = undefined;
       if (proc) {
+        running.push({ slot, proc });
         proc.stdin?.end();
-        killGroup(proc);
+        killTree(proc, 'SIGTERM');
       }
+      slot.job?.fail(new ShellClosedError());
     }
-    await Promise.all(slots.map((slot) => slot.exited));
+    const ended = Promise.all(running.map(({ slot }) => slot.ended));
+    let grace: TimerHandle | undefined;
+    await Promise.race([
+      ended,
+      new Promise<void>((done) => {
+        grace = clock.setTimeout(done, killGraceMs);
+      }),
+    ]);
+    if (grace !== undefined) clock.clearTimeout(grace);
+    for (const { proc } of running) killTree(proc, 'SIGKILL');
+    await ended;
+    for (const { proc } of running) {
+      proc.stdout?.destroy();
+      proc.stderr?.destroy();
+    }
+    await Promise.all(running.map(({ slot }) => slot.exited));
     if (stdinDir) await rm(await stdinDir, { recursive: true, force: true });
   }
 
@@ -416,13 +481,16 @@ function bashQuote(value: string): string {
   return `${out}'`;
 }
 
-function killGroup(proc: ChildProcess): void {
-  if (proc.pid === undefined) return;
-  try {
-    process.kill(-proc.pid, 'SIGKILL');
-  } catch {
-    // The group is already gone.
-  }
+/**
+ * With an allowlist, `PATH` keeps only its absolute entries: an empty or relative one (`.`,
+ * `./node_modules/.bin`) would run a file named like an allowed command from the current directory, or
+ * from one a command `cd`s to.
+ */
+function absoluteEntries(path: string): string {
+  return path
+    .split(':')
+    .filter((entry) => entry.startsWith('/'))
+    .join(':');
 }
 
 function checkTimeout(option: string, value: number): number {

@@ -336,14 +336,24 @@ export class PoolClosedError extends OrdoError {
   }
 }
 
+/** A version as announced, with its type visible: `1`, `"1"`, `undefined`. */
+function describeVersion(got: unknown): string {
+  if (got === undefined) return 'undefined (none announced)';
+  try {
+    return JSON.stringify(got) ?? String(got);
+  } catch {
+    return String(got);
+  }
+}
+
 /** A worker speaks another IPC protocol version. */
 export class IpcVersionMismatchError extends OrdoError {
   override readonly code = PoolErrorCode.IPC_VERSION_MISMATCH;
 
   constructor(workerId: string, got: unknown, expected: number) {
     super(
-      `Worker ${workerId} speaks IPC protocol version ${String(got)}, but this pool speaks ${expected}. Use serveWorker from the same @ordo/governance version as the pool.`,
-      { details: { workerId, got: String(got), expected } },
+      `Worker ${workerId} speaks IPC protocol version ${describeVersion(got)}, but this pool speaks ${expected}. Use serveWorker from the same @ordo/governance version as the pool.`,
+      { details: { workerId, got: describeVersion(got), expected } },
     );
   }
 }

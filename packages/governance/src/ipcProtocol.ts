@@ -30,7 +30,11 @@ export type WireLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** Every message a child sends on its stdout. */
 export type ChildMessage =
-  | { type: 'READY'; v: number; pid: number }
+  /**
+   * `v` is whatever the child announced: any value other than {@link IPC_PROTOCOL_VERSION} (the string
+   * `"1"`, a missing field) is a version mismatch, not a malformed line, so the handshake can say so.
+   */
+  | { type: 'READY'; v: unknown; pid: number }
   | { type: 'PROGRESS'; taskId: string; percent: number; message?: string | undefined }
   | { type: 'COMPLETE'; taskId: string; result: unknown }
   | { type: 'FAILED'; taskId: string; error: WireError }
@@ -60,7 +64,7 @@ const taskIdOk = (m: Fields) => isString(m.taskId) && m.taskId !== '';
 
 /** Field checks per child message type; a message passing its check has the shape of {@link ChildMessage}. */
 const CHILD_CHECKS: Readonly<Record<ChildMessage['type'], (m: Fields) => boolean>> = {
-  READY: (m) => isNumber(m.v) && isNumber(m.pid),
+  READY: (m) => isNumber(m.pid),
   PROGRESS: (m) => taskIdOk(m) && isNumber(m.percent) && (m.message === undefined || isString(m.message)),
   COMPLETE: (m) => taskIdOk(m) && 'result' in m,
   FAILED: (m) => {

@@ -3,6 +3,7 @@ import {
   type Clock,
   type Logger,
   noopLogger,
+  signalProcessGroup,
   systemClock,
   TaskPriority,
   type TimerHandle,
@@ -560,7 +561,10 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     const args = [...(o.execArgv ?? []), `--max-old-space-size=${this.heapMB}`, o.entry, ...(o.args ?? [])];
     let child: ChildProcessWithoutNullStreams;
     try {
+      // detached: the worker leads its own process group, so a kill ends what its tasks started too. It
+      // no longer gets the terminal's SIGHUP; it exits when its stdin ends (the pool went away) instead.
       child = spawn(process.execPath, args, {
+        detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
         env: {
           ...process.env,
@@ -614,6 +618,8 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     child.stderr.on('data', (text: string) => stderr.push(text));
     child.stdin.on('error', (error) => log.debug({ err: error }, 'worker stdin closed'));
     child.on('error', (error) => log.error({ err: error }, 'worker process error'));
+    // Whatever the worker left behind in its group (a task's child processes) ends with it.
+    child.on('exit', () => signalProcessGroup(child, 'SIGKILL'));
     child.on('close', (code, signal) => {
       stdout.end();
       stderr.end();
@@ -772,7 +778,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     this.#clearTimer(worker);
     worker.exitReason ??= reason;
     worker.state = 'stopping';
-    worker.child.kill('SIGKILL');
+    signalProcessGroup(worker.child, 'SIGKILL');
   }
 
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null, log: Logger): void {

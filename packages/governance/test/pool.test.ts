@@ -286,6 +286,20 @@ describe('WorkerPool and misbehaving workers', () => {
     }
     expect(exits[0]).toMatchObject({ reason: 'handshake' });
   });
+
+  it.each([
+    ['v1-string.mjs', '"1"'],
+    ['no-version.mjs', 'undefined (none announced)'],
+  ])('a READY from %s is IPC_VERSION_MISMATCH at once, not a startup timeout or a spent restart budget', async (file, got) => {
+    // Fake time: the startup timeout (and so the restart budget) can never be what ends the worker.
+    const clock = new ManualClock(0);
+    await using pool = new WorkerPool({ entry: fixture(file), maxWorkers: 1, maxRestartsPerHour: 1, clock });
+    const exits = record(pool as never, 'workerExited');
+    const error = await rejection(pool.run(1));
+    expect(isOrdoError(error, 'IPC_VERSION_MISMATCH')).toBe(true);
+    expect((error as { details: { got: string } }).details.got).toBe(got);
+    expect(exits[0]).toMatchObject({ reason: 'handshake' });
+  });
 });
 
 describe('WorkerPool life cycle', () => {

@@ -7,6 +7,7 @@ import {
   type Launcher,
   type Logger,
   noopLogger,
+  signalProcessGroup,
   systemClock,
   type TerminateOptions,
   type WorkerHandle,
@@ -136,11 +137,15 @@ export class SubprocessLauncher extends LauncherBase<ProcessRecord> implements L
       [WORKER_ID_ENV]: workerId,
     };
     if (this.heartbeatDir !== undefined) env[HEARTBEAT_DIR_ENV] = this.heartbeatDir;
+    // detached: the worker leads its own process group, so terminate() and its exit end what it started.
+    // It no longer gets the terminal's SIGHUP; a worker exits when its stdin ends (the host went away).
     const child = spawn(o.command, [...(o.args ?? []), ...(spec.args ?? [])], {
       cwd: o.cwd,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
     });
+    child.once('exit', () => signalProcessGroup(child, 'SIGKILL'));
     try {
       await started(child, signal);
     } catch (error) {
@@ -226,8 +231,8 @@ export class SubprocessLauncher extends LauncherBase<ProcessRecord> implements L
     if (!isTerminalWorkerStatus(record.status)) {
       record.stopRequested = true;
       this.setStatus(record, WorkerStatus.STOPPING, 'terminate requested');
-      record.child.kill('SIGTERM');
-      const timer = this.clock.setTimeout(() => record.child.kill('SIGKILL'), graceMs);
+      signalProcessGroup(record.child, 'SIGTERM');
+      const timer = this.clock.setTimeout(() => signalProcessGroup(record.child, 'SIGKILL'), graceMs);
       await record.closed;
       this.clock.clearTimeout(timer);
     }
@@ -274,7 +279,7 @@ function started(child: ChildProcessWithoutNullStreams, signal?: AbortSignal): P
     };
     const onAbort = () => {
       done();
-      child.kill('SIGKILL');
+      signalProcessGroup(child, 'SIGKILL');
       reject(signal?.reason);
     };
     child.once('spawn', onSpawn).once('error', onError);

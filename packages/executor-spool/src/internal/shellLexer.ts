@@ -5,6 +5,16 @@ import { ShellNotAllowedError } from '../errors.js';
 export interface ScannedWord {
   readonly raw: string;
   readonly dynamic: boolean;
+  /**
+   * Whether bash may turn the word into several words, or into words the text does not show: an unquoted
+   * expansion (split and globbed), a glob, a brace, a tilde, `"$@"`.
+   */
+  readonly multi: boolean;
+  /**
+   * The word's value after quote removal, when it is certain: undefined for a dynamic word and for one that
+   * uses `$'…'` or `$"…"` (read by shell-quote for command words, never trusted for arguments).
+   */
+  readonly value: string | undefined;
 }
 
 /** A construct that joins, nests or redirects commands (`;`, `|`, `$(`, `>`, …), as first written. */
@@ -21,7 +31,8 @@ export interface Scan {
 
 const BLANK = new Set([' ', '\t']);
 const META = new Set([' ', '\t', '\n', ';', '&', '|', '<', '>', '(', ')']);
-const EXPANDING = new Set(['*', '?', '[', ']', '{', '}', '~']);
+// What may start a glob, a brace expansion or a tilde expansion (`]` and `}` alone are literal).
+const EXPANDING = new Set(['*', '?', '[', '{', '~']);
 const PLAIN_PARAMETER = /^#?(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])$/;
 
 const LIST_OPERATORS: readonly [string, string][] = [
@@ -50,8 +61,16 @@ function refuse(word: string, reason: string): never {
   throw new ShellNotAllowedError(word, reason);
 }
 
+interface QuotedPart {
+  readonly dynamic: boolean;
+  readonly multi: boolean;
+  readonly value: string;
+}
+
 class Scanner {
   #i = 0;
+  /** What the last "…" held (read by the caller of `$"…"`). */
+  #lastQuoted: QuotedPart = { dynamic: false, multi: false, value: '' };
   readonly #s: string;
   readonly #out: Scan;
 
@@ -134,7 +153,7 @@ class Scanner {
       this.#construct(token, 'a process substitution');
       this.#i += 2;
       this.list(token);
-      words.push({ raw: `${token}…)`, dynamic: true });
+      words.push({ raw: `${token}…)`, dynamic: true, multi: true, value: undefined });
       return false;
     }
     if (s.startsWith('<<', this.#i) && !s.startsWith('<<<', this.#i)) {
@@ -153,47 +172,96 @@ class Scanner {
     const s = this.#s;
     const start = this.#i;
     let dynamic = false;
+    let multi = false;
+    let value = '';
+    let uncertain = false;
     while (this.#i < s.length) {
       const c = s[this.#i] as string;
       if (META.has(c)) break;
       if (c === '\\') {
+        const next = s[this.#i + 1];
+        if (next === undefined) value += '\\';
+        else if (next !== '\n') value += next;
         this.#i += 2;
       } else if (c === "'") {
         const end = s.indexOf("'", this.#i + 1);
         if (end === -1) refuse("'", 'an opened single quote is never closed');
+        value += s.slice(this.#i + 1, end);
         this.#i = end + 1;
       } else if (c === '"') {
         this.#i++;
-        dynamic = this.#doubleQuoted() || dynamic;
+        const quoted = this.#doubleQuoted();
+        dynamic = quoted.dynamic || dynamic;
+        multi = quoted.multi || multi;
+        value += quoted.value;
       } else if (c === '$') {
-        dynamic = this.#dollar(false) || dynamic;
+        const next = s[this.#i + 1];
+        if (next === "'" || next === '"') uncertain = true;
+        const expands = this.#dollar(false);
+        if (expands) {
+          dynamic = true;
+          multi = true;
+        } else if (next !== "'" && next !== '"') value += '$';
+        else if (next === '"') {
+          dynamic = this.#lastQuoted.dynamic || dynamic;
+          multi = this.#lastQuoted.multi || multi;
+        }
       } else if (c === '`') {
         this.#backticks();
         dynamic = true;
+        multi = true;
       } else {
-        if (EXPANDING.has(c)) dynamic = true;
+        if (EXPANDING.has(c)) {
+          dynamic = true;
+          multi = true;
+        }
+        value += c;
         this.#i++;
       }
     }
-    return { raw: s.slice(start, Math.min(this.#i, s.length)), dynamic };
+    const raw = s.slice(start, Math.min(this.#i, s.length));
+    // A `[` on its own matches no bracket: it is the test command, not a glob.
+    if (raw === '[') return { raw, dynamic: false, multi: false, value: raw };
+    return {
+      raw,
+      dynamic,
+      multi,
+      value: dynamic || uncertain ? undefined : value,
+    };
   }
 
-  /** Reads the inside of "…" (the opening quote already read); returns whether it expands anything. */
-  #doubleQuoted(): boolean {
+  /** Reads the inside of "…" (the opening quote already read): its value and whether it expands anything. */
+  #doubleQuoted(): QuotedPart {
     const s = this.#s;
     let dynamic = false;
+    let multi = false;
+    let value = '';
     while (this.#i < s.length) {
       const c = s[this.#i] as string;
       if (c === '"') {
         this.#i++;
-        return dynamic;
+        this.#lastQuoted = { dynamic, multi, value };
+        return this.#lastQuoted;
       }
-      if (c === '\\') this.#i += 2;
-      else if (c === '$') dynamic = this.#dollar(true) || dynamic;
-      else if (c === '`') {
+      if (c === '\\') {
+        const next = s[this.#i + 1] ?? '';
+        if (next === '\n') {
+          // A line continuation: removed.
+        } else if ('$`"\\'.includes(next)) value += next;
+        else value += `\\${next}`;
+        this.#i += 2;
+      } else if (c === '$') {
+        // "$@" and "${@}" give one word per positional parameter.
+        if (s[this.#i + 1] === '@' || s.startsWith('${@}', this.#i)) multi = true;
+        if (this.#dollar(true)) dynamic = true;
+        else value += '$';
+      } else if (c === '`') {
         this.#backticks();
         dynamic = true;
-      } else this.#i++;
+      } else {
+        value += c;
+        this.#i++;
+      }
     }
     return refuse('"', 'an opened double quote is never closed');
   }
@@ -211,7 +279,8 @@ class Scanner {
     }
     if (next === '"' && !inDouble) {
       this.#i += 2;
-      return this.#doubleQuoted();
+      this.#doubleQuoted();
+      return false;
     }
     if (next === '(') {
       if (s[this.#i + 2] === '(') refuse('$((', 'arithmetic expansion is refused');

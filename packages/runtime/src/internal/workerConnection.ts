@@ -3,6 +3,7 @@ import {
   ChunkAssembler,
   encodeMessage,
   IPC_PROTOCOL_VERSION,
+  IpcVersionMismatchError,
   parseChildMessage,
   type WireError,
 } from '@ordo/governance';
@@ -57,7 +58,10 @@ export class WorkerConnection {
     return this.#draining !== undefined;
   }
 
-  /** Resolves once the worker announced protocol v1; rejects with `WORKER_START_FAILED` otherwise. */
+  /**
+   * Resolves once the worker announced protocol v1; rejects with `IPC_VERSION_MISMATCH` when it announced
+   * anything else (`2`, `"1"`, no version), with `WORKER_START_FAILED` when it announced nothing in time.
+   */
   ready(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -163,11 +167,7 @@ export class WorkerConnection {
     switch (message.type) {
       case 'READY':
         if (message.v !== IPC_PROTOCOL_VERSION) {
-          this.#ready?.reject(
-            new WorkerStartError(
-              `Worker ${this.workerId} speaks IPC protocol v${message.v}, this runtime v${IPC_PROTOCOL_VERSION}. Use the same @ordo/runtime version in the worker image.`,
-            ),
-          );
+          this.#ready?.reject(new IpcVersionMismatchError(this.workerId, message.v, IPC_PROTOCOL_VERSION));
         } else this.#ready?.resolve();
         this.#ready = undefined;
         return;
