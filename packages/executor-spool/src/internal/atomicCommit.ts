@@ -49,6 +49,8 @@ export interface CommitSettings<F extends CommitFile> {
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
   /** Test-only: called once every file is prepared, before the commit marks itself as replacing. */
   afterPrepare?: (() => void | Promise<void>) | undefined;
+  /** Test-only: called once every file is in place, before the commit's journal is removed. */
+  afterReplace?: (() => void | Promise<void>) | undefined;
 }
 
 /** What {@link commitFiles} did: on `stale` paths, nothing at all. */
@@ -272,6 +274,7 @@ export async function commitFiles<F extends CommitFile>(
     );
   }
 
+  await settings.afterReplace?.();
   // Each directory once, however many of its files the commit replaced.
   if (fsync) await settle([...new Set(steps.map((s) => path.dirname(s.file.abs)))], limit, syncDir);
   await endJournal();
