@@ -108,6 +108,8 @@ export class RunJournal {
       );
     }
     const journal = new RunJournal(file, await open(file, 'a'), head.runId);
+    // A torn last line (power lost mid-append) gets its newline, so the next line is not glued to it.
+    if (!text.endsWith('\n')) await journal.#append(null);
     const committed = new Map<string, CommittedTask>();
     const intents = new Map<string, IntentLine>();
     for (const line of lines) {
@@ -187,9 +189,9 @@ export class RunJournal {
     await this.#handle.close();
   }
 
-  /** Appends a line; `durable`: fsynced before the promise resolves (a write-ahead step). */
-  #append(line: Line, durable = false): Promise<void> {
-    const text = `${JSON.stringify(line)}\n`;
+  /** Appends a line (`null`: just a newline); `durable`: fsynced before the promise resolves (a write-ahead step). */
+  #append(line: Line | null, durable = false): Promise<void> {
+    const text = line === null ? '\n' : `${JSON.stringify(line)}\n`;
     this.#tail = this.#tail.then(async () => {
       await this.#handle.appendFile(text);
       if (durable) await this.#handle.datasync();
