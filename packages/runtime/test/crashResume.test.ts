@@ -75,12 +75,19 @@ describe('kill -9 at any moment, then --resume', { timeout: 240_000 }, () => {
     );
   });
 
-  it('refuses to resume over a committed file changed after the crash, and resumes once it is restored', async () => {
+  it('leaves no worker behind; refuses to resume over a committed file changed after the crash, and resumes once it is restored', async () => {
     await using ws = await planWorkspace(SIX_TASKS);
     const marker = newMarker();
     // Both first-level tasks have committed (every later task waits for them): kill right after the second.
-    const killed = await runOrdo(ws.dir, { workers: 1, marker, killAt: 'commit-record:2' });
+    const killed = await runOrdo(ws.dir, {
+      workers: 1,
+      marker,
+      killAt: 'commit-record:2',
+      watchProcesses: true,
+    });
     expect(killed.signal).toBe('SIGKILL');
+    // Its worker ran (the run had more processes than itself), and exits on its own once the host is gone.
+    expect(killed.peakProcesses).toBeGreaterThanOrEqual(2);
     expect(await waitForNoProcesses(marker)).toEqual([]);
     const file = join(ws.dir, 'out', 'l0t2.txt');
     const committed = await readFile(file);

@@ -58,6 +58,11 @@ export function crashPlan(shape: { levels: number; widths: readonly number[]; fe
         files.push(first);
         shell += ` && echo overwritten-by-${id} >> ${first}`;
       }
+      if (level === 2 && i === 1) {
+        // A directory the commit creates: a rolled-back commit must not leave it behind half made.
+        files.push(`out/deep/${id}/r.txt`);
+        shell += ` && mkdir -p out/deep/${id} && echo deep > out/deep/${id}/r.txt`;
+      }
       if (level === 1 && i === 3) {
         files.push('seed/gone.txt');
         shell += ' && rm seed/gone.txt';
@@ -160,6 +165,8 @@ export interface RunEnd {
   /** The trace digest of the `--json` result, when it printed one. */
   traceDigest: string | undefined;
   status: string | undefined;
+  /** With `watchProcesses`: the most processes of the trial seen alive at once during the run. */
+  peakProcesses: number;
 }
 
 /** Options of one `ordo run` in a trial. */
@@ -171,6 +178,8 @@ export interface RunOptions {
   killAt?: string | undefined;
   /** SIGKILL the process this many ms after it started. */
   killAfterMs?: number | undefined;
+  /** Count the run's processes (itself, workers, their shells) while it runs: `RunEnd.peakProcesses`. */
+  watchProcesses?: boolean | undefined;
 }
 
 /** Runs `ordo run plan.json --json` in `dir` (the real CLI through tsx) and waits for it to end. */
@@ -184,7 +193,17 @@ export async function runOrdo(dir: string, options: RunOptions): Promise<RunEnd>
     options.killAfterMs === undefined
       ? undefined
       : setTimeout(() => ordo.child.kill('SIGKILL'), options.killAfterMs);
+  let peakProcesses = 0;
+  let watching = options.watchProcesses === true;
+  const watch = (async () => {
+    while (watching) {
+      peakProcesses = Math.max(peakProcesses, (await processesOf(options.marker)).length);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
   const { code, signal } = await ordo.exited;
+  watching = false;
+  await watch;
   if (timer) clearTimeout(timer);
   let result: { traceDigest?: string; status?: string } = {};
   try {
@@ -199,6 +218,7 @@ export async function runOrdo(dir: string, options: RunOptions): Promise<RunEnd>
     stderr: ordo.stderr(),
     traceDigest: result.traceDigest,
     status: result.status,
+    peakProcesses,
   };
 }
 
