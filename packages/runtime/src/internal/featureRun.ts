@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Clock, childAbortController, type KeyedMutex, type Logger } from '@ordo/contracts';
 import { recoverSpool, type Spool } from '@ordo/executor-spool';
@@ -207,6 +207,9 @@ export async function runFeatureOn(
         await journal.intent(task.id, digest, staged.files);
         killPoint('intent');
         await staged.spool.commit();
+        // The spool's journal is gone: make that durable before the commit line, or a power loss could
+        // bring the journal back and have recovery roll back a commit the journal calls done.
+        await syncDir(workspace);
         killPoint('spool-committed');
         await journal.committed(task.id);
         killPoint('commit-record');
@@ -446,4 +449,16 @@ function levelPeers(levels: readonly (readonly PlanTask[])[]): Map<string, strin
     });
   }
   return out;
+}
+
+/** fsyncs a directory (its entries' creations and removals); a file system that cannot is left as it is. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // not supported here (some network file systems): renames are still atomic
+  } finally {
+    await handle.close();
+  }
 }
