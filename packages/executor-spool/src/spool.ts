@@ -183,6 +183,8 @@ export interface SpoolOptions {
          * rollback journal is written), before any is replaced.
          */
         afterPrepare?: () => void | Promise<void>;
+        /** In `'rename'` mode: called once every file is renamed into place, before its journal is removed. */
+        afterReplace?: () => void | Promise<void>;
       }
     | undefined;
 }
@@ -675,6 +677,7 @@ export function createSpool(options: SpoolOptions): Spool {
         )
       : await commitFiles(files, {
           ...shared,
+          afterReplace: hooks.afterReplace,
           verify: ({ entry }) => {
             signal?.throwIfAborted();
             return isCurrent(root, entry, dirs);

@@ -2,7 +2,8 @@
  * Run by spoolCrash.test.ts in a child process: commits three edits and a delete, and kills itself with
  * SIGKILL half way. `between-renames` (the default): once two files are in place, so the commit is
  * interrupted between renames. `before-renames`: once every file is checked and prepared (temp files and
- * backups on disk), before any is renamed.
+ * backups on disk), before any is renamed. `after-renames`: once every file is in place, before the
+ * commit's journal is removed.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,8 +22,11 @@ const spool = createSpool({
     afterPrepare: () => {
       if (when === 'before-renames') die();
     },
+    afterReplace: () => {
+      if (when === 'after-renames') die();
+    },
     beforeReplace: async (p) => {
-      if (p !== 'c.txt') return;
+      if (p !== 'c.txt' || when !== 'between-renames') return;
       while (!((await isNew('a.txt', 'new a\n')) && (await isNew('b/added.txt', 'added\n')))) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }

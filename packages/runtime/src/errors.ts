@@ -33,6 +33,11 @@ export const RuntimeErrorCode = {
   RUNTIME_OPTIONS_INVALID: 'RUNTIME_OPTIONS_INVALID',
   /** `resume: true`, but the state on disk belongs to another feature or another version of the plan. */
   RESUME_MISMATCH: 'RESUME_MISMATCH',
+  /**
+   * `resume: true`, but a file a committed task wrote no longer holds those bytes (it was changed between
+   * the crash and the resume); `details.paths` lists them.
+   */
+  RESUME_WORKSPACE_CHANGED: 'RESUME_WORKSPACE_CHANGED',
 } as const;
 
 /** One of the {@link RuntimeErrorCode} values. */
@@ -179,5 +184,24 @@ export class ResumeMismatchError extends OrdoError {
   override readonly code = RuntimeErrorCode.RESUME_MISMATCH;
   constructor(message: string, options: RuntimeErrorOptions = {}) {
     super(message, options);
+  }
+}
+
+/**
+ * `RESUME_WORKSPACE_CHANGED`: a file that a task committed before the crash no longer holds the bytes the
+ * journal recorded for it (`details.paths`), so resuming would report a digest the workspace does not
+ * match. Nothing was run.
+ */
+export class ResumeWorkspaceChangedError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RESUME_WORKSPACE_CHANGED;
+  /** The changed paths, workspace-relative, in path order. */
+  readonly paths: readonly string[];
+  constructor(stateDir: string, paths: readonly string[], options: RuntimeErrorOptions = {}) {
+    const shown = paths.slice(0, 10).join(', ') + (paths.length > 10 ? `, … (${paths.length} in all)` : '');
+    super(
+      `Cannot resume the run in ${stateDir}: files that committed tasks wrote were changed since (${shown}). Put them back as the run left them, or run without resume to start over.`,
+      { ...options, details: { ...options.details, paths } },
+    );
+    this.paths = paths;
   }
 }

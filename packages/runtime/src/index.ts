@@ -10,6 +10,7 @@ export {
   type PlanIssue,
   PlanUnreadableError,
   ResumeMismatchError,
+  ResumeWorkspaceChangedError,
   RuntimeBusyError,
   RuntimeClosedError,
   RuntimeErrorCode,

@@ -101,7 +101,17 @@ export interface RunFeatureOptions {
  * level 1), and a `level-end` once all of a level's tasks have an outcome.
  */
 export type FeatureEvent =
-  | { type: 'feature-start'; feature: string; runId: string; levels: number; tasks: number; resumed: number }
+  | {
+      type: 'feature-start';
+      feature: string;
+      runId: string;
+      levels: number;
+      tasks: number;
+      /** Tasks the journal shows committed before this (resumed) run: they are skipped. */
+      resumed: number;
+      /** Spool commits a crash left half done, rolled back before the run (their tasks run again). */
+      recovered: number;
+    }
   | { type: 'level-start'; level: number; tasks: readonly string[] }
   | { type: 'task-start'; level: number; taskId: string; workerId: string }
   | {

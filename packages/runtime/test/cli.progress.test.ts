@@ -5,12 +5,40 @@ import type { FeatureEvent, FeatureResult } from '../src/types.js';
 describe('formatEvent: one plain line per event', () => {
   it.each<[FeatureEvent, string]>([
     [
-      { type: 'feature-start', feature: 'checkout', runId: 'r1', levels: 3, tasks: 9, resumed: 0 },
+      {
+        type: 'feature-start',
+        feature: 'checkout',
+        runId: 'r1',
+        levels: 3,
+        tasks: 9,
+        resumed: 0,
+        recovered: 0,
+      },
       'feature checkout: 9 tasks in 3 levels (run r1)',
     ],
     [
-      { type: 'feature-start', feature: 'checkout', runId: 'r2', levels: 1, tasks: 1, resumed: 4 },
+      {
+        type: 'feature-start',
+        feature: 'checkout',
+        runId: 'r2',
+        levels: 1,
+        tasks: 1,
+        resumed: 4,
+        recovered: 0,
+      },
       'feature checkout: 1 task in 1 level (run r2, resuming: 4 already committed)',
+    ],
+    [
+      {
+        type: 'feature-start',
+        feature: 'checkout',
+        runId: 'r3',
+        levels: 1,
+        tasks: 2,
+        resumed: 1,
+        recovered: 1,
+      },
+      'feature checkout: 2 tasks in 1 level (run r3, resuming: 1 already committed, rolled back 1 interrupted commit)',
     ],
     [{ type: 'level-start', level: 0, tasks: ['a', 'b'] }, 'level 0: started 2 tasks (a, b)'],
     [{ type: 'task-start', level: 0, taskId: 'a', workerId: 'w1' }, '  task a: started on w1'],

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, copyFile, link, open, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { access, copyFile, link, mkdir, open, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
@@ -49,6 +49,8 @@ export interface CommitSettings<F extends CommitFile> {
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
   /** Test-only: called once every file is prepared, before the commit marks itself as replacing. */
   afterPrepare?: (() => void | Promise<void>) | undefined;
+  /** Test-only: called once every file is in place, before the commit's journal is removed. */
+  afterReplace?: (() => void | Promise<void>) | undefined;
 }
 
 /** What {@link commitFiles} did: on `stale` paths, nothing at all. */
@@ -183,18 +185,21 @@ export async function commitFiles<F extends CommitFile>(
     await endJournal();
   };
   const endJournal = async () => {
-    // The marker first: a journal without one is only cleaned up by a recovery, never rolled back.
+    // The marker first: a journal without one is only cleaned up by a recovery, never rolled back. The
+    // journal last: a crash in between leaves it, accounting for every backup still there.
     await unlink(markerPath).catch(ignoreMissing);
-    await unlink(journalPath).catch(ignoreMissing);
     await settle(steps, limit, async (s) => (s.backup ? unlink(s.backup).catch(ignoreMissing) : undefined));
     await rm(backupDir, { recursive: true, force: true });
+    await unlink(journalPath).catch(ignoreMissing);
     await rmdir(journalDir).catch(() => {});
     active.delete(journalPath);
   };
 
   active.add(journalPath);
   try {
-    await writeJournal(journalPath, JSON.stringify(journal), fsync, backupDir);
+    await writeJournal(journalPath, JSON.stringify(journal), fsync);
+    // The backup folder only once the journal names it: a crash never leaves one that no journal explains.
+    if (steps.some((s) => s.backup)) await mkdir(backupDir);
   } catch (error) {
     await endJournal();
     throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
@@ -272,6 +277,7 @@ export async function commitFiles<F extends CommitFile>(
     );
   }
 
+  await settings.afterReplace?.();
   // Each directory once, however many of its files the commit replaced.
   if (fsync) await settle([...new Set(steps.map((s) => path.dirname(s.file.abs)))], limit, syncDir);
   await endJournal();

@@ -19,6 +19,8 @@ const HINTS: Readonly<Record<string, Hint>> = {
   PLAN_UNREADABLE: 'pass a readable .yaml, .yml or .json plan file',
   RESUME_MISMATCH:
     'run without --resume to start the feature over, or restore the plan the interrupted run used',
+  RESUME_WORKSPACE_CHANGED:
+    'restore the listed files (or revert your edits to them), or run without --resume to start the feature over',
   RUNTIME_OPTIONS_INVALID: (details) =>
     OPTION_HINTS[String(details.option)] ?? 'check the options against `ordo <command> --help`',
   CONFIG_INVALID:

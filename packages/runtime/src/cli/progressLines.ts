@@ -9,7 +9,9 @@ export function formatEvent(event: FeatureEvent): string {
   switch (event.type) {
     case 'feature-start': {
       const resumed = event.resumed > 0 ? `, resuming: ${event.resumed} already committed` : '';
-      return `feature ${event.feature}: ${count(event.tasks, 'task')} in ${count(event.levels, 'level')} (run ${event.runId}${resumed})`;
+      const recovered =
+        event.recovered > 0 ? `, rolled back ${count(event.recovered, 'interrupted commit')}` : '';
+      return `feature ${event.feature}: ${count(event.tasks, 'task')} in ${count(event.levels, 'level')} (run ${event.runId}${resumed}${recovered})`;
     }
     case 'level-start':
       return `level ${event.level}: started ${count(event.tasks.length, 'task')} (${event.tasks.join(', ')})`;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Clock, childAbortController, type KeyedMutex, type Logger } from '@ordo/contracts';
-import type { Spool } from '@ordo/executor-spool';
+import { recoverSpool, type Spool } from '@ordo/executor-spool';
 import type { RunningTask } from '@ordo/governance';
 import { createScheduler, planLevels, type TaskRecord } from '@ordo/kernel-scheduler';
 import { MetricsCollector, StateStore } from '@ordo/launcher';
@@ -16,6 +16,7 @@ import { stageEdits } from './stageEdits.js';
 import { STATE_FILE } from './stateLayout.js';
 import { cancelledError, conflictError, errorCode, exitError, timeoutError } from './taskErrors.js';
 import { isTaskResult, type TaskPayload } from './taskWire.js';
+import { killPoint } from './testKillPoint.js';
 import type { WaitingTask, WorkerSlots } from './workerSlots.js';
 
 /** What a feature run needs from its runtime. */
@@ -70,6 +71,12 @@ export async function runFeatureOn(
   };
   const levels = planLevels(plan.tasks, String(plan.seed));
 
+  // One truth for "committed": first every commit a crash left half done is finished or undone (the spool
+  // rolls back a commit whose journal is still there), and only then does the journal say what committed.
+  const recovered = await recoverSpool(workspace, { logger });
+  if (recovered > 0) {
+    logger.warn({ recovered }, 'rolled back spool commits a crash left half done; their tasks run again');
+  }
   let resumed: { journal: RunJournal; committed: Map<string, CommittedTask> } | undefined;
   if (options.resume) {
     resumed = await RunJournal.resume(stateDir, workspace, {
@@ -112,6 +119,7 @@ export async function runFeatureOn(
     levels: levels.length,
     tasks: plan.tasks.length,
     resumed: committedBefore.size,
+    recovered,
   });
 
   const settle = (
@@ -193,9 +201,18 @@ export async function runFeatureOn(
         const paths = Object.keys(staged.files).sort();
         await journal.rememberBaseline(await view.beforeCommit(paths));
         const digest = editsDigest(staged.files);
+        // Write-ahead: the intent is durable before the spool writes its journal and files; the commit line
+        // is written (durably) only once the spool's commit is done and its journal gone.
+        killPoint('staged');
         await journal.intent(task.id, digest, staged.files);
+        killPoint('intent');
         await staged.spool.commit();
+        // The spool's journal is gone: make that durable before the commit line, or a power loss could
+        // bring the journal back and have recovery roll back a commit the journal calls done.
+        await syncDir(workspace);
+        killPoint('spool-committed');
         await journal.committed(task.id);
+        killPoint('commit-record');
         const verificationMs = clock.now() - t0;
         const durationMs = clock.now() - staged.startedAt;
         metrics.commitDuration.observe(verificationMs / 1000);
@@ -205,6 +222,7 @@ export async function runFeatureOn(
           verificationMs,
         });
         settle(task, level, { status: 'committed', files: paths, durationMs }, digest);
+        killPoint('settled');
         emit({ type: 'task-committed', level, taskId: task.id, files: paths, durationMs });
       };
 
@@ -342,6 +360,7 @@ export async function runFeatureOn(
     : ordered.every((t) => trace.get(t.id)?.status === 'committed')
       ? 'succeeded'
       : 'failed';
+  killPoint('finished');
   await Promise.all(levelWrites);
   await store.flush();
   const diff = await journal.diff(workspace);
@@ -430,4 +449,16 @@ function levelPeers(levels: readonly (readonly PlanTask[])[]): Map<string, strin
     });
   }
   return out;
+}
+
+/** fsyncs a directory (its entries' creations and removals); a file system that cannot is left as it is. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // not supported here (some network file systems): renames are still atomic
+  } finally {
+    await handle.close();
+  }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unifiedDiff } from '@ordo/executor-spool';
-import { ResumeMismatchError } from '../errors.js';
+import { ResumeMismatchError, ResumeWorkspaceChangedError } from '../errors.js';
 import { readOrNull } from './levelView.js';
 
 /** The first line: which run the journal belongs to. */
@@ -55,8 +55,10 @@ export const sha256 = (data: Buffer | string): string => createHash('sha256').up
  * changed path had before the feature (so the feature's diff survives a crash).
  *
  * It is an append-only JSON-lines file; a torn last line (a crash mid-write) is ignored. A commit is
- * journaled as an intent before it writes and a commit line after: an intent without its commit line
- * counts as committed only if the disk holds exactly what it meant to write.
+ * journaled as an intent (fsynced) before the spool writes anything and a commit line (fsynced) once the
+ * spool's commit is done. The caller rolls back the spool's half-done commits before {@link resume}; an
+ * intent without its commit line then counts as committed exactly when the disk holds what it meant to
+ * write (the spool finished, the crash came before the commit line).
  */
 export class RunJournal {
   readonly runId: string;
@@ -106,6 +108,8 @@ export class RunJournal {
       );
     }
     const journal = new RunJournal(file, await open(file, 'a'), head.runId);
+    // A torn last line (power lost mid-append) gets its newline, so the next line is not glued to it.
+    if (!text.endsWith('\n')) await journal.#append(null);
     const committed = new Map<string, CommittedTask>();
     const intents = new Map<string, IntentLine>();
     for (const line of lines) {
@@ -118,7 +122,19 @@ export class RunJournal {
     for (const [taskId, intent] of intents) {
       if (committed.has(taskId) || !(await onDisk(workspace, intent.files))) continue;
       committed.set(taskId, toCommitted(intent));
-      await journal.#append({ t: 'commit', taskId });
+      await journal.#append({ t: 'commit', taskId }, true);
+    }
+    // The committed tasks' bytes must still be there: what the last committed writer of each path wrote.
+    // Intents in journal order (a path's writers commit one after another, in that order).
+    const expected = new Map<string, string | null>();
+    for (const line of lines) {
+      if (line.t !== 'intent' || intents.get(line.taskId) !== line || !committed.has(line.taskId)) continue;
+      for (const [rel, digest] of Object.entries(line.files)) expected.set(rel, digest);
+    }
+    const changed = await changedOnDisk(workspace, expected);
+    if (changed.length > 0) {
+      await journal.close();
+      throw new ResumeWorkspaceChangedError(dir, changed);
     }
     return { journal, committed };
   }
@@ -137,14 +153,14 @@ export class RunJournal {
     }
   }
 
-  /** Journals what a commit is about to write. */
+  /** Journals (durably) what a commit is about to write. Call before the spool commits. */
   intent(taskId: string, editsDigest: string, files: Record<string, string | null>): Promise<void> {
-    return this.#append({ t: 'intent', taskId, editsDigest, files });
+    return this.#append({ t: 'intent', taskId, editsDigest, files }, true);
   }
 
-  /** Journals that a commit reached the disk. */
+  /** Journals (durably) that a commit reached the disk. Call once the spool's commit returned. */
   committed(taskId: string): Promise<void> {
-    return this.#append({ t: 'commit', taskId });
+    return this.#append({ t: 'commit', taskId }, true);
   }
 
   /** The unified diff of every path the feature changed, against its content before the feature. */
@@ -173,9 +189,13 @@ export class RunJournal {
     await this.#handle.close();
   }
 
-  #append(line: Line): Promise<void> {
-    const text = `${JSON.stringify(line)}\n`;
-    this.#tail = this.#tail.then(() => this.#handle.appendFile(text));
+  /** Appends a line (`null`: just a newline); `durable`: fsynced before the promise resolves (a write-ahead step). */
+  #append(line: Line | null, durable = false): Promise<void> {
+    const text = line === null ? '\n' : `${JSON.stringify(line)}\n`;
+    this.#tail = this.#tail.then(async () => {
+      await this.#handle.appendFile(text);
+      if (durable) await this.#handle.datasync();
+    });
     return this.#tail;
   }
 }
@@ -198,9 +218,18 @@ function toCommitted(intent: IntentLine): CommittedTask {
 }
 
 async function onDisk(workspace: string, files: Record<string, string | null>): Promise<boolean> {
-  for (const [rel, digest] of Object.entries(files)) {
+  return (await changedOnDisk(workspace, new Map(Object.entries(files)))).length === 0;
+}
+
+/** The paths whose bytes on disk are not `expected` (sha256, `null`: absent), in path order. */
+async function changedOnDisk(
+  workspace: string,
+  expected: ReadonlyMap<string, string | null>,
+): Promise<string[]> {
+  const changed: string[] = [];
+  for (const [rel, digest] of expected) {
     const bytes = await readOrNull(path.join(workspace, ...rel.split('/')));
-    if ((bytes === null ? null : sha256(bytes)) !== digest) return false;
+    if ((bytes === null ? null : sha256(bytes)) !== digest) changed.push(rel);
   }
-  return true;
+  return changed.sort();
 }

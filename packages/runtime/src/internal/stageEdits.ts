@@ -5,6 +5,7 @@ import type { PlanTask } from '../types.js';
 import { declaredMatcher, RESERVED_DIRS } from './levelView.js';
 import { sha256 } from './runJournal.js';
 import { fromWire, type WireEdit } from './taskWire.js';
+import { killPoint, killPointsArmed } from './testKillPoint.js';
 
 /** What {@link stageEdits} needs. */
 export interface StageEditsOptions {
@@ -38,6 +39,16 @@ export async function stageEdits(options: StageEditsOptions): Promise<StagedEdit
     logger: options.logger,
     clock: options.clock,
     diffCache: false,
+    // Test-only: the kill points inside the spool's commit (ORDO_TEST_KILL_AT); absent in production.
+    ...(killPointsArmed
+      ? {
+          testHooks: {
+            afterPrepare: () => killPoint('prepared'),
+            beforeReplace: () => killPoint('replace'),
+            afterReplace: () => killPoint('replaced'),
+          },
+        }
+      : {}),
     validators: [
       function declaredFiles(change) {
         if (isReserved(change.path)) {

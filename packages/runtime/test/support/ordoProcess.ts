@@ -17,11 +17,15 @@ export interface OrdoProcess {
   waitFor(text: string | RegExp): Promise<string>;
 }
 
-/** Starts `node --conditions=@ordo/source --import tsx src/cli/bin.ts …argv` in `cwd`. */
-export function startOrdo(argv: readonly string[], cwd: string): OrdoProcess {
+/** Starts `node --conditions=@ordo/source --import tsx src/cli/bin.ts …argv` in `cwd` (with `env` added). */
+export function startOrdo(
+  argv: readonly string[],
+  cwd: string,
+  env: Readonly<Record<string, string>> = {},
+): OrdoProcess {
   const child = spawn(process.execPath, ['--conditions=@ordo/source', '--import', TSX, BIN, ...argv], {
     cwd,
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
