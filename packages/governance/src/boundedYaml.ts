@@ -203,6 +203,16 @@ export interface UnsafeKey {
  * `maxDepth` (which also stops a cycle). `undefined` when the value is safe to copy.
  */
 export function findUnsafeKey(value: unknown, maxDepth: number): UnsafeKey | undefined {
+  try {
+    return walk(value, maxDepth);
+  } catch (cause) {
+    // A getter or a Proxy trap threw: such a value cannot be copied safely either.
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return { path: [], kind: 'key', reason: `the value cannot be read as plain data (${reason})` };
+  }
+}
+
+function walk(value: unknown, maxDepth: number): UnsafeKey | undefined {
   const stack: Array<{ node: unknown; path: string[] }> = [{ node: value, path: [] }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const { node, path } = next;

@@ -114,6 +114,35 @@ describe('prototype pollution is refused (CONFIG_INVALID naming the path)', () =
     expect(error.message).toContain('nested deeper than');
   });
 
+  it('values: a throwing getter or Proxy is CONFIG_INVALID, not a raw error', async () => {
+    const getter = Object.defineProperty({}, 'workers', {
+      enumerable: true,
+      get() {
+        throw new Error('boom');
+      },
+    });
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    for (const values of [getter, proxy]) {
+      const error = await invalid(loadConfig({ values, env: {} }));
+      expect(error.message).toContain('cannot be read as plain data');
+    }
+  });
+
+  it('a document with thousands of bad keys gives a bounded message that still counts them all', async () => {
+    const keys = Array.from({ length: 2_000 }, (_, i) => `${'k'.repeat(300)}${i}: 1`).join('\n');
+    const error = await invalid(loadConfig({ file: configFile(keys), env: {} }));
+    expect(error.issues).toHaveLength(2_000);
+    expect(error.message.length).toBeLessThan(50_000);
+    expect(error.message).toContain('and 1950 more');
+  });
+
   const variables: Array<[name: string, path: string]> = [
     ['ORDO_CONSTRUCTOR__PROTOTYPE__POLLUTED', 'constructor'],
     ['ORDO_WORKERS__CONSTRUCTOR__PROTOTYPE', 'workers.constructor'],
