@@ -168,6 +168,48 @@ describe('SSRF corpus: every encoding of a blocked address is refused before any
     });
   }
 
+  it('URLs in the style of public SSRF payload lists are refused at the URL check (or are not URLs)', () => {
+    const policy = createHostPolicy({});
+    const payloads = [
+      'http://①②⑦.⓪.⓪.①/',
+      'http://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ/',
+      'http://127.000000000000.1/',
+      'http://%30%78%37%66.%30%78%30%30.%30%78%30%30.%30%78%30%31/',
+      'http://127.0.0.1%00.evil.com/',
+      'http://127.1.1.1:80#\\@127.2.2.2:80/',
+      'http://127.0.0.1:80\\@127.2.2.2:80/',
+      'http://3232235521/',
+      'http://[fd00:ec2::254]/',
+      'http://100.100.100.200/',
+      'http://192.0.0.192/',
+      'http://[fe80::a9fe:a9fe]/',
+      'http://127%E3%80%820.0.1/',
+      'http://localhost%2E/',
+      'http://LOCALHOST%2e%2e/',
+      'http://%6c%6f%63%61%6c%68%6f%73%74/',
+      'http://[0000::1]/',
+      'http://[::ffff:0.0.0.0]/',
+      'http://127.0.0.1\t/',
+      'http:\\\\127.0.0.1\\',
+      'http:/127.0.0.1/',
+      'http:127.0.0.1/',
+      'HTTP://127.0.0.1/',
+      'http://4294967296/',
+      'http://169.254.43518/',
+      'http://169.16689662/',
+      'http://[::1%25lo]/',
+      'gopher://127.0.0.1:6379/_INFO',
+      'dict://127.0.0.1:11211/stat',
+      'file:///etc/passwd',
+      'http://user@127.0.0.1/',
+    ];
+    const passed = payloads.filter((text) => {
+      if (!URL.canParse(text)) return false;
+      return code(() => policy.checkUrl(new URL(text))) === undefined;
+    });
+    expect(passed).toEqual([]);
+  });
+
   it('the same addresses answered by a resolver are refused at connect time', () => {
     const policy = createHostPolicy({ allow: ['evil.test'] });
     const answers = [
