@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { type Document, isNode, Lexer, LineCounter, parseDocument } from 'yaml';
+import { type Document, isNode, Lexer, LineCounter, Parser, parseDocument } from 'yaml';
 
 /**
  * Keys that are never copied out of a parsed document or an options object: assigning them on a plain
@@ -56,7 +56,11 @@ export interface YamlParsed {
  * ```
  */
 export function parseBoundedYaml(text: string, bounds: YamlBounds): YamlParsed | YamlRefusal {
-  const refused = measureYaml(text, bounds);
+  // The lexer's estimate (which may count a level or two too many) stops absurd nesting cheaply; the
+  // syntax tree's exact depth then enforces the bound before the recursive composer runs.
+  const refused =
+    measureYaml(text, { ...bounds, maxDepth: bounds.maxDepth * 2 + 8 }) ??
+    measureSyntaxTree(text, bounds.maxDepth);
   if (refused) return refused;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
@@ -92,6 +96,51 @@ export function parseBoundedYaml(text: string, bounds: YamlBounds): YamlParsed |
   return { ok: true, doc, value, lineCounter };
 }
 
+/**
+ * The exact nesting of the yaml library's concrete syntax tree (built by its non-recursive parser), which
+ * is what the recursive composer walks: the second guard, after the lexer's estimate, before composing.
+ */
+function measureSyntaxTree(text: string, maxDepth: number): YamlRefusal | undefined {
+  const deep: YamlRefusal = {
+    ok: false,
+    kind: 'depth',
+    reason: `the document nests deeper than ${maxDepth} levels; flatten it`,
+  };
+  try {
+    // [node, depth, whether node is an item of a flow collection (a `key: value` item there is one more
+    // level: the composer makes it a one-pair map)]
+    const stack: Array<[node: unknown, depth: number, flowItem: boolean]> = [];
+    for (const token of new Parser().parse(text)) stack.push([token, 0, false]);
+    for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+      const [node, depth, flowItem] = next;
+      if (typeof node !== 'object' || node === null) continue;
+      if (Array.isArray(node)) {
+        for (const child of node) stack.push([child, depth, false]);
+        continue;
+      }
+      const level = depth + ('items' in node ? 1 : 0) + (flowItem && isPairItem(node) ? 1 : 0);
+      if (level > maxDepth) return deep;
+      const flow = (node as { type?: unknown }).type === 'flow-collection';
+      for (const [key, child] of Object.entries(node)) {
+        if (typeof child !== 'object' || child === null) continue;
+        if (flow && key === 'items' && Array.isArray(child))
+          for (const item of child) stack.push([item, level, true]);
+        else stack.push([child, level, false]);
+      }
+    }
+  } catch {
+    return deep; // the parser ran out of stack: deeper than anything legitimate
+  }
+  return undefined;
+}
+
+/** Whether a flow collection's item is (or may be) a `key: value` pair rather than a lone value. */
+function isPairItem(item: object): boolean {
+  if ('sep' in item || 'key' in item) return true;
+  const start = (item as { start?: unknown }).start;
+  return Array.isArray(start) && start.some((t) => (t as { type?: unknown })?.type === 'explicit-key-ind');
+}
+
 /** The line of the deepest node of `path` present in the document. */
 function lineOf(doc: Document, lineCounter: LineCounter, path: readonly string[]): number | undefined {
   for (let depth = path.length; depth >= 0; depth--) {
@@ -115,6 +164,9 @@ export function measureYaml(text: string, bounds: YamlBounds): YamlRefusal | und
   }
   const indents: number[] = [];
   let flow = 0;
+  // Levels opened by indicators inside each open flow collection, and their sum.
+  const flowExtras: number[] = [];
+  let extras = 0;
   let column = 0;
   let line = 1;
   let atLineStart = true;
@@ -129,9 +181,8 @@ export function measureYaml(text: string, bounds: YamlBounds): YamlRefusal | und
       case '\x02': // a document starts
         indents.length = 0;
         flow = 0;
-        continue;
-      case '\x18': // the lexer gave up on a flow collection
-        flow = 0;
+        flowExtras.length = 0;
+        extras = 0;
         continue;
       case '\x1f': // the next token is a plain or block scalar's text
         lineStart(column);
@@ -152,10 +203,25 @@ export function measureYaml(text: string, bounds: YamlBounds): YamlRefusal | und
       continue;
     }
     lineStart(column);
-    if (token === '[' || token === '{') flow++;
-    else if ((token === ']' || token === '}') && flow > 0) flow--;
-    else if ((token === '-' || token === '?') && flow === 0) indents.push(column + 1);
-    if (indents.length + flow > bounds.maxDepth) {
+    if (token === '[' || token === '{') {
+      flow++;
+      flowExtras.push(0);
+    } else if ((token === ']' || token === '}') && flow > 0) {
+      flow--;
+      extras -= flowExtras.pop() as number;
+    } else if (token === ',' && flow > 0) {
+      extras -= flowExtras.at(-1) as number;
+      flowExtras[flowExtras.length - 1] = 0;
+    } else if (token === '-' || token === '?' || token === ':') {
+      // An indicator can open a level: a block one at its column, or (in flow, an error the parser still
+      // nests) one more until the next `,` or bracket.
+      if (flow === 0) indents.push(column + 1);
+      else {
+        flowExtras[flowExtras.length - 1] = (flowExtras.at(-1) as number) + 1;
+        extras++;
+      }
+    }
+    if (indents.length + flow + extras > bounds.maxDepth) {
       return {
         ok: false,
         kind: 'depth',

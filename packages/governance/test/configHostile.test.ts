@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { isOrdoError } from '@ordo/contracts';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { isCollection, isPair, parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
-import { findUnsafeKey, measureYaml, readBoundedText } from '../src/boundedYaml.js';
+import { findUnsafeKey, measureYaml, parseBoundedYaml, readBoundedText } from '../src/boundedYaml.js';
 import { configSchema, MAX_DURATION_MS } from '../src/config.js';
 import { ConfigInvalidError, loadConfig } from '../src/index.js';
 
@@ -274,6 +274,13 @@ describe('hostile YAML cannot abort the host', () => {
   });
 });
 
+/** The nesting depth of a composed yaml node (a scalar is 0). */
+function nodeDepth(node: unknown): number {
+  if (isPair(node)) return Math.max(nodeDepth(node.key), nodeDepth(node.value));
+  if (isCollection(node)) return 1 + Math.max(0, ...node.items.map(nodeDepth));
+  return 0;
+}
+
 /** The real nesting depth of a plain value (a scalar is 0). */
 function depthOf(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
@@ -309,6 +316,23 @@ describe('measureYaml (the pre-parse depth bound)', () => {
     );
   });
 
+  it('parseBoundedYaml never composes a document deeper than maxDepth, even broken ones (fuzz)', () => {
+    const piece = fc.constantFrom(
+      ...['[', ']', '{', '}', '- ', '-', ' ', '  ', '\n', ': ', ':', 'a', '? ', ',', '"', "'", '#'],
+      ...['|', '>', '\t', '&a ', '*a', '!t ', '---\n', '...\n', 'b: ', '\n  ', '\n    ', '\n- '],
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 120 }), (parts) => {
+        const text = parts.join('');
+        const depth = nodeDepth(parseDocument(text).contents);
+        fc.pre(depth >= 1);
+        const parsed = parseBoundedYaml(text, { maxBytes: 1 << 20, maxDepth: depth - 1 });
+        expect(parsed.ok ? 'composed' : parsed.kind, JSON.stringify(text)).toBe('depth');
+      }),
+      { numRuns: 3_000 },
+    );
+  }, 60_000);
+
   it('does not count brackets inside quoted, block or plain scalars and comments', () => {
     const text = [
       'a: "[[[[[[[[[[[[[[[[[[[["',
@@ -322,8 +346,11 @@ describe('measureYaml (the pre-parse depth bound)', () => {
       '  {{{{{{{{{{{{{{{{{{{{{{{',
       'f: [1, [2, [3]]]',
     ].join('\n');
-    expect(measureYaml(text, { maxBytes: 1 << 20, maxDepth: 4 })).toBeUndefined();
-    expect(measureYaml(text, { maxBytes: 1 << 20, maxDepth: 3 })).toMatchObject({ kind: 'depth', line: 10 });
+    // The estimate counts `f:` as a level of its own (an upper bound); the syntax tree's count is exact.
+    expect(measureYaml(text, { maxBytes: 1 << 20, maxDepth: 5 })).toBeUndefined();
+    expect(measureYaml(text, { maxBytes: 1 << 20, maxDepth: 4 })).toMatchObject({ kind: 'depth', line: 10 });
+    expect(parseBoundedYaml(text, { maxBytes: 1 << 20, maxDepth: 4 }).ok).toBe(true);
+    expect(parseBoundedYaml(text, { maxBytes: 1 << 20, maxDepth: 3 })).toMatchObject({ kind: 'depth' });
   });
 
   it('findUnsafeKey finds forbidden keys in arrays too and stops cycles', () => {
