@@ -183,6 +183,8 @@ export const FETCH_ERROR_CODES = {
   FETCH_TIMEOUT: 'FETCH_TIMEOUT',
   /** An option of the restricted fetch is invalid; `details.option` names it. */
   FETCH_INVALID_OPTION: 'FETCH_INVALID_OPTION',
+  /** The host name did not resolve (no such name, no address, or the resolver failed); `details.dnsCode` says how. */
+  FETCH_DNS_FAILED: 'FETCH_DNS_FAILED',
 } as const;
 
 /** One of {@link FETCH_ERROR_CODES}. */
@@ -274,6 +276,17 @@ export class FetchOptionError extends OrdoError {
   override readonly code = 'FETCH_INVALID_OPTION' as const;
   constructor(option: string, message: string) {
     super(`Invalid fetch option ${option}: ${message}`, { details: { option } });
+  }
+}
+
+/** The host name could not be resolved to an address. */
+export class FetchDnsError extends OrdoError {
+  override readonly code = 'FETCH_DNS_FAILED' as const;
+  constructor(host: string, dnsCode: string, cause?: unknown) {
+    super(
+      `The host ${JSON.stringify(host)} did not resolve (${dnsCode}). Check the name, or the resolver, and retry.`,
+      { cause, details: { host, dnsCode } },
+    );
   }
 }
 

@@ -11,15 +11,19 @@ import {
 export interface HostPolicyOptions {
   /**
    * The hosts that may be fetched: exact names (`api.example.com`), `*.suffix` wildcards (`*.example.com`
-   * matches `a.example.com` and `a.b.example.com`, not `example.com` itself), or IP literals. Compared after
-   * lower-casing, IDNA (punycode) normalization and trailing-dot removal. Leave it out to allow every host
-   * that resolves to a public address.
+   * matches `a.example.com` and `a.b.example.com`, not `example.com` itself), or IP literals, each
+   * optionally with a port (`api.example.com:8443`, `*.example.com:443`, `10.0.0.5:8080`,
+   * `[2001:db8::1]:8443`); an entry without a port allows every port. Compared after lower-casing, IDNA
+   * (punycode) normalization and trailing-dot removal; a URL without a port has its scheme's (80, 443).
+   * Leave it out to allow every host that resolves to a public address.
    * @default undefined (every public host)
    */
   allow?: readonly string[] | undefined;
   /**
    * Hosts, IP addresses or CIDR ranges (`10.0.0.0/8`, `fd00::/8`) that may be reached even though they are
-   * private, loopback, link-local, unique-local or otherwise not public unicast.
+   * private, loopback, link-local, unique-local or otherwise not public unicast. `localhost` (and every
+   * `*.localhost` name) stands for 127.0.0.1 and ::1 (RFC 6761) and is blocked unless listed here, by name
+   * or by address.
    * @default []
    */
   allowPrivate?: readonly string[] | undefined;
@@ -28,12 +32,27 @@ export interface HostPolicyOptions {
 /** The checks the restricted fetch runs on every URL and every connection. */
 export interface HostPolicy {
   /**
-   * Checks a URL before any connection: http(s) only, no userinfo, the host on the allowlist, and an IP
-   * literal host (in any encoding) not blocked. Returns the normalized host.
+   * Checks a URL before any connection: http(s) only, no userinfo, the host (and port) on the allowlist,
+   * and an IP literal host (in any encoding) or a localhost name not blocked. Returns the normalized host.
    */
   checkUrl(url: URL): string;
   /** Checks the address a host resolved to (or an IP literal) at connect time. Throws when it is blocked. */
   checkAddress(host: string, address: string): void;
+}
+
+/** The addresses a localhost name stands for (RFC 6761 §6.3), answered without asking any resolver. */
+export const LOCALHOST_ADDRESSES: readonly { address: string; family: 4 | 6 }[] = Object.freeze([
+  { address: '127.0.0.1', family: 4 },
+  { address: '::1', family: 6 },
+]);
+
+/**
+ * Whether a host name is `localhost` or under `.localhost` (with or without trailing dots, any case):
+ * loopback names by RFC 6761, which the restricted fetch never sends to a resolver.
+ */
+export function isLocalhostName(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.+$/, '');
+  return name === 'localhost' || name.endsWith('.localhost');
 }
 
 /**
@@ -59,13 +78,110 @@ export function normalizeHost(host: string): string {
 
 /**
  * Says why an address is blocked (`'loopback'`, `'private'`, `'linkLocal'`, `'uniqueLocal'`,
- * `'unspecified'`, …, ipaddr.js's range names), or `undefined` for a public unicast address. IPv4-mapped
- * IPv6 addresses are judged as the IPv4 address they carry.
+ * `'unspecified'`, `'notGlobalUnicast'`, …, mostly ipaddr.js's range names), or `undefined` for a public
+ * unicast address. An IPv6 address that carries an IPv4 address is judged as that IPv4 address too:
+ * IPv4-mapped (`::ffff:0:0/96`), IPv4-compatible (`::/96`), IPv4-translated (`::ffff:0:0:0/96`), NAT64
+ * (`64:ff9b::/96`), 6to4 (`2002::/16`), Teredo (`2001::/32`: the server and the XOR-ed client) and
+ * ISATAP (an interface id of `0:5efe` or `200:5efe`). Any other IPv6 address outside global unicast
+ * (`2000::/3`) is blocked.
  */
 export function blockedRange(address: string): string | undefined {
-  const parsed = toIPv4IfMapped(ipaddr.parse(address));
-  const range = parsed.range();
-  return range === 'unicast' ? undefined : range;
+  return judge(ipaddr.parse(address))[0]?.range;
+}
+
+/** One reason an address is blocked: the range, and the (possibly embedded) address that is in it. */
+interface Judgement {
+  range: string;
+  address: ipaddr.IPv4 | ipaddr.IPv6;
+}
+
+const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
+
+/** Every reason `address` is blocked; empty when it is public unicast. */
+function judge(address: ipaddr.IPv4 | ipaddr.IPv6): Judgement[] {
+  if (address.kind() === 'ipv4') {
+    const range = address.range();
+    return range === 'unicast' ? [] : [{ range, address }];
+  }
+  const v6 = address as ipaddr.IPv6;
+  const carried = carriedIPv4(v6);
+  if (carried) return judge(carried);
+  const range = v6.range();
+  const out: Judgement[] = [];
+  if (!v6.match(GLOBAL_UNICAST))
+    out.push({ range: range === 'unicast' ? 'notGlobalUnicast' : range, address });
+  else if (range !== 'unicast' && range !== '6to4' && range !== 'teredo') out.push({ range, address });
+  for (const tunnelled of tunnelledIPv4(v6)) out.push(...judge(tunnelled));
+  return out;
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for outright: IPv4-mapped, IPv4-compatible (but not `::` and
+ * `::1`), IPv4-translated and well-known-prefix NAT64.
+ */
+function carriedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const b = v6.toByteArray();
+  const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  const low = () => new ipaddr.IPv4(b.slice(12, 16));
+  if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return low(); // ::ffff:0:0/96 mapped
+  if (zero(0, 12) && !(zero(12, 15) && (b[15] as number) <= 1)) return low(); // ::/96 compatible
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return low(); // ::ffff:0:0:0/96
+  if (b[0] === 0 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return low(); // 64:ff9b::/96
+  return undefined;
+}
+
+/** The IPv4 addresses a tunnelling IPv6 address leads to: 6to4, Teredo server and client, ISATAP. */
+function tunnelledIPv4(v6: ipaddr.IPv6): ipaddr.IPv4[] {
+  const b = v6.toByteArray();
+  const out: ipaddr.IPv4[] = [];
+  if (b[0] === 0x20 && b[1] === 0x02) out.push(new ipaddr.IPv4(b.slice(2, 6)));
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0) {
+    out.push(new ipaddr.IPv4(b.slice(4, 8)));
+    out.push(new ipaddr.IPv4(b.slice(12, 16).map((x) => x ^ 0xff)));
+  }
+  if (((b[8] as number) & 0xfc) === 0 && b[9] === 0 && b[10] === 0x5e && b[11] === 0xfe) {
+    out.push(new ipaddr.IPv4(b.slice(12, 16)));
+  }
+  return out;
+}
+
+/** An `allow` entry: a host (or `.suffix`), and the port it is limited to. */
+interface AllowEntry {
+  host: string;
+  port: number | undefined;
+}
+
+function parseAllowEntry(entry: unknown): AllowEntry & { wildcard: boolean } {
+  if (typeof entry !== 'string' || entry.length === 0) {
+    throw new FetchOptionError('allow', `${JSON.stringify(entry)} is not a host name`);
+  }
+  const wildcard = entry.startsWith('*.');
+  let host = wildcard ? entry.slice(2) : entry;
+  let port: string | undefined;
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    const after = end === -1 ? '' : host.slice(end + 1);
+    if (end === -1 || (after !== '' && !/^:\d+$/.test(after))) {
+      throw new FetchOptionError('allow', `${JSON.stringify(entry)} is not [ipv6] or [ipv6]:port`);
+    }
+    if (after !== '') port = after.slice(1);
+    host = host.slice(1, end);
+  } else if (host.split(':').length === 2) {
+    [host, port] = host.split(':') as [string, string];
+  }
+  let portNumber: number | undefined;
+  if (port !== undefined) {
+    portNumber = /^\d{1,5}$/.test(port) ? Number(port) : Number.NaN;
+    if (!(portNumber >= 1 && portNumber <= 65_535)) {
+      throw new FetchOptionError('allow', `${JSON.stringify(entry)} has a port that is not 1–65535`);
+    }
+  }
+  const normalized = normalizeHost(host);
+  return {
+    host: wildcard ? `.${normalized}` : (canonicalAddress(normalized) ?? normalized),
+    port: portNumber,
+    wildcard,
+  };
 }
 
 /**
@@ -73,20 +189,22 @@ export function blockedRange(address: string): string | undefined {
  *
  * @example
  * ```ts
- * const policy = createHostPolicy({ allow: ['*.example.com'], allowPrivate: ['10.1.0.0/16'] });
+ * const policy = createHostPolicy({ allow: ['*.example.com', 'api.example.net:8443'], allowPrivate: ['10.1.0.0/16'] });
  * policy.checkUrl(new URL('https://api.example.com/x')); // 'api.example.com'
  * policy.checkAddress('api.example.com', '169.254.169.254'); // throws FETCH_BLOCKED_ADDRESS
  * ```
  */
 export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
-  const exact = new Set<string>();
-  const suffixes: string[] = [];
+  const exact = new Map<string, Set<number | undefined>>();
+  const suffixes: AllowEntry[] = [];
   for (const entry of options.allow ?? []) {
-    if (typeof entry !== 'string' || entry.length === 0) {
-      throw new FetchOptionError('allow', `${JSON.stringify(entry)} is not a host name`);
+    const parsed = parseAllowEntry(entry);
+    if (parsed.wildcard) suffixes.push(parsed);
+    else {
+      const ports = exact.get(parsed.host) ?? new Set();
+      ports.add(parsed.port);
+      exact.set(parsed.host, ports);
     }
-    if (entry.startsWith('*.')) suffixes.push(`.${normalizeHost(entry.slice(2))}`);
-    else exact.add(normalizeHost(entry));
   }
   const privateHosts = new Set<string>();
   const privateRanges: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
@@ -108,27 +226,52 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
     }
   }
   const allowAll = options.allow === undefined;
-  // URL hostname → the normalized host it was allowed as. The host checks depend on nothing but the
-  // hostname and this (immutable) policy, so a host allowed once is allowed again; refusals are not kept.
+  // URL hostname and port → the normalized host it was allowed as. The host checks depend on nothing but
+  // these and this (immutable) policy, so a host allowed once is allowed again; refusals are not kept.
   const allowedHosts = new Map<string, string>();
 
-  function isAllowed(host: string): boolean {
-    return allowAll || exact.has(host) || suffixes.some((suffix) => host.endsWith(suffix));
+  function isAllowed(host: string, port: number): boolean {
+    if (allowAll) return true;
+    const ports = exact.get(host);
+    if (ports && (ports.has(undefined) || ports.has(port))) return true;
+    return suffixes.some((s) => host.endsWith(s.host) && (s.port === undefined || s.port === port));
   }
 
-  function mayReachPrivate(host: string, address: string): boolean {
-    if (privateHosts.has(host) || privateHosts.has(address)) return true;
-    const parsed = toIPv4IfMapped(ipaddr.parse(address));
-    return privateRanges.some(([range, bits]) => parsed.kind() === range.kind() && parsed.match(range, bits));
+  function mayReachPrivate(
+    host: string,
+    canonical: string,
+    whole: ipaddr.IPv4 | ipaddr.IPv6,
+    inner: ipaddr.IPv4 | ipaddr.IPv6,
+  ): boolean {
+    if (privateHosts.has(host) || privateHosts.has(canonical) || privateHosts.has(inner.toString()))
+      return true;
+    return [whole, inner].some((a) =>
+      privateRanges.some(([range, bits]) => a.kind() === range.kind() && a.match(range, bits)),
+    );
   }
 
   function checkAddress(host: string, address: string): void {
     const canonical = canonicalAddress(address);
     if (canonical === undefined) throw new FetchBlockedAddressError(host, address, 'not an IP address');
-    const range = blockedRange(canonical);
-    if (range !== undefined && !mayReachPrivate(host, canonical)) {
-      throw new FetchBlockedAddressError(host, canonical, range);
+    const whole = toIPv4IfMapped(ipaddr.parse(canonical));
+    for (const { range, address: inner } of judge(whole)) {
+      if (!mayReachPrivate(host, canonical, whole, inner))
+        throw new FetchBlockedAddressError(host, canonical, range);
     }
+  }
+
+  /** A localhost name passes when one of its loopback addresses may be reached. */
+  function checkLocalhost(host: string): void {
+    let refusal: unknown;
+    for (const { address } of LOCALHOST_ADDRESSES) {
+      try {
+        checkAddress(host, address);
+        return;
+      } catch (error) {
+        refusal ??= error;
+      }
+    }
+    throw refusal;
   }
 
   return {
@@ -142,15 +285,19 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
       if (url.username !== '' || url.password !== '') {
         throw new FetchUrlNotAllowedError(url.href, 'URLs with user info (user:password@) are refused');
       }
-      const known = allowedHosts.get(url.hostname);
+      const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+      const key = `${url.hostname} ${port}`;
+      const known = allowedHosts.get(key);
       if (known !== undefined) return known;
       // A URL's hostname is already lower-cased, IDNA-mapped and IPv4-normalized by the URL parser.
       const host = bareHost(url.hostname);
       const literal = canonicalAddress(host);
       if (literal !== undefined) checkAddress(literal, literal);
-      if (!isAllowed(literal ?? host)) throw new FetchHostNotAllowedError(host);
+      else if (isLocalhostName(host)) checkLocalhost(host);
+      if (!isAllowed(literal ?? host, port))
+        throw new FetchHostNotAllowedError(port === 80 || port === 443 ? host : `${host}:${port}`);
       if (allowedHosts.size >= ALLOWED_HOSTS_KEPT) allowedHosts.clear();
-      allowedHosts.set(url.hostname, literal ?? host);
+      allowedHosts.set(key, literal ?? host);
       return literal ?? host;
     },
     checkAddress: (host, address) => checkAddress(normalizeHost(host), address),

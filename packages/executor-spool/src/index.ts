@@ -38,6 +38,7 @@ export {
   FETCH_ERROR_CODES,
   FetchBlockedAddressError,
   FetchBodyTooLargeError,
+  FetchDnsError,
   type FetchErrorCode,
   FetchHostNotAllowedError,
   FetchOptionError,
@@ -59,6 +60,7 @@ export {
   createHostPolicy,
   type HostPolicy,
   type HostPolicyOptions,
+  isLocalhostName,
   normalizeHost,
 } from './hostPolicy.js';
 export {

@@ -13,13 +13,20 @@ import {
 import type { Agent, buildConnector, Dispatcher, RequestInit, Response } from 'undici';
 import {
   FetchBodyTooLargeError,
+  FetchDnsError,
   FetchOptionError,
   FetchRateLimitedError,
   FetchTimeoutError,
   FetchTooManyRedirectsError,
   FetchUrlNotAllowedError,
 } from './errors.js';
-import { createHostPolicy, type HostPolicy, type HostPolicyOptions } from './hostPolicy.js';
+import {
+  createHostPolicy,
+  type HostPolicy,
+  type HostPolicyOptions,
+  isLocalhostName,
+  LOCALHOST_ADDRESSES,
+} from './hostPolicy.js';
 import { createResponseTap, REDIRECTS, type ResponseTap } from './internal/responseTap.js';
 import { undici } from './internal/undici.js';
 import { createTokenBucket } from './tokenBucket.js';
@@ -72,6 +79,13 @@ export interface RestrictedFetchOptions extends HostPolicyOptions {
    */
   breakerFor?: ((host: string) => Breaker | undefined) | undefined;
   /**
+   * The most connections open at once to one origin (scheme, host and port) through the owned Agent;
+   * further requests wait for a free connection instead of opening more sockets, so a host that never
+   * answers cannot make the fetch open one socket per request.
+   * @default 16
+   */
+  maxConnectionsPerHost?: number | undefined;
+  /**
    * The undici dispatcher to send requests through. By default the fetch owns one keep-alive `Agent`
    * whose connector checks every address at connect time.
    *
@@ -82,6 +96,8 @@ export interface RestrictedFetchOptions extends HostPolicyOptions {
   dispatcher?: Dispatcher | undefined;
   /**
    * Resolves a host name to its addresses at connect time. Every address is checked before connecting.
+   * `localhost` and `*.localhost` names are never sent to it: they are 127.0.0.1 and ::1 (RFC 6761). A
+   * rejection or an empty answer fails the request with `FETCH_DNS_FAILED`.
    * @default dns.lookup(host, { all: true })
    */
   resolve?: ((hostname: string) => Promise<readonly ResolvedAddress[]>) | undefined;
@@ -144,26 +160,49 @@ export function createCheckedAgent(options: CheckedAgentOptions): Agent {
   const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
     const family =
       lookupOptions.family === 'IPv4' ? 4 : lookupOptions.family === 'IPv6' ? 6 : lookupOptions.family;
-    resolve(hostname).then(
-      (resolved) => {
-        const addresses = resolved.filter((a) => !family || a.family === family);
-        const first = addresses[0];
-        if (!first) {
-          const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-          callback(error, '', 0);
-          return;
-        }
-        try {
+    const answer = (resolved: readonly ResolvedAddress[], localhost: boolean) => {
+      const addresses = (Array.isArray(resolved) ? resolved : []).filter(
+        (a) => !family || a.family === family,
+      );
+      let allowed: ResolvedAddress[] = [];
+      try {
+        if (localhost) {
+          // RFC 6761 names: reach whichever loopback address the policy lets through.
+          allowed = addresses.filter(({ address }) => passes(policy, hostname, address));
+          if (allowed.length === 0 && addresses[0]) policy.checkAddress(hostname, addresses[0].address);
+        } else {
           for (const { address } of addresses) policy.checkAddress(hostname, address);
-        } catch (error) {
-          callback(error as Error, '', 0);
-          return;
+          allowed = addresses;
         }
-        if (lookupOptions.all)
-          (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, [...addresses]);
-        else callback(null, first.address, first.family);
+      } catch (error) {
+        callback(error as Error, '', 0);
+        return;
+      }
+      const first = allowed[0];
+      if (!first) {
+        callback(new FetchDnsError(hostname, 'ENOTFOUND'), '', 0);
+        return;
+      }
+      if (lookupOptions.all)
+        (callback as unknown as (e: null, a: ResolvedAddress[]) => void)(null, [...allowed]);
+      else callback(null, first.address, first.family);
+    };
+    if (isLocalhostName(hostname)) {
+      answer(LOCALHOST_ADDRESSES, true);
+      return;
+    }
+    let pending: Promise<readonly ResolvedAddress[]>;
+    try {
+      pending = Promise.resolve(resolve(hostname));
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (resolved) => answer(resolved, false),
+      (error: unknown) => {
+        const code = (error as { code?: unknown } | undefined)?.code;
+        callback(new FetchDnsError(hostname, typeof code === 'string' ? code : 'ERESOLVER', error), '', 0);
       },
-      (error: Error) => callback(error, '', 0),
     );
   };
   const base = lib.buildConnector({ lookup });
@@ -217,6 +256,13 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
     throw new FetchOptionError('maxRedirects', `needs an integer >= 0, got ${maxRedirects}`);
   }
+  const maxConnectionsPerHost = options.maxConnectionsPerHost ?? 16;
+  if (!Number.isInteger(maxConnectionsPerHost) || maxConnectionsPerHost < 1) {
+    throw new FetchOptionError(
+      'maxConnectionsPerHost',
+      `needs an integer >= 1, got ${maxConnectionsPerHost}`,
+    );
+  }
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
   const limiter =
@@ -228,7 +274,11 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   function dispatcher(): Dispatcher {
     if (options.dispatcher) return options.dispatcher;
     if (!ownedAgent) {
-      ownedAgent = createCheckedAgent({ policy, resolve: options.resolve });
+      ownedAgent = createCheckedAgent({
+        policy,
+        resolve: options.resolve,
+        agent: { connections: maxConnectionsPerHost },
+      });
       // Closed before its first request: refuse it as a closed Agent does (closed Agents end destroyed).
       if (closed) void ownedAgent.destroy();
     }
@@ -416,6 +466,16 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   }
 
   return Object.assign(restrictedFetch, { close, [Symbol.asyncDispose]: close });
+}
+
+/** Whether the policy lets `hostname` reach `address`. */
+function passes(policy: HostPolicy, hostname: string, address: string): boolean {
+  try {
+    policy.checkAddress(hostname, address);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Carries a 5xx response through a breaker as a failure, to be returned to the caller afterwards. */

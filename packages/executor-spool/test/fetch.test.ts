@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { type Breaker, type BreakerContext, isOrdoError, OrdoError } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
@@ -9,51 +7,9 @@ import {
   createCheckedAgent,
   createHostPolicy,
   createRestrictedFetch,
-  type ResolvedAddress,
   type RestrictedFetchOptions,
 } from '../src/index.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse, port: number) => void;
-
-/** A real node:http server on 127.0.0.1 that counts connections and requests. */
-async function startServer(handler: Handler) {
-  const stats = {
-    connections: 0,
-    closed: 0,
-    requests: [] as { url: string; method: string; headers: object }[],
-  };
-  let port = 0;
-  const server = createServer((req, res) => {
-    stats.requests.push({ url: req.url ?? '', method: req.method ?? '', headers: req.headers });
-    handler(req, res, port);
-  });
-  server.on('connection', (socket) => {
-    stats.connections++;
-    socket.on('close', () => stats.closed++);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    stats,
-    async [Symbol.asyncDispose]() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** An injected resolver: the only DNS the tests use. */
-function resolver(table: Record<string, string>) {
-  const calls: string[] = [];
-  const resolve = async (hostname: string): Promise<ResolvedAddress[]> => {
-    calls.push(hostname);
-    const address = table[hostname.replace(/\.$/, '').toLowerCase()];
-    if (address === undefined) throw Object.assign(new Error(`ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-    return [{ address, family: address.includes(':') ? 6 : 4 }];
-  };
-  return { calls, resolve };
-}
+import { type Handler, rejection, resolver, startServer } from './fetchSupport.js';
 
 const hello: Handler = (_req, res) => res.end('hello');
 
@@ -63,15 +19,6 @@ function restricted(options: RestrictedFetchOptions) {
     allowPrivate: ['api.test', 'other.test'],
     ...options,
   });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string } & Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string } & Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('createRestrictedFetch: allowed requests', () => {

@@ -56,8 +56,13 @@ describe('blockedRange', () => {
     ['fd00::1', 'uniqueLocal'],
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:a9fe:a9fe', 'linkLocal'],
-    ['64:ff9b::7f00:1', 'rfc6052'],
-    ['2002:7f00:1::', '6to4'],
+    ['64:ff9b::7f00:1', 'loopback'],
+    ['2002:7f00:1::', 'loopback'],
+    ['::7f00:1', 'loopback'],
+    ['::a9fe:a9fe', 'linkLocal'],
+    ['fec0::1', 'deprecatedSiteLocal'],
+    ['4000::1', 'notGlobalUnicast'],
+    ['2001:db8::1', 'reserved'],
   ])('%s is blocked as %s', (address, range) => {
     expect(blockedRange(address)).toBe(range);
   });
@@ -67,6 +72,8 @@ describe('blockedRange', () => {
     '93.184.216.34',
     '2606:4700:4700::1111',
     '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
   ])('%s is public', (address) => {
     expect(blockedRange(address)).toBeUndefined();
   });

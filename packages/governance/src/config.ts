@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { type Document, isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, type LineCounter } from 'yaml';
 import { z } from 'zod';
+import { FORBIDDEN_KEYS, findUnsafeKey, parseBoundedYaml, readBoundedText } from './boundedYaml.js';
 import {
   ConfigInvalidError,
   type ConfigIssue,
@@ -111,38 +111,61 @@ export const defaultConfig: OrdoConfig = deepFreeze({
   flags: { memoryGovernance: true, workerPool: true, circuitBreakers: true },
 } satisfies OrdoConfig);
 
-const int = (min: number) => z.number().int().min(min);
-const ms = int(1);
+/**
+ * The longest timer Node can set: `setTimeout` turns anything above 2^31−1 ms (about 24.8 days) into 1 ms,
+ * so a larger interval or backoff would fire at once, over and over. Every duration is capped here.
+ */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+/** The largest configuration file {@link loadConfig} reads, in bytes (1 MiB; ordo's is a few hundred). */
+export const CONFIG_MAX_BYTES = 1_048_576;
+
+/** The deepest nesting a configuration document may have (ordo's has 3 levels). */
+export const CONFIG_MAX_DEPTH = 16;
+
+const int = (min: number, max: number, unit = '') =>
+  z.number().int().min(min).max(max, `expected at most ${max}${unit}`);
+const ms = (min = 1) =>
+  int(min, MAX_DURATION_MS, ' ms (2^31−1, about 24.8 days: the longest timer Node can set)');
 const fraction = z.number().gt(0).lte(1);
 
-const schema = z
+/** The configuration's schema. Every number has a lower and an upper bound (`config.test.ts` checks). @internal */
+export const configSchema = z
   .object({
     workers: z.object({
-      max: int(1).max(1024),
-      heapMb: int(16),
-      rssWarningMb: int(1),
-      idleTimeoutMs: ms,
-      maxRestartsPerHour: int(0),
+      max: int(1, 1024),
+      heapMb: int(16, 262_144, ' MB (256 GiB)'),
+      rssWarningMb: int(1, 262_144, ' MB (256 GiB)'),
+      idleTimeoutMs: ms(),
+      maxRestartsPerHour: int(0, 3_600),
     }),
-    queue: z.object({ maxDepth: int(1) }),
+    queue: z.object({ maxDepth: int(1, 1_000_000) }),
     memory: z.object({
-      limitBytes: z.union([z.literal('auto'), int(1)], {
-        error: "expected 'auto' or a whole number of bytes >= 1",
+      limitBytes: z.union([z.literal('auto'), int(1, 2 ** 50)], {
+        error: `expected 'auto' or a whole number of bytes from 1 to ${2 ** 50} (1 PiB)`,
       }),
       basis: z.enum(['rss', 'heapUsed']),
-      intervalMs: ms,
+      intervalMs: ms(),
       thresholds: z.object({ warning: fraction, critical: fraction, emergency: fraction }),
       hysteresis: z.number().min(0).lt(1),
     }),
     breaker: z.object({
-      failureThreshold: int(1),
-      windowMs: ms,
-      successThreshold: int(1),
-      backoff: z.object({ initialMs: ms, factor: z.number().min(1), maxMs: ms }),
-      halfOpenMaxConcurrent: int(1),
+      failureThreshold: int(1, 1_000_000),
+      windowMs: ms(),
+      successThreshold: int(1, 1_000_000),
+      backoff: z.object({
+        initialMs: ms(),
+        factor: z.number().min(1).max(1_000, 'expected at most 1000'),
+        maxMs: ms(),
+      }),
+      halfOpenMaxConcurrent: int(1, 1_000_000),
     }),
-    admission: z.object({ memoryThreshold: fraction, ratePerSecond: z.number().positive(), burst: int(1) }),
-    launcher: z.object({ pollIntervalMs: ms, monitorCooldownMs: int(0) }),
+    admission: z.object({
+      memoryThreshold: fraction,
+      ratePerSecond: z.number().positive().max(1_000_000_000, 'expected at most 1000000000 per second'),
+      burst: int(1, 1_000_000_000),
+    }),
+    launcher: z.object({ pollIntervalMs: ms(), monitorCooldownMs: ms(0) }),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']) }),
     flags: z.object({ memoryGovernance: z.boolean(), workerPool: z.boolean(), circuitBreakers: z.boolean() }),
   })
@@ -221,15 +244,28 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoC
     throw new GovernanceOptionsError('loadConfig', 'values', options.values, 'not both file and values');
   }
   let parsed: ParsedFile = { tree: options.values ?? {}, locate: () => 'values' };
-  if (options.file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(options.file, { encoding: 'utf8', signal: options.signal });
-    } catch (error) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw new ConfigUnreadableError(options.file, error);
+  if (options.values !== undefined) {
+    const bad = findUnsafeKey(options.values, CONFIG_MAX_DEPTH);
+    if (bad) {
+      throw new ConfigInvalidError([
+        { path: bad.path.join('.'), value: undefined, expected: bad.reason, source: 'values' },
+      ]);
     }
-    parsed = parseFile(text, options.file);
+  }
+  if (options.file !== undefined) {
+    const read = await readBoundedText(options.file, CONFIG_MAX_BYTES, options.signal);
+    if (!read.ok && read.code === 'EFBIG') {
+      throw new ConfigInvalidError([
+        {
+          path: '',
+          value: undefined,
+          expected: `a document of at most ${CONFIG_MAX_BYTES} bytes`,
+          source: options.file,
+        },
+      ]);
+    }
+    if (!read.ok) throw new ConfigUnreadableError(options.file, read.cause ?? new Error(read.message));
+    parsed = parseFile(read.text, options.file);
   }
   return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_');
 }
@@ -241,16 +277,20 @@ interface ParsedFile {
 }
 
 function parseFile(text: string, file: string): ParsedFile {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
-  const [error] = doc.errors;
-  if (error) {
-    const reason = error.message.split('\n')[0];
+  const parsed = parseBoundedYaml(text, { maxBytes: CONFIG_MAX_BYTES, maxDepth: CONFIG_MAX_DEPTH });
+  if (!parsed.ok) {
+    const path = parsed.path ?? [];
     throw new ConfigInvalidError([
-      { path: '', value: undefined, expected: `valid YAML (${reason})`, source: file },
+      {
+        path: path.join('.'),
+        value: undefined,
+        expected: parsed.kind === 'syntax' ? `valid YAML (${parsed.reason})` : parsed.reason,
+        source: parsed.line !== undefined ? `${file}:${parsed.line}` : file,
+      },
     ]);
   }
-  return { tree: doc.toJS() ?? {}, locate: (path) => locate(doc, lineCounter, file, path) };
+  const { doc, lineCounter, value } = parsed;
+  return { tree: value ?? {}, locate: (path) => locate(doc, lineCounter, file, path) };
 }
 
 /** `file:line` of the deepest key of `path` written in the document, or just `file`. */
@@ -291,7 +331,7 @@ function resolveConfig(
   mergeInto(merged, fileTree, [], file.locate, sources, issues);
   applyEnv(merged, env, prefix, sources, issues);
 
-  const parsed = schema.safeParse(merged);
+  const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.map(String).join('.');
@@ -319,7 +359,16 @@ function mergeInto(
   for (const [key, value] of Object.entries(from)) {
     if (value === undefined) continue;
     const at = [...path, key];
-    if (!(key in into)) {
+    if (FORBIDDEN_KEYS.has(key)) {
+      issues.push({
+        path: at.join('.'),
+        value: undefined,
+        expected: `no "${key}" key: it is refused anywhere, as merging it could change every object in the process`,
+        source: describe(at),
+      });
+      continue;
+    }
+    if (!Object.hasOwn(into, key)) {
       issues.push(unknownKey(at, value, Object.keys(into), describe(at)));
       continue;
     }
@@ -362,7 +411,7 @@ function applyEnv(
   sources: Map<string, string>,
   issues: ConfigIssue[],
 ): void {
-  const overrides: Tree = {};
+  const overrides: Tree = Object.create(null) as Tree;
   const variables = new Map<string, string>();
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined) continue;
@@ -403,13 +452,26 @@ function parseFlag(raw: string): unknown {
   return raw;
 }
 
+/** Sets a leaf in a tree of null-prototype objects (own properties only, so no key reaches a prototype). */
 function setPath(tree: Tree, path: string[], value: unknown): void {
   let node = tree;
   for (const key of path.slice(0, -1)) {
-    if (!isTree(node[key])) node[key] = {};
+    if (!Object.hasOwn(node, key) || !isTree(node[key])) {
+      Object.defineProperty(node, key, {
+        value: Object.create(null),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
     node = node[key] as Tree;
   }
-  node[path.at(-1) as string] = value;
+  Object.defineProperty(node, path.at(-1) as string, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 function sourceOf(path: string, sources: Map<string, string>): string {

@@ -91,16 +91,29 @@ export class ConfigInvalidError extends OrdoError {
   readonly issues: readonly ConfigIssue[];
 
   constructor(issues: readonly ConfigIssue[]) {
-    const lines = issues.map(
-      (i) =>
-        `- ${i.path || '(root)'} = ${formatValue(i.value)} (from ${i.source}): ${i.expected}${i.hint ? `; ${i.hint}` : ''}`,
-    );
+    const lines = issues
+      .slice(0, MESSAGE_ISSUES)
+      .map(
+        (i) =>
+          `- ${clip(i.path || '(root)')} = ${clip(formatValue(i.value))} (from ${i.source}): ${i.expected}${i.hint ? `; ${clip(i.hint)}` : ''}`,
+      );
+    if (issues.length > MESSAGE_ISSUES) {
+      lines.push(`- … and ${issues.length - MESSAGE_ISSUES} more (all of them are in \`issues\`)`);
+    }
     super(
       `Configuration is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'}); fix these keys and load it again:\n${lines.join('\n')}`,
       { details: { issues } },
     );
     this.issues = issues;
   }
+}
+
+/** How many issues a `CONFIG_INVALID` message lists (`issues` keeps them all). */
+const MESSAGE_ISSUES = 50;
+
+/** A value or key cut to 200 characters for a message, so a hostile document cannot make it huge. */
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 function formatValue(value: unknown): string {

@@ -17,6 +17,18 @@ export {
   type RetryAfterOptions,
 } from './admission.js';
 export {
+  type BoundedRead,
+  FORBIDDEN_KEYS,
+  findUnsafeKey,
+  measureYaml,
+  parseBoundedYaml,
+  readBoundedText,
+  type UnsafeKey,
+  type YamlBounds,
+  type YamlParsed,
+  type YamlRefusal,
+} from './boundedYaml.js';
+export {
   type BackoffOptions,
   type BreakerStateChange,
   CircuitBreaker,
@@ -24,10 +36,13 @@ export {
   type CircuitBreakerOptions,
 } from './circuitBreaker.js';
 export {
+  CONFIG_MAX_BYTES,
+  CONFIG_MAX_DEPTH,
   type ConfigLogLevel,
   defaultConfig,
   type LoadConfigOptions,
   loadConfig,
+  MAX_DURATION_MS,
   type OrdoConfig,
 } from './config.js';
 export {

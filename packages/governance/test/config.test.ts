@@ -142,7 +142,9 @@ describe('loadConfig', () => {
     expect(byPath['queue.maxDepth']).toMatchObject({ value: 2.5, source: 'env ORDO_QUEUE__MAX_DEPTH' });
     expect(byPath['memory.limitBytes']?.expected).toBe('expected number to be >=1');
     const word = await invalid(loadConfig({ env: { ORDO_MEMORY__LIMIT_BYTES: 'lots' } }));
-    expect(word.issues[0]?.expected).toBe("expected 'auto' or a whole number of bytes >= 1");
+    expect(word.issues[0]?.expected).toBe(
+      "expected 'auto' or a whole number of bytes from 1 to 1125899906842624 (1 PiB)",
+    );
     expect(byPath['log.level']?.expected).toMatch(/"debug"\|"info"/);
     expect(error.message).toContain(`- workers.max = 0 (from ${file}:2): expected number to be >=1`);
     expect(error.message).toMatch(/^Configuration is invalid \(6 problems\)/);

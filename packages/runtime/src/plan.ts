@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { findUnsafeKey, MAX_DURATION_MS, parseBoundedYaml, readBoundedText } from '@ordo/governance';
 import { planLevels } from '@ordo/kernel-scheduler';
-import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
+import { type Document, isNode, type LineCounter } from 'yaml';
 import { z } from 'zod';
 import { PlanInvalidError, type PlanIssue, PlanUnreadableError } from './errors.js';
 import type { Plan, PlanInput, PlanSource, PlanTask } from './types.js';
@@ -10,6 +10,12 @@ import type { Plan, PlanInput, PlanSource, PlanTask } from './types.js';
 const NAME = /^[A-Za-z0-9._-]+$/;
 const TASK_ID = /^[A-Za-z0-9._:-]+$/;
 const PRIORITY_NAMES = { CRITICAL: 0, HIGH: 1, NORMAL: 2, LOW: 3 } as const;
+
+/** The largest plan text or file accepted, in bytes (8 MiB). */
+export const PLAN_MAX_BYTES = 8 * 1024 * 1024;
+
+/** The deepest nesting a plan may have, `run.input` included. */
+export const PLAN_MAX_DEPTH = 64;
 
 /** A declared file: workspace-relative, `/`-separated, no `..`, no absolute path. */
 const declaredFile = z
@@ -43,7 +49,12 @@ const taskSchema = z.strictObject({
     })
     .optional(),
   files: z.array(declaredFile, { error: 'expected a list of the paths or globs the task may touch' }),
-  timeoutMs: z.number().int().positive('expected a whole number of ms > 0').optional(),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive('expected a whole number of ms > 0')
+    .max(MAX_DURATION_MS, `expected at most ${MAX_DURATION_MS} ms (2^31−1, the longest timer Node can set)`)
+    .optional(),
   run: runSchema,
 });
 
@@ -79,6 +90,11 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
   const source = options.source ?? 'object';
   const baseDir = options.baseDir ?? process.cwd();
   const lineOf = options.lineOf ?? (() => undefined);
+  const unsafe = findUnsafeKey(input, PLAN_MAX_DEPTH);
+  if (unsafe) {
+    const where = unsafe.path.map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+    throw new PlanInvalidError(source, [toIssue(where, unsafe.reason, lineOf)]);
+  }
   const parsed = planSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((issue) => toIssue(issue.path, issue.message, lineOf));
@@ -142,15 +158,14 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
  */
 export function parsePlanText(text: string, options: ParsePlanOptions = {}): Plan {
   const source = options.source ?? 'text';
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
-  const [error] = doc.errors;
-  if (error) {
-    const line = error.linePos?.[0].line;
-    const reason = error.message.split('\n')[0] ?? 'syntax error';
-    throw new PlanInvalidError(source, [{ path: '', message: `not valid YAML/JSON: ${reason}`, line }]);
+  const parsed = parseBoundedYaml(text, { maxBytes: PLAN_MAX_BYTES, maxDepth: PLAN_MAX_DEPTH });
+  if (!parsed.ok) {
+    const where = (parsed.path ?? []).map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+    const message = parsed.kind === 'syntax' ? `not valid YAML/JSON: ${parsed.reason}` : parsed.reason;
+    throw new PlanInvalidError(source, [{ path: formatPath(where), message, line: parsed.line }]);
   }
-  return parsePlan(doc.toJS(), { ...options, source, lineOf: (p) => lineIn(doc, lineCounter, p) });
+  const { doc, lineCounter } = parsed;
+  return parsePlan(parsed.value, { ...options, source, lineOf: (p) => lineIn(doc, lineCounter, p) });
 }
 
 /**
@@ -168,17 +183,20 @@ export async function loadPlan(file: string, signal?: AbortSignal): Promise<Plan
       { details: { file } },
     );
   }
-  let text: string;
-  try {
-    text = await readFile(file, { encoding: 'utf8', signal });
-  } catch (error) {
-    if (signal?.aborted) throw signal.reason;
+  const read = await readBoundedText(file, PLAN_MAX_BYTES, signal);
+  if (!read.ok && read.code === 'EFBIG') {
+    throw new PlanInvalidError(file, [
+      { path: '', message: `the plan is larger than ${PLAN_MAX_BYTES} bytes; split the feature` },
+    ]);
+  }
+  if (!read.ok) {
+    const why = read.code === 'ENOTREG' ? read.message : read.code;
     throw new PlanUnreadableError(
-      `Cannot read the plan ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check the path and its permissions.`,
-      { cause: error, details: { file } },
+      `Cannot read the plan ${file} (${why}). Check the path and its permissions; a plan must be a regular file.`,
+      { cause: read.cause, details: { file } },
     );
   }
-  return parsePlanText(text, { source: file, baseDir: path.dirname(path.resolve(file)) });
+  return parsePlanText(read.text, { source: file, baseDir: path.dirname(path.resolve(file)) });
 }
 
 /**

@@ -15,6 +15,6 @@ export function deepFreeze<T>(value: T): T {
 /** The value at a dotted-path's keys, or `undefined` if any step is missing. */
 export function getPath(tree: unknown, path: readonly string[]): unknown {
   let node = tree;
-  for (const key of path) node = isTree(node) ? node[key] : undefined;
+  for (const key of path) node = isTree(node) && Object.hasOwn(node, key) ? node[key] : undefined;
   return node;
 }
