@@ -17,6 +17,12 @@ export {
   type RetryAfterOptions,
 } from './admission.js';
 export {
+  type BulkheadOptions,
+  type BulkheadPolicy,
+  type BulkheadPolicyEvents,
+  bulkhead,
+} from './bulkhead.js';
+export {
   type BackoffOptions,
   type BreakerStateChange,
   CircuitBreaker,
@@ -43,6 +49,7 @@ export {
 export {
   BreakerOpenError,
   BreakerTimeoutError,
+  BulkheadFullError,
   ConfigInvalidError,
   type ConfigIssue,
   ConfigUnreadableError,
@@ -50,6 +57,7 @@ export {
   GovernanceOptionsError,
   IpcResultError,
   IpcVersionMismatchError,
+  PolicyTimeoutError,
   PoolClosedError,
   PoolErrorCode,
   PoolQueueFullError,
@@ -66,6 +74,12 @@ export {
   type WorkerExitInfo,
   WorkerOomError,
 } from './errors.js';
+export {
+  type FallbackOptions,
+  type FallbackPolicy,
+  type FallbackPolicyEvents,
+  fallback,
+} from './fallback.js';
 export {
   createHealthHandler,
   type HealthHandler,
@@ -116,9 +130,11 @@ export {
   type MetricsOptions,
   type MetricsSources,
   type MonitorMetricsSource,
+  type PolicyMetricsSource,
   type PoolMetricsSource,
   type QueueMetricsSource,
 } from './metrics.js';
+export type { GovernancePolicy, PolicyKind, PolicyStats } from './policy.js';
 export {
   type EnqueueResult,
   PriorityQueue,
@@ -126,6 +142,22 @@ export {
   type PriorityQueueOptions,
   type QueueItem,
 } from './priorityQueue.js';
+export {
+  type RetryBackoffOptions,
+  type RetryEvent,
+  type RetryGiveUp,
+  type RetryOptions,
+  type RetryPolicy,
+  type RetryPolicyEvents,
+  retry,
+} from './retry.js';
+export {
+  type TimeoutOptions,
+  type TimeoutPolicy,
+  type TimeoutPolicyEvents,
+  type TimeoutStrategy,
+  timeout,
+} from './timeout.js';
 export {
   type RunOptions,
   type WorkerExit,
@@ -135,3 +167,4 @@ export {
   type WorkerPoolOptions,
   type WorkerPoolStats,
 } from './workerPool.js';
+export { type FallbackValueOf, type PolicyLike, type WrappedPolicy, wrap } from './wrap.js';
