@@ -134,7 +134,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     monitor,
     queue,
     breakers,
-    policies: [enginePolicy.policy],
+    policies: options.launcher === 'docker' ? [enginePolicy.policy] : [],
     pool: { stats: () => ({ active: slots.active, idle: slots.idle }) },
   });
   const health = createHealthHandler({ monitor, queue, breakers });
