@@ -1,6 +1,7 @@
 /**
  * `@ordo/governance`: keeps an ordo host inside its memory and its dependencies healthy. A memory monitor
- * with hysteresis, a bounded priority queue, a circuit breaker, a memory governor, YAML configuration with
+ * with hysteresis, a bounded priority queue, a circuit breaker and resilience policies that compose with it
+ * (retry, timeout, bulkhead, fallback, `wrap`), a memory governor, YAML configuration with
  * env overrides and hot reload, and Prometheus metrics.
  * @packageDocumentation
  */
