@@ -78,11 +78,11 @@ class Timeout extends EventEmitter<TimeoutPolicyEvents> implements TimeoutPolicy
       };
       const timer: TimerHandle = this.#clock.setTimeout(() => {
         timedOut = new PolicyTimeoutError(this.name, this.timeoutMs);
-        this.#rejections++;
         controller.abort(timedOut);
         this.emit('timeout', timedOut);
         if (aggressive && !settled) {
           finish();
+          this.#rejections++;
           reject(timedOut);
         }
       }, this.timeoutMs);
@@ -105,6 +105,7 @@ class Timeout extends EventEmitter<TimeoutPolicyEvents> implements TimeoutPolicy
           if (settled) return;
           finish();
           // fn stopped because the deadline passed: say so, not with whatever its abort looked like.
+          if (timedOut) this.#rejections++;
           reject(timedOut ?? error);
         },
       );

@@ -56,6 +56,7 @@ describe('timeout', () => {
     clock.advance(100);
     finish('late but whole');
     await expect(done).resolves.toBe('late but whole');
+    expect(policy.stats()).toEqual({ attempts: 1, rejections: 0 });
   });
 
   it('aggressive: rejects at the deadline although fn ignores its signal', async () => {
@@ -75,6 +76,7 @@ describe('timeout', () => {
     expect(signal?.aborted).toBe(true);
     finish('too late'); // ignored
     expect(clock.pendingTimers).toBe(0);
+    expect(policy.stats()).toEqual({ attempts: 1, rejections: 1 });
   });
 
   it("the caller's abort rejects with its reason at once and leaves no timer or listener", async () => {
