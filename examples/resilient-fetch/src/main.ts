@@ -1,8 +1,8 @@
 /**
- * Resilient fetch: `createRestrictedFetch` with a governance `CircuitBreaker` per host, against a flaky
- * `node:http` server on 127.0.0.1. Retries ride out a blip; when the server goes down the breaker opens and
- * stops hammering it; private and cloud-metadata addresses are refused; once the server is back, the breaker
- * lets a probe through and closes.
+ * Resilient fetch: `createRestrictedFetch` with governance's `wrap(retry, breaker)` per host, against a flaky
+ * `node:http` server on 127.0.0.1. The retry rides out a blip; when the server goes down the breaker opens
+ * and the retry stops at its `BREAKER_OPEN` instead of hammering the server; private and cloud-metadata
+ * addresses are refused; once the server is back, the breaker lets a probe through and closes.
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { type Clock, isOrdoError, systemClock } from '@ordo/contracts';
 import { createRestrictedFetch, type RestrictedFetch } from '@ordo/executor-spool';
-import { CircuitBreaker } from '@ordo/governance';
+import { CircuitBreaker, retry, type WrappedPolicy, wrap } from '@ordo/governance';
 
 /** What the example found, for its smoke test. */
 export interface ResilientFetchDemo {
@@ -28,32 +28,9 @@ export interface ResilientFetchDemo {
 
 const print = (line: string) => console.log(line);
 
-/**
- * Calls `fetch` up to `attempts` times while it answers 5xx, with exponential backoff. A `BREAKER_OPEN` is
- * not retried: the breaker already knows the host is down and says when to come back (`retryAfterMs`).
- */
-async function withRetries(
-  call: () => Promise<Response>,
-  { attempts = 3, backoffMs = 50, clock = systemClock, log = print } = {},
-): Promise<(number | string)[]> {
-  const outcomes: (number | string)[] = [];
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    try {
-      const response = await call();
-      await response.body?.cancel(); // read or cancel every body, so the socket goes back to the pool
-      outcomes.push(response.status);
-      log(`  attempt ${attempt}: HTTP ${response.status}`);
-      if (response.status < 500) break;
-    } catch (error) {
-      if (!isOrdoError(error)) throw error;
-      outcomes.push(error.code);
-      log(`  attempt ${attempt}: ${error.code}`);
-      if (error.code === 'BREAKER_OPEN') break;
-    }
-    if (attempt < attempts) await clock.sleep(backoffMs * 2 ** (attempt - 1));
-  }
-  return outcomes;
-}
+/** What one attempt ended with: the HTTP status of a 5xx the fetch handed the retry, or an error code. */
+const outcomeOf = (error: unknown): number | string =>
+  isOrdoError(error) ? error.code : ((error as { status?: number }).status ?? String(error));
 
 /**
  * Runs the whole demonstration, printing through `log`. `clock` drives the breakers, the retry backoff and the
@@ -80,14 +57,23 @@ export async function main(
   await once(server, 'listening');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
 
-  // One breaker per host, created on first use. 3 failures within 10 s open it for 500 ms (doubling on
-  // each failed probe); 2 successful probes close it.
+  // One policy per host, created on first use: a retry around a breaker. The breaker opens after 3
+  // failures within 10 s, for 500 ms (doubling on each failed probe); 2 successful probes close it. The
+  // retry makes up to 3 attempts, 50 ms then 100 ms apart, and stops at once when the breaker says to come
+  // back later than its 400 ms cap. (A real client keeps the default `jitter: 'full'`, which spreads the
+  // retries of many clients; the demo waits exact delays so its output is the same on every run.)
   const breakers = new Map<string, CircuitBreaker>();
+  const policies = new Map<string, WrappedPolicy>();
   const transitions: string[] = [];
+  // Every attempt's outcome in the current call: the retry reports the failed ones.
+  let attempts: (number | string)[] = [];
+  const record = ({ error }: { error?: unknown }) => {
+    if (error !== undefined) attempts.push(outcomeOf(error));
+  };
   const breakerFor = (host: string) => {
-    let breaker = breakers.get(host);
-    if (!breaker) {
-      breaker = new CircuitBreaker({
+    let policy = policies.get(host);
+    if (!policy) {
+      const breaker = new CircuitBreaker({
         name: host,
         failureThreshold: 3,
         windowMs: 10_000,
@@ -99,9 +85,35 @@ export async function main(
         transitions.push(`${from}→${to}`);
         log(`  [breaker ${name}: ${from} → ${to}]`);
       });
+      const retrying = retry({
+        name: `${host}-retry`,
+        maxAttempts: 3,
+        backoff: { initialMs: 50, factor: 2, maxMs: 400, jitter: 'none' },
+        clock,
+      });
+      retrying.on('retry', record);
+      retrying.on('giveUp', record);
+      policy = wrap(retrying, breaker);
       breakers.set(host, breaker);
+      policies.set(host, policy);
     }
-    return breaker;
+    return policy;
+  };
+
+  /** One fetch (so one run of the host's policy); logs and returns the outcome of each attempt. */
+  const call = async (): Promise<(number | string)[]> => {
+    attempts = [];
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel(); // read or cancel every body, so the socket goes back to the pool
+      if (response.status < 500) attempts.push(response.status); // a 5xx returned was the last failure
+    } catch (error) {
+      if (!isOrdoError(error)) throw error;
+    }
+    attempts.forEach((outcome, i) => {
+      log(`  attempt ${i + 1}: ${typeof outcome === 'number' ? `HTTP ${outcome}` : outcome}`);
+    });
+    return attempts;
   };
 
   // 127.0.0.1 must be allowed explicitly: by default only public addresses are reachable.
@@ -114,11 +126,11 @@ export async function main(
     log(`flaky server at ${url}`);
 
     log('\n1. a blip: two 503s, then the retry gets through');
-    const retried = await withRetries(() => fetch(url), { clock, log });
+    const retried = await call();
 
     log('\n2. the server goes down: the breaker opens and further calls never reach it');
     down = true;
-    await withRetries(() => fetch(url), { clock, log });
+    await call();
     const hitsBefore = hits;
     const codes: string[] = [];
     let retryAfterMs = 0;

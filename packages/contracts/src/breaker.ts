@@ -1,3 +1,5 @@
+import type { Policy } from './policy.js';
+
 /** A circuit breaker's state: `closed` lets calls through, `open` rejects them, `half-open` lets a few probe. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -9,9 +11,10 @@ export interface BreakerContext {
 
 /**
  * A circuit breaker, as other packages ask for one (the restricted fetch wraps each host in one). The
- * governance package's `CircuitBreaker` implements it; any cockatiel-like policy with this shape fits.
+ * governance package's `CircuitBreaker` implements it; any cockatiel-like policy with this shape fits. Where
+ * only `execute` is needed, ask for a {@link Policy} instead, so a wrapped chain (retry around a breaker) fits.
  */
-export interface Breaker {
+export interface Breaker extends Policy {
   /** The current state. */
   readonly state: BreakerState;
   /**

@@ -26,6 +26,7 @@ export {
   type MemoryUsage,
 } from './memory.js';
 export { isOrdoError, OrdoError, type OrdoErrorOptions, type SerializedError } from './ordoError.js';
+export type { Policy, PolicyContext } from './policy.js';
 export { type GroupLeader, signalProcessGroup } from './processGroup.js';
 export type { RateLimitDecision, RateLimiter } from './rateLimiter.js';
 export {

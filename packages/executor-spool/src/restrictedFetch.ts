@@ -1,12 +1,12 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
 import {
-  type Breaker,
   type Clock,
   childAbortController,
   isOrdoError,
   type Logger,
   noopLogger,
+  type Policy,
   type RateLimiter,
   systemClock,
 } from '@ordo/contracts';
@@ -28,6 +28,7 @@ import {
   LOCALHOST_ADDRESSES,
 } from './hostPolicy.js';
 import { createResponseTap, REDIRECTS, type ResponseTap } from './internal/responseTap.js';
+import { parseRetryAfter } from './internal/retryAfter.js';
 import { undici } from './internal/undici.js';
 import { createTokenBucket } from './tokenBucket.js';
 
@@ -73,11 +74,14 @@ export interface RestrictedFetchOptions extends HostPolicyOptions {
    */
   maxRedirects?: number | undefined;
   /**
-   * A circuit breaker per host (e.g. governance's `CircuitBreaker`), asked for on every request. 5xx
-   * responses and network errors count as failures; the 5xx response is still returned.
+   * A circuit breaker per host (e.g. governance's `CircuitBreaker`), or any contracts `Policy` such as
+   * governance's `wrap(retry(...), breaker)`, asked for on every request. 5xx responses and network errors
+   * count as failures: a 5xx reaches the policy as an error with `status` and `retryAfterMs` (its
+   * `Retry-After`), so a retry can retry it; the last 5xx response is still returned, and the bodies of
+   * the ones a retry dropped are cancelled.
    * @default undefined (no breaker)
    */
-  breakerFor?: ((host: string) => Breaker | undefined) | undefined;
+  breakerFor?: ((host: string) => Policy | undefined) | undefined;
   /**
    * The most connections open at once to one origin (scheme, host and port) through the owned Agent;
    * further requests wait for a free connection instead of opening more sockets, so a host that never
@@ -313,20 +317,25 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   }
 
   async function sendThroughBreaker(
-    breaker: Breaker,
+    breaker: Policy,
     url: URL,
     init: RequestInit,
     signal: AbortSignal,
   ): Promise<Response> {
+    let dropped: Response | undefined; // a 5xx of an earlier attempt (the policy retries): cancel its body
     try {
       return await breaker.execute(async (context) => {
+        await dropped?.body?.cancel().catch(() => {});
         // The breaker's own signal (its timeout) may cancel the request until the headers are in.
         const linked = childAbortController(signal);
         const onBreakerAbort = () => linked.controller.abort(context.signal.reason);
         context.signal.addEventListener('abort', onBreakerAbort, { once: true });
         try {
           const response = await undici().fetch(url, { ...init, signal: linked.signal });
-          if (response.status >= 500) throw new ServerErrorResponse(response);
+          if (response.status >= 500) {
+            dropped = response;
+            throw new ServerErrorResponse(response, clock.now());
+          }
           return response;
         } finally {
           context.signal.removeEventListener('abort', onBreakerAbort);
@@ -334,6 +343,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
       }, signal);
     } catch (error) {
       if (error instanceof ServerErrorResponse) return error.response;
+      await dropped?.body?.cancel().catch(() => {});
       throw error;
     }
   }
@@ -478,12 +488,19 @@ function passes(policy: HostPolicy, hostname: string, address: string): boolean 
   }
 }
 
-/** Carries a 5xx response through a breaker as a failure, to be returned to the caller afterwards. */
+/**
+ * Carries a 5xx response through a breaker as a failure, to be returned to the caller afterwards. A retry
+ * policy reads its `status` and its `retryAfterMs` (the answer's `Retry-After`).
+ */
 class ServerErrorResponse extends Error {
   readonly response: Response;
-  constructor(response: Response) {
+  readonly status: number;
+  readonly retryAfterMs: number | undefined;
+  constructor(response: Response, nowMs: number) {
     super(`HTTP ${response.status}`);
     this.response = response;
+    this.status = response.status;
+    this.retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), nowMs);
   }
 }
 

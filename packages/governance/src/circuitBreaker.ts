@@ -11,7 +11,9 @@ import {
 } from '@ordo/contracts';
 import { EventEmitter } from 'eventemitter3';
 import { BreakerOpenError, BreakerTimeoutError } from './errors.js';
+import { IDLE_CONTEXT } from './internal/idle.js';
 import { positive, positiveInteger } from './internal/validate.js';
+import type { GovernancePolicy, PolicyStats } from './policy.js';
 
 /** How long a breaker stays open: `initialMs` the first time, times `factor` at each re-open, at most `maxMs`. */
 export interface BackoffOptions {
@@ -92,9 +94,6 @@ export interface CircuitBreakerEvents {
   rejected: [error: BreakerOpenError];
 }
 
-/** A context for calls without a signal or timeout: its signal never aborts. */
-const IDLE_CONTEXT: BreakerContext = Object.freeze({ signal: new AbortController().signal });
-
 /**
  * A circuit breaker implementing the contracts `Breaker`: it opens after `failureThreshold` failures inside
  * a sliding `windowMs`, refuses calls with `BREAKER_OPEN` (and `retryAfterMs`) while open, lets
@@ -113,7 +112,8 @@ const IDLE_CONTEXT: BreakerContext = Object.freeze({ signal: new AbortController
  * const body = await breaker.execute(({ signal }) => fetch(url, { signal }).then((r) => r.text()));
  * ```
  */
-export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implements Breaker {
+export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implements Breaker, GovernancePolicy {
+  readonly kind = 'breaker';
   readonly name: string;
   readonly #failureThreshold: number;
   readonly #windowMs: number;
@@ -137,6 +137,11 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   #timer: TimerHandle | undefined;
   #probes = 0;
   #probeSuccesses = 0;
+  #attempts = 0;
+  #rejections = 0;
+  /** Time spent open before the current open period, in ms. */
+  #openMsBefore = 0;
+  #openedAt = 0;
 
   constructor(options: CircuitBreakerOptions) {
     super();
@@ -174,6 +179,17 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     return this.state === 'open' ? Math.max(0, this.#openUntil - this.#clock.now()) : 0;
   }
 
+  /** Calls let through (`attempts`) and refused with `BREAKER_OPEN` (`rejections`) so far. */
+  stats(): PolicyStats {
+    return { attempts: this.#attempts, rejections: this.#rejections };
+  }
+
+  /** The total time this breaker has spent open, in ms (the current open period included). */
+  get openMs(): number {
+    if (this.state !== 'open') return this.#openMsBefore;
+    return this.#openMsBefore + Math.max(0, this.#clock.now() - this.#openedAt);
+  }
+
   /**
    * Runs `fn` unless the breaker refuses it, recording the outcome. `fn` receives a signal that aborts
    * when `signal` does or `timeoutMs` passes.
@@ -186,12 +202,14 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     if (this.#state !== 'closed') {
       if (this.state === 'open' || this.#probes >= this.#halfOpenMax) {
         const error = new BreakerOpenError(this.name, this.retryAfterMs);
+        this.#rejections++;
         this.emit('rejected', error);
         return Promise.reject(error);
       }
       probe = true;
       this.#probes++;
     }
+    this.#attempts++;
     if (signal === undefined && this.#timeoutMs === undefined) return this.#run(fn, probe);
     return this.#runGuarded(fn, probe, signal);
   }
@@ -313,11 +331,14 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
 
   #transition(to: BreakerState, openForMs?: number): void {
     const from = this.#state;
+    const now = this.#clock.now();
+    if (from === 'open') this.#openMsBefore += Math.max(0, Math.min(now, this.#openUntil) - this.#openedAt);
+    if (to === 'open') this.#openedAt = now;
     this.#state = to;
     this.#generation++;
     this.#probes = 0;
     this.#probeSuccesses = 0;
-    const change: BreakerStateChange = { name: this.name, from, to, at: this.#clock.now() };
+    const change: BreakerStateChange = { name: this.name, from, to, at: now };
     if (openForMs !== undefined) change.openForMs = openForMs;
     if (to === 'open') this.#logger.warn({ from, to, openForMs }, `circuit breaker ${this.name} opened`);
     else this.#logger.info({ from, to }, `circuit breaker ${this.name} is ${to}`);

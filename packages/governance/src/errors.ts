@@ -9,6 +9,10 @@ export const GovernanceErrorCode = {
   BREAKER_OPEN: 'BREAKER_OPEN',
   /** A call run through a circuit breaker took longer than its `timeoutMs`; it counts as a failure. */
   BREAKER_TIMEOUT: 'BREAKER_TIMEOUT',
+  /** A bulkhead refused a call: `maxConcurrent` calls were running and `maxQueued` waiting. Retry later or shed load. */
+  BULKHEAD_FULL: 'BULKHEAD_FULL',
+  /** A call run through a timeout policy took longer than its `timeoutMs`; its signal was aborted. */
+  POLICY_TIMEOUT: 'POLICY_TIMEOUT',
   /** A configuration (file, env override or watch reload) failed validation; `issues` lists every bad key. */
   CONFIG_INVALID: 'CONFIG_INVALID',
   /** A configuration file could not be read or parsed as YAML. */
@@ -64,6 +68,39 @@ export class BreakerTimeoutError extends OrdoError {
       `A call through circuit breaker "${breaker}" took longer than ${timeoutMs} ms and was abandoned. Raise timeoutMs if such calls are expected to be slow.`,
       { details: { breaker, timeoutMs } },
     );
+  }
+}
+
+/** A bulkhead refused a call because it was full; the call was not made. */
+export class BulkheadFullError extends OrdoError {
+  override readonly code = GovernanceErrorCode.BULKHEAD_FULL;
+  /** The bulkhead's name. */
+  readonly bulkhead: string;
+
+  constructor(bulkhead: string, maxConcurrent: number, maxQueued: number) {
+    super(
+      `Bulkhead "${bulkhead}" is full (${maxConcurrent} running, ${maxQueued} queued): the call was not made. Retry later, shed load, or raise maxConcurrent or maxQueued.`,
+      { details: { bulkhead, maxConcurrent, maxQueued } },
+    );
+    this.bulkhead = bulkhead;
+  }
+}
+
+/** A call run through a timeout policy did not settle within `timeoutMs`; its signal was aborted with this. */
+export class PolicyTimeoutError extends OrdoError {
+  override readonly code = GovernanceErrorCode.POLICY_TIMEOUT;
+  /** The timeout policy's name. */
+  readonly policy: string;
+  /** The limit that passed, in ms. */
+  readonly timeoutMs: number;
+
+  constructor(policy: string, timeoutMs: number) {
+    super(
+      `A call through timeout policy "${policy}" took longer than ${timeoutMs} ms and was abandoned. Raise timeoutMs if such calls are expected to be slow.`,
+      { details: { policy, timeoutMs } },
+    );
+    this.policy = policy;
+    this.timeoutMs = timeoutMs;
   }
 }
 

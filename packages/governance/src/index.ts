@@ -1,6 +1,7 @@
 /**
  * `@ordo/governance`: keeps an ordo host inside its memory and its dependencies healthy. A memory monitor
- * with hysteresis, a bounded priority queue, a circuit breaker, a memory governor, YAML configuration with
+ * with hysteresis, a bounded priority queue, a circuit breaker and resilience policies that compose with it
+ * (retry, timeout, bulkhead, fallback, `wrap`), a memory governor, YAML configuration with
  * env overrides and hot reload, and Prometheus metrics.
  * @packageDocumentation
  */
@@ -28,6 +29,12 @@ export {
   type YamlParsed,
   type YamlRefusal,
 } from './boundedYaml.js';
+export {
+  type BulkheadOptions,
+  type BulkheadPolicy,
+  type BulkheadPolicyEvents,
+  bulkhead,
+} from './bulkhead.js';
 export {
   type BackoffOptions,
   type BreakerStateChange,
@@ -58,6 +65,7 @@ export {
 export {
   BreakerOpenError,
   BreakerTimeoutError,
+  BulkheadFullError,
   ConfigInvalidError,
   type ConfigIssue,
   ConfigUnreadableError,
@@ -65,6 +73,7 @@ export {
   GovernanceOptionsError,
   IpcResultError,
   IpcVersionMismatchError,
+  PolicyTimeoutError,
   PoolClosedError,
   PoolErrorCode,
   PoolQueueFullError,
@@ -81,6 +90,12 @@ export {
   type WorkerExitInfo,
   WorkerOomError,
 } from './errors.js';
+export {
+  type FallbackOptions,
+  type FallbackPolicy,
+  type FallbackPolicyEvents,
+  fallback,
+} from './fallback.js';
 export {
   createHealthHandler,
   type HealthHandler,
@@ -131,9 +146,11 @@ export {
   type MetricsOptions,
   type MetricsSources,
   type MonitorMetricsSource,
+  type PolicyMetricsSource,
   type PoolMetricsSource,
   type QueueMetricsSource,
 } from './metrics.js';
+export type { GovernancePolicy, PolicyKind, PolicyStats } from './policy.js';
 export {
   type EnqueueResult,
   PriorityQueue,
@@ -141,6 +158,22 @@ export {
   type PriorityQueueOptions,
   type QueueItem,
 } from './priorityQueue.js';
+export {
+  type RetryBackoffOptions,
+  type RetryEvent,
+  type RetryGiveUp,
+  type RetryOptions,
+  type RetryPolicy,
+  type RetryPolicyEvents,
+  retry,
+} from './retry.js';
+export {
+  type TimeoutOptions,
+  type TimeoutPolicy,
+  type TimeoutPolicyEvents,
+  type TimeoutStrategy,
+  timeout,
+} from './timeout.js';
 export {
   type RunOptions,
   type WorkerExit,
@@ -150,3 +183,4 @@ export {
   type WorkerPoolOptions,
   type WorkerPoolStats,
 } from './workerPool.js';
+export { type FallbackValueOf, type PolicyLike, type WrappedPolicy, wrap } from './wrap.js';

@@ -31,7 +31,17 @@ export interface QueueMetricsSource {
 export interface BreakerMetricsSource {
   readonly name: string;
   readonly state: BreakerState;
+  /** Total time spent open, in ms, for `circuit_breaker_open_seconds_total` (`CircuitBreaker` has it). */
+  readonly openMs?: number | undefined;
 }
+
+/**
+ * What `bind` reads from a resilience policy: every governance policy (`retry`, `timeout`, `bulkhead`,
+ * `fallback`, `CircuitBreaker`) fits, and so does a `wrap(...)` of them (its `policies` are read).
+ */
+export type PolicyMetricsSource =
+  | { readonly name: string; readonly kind: string; stats(): { attempts: number; rejections: number } }
+  | { readonly policies: Iterable<unknown> };
 
 /**
  * What `bind` reads from a worker pool (the governance worker pool implements it). `stats()` is read at
@@ -50,6 +60,8 @@ export interface MetricsSources {
   /** Re-read at each scrape, so pass a live collection (an array or a Set you add breakers to). */
   breakers?: Iterable<BreakerMetricsSource> | undefined;
   pool?: PoolMetricsSource | undefined;
+  /** Re-read at each scrape, like `breakers`; a wrap's governance policies are counted one by one. */
+  policies?: Iterable<PolicyMetricsSource> | undefined;
 }
 
 /** Undoes one `bind`: listeners are removed and the sources are no longer read. */
@@ -99,6 +111,15 @@ export interface GovernanceMetrics {
   readonly circuitBreakerState: Gauge<'name'>;
   /** `admission_rejections_total{reason}`: work refused at admission (e.g. `memory`, `rate`, `queue_full`). */
   readonly admissionRejections: Counter<'reason'>;
+  /** `circuit_breaker_open_seconds_total{name}`: time each bound breaker has spent open. */
+  readonly circuitBreakerOpenSeconds: Counter<'name'>;
+  /** `policy_attempts_total{policy,kind}`: calls each bound policy made (every retry attempt counts). */
+  readonly policyAttempts: Counter<'policy' | 'kind'>;
+  /**
+   * `policy_rejections_total{policy,kind}`: calls each bound policy refused or abandoned (`BULKHEAD_FULL`,
+   * `BREAKER_OPEN`, `POLICY_TIMEOUT`, retries given up, fallbacks answered).
+   */
+  readonly policyRejections: Counter<'policy' | 'kind'>;
   /** Keeps the metrics current from these sources until the binding is undone. */
   bind(sources: MetricsSources): MetricsBinding;
 }
@@ -128,6 +149,21 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
   const names: string[] = [];
   const queues = new Set<QueueMetricsSource>();
   const breakerSets = new Set<Iterable<BreakerMetricsSource>>();
+  const policySets = new Set<Iterable<PolicyMetricsSource>>();
+  /** Every governance policy bound, wraps opened up, each once. */
+  const boundPolicies = () => {
+    const found = new Set<CountingPolicy>();
+    const visit = (source: unknown, depth: number) => {
+      if (typeof source !== 'object' || source === null || depth > 16) return;
+      if (isCountingPolicy(source)) found.add(source);
+      const inner = (source as { policies?: unknown }).policies;
+      if (inner && typeof (inner as Iterable<unknown>)[Symbol.iterator] === 'function') {
+        for (const policy of inner as Iterable<unknown>) visit(policy, depth + 1);
+      }
+    };
+    for (const set of policySets) for (const source of set) visit(source, 0);
+    return found;
+  };
   const pools = new Set<PoolMetricsSource>();
 
   const gauge = <L extends string = never>(
@@ -145,9 +181,20 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
       ...(collect ? { collect } : {}),
     });
   };
-  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) => {
+  const counter = <L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+    collect?: (this: Counter<L>) => void,
+  ) => {
     names.push(prefix + name);
-    return new Counter<L>({ name: prefix + name, help, labelNames, registers: [registry] });
+    return new Counter<L>({
+      name: prefix + name,
+      help,
+      labelNames,
+      registers: [registry],
+      ...(collect ? { collect } : {}),
+    });
   };
   const sumPools = (pick: (stats: { active: number; idle: number }) => number) => {
     let total = 0;
@@ -197,6 +244,37 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
     admissionRejections: counter('admission_rejections_total', 'Work refused at admission, by reason.', [
       'reason',
     ]),
+    circuitBreakerOpenSeconds: counter(
+      'circuit_breaker_open_seconds_total',
+      'Time each circuit breaker has spent open, in seconds.',
+      ['name'],
+      function collect() {
+        this.reset();
+        for (const breakers of breakerSets) {
+          for (const breaker of breakers) {
+            if (typeof breaker.openMs === 'number') this.inc({ name: breaker.name }, breaker.openMs / 1000);
+          }
+        }
+      },
+    ),
+    policyAttempts: counter(
+      'policy_attempts_total',
+      'Calls each resilience policy made; every retry attempt counts.',
+      ['policy', 'kind'],
+      function collect() {
+        this.reset();
+        for (const p of boundPolicies()) this.inc({ policy: p.name, kind: p.kind }, p.stats().attempts);
+      },
+    ),
+    policyRejections: counter(
+      'policy_rejections_total',
+      'Calls each resilience policy refused or abandoned (bulkhead full, breaker open, timeout, retries spent, fallback).',
+      ['policy', 'kind'],
+      function collect() {
+        this.reset();
+        for (const p of boundPolicies()) this.inc({ policy: p.name, kind: p.kind }, p.stats().rejections);
+      },
+    ),
   };
 
   const onSnapshot = (snapshot: MemorySnapshot) => {
@@ -215,7 +293,8 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
   const onSkipped = () => metrics.heartbeatsSkipped.inc();
   const onOom = () => metrics.workerOomKills.inc();
 
-  const bind = ({ monitor, queue, breakers, pool }: MetricsSources): MetricsBinding => {
+  const bind = ({ monitor, queue, breakers, pool, policies }: MetricsSources): MetricsBinding => {
+    if (policies) policySets.add(policies);
     if (monitor) {
       monitor.on('snapshot', onSnapshot);
       monitor.on('level', onLevel);
@@ -242,6 +321,7 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
         queue.off('skipped', onSkipped);
       }
       if (breakers) breakerSets.delete(breakers);
+      if (policies) policySets.delete(policies);
       if (pool) {
         pools.delete(pool);
         pool.off?.('oom', onOom);
@@ -251,4 +331,17 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
   };
 
   return { ...metrics, bind };
+}
+
+interface CountingPolicy {
+  readonly name: string;
+  readonly kind: string;
+  stats(): { attempts: number; rejections: number };
+}
+
+function isCountingPolicy(value: object): value is CountingPolicy {
+  const policy = value as Partial<CountingPolicy>;
+  return (
+    typeof policy.name === 'string' && typeof policy.kind === 'string' && typeof policy.stats === 'function'
+  );
 }

@@ -36,6 +36,9 @@ describe('createMetrics', () => {
       'ordo_heartbeats_skipped_total',
       'ordo_circuit_breaker_state',
       'ordo_admission_rejections_total',
+      'ordo_circuit_breaker_open_seconds_total',
+      'ordo_policy_attempts_total',
+      'ordo_policy_rejections_total',
     ]);
     const registered = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
     expect(registered.sort()).toEqual([...metrics.names].sort());

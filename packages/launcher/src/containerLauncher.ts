@@ -9,6 +9,7 @@ import {
   type LauncherEvents,
   type Logger,
   noopLogger,
+  type Policy,
   systemClock,
   type TerminateOptions,
   type WorkerHandle,
@@ -145,6 +146,14 @@ export interface ContainerLauncherOptions {
    * @default 10000
    */
   maxBufferedLines?: number | undefined;
+  /**
+   * A contracts `Policy` that every whole-answer Engine API call runs through (create, start, inspect,
+   * list, exec, logs, stop, remove), e.g. governance's `wrap(retry(...), breaker)`. The events stream and
+   * the attach upgrade do not (they reconnect on their own). Its retry must only retry what is safe to
+   * repeat: a failed `POST /containers/create` may have created the container.
+   * @default undefined (each call made once)
+   */
+  policy?: Policy | undefined;
   /** The time source (cooldown, staleness, backoff, health-check timeout). @default systemClock */
   clock?: Clock | undefined;
   /** @default noopLogger */
@@ -321,7 +330,7 @@ export class ContainerLauncher
       );
     }
     this.#options = options;
-    this.#engine = new EngineClient(options.docker ?? dockerFromEnv(), logger);
+    this.#engine = new EngineClient(options.docker ?? dockerFromEnv(), logger, 8, options.policy);
   }
 
   /** Engine API calls made so far, by endpoint (e.g. `{ 'GET /containers/json': 40, 'GET /events': 1 }`). */

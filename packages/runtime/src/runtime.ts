@@ -7,6 +7,7 @@ import {
   type Launcher,
   type Logger,
   noopLogger,
+  type Policy,
   systemClock,
   type WorkerSpec,
 } from '@ordo/contracts';
@@ -27,6 +28,7 @@ import { createPoller, type MetricsCollector, type StateStore, SubprocessLaunche
 import { RuntimeBusyError, RuntimeClosedError, RuntimeOptionsError } from './errors.js';
 import { createHttpHandler } from './http.js';
 import { createDockerLauncher } from './internal/dockerLauncher.js';
+import { createEnginePolicy } from './internal/enginePolicy.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
@@ -74,7 +76,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
   }
 
-  const launcher = await buildLauncher(options, workspace, logger);
+  const enginePolicy = createEnginePolicy({ clock: options.clock, logger });
+  const launcher = await buildLauncher(options, workspace, logger, enginePolicy.policy);
   const monitor = new MemoryMonitor({
     limitBytes: config.memory.limitBytes,
     basis: config.memory.basis,
@@ -94,7 +97,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
   const governor = new MemoryGovernor({ monitor, queue, running, metrics, logger, cooldownMs: 10_000 });
   const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
-  const breakers = [spawnBreaker];
+  // The engine breaker only sees calls with launcher: 'docker'; otherwise it stays closed.
+  const breakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
   const poller = createPoller({ launcher, intervalMs: config.launcher.pollIntervalMs, clock, logger });
   poller.start();
 
@@ -131,6 +135,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     monitor,
     queue,
     breakers,
+    policies: options.launcher === 'docker' ? [enginePolicy.policy] : [],
     pool: { stats: () => ({ active: slots.active, idle: slots.idle }) },
   });
   const health = createHealthHandler({ monitor, queue, breakers });
@@ -215,6 +220,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       await slots.close(new RuntimeClosedError());
       await poller.close();
       await launcher.close();
+      await enginePolicy.breaker.close();
       await governor.close();
       binding.unbind();
       monitor.off('level', onLevel);
@@ -259,7 +265,12 @@ function loadRuntimeConfig(
 }
 
 /** The launcher the options ask for. */
-async function buildLauncher(options: RuntimeOptions, workspace: string, logger: Logger): Promise<Launcher> {
+async function buildLauncher(
+  options: RuntimeOptions,
+  workspace: string,
+  logger: Logger,
+  enginePolicy: Policy,
+): Promise<Launcher> {
   const choice = options.launcher ?? 'subprocess';
   if (typeof choice === 'object' && choice !== null) return choice;
   if (choice === 'subprocess') {
@@ -272,6 +283,7 @@ async function buildLauncher(options: RuntimeOptions, workspace: string, logger:
       logger,
       clock: options.clock,
       signal: options.signal,
+      policy: enginePolicy,
     });
   }
   throw new RuntimeOptionsError(

@@ -54,6 +54,8 @@ function defineResponseTap(Base: typeof Dispatcher): ResponseTapClass {
     #tapped = false;
     #uncounted = false;
     #settled = false;
+    /** Bumped by each request sent (a retry sends several): only the last one settles the tap. */
+    #dispatches = 0;
     #onSettled: (() => void) | undefined;
 
     constructor(target: Dispatcher, maxBodyBytes: number, events: ResponseTapEvents) {
@@ -77,16 +79,17 @@ function defineResponseTap(Base: typeof Dispatcher): ResponseTapClass {
     override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
       if (typeof handler.onHeaders !== 'function') return this.#target.dispatch(options, handler);
       this.#tapped = true;
-      return this.#target.dispatch(options, this.#wrap(handler));
+      this.#settled = false;
+      return this.#target.dispatch(options, this.#wrap(handler, ++this.#dispatches));
     }
 
-    #settle(): void {
-      if (this.#settled) return;
+    #settle(dispatch: number): void {
+      if (this.#settled || dispatch !== this.#dispatches) return;
       this.#settled = true;
       this.#onSettled?.();
     }
 
-    #wrap(inner: Dispatcher.DispatchHandler): Dispatcher.DispatchHandler {
+    #wrap(inner: Dispatcher.DispatchHandler, dispatch: number): Dispatcher.DispatchHandler {
       const tap = this;
       return {
         onConnect: (abort) => inner.onConnect?.(abort),
@@ -114,14 +117,14 @@ function defineResponseTap(Base: typeof Dispatcher): ResponseTapClass {
             inner.onComplete?.(trailers);
           } finally {
             tap.#events.onComplete();
-            tap.#settle();
+            tap.#settle(dispatch);
           }
         },
         onError(error) {
           try {
             inner.onError?.(error);
           } finally {
-            tap.#settle();
+            tap.#settle(dispatch);
           }
         },
       };

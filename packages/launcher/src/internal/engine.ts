@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { Logger } from '@ordo/contracts';
+import type { Logger, Policy } from '@ordo/contracts';
 import type { Dispatcher, Pool } from 'undici';
 import type { DockerConnection } from '../docker.js';
 import { EngineRequestError, EngineUnavailableError, InvalidOptionsError } from '../errors.js';
@@ -39,9 +39,11 @@ export class EngineClient {
   #destroyed = false;
   readonly #calls = new Map<string, number>();
   readonly #logger: Logger;
+  readonly #policy: Policy | undefined;
 
-  constructor(connection: DockerConnection, logger: Logger, connections = 8) {
+  constructor(connection: DockerConnection, logger: Logger, connections = 8, policy?: Policy) {
     this.#logger = logger;
+    this.#policy = policy;
     if ('socketPath' in connection) {
       this.where = `unix://${connection.socketPath}`;
       this.#origin = 'http://docker';
@@ -83,8 +85,16 @@ export class EngineClient {
     return Object.fromEntries(this.#calls);
   }
 
-  /** Sends a request and reads the whole answer; a status outside 2xx and `ok` is an EngineRequestError. */
-  async request(req: EngineRequest): Promise<EngineResponse> {
+  /**
+   * Sends a request and reads the whole answer; a status outside 2xx and `ok` is an EngineRequestError.
+   * With a policy, the request runs through it (each attempt is counted in `apiCalls`).
+   */
+  request(req: EngineRequest): Promise<EngineResponse> {
+    if (!this.#policy) return this.#requestOnce(req);
+    return this.#policy.execute(({ signal }) => this.#requestOnce({ ...req, signal }), req.signal);
+  }
+
+  async #requestOnce(req: EngineRequest): Promise<EngineResponse> {
     const { statusCode, body } = await this.#send(req);
     let bytes: Buffer;
     try {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock, Logger } from '@ordo/contracts';
+import type { Clock, Logger, Policy } from '@ordo/contracts';
 import { ContainerLauncher, type ContainerMount } from '@ordo/launcher';
 import { RuntimeOptionsError } from '../errors.js';
 import { hostNodeMounts } from '../hostNodeMounts.js';
@@ -20,6 +20,8 @@ export interface DockerLauncherContext {
   env?: NodeJS.ProcessEnv | undefined;
   /** Aborts the host inspection (`ldd`). */
   signal?: AbortSignal | undefined;
+  /** What the launcher's Engine API calls run through (the runtime passes `wrap(retry, breaker)`). */
+  policy?: Policy | undefined;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function createDockerLauncher(
     network: docker?.network ?? 'none',
     ...(docker?.limits ? { limits: docker.limits } : {}),
     attachStdio: true,
+    ...(context.policy ? { policy: context.policy } : {}),
     logger: context.logger,
     clock: context.clock,
   });
