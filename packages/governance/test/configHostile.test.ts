@@ -314,7 +314,7 @@ describe('measureYaml (the pre-parse depth bound)', () => {
       }),
       { numRuns: 300 },
     );
-  });
+  }, 90_000);
 
   it('parseBoundedYaml never composes a document deeper than maxDepth, even broken ones (fuzz)', () => {
     const piece = fc.constantFrom(
