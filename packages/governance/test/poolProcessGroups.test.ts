@@ -80,7 +80,7 @@ describe('WorkerPool: a worker runs in its own process group, and its end ends t
     const script = `
       import { WorkerPool } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)};
       const pool = new WorkerPool({ entry: ${JSON.stringify(entry)}, maxWorkers: 1 });
-      pool.on('workerSpawned', ({ pid }) => console.log(pid));
+      pool.on('workerSpawned', ({ pid }) => process.stdout.write(String(pid) + '\\n')); // plain digits: console.log colours numbers under FORCE_COLOR
       await pool.run({ op: 'echo', value: 1 });
       setInterval(() => {}, 1000);
     `;
