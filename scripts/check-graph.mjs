@@ -1,13 +1,15 @@
 // Checks the package graph DESIGN.md fixes: contracts depends on nothing, the four capability packages on
 // contracts only, and only the runtime (and examples) may depend on capability packages.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const file = join(mkdtempSync(join(tmpdir(), 'ordo-graph-')), 'graph.json');
+const dir = mkdtempSync(join(tmpdir(), 'ordo-graph-'));
+const file = join(dir, 'graph.json');
 execFileSync('pnpm', ['nx', 'graph', `--file=${file}`], { stdio: 'ignore' });
 const { graph } = JSON.parse(readFileSync(file, 'utf8'));
+rmSync(dir, { recursive: true, force: true });
 const capabilities = ['@ordo/kernel-scheduler', '@ordo/executor-spool', '@ordo/governance', '@ordo/launcher'];
 const problems = [];
 for (const [project, deps] of Object.entries(graph.dependencies)) {

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { tempDir } from '../../../vitest.tempDirs.js';
 
 const run = promisify(execFile);
 
@@ -25,7 +25,7 @@ export const gitEnv = (home: string) => ({
 
 /** A temp directory, removed on dispose. */
 export async function scratch() {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ordo-diff-test-'));
+  const dir = await tempDir('ordo-diff-test-');
   return {
     dir,
     async [Symbol.asyncDispose]() {

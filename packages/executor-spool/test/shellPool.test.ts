@@ -1,16 +1,16 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings hold shell syntax, not templates
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
 import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { createShellPool } from '../src/index.js';
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ordo-shell-test-'));
+  dir = await tempDir('ordo-shell-test-');
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { isOrdoError } from '@ordo/contracts';
+import { tempDir } from '../../../vitest.tempDirs.js';
 
 const run = promisify(execFile);
 
 /** A temp directory filled from an inline object; removed on dispose. */
 export async function tempTree(files: Record<string, string | Uint8Array> = {}) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ordo-spool-test-'));
+  const dir = await tempDir('ordo-spool-test-');
   await writeTree(dir, files);
   return {
     dir,

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { RecordingLogger } from '@ordo/contracts/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { createSpool, recoverSpool } from '../src/index.js';
 import { tempTree } from './spoolFixtures.js';
 import type { CrashPlan } from './spoolInPlaceCrashChild.js';
@@ -13,7 +14,7 @@ const child = fileURLToPath(new URL('./spoolInPlaceCrashChild.ts', import.meta.u
 
 /** Runs the plan in a child process; resolves with the signal that ended it (`null`: it finished). */
 async function runChild(plan: CrashPlan): Promise<string | null> {
-  const planFile = path.join(plan.root, '..', `${path.basename(plan.root)}.plan.json`);
+  const planFile = path.join(await tempDir('ordo-spool-plan-'), 'plan.json');
   await writeFile(planFile, JSON.stringify(plan));
   return new Promise((resolve, reject) => {
     execFile(

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { type LauncherState, readStateFile } from '../src/index.js';
 
 const CHILDREN = 50;
@@ -19,7 +19,7 @@ const writer = join(bundleDir, 'stateWriter.js');
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ordo-crash-'));
+  dir = await tempDir('ordo-crash-');
   await build({
     entry: { stateWriter: fileURLToPath(new URL('./fixtures/stateWriter.ts', import.meta.url)) },
     outDir: bundleDir,

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type FeatureResult, type PlanInput } from '../src/index.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
@@ -130,7 +130,7 @@ describe.skipIf(skip)("launcher: 'docker' on a real engine", () => {
 
   it('fails the task of a killed container with WORKER_CRASHED and starts a replacement', async () => {
     const ws = await tempWorkspace();
-    const shared = await mkdtemp(path.join(tmpdir(), 'ordo-docker-shared-'));
+    const shared = await tempDir('ordo-docker-shared-');
     const pidFile = path.join(shared, 'pid');
     const waiter = eventWaiter<FeatureEvent>();
     {
@@ -189,7 +189,7 @@ describe.skipIf(skip)("launcher: 'docker' on a real engine", () => {
   }, 120_000);
 
   it('reads a module outside the mounts only once its directory is mounted', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'ordo-docker-modules-'));
+    const dir = await tempDir('ordo-docker-modules-');
     const module = path.join(dir, 'write.mjs');
     await writeFile(
       module,

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, realpath } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { hostNodeMounts } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -53,7 +53,7 @@ describe('hostNodeMounts', () => {
   it.skipIf(!existsSync('/bin/busybox'))(
     'mounts no library for a static binary, and only the directory itself outside any install',
     async () => {
-      const outside = await realpath(await mkdtemp(path.join(tmpdir(), 'ordo-no-modules-')));
+      const outside = await realpath(await tempDir('ordo-no-modules-'));
       const mounts = await hostNodeMounts({ node: '/bin/busybox', shell: false, from: outside });
       expect(mounts).toEqual([
         { source: await realpath('/bin/busybox'), target: '/bin/busybox', readOnly: true },

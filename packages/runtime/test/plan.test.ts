@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { loadPlan, type PlanInvalidError, type PlanIssue, parsePlan, parsePlanText } from '../src/index.js';
 
 const task = { id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } };
@@ -136,7 +136,7 @@ describe('parsePlanText and loadPlan', () => {
   });
 
   it('loads .yaml and .json files, resolving modules against the file', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'ordo-plan-'));
+    const dir = await tempDir('ordo-plan-');
     await writeFile(
       path.join(dir, 'p.json'),
       JSON.stringify({ feature: 'j', tasks: [{ id: 'm', files: [], run: { module: 'm.mjs' } }] }),

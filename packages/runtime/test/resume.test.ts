@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, watch, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readStateFile } from '@ordo/launcher';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput } from '../src/index.js';
 import { fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
@@ -60,7 +60,7 @@ async function waitForCompleted(stateDir: string, count: number): Promise<void> 
 
 describe('resume after a crash', () => {
   it('skips the committed tasks after kill -9 and ends with the digest of an uninterrupted run', async () => {
-    const gateDir = await mkdtemp(path.join(tmpdir(), 'ordo-gate-'));
+    const gateDir = await tempDir('ordo-gate-');
     const gate = path.join(gateDir, 'open');
     const plan = crashPlan(gate);
     const ws = await tempWorkspace({ 'early/1.txt': 'seed\n' });

@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readStateFile } from '@ordo/launcher';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput } from '../src/index.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
@@ -231,7 +231,7 @@ describe('runFeature on subprocess workers', () => {
 
   it('fails the task of a killed worker with WORKER_CRASHED, replaces the worker and goes on', async () => {
     const ws = await tempWorkspace();
-    const pidDir = await mkdtemp(path.join(tmpdir(), 'ordo-pid-'));
+    const pidDir = await tempDir('ordo-pid-');
     const pidFile = path.join(pidDir, 'pid');
     await using runtime = await createRuntime({ workspace: ws, workers: 1 });
     const waiter = eventWaiter<FeatureEvent>();
@@ -269,7 +269,7 @@ describe('runFeature on subprocess workers', () => {
 
   it('cancels the tasks in flight when the signal aborts; committed tasks stay', async () => {
     const ws = await tempWorkspace();
-    const pidDir = await mkdtemp(path.join(tmpdir(), 'ordo-pid-'));
+    const pidDir = await tempDir('ordo-pid-');
     await using runtime = await createRuntime({ workspace: ws, workers: 2 });
     const controller = new AbortController();
     const waiter = eventWaiter<FeatureEvent>();
@@ -378,7 +378,7 @@ describe('runFeature on subprocess workers', () => {
 
   it('starts a task once what it waits for committed, not at the end of the previous level', async () => {
     const ws = await tempWorkspace({ 'shared.txt': 'before\n' });
-    const gate = path.join(await mkdtemp(path.join(tmpdir(), 'ordo-gate-')), 'open');
+    const gate = path.join(await tempDir('ordo-gate-'), 'open');
     await using runtime = await createRuntime({ workspace: ws, workers: 2 });
     const committed: string[] = [];
     const result = await runtime.runFeature(
@@ -428,7 +428,7 @@ describe('runFeature on subprocess workers', () => {
 
   it('fails a task past its timeoutMs with TASK_TIMEOUT and frees its worker', async () => {
     const ws = await tempWorkspace();
-    const pidDir = await mkdtemp(path.join(tmpdir(), 'ordo-pid-'));
+    const pidDir = await tempDir('ordo-pid-');
     await using runtime = await createRuntime({ workspace: ws, workers: 1 });
     const result = await runtime.runFeature({
       feature: 'slow',
@@ -471,7 +471,7 @@ describe('runFeature on subprocess workers', () => {
   it('refuses a second feature while one runs, and everything after close', async () => {
     const ws = await tempWorkspace();
     const runtime = await createRuntime({ workspace: ws, workers: 1 });
-    const gate = path.join(await mkdtemp(path.join(tmpdir(), 'ordo-gate-')), 'open');
+    const gate = path.join(await tempDir('ordo-gate-'), 'open');
     const first = runtime.runFeature({
       feature: 'first',
       tasks: [

@@ -1,8 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { tempDirSync } from '../../../../vitest.tempDirs.js';
 
 /** The absolute path of a file under `test/fixtures`. */
 export function fixture(name: string): string {
@@ -20,7 +19,7 @@ export function fixtureWorkerEntry(name = 'worker.ts'): Promise<string> {
   let bundle = bundles.get(name);
   if (bundle === undefined) {
     bundle = (async () => {
-      const outfile = join(mkdtempSync(join(tmpdir(), 'ordo-governance-fixture-')), 'worker.mjs');
+      const outfile = join(tempDirSync('ordo-governance-fixture-'), 'worker.mjs');
       await build({
         entryPoints: [fixture(name)],
         outfile,

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import { tempDir } from '../../../../vitest.tempDirs.js';
 import { startOrdo } from './ordoProcess.js';
 
 /*
@@ -141,7 +141,7 @@ export async function waitForNoProcesses(marker: string, ms = 15_000): Promise<n
 
 /** A workspace holding the plan and its seed files; removed on dispose. */
 export async function planWorkspace(plan: CrashPlan) {
-  const dir = await mkdtemp(join(tmpdir(), 'ordo-crash-'));
+  const dir = await tempDir('ordo-crash-');
   await mkdir(join(dir, 'out'), { recursive: true });
   for (const [rel, content] of Object.entries(plan.seed)) {
     await mkdir(join(dir, rel, '..'), { recursive: true });

@@ -1,6 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { tempDir as trackedTempDir } from '../../../../vitest.tempDirs.js';
 import type { CliIo } from '../../src/cli/io.js';
 
 /** A CliIo whose stdout and stderr are collected in memory, for in-process `main()` tests. */
@@ -28,7 +27,7 @@ export function memoryIo(overrides: Partial<CliIo> & Pick<CliIo, 'cwd'>): Memory
 
 /** A temp directory removed on dispose (`await using dir = await tempDir()`). */
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await mkdtemp(join(tmpdir(), 'ordo-cli-'));
+  const path = await trackedTempDir('ordo-cli-');
   return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
 }
 
