@@ -3,4 +3,5 @@
  * @packageDocumentation
  */
 export { ManualClock } from './manualClock.js';
+export { processAlive } from './processAlive.js';
 export { type LogRecord, RecordingLogger } from './recordingLogger.js';

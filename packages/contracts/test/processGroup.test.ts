@@ -1,16 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { signalProcessGroup } from '../src/index.js';
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
+import { processAlive } from '../src/testing.js';
 
 describe('signalProcessGroup', () => {
   it('ends a detached child and the processes it started', async () => {
@@ -18,9 +9,9 @@ describe('signalProcessGroup', () => {
     const grandchild = await new Promise<number>((resolve) =>
       child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString()))),
     );
-    expect(alive(grandchild)).toBe(true);
+    expect(processAlive(grandchild)).toBe(true);
     expect(signalProcessGroup(child, 'SIGKILL')).toBe(true);
-    await vi.waitFor(() => expect(alive(grandchild)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(grandchild)).toBe(false), { timeout: 10_000, interval: 20 });
   });
 
   it('falls back to the child alone when it leads no group, and reports a gone child', async () => {

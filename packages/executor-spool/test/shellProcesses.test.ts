@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock } from '@ordo/contracts/testing';
+import { ManualClock, processAlive } from '@ordo/contracts/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createShellPool } from '../src/index.js';
 
@@ -21,15 +21,6 @@ function slotProcesses(pool: string): number[] {
     }
   }
   return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
 }
 
 function groupOf(pid: number): number {
@@ -65,12 +56,12 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
     const { stdout } = await pool.run('set -m; sleep 1000 & echo $!; sleep 1001 & echo $!');
     const jobs = pids(stdout);
     strays.push(...jobs);
-    expect(jobs.every(alive)).toBe(true);
+    expect(jobs.every(processAlive)).toBe(true);
     // The job really left the slot's process group: a group kill alone would miss it.
     const shell = await pool.run('echo $PPID');
     expect(groupOf(jobs[0] as number)).not.toBe(groupOf(Number(shell.stdout)));
     await pool.close();
-    await vi.waitFor(() => expect(jobs.filter(alive)).toEqual([]), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(jobs.filter(processAlive)).toEqual([]), { timeout: 10_000, interval: 20 });
     expect(slotProcesses(marker)).toEqual([]);
   });
 
@@ -82,10 +73,13 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
     );
     const [job] = pids(stdout);
     strays.push(job as number);
-    expect(alive(job as number)).toBe(true);
+    expect(processAlive(job as number)).toBe(true);
     const closing = pool.close();
     await closing;
-    await vi.waitFor(() => expect(alive(job as number)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(job as number)).toBe(false), {
+      timeout: 10_000,
+      interval: 20,
+    });
   });
 
   it('resolves even when an escaped process (new session, empty environment) keeps the pipes open', async () => {
@@ -99,7 +93,7 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
       { timeout: 10_000, interval: 20 },
     );
     await pool.close(); // would hang forever if close() waited for the pipes
-    expect(alive(job as number)).toBe(true); // documented: such a process escapes
+    expect(processAlive(job as number)).toBe(true); // documented: such a process escapes
   });
 
   it('a timeout kills the `set -m` jobs of the command too', async () => {
@@ -123,7 +117,7 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
     strays.push(job);
     clock.advance(1_000);
     await expect(running).rejects.toMatchObject({ code: 'SHELL_TIMEOUT' });
-    await vi.waitFor(() => expect(alive(job)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(job)).toBe(false), { timeout: 10_000, interval: 20 });
   });
 
   it('refuses `set -m` and `set -o monitor` when an allowlist is set', async () => {

@@ -2,20 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '@ordo/contracts/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WorkerPool } from '../src/index.js';
 import type { FixtureTask } from './fixtures/worker.js';
 import { fixtureWorkerEntry } from './helpers/entries.js';
-
-/** Whether `pid` is a live (not zombie) process, read from /proc. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 let dir: string;
 let entry: string;
@@ -66,14 +57,14 @@ describe('WorkerPool: a worker runs in its own process group, and its end ends t
     const pid = await sleeperPid(pidFile);
     if (then === 'return') {
       await run;
-      expect(alive(pid)).toBe(true); // a live worker keeps its children
+      expect(processAlive(pid)).toBe(true); // a live worker keeps its children
     } else {
       await expect(run).rejects.toMatchObject({
         code: then === 'crash' ? 'WORKER_CRASHED' : 'TASK_TIMEOUT',
       });
     }
     await pool.close();
-    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(pid)).toBe(false), { timeout: 10_000, interval: 20 });
   }, 60_000);
 
   it('a worker still exits when its parent dies (stdin closes), although it no longer shares its group', async () => {
@@ -104,8 +95,8 @@ describe('WorkerPool: a worker runs in its own process group, and its end ends t
       { timeout: 30_000, interval: 50 },
     );
     strays.push(worker);
-    expect(alive(worker)).toBe(true);
+    expect(processAlive(worker)).toBe(true);
     parent.kill('SIGKILL');
-    await vi.waitFor(() => expect(alive(worker)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(worker)).toBe(false), { timeout: 10_000, interval: 20 });
   }, 60_000);
 });

@@ -1,18 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { WorkerStatus } from '@ordo/contracts';
+import { processAlive } from '@ordo/contracts/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SubprocessLauncher } from '../src/index.js';
 import { nextStatus } from './helpers.js';
-
-/** Whether `pid` is a live (not zombie) process, read from /proc. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 const strays: number[] = [];
 afterEach(() => {
@@ -31,7 +21,7 @@ async function withGrandchild(launcher: SubprocessLauncher, workerId: string, re
   const lines = handle.io.lines()[Symbol.asyncIterator]();
   const pid = Number((await lines.next()).value);
   strays.push(pid);
-  expect(alive(pid)).toBe(true);
+  expect(processAlive(pid)).toBe(true);
   return { handle, pid };
 }
 
@@ -40,7 +30,7 @@ describe('SubprocessLauncher: a worker runs in its own process group, and its en
     await using launcher = new SubprocessLauncher({ command: 'bash' });
     const { pid } = await withGrandchild(launcher, 'w1', 'wait');
     await launcher.terminate('w1', { graceMs: 1_000 });
-    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(pid)).toBe(false), { timeout: 10_000, interval: 20 });
   });
 
   it('a worker that crashes takes what it started with it', async () => {
@@ -48,7 +38,7 @@ describe('SubprocessLauncher: a worker runs in its own process group, and its en
     const crashed = nextStatus(launcher, 'w1', WorkerStatus.CRASHED);
     const { pid } = await withGrandchild(launcher, 'w1', 'exec 1>&- 2>&-; exit 3');
     await crashed;
-    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(processAlive(pid)).toBe(false), { timeout: 10_000, interval: 20 });
   });
 
   it('close() ends every worker and its processes', async () => {
@@ -56,7 +46,7 @@ describe('SubprocessLauncher: a worker runs in its own process group, and its en
     const a = await withGrandchild(launcher, 'a', 'wait');
     const b = await withGrandchild(launcher, 'b', 'trap "" TERM; wait');
     await launcher.close();
-    await vi.waitFor(() => expect([a.pid, b.pid].filter(alive)).toEqual([]), {
+    await vi.waitFor(() => expect([a.pid, b.pid].filter(processAlive)).toEqual([]), {
       timeout: 10_000,
       interval: 20,
     });
