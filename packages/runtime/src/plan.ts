@@ -96,31 +96,16 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
     throw new PlanInvalidError(source, [toIssue(where, unsafe.reason, lineOf)]);
   }
   const parsed = planSchema.safeParse(input);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => toIssue(issue.path, issue.message, lineOf));
-    throw new PlanInvalidError(source, issues);
-  }
-  const plan = parsed.data;
-  const issues: PlanIssue[] = [];
-  const seen = new Map<string, number>();
-  plan.tasks.forEach((task, index) => {
-    const first = seen.get(task.id);
-    if (first !== undefined) {
-      issues.push(
-        toIssue(['tasks', index, 'id'], `duplicate id "${task.id}" (also tasks[${first}])`, lineOf),
-      );
-    } else seen.set(task.id, index);
-  });
-  plan.tasks.forEach((task, index) => {
-    (task.deps ?? []).forEach((dep, d) => {
-      const where = ['tasks', index, 'deps', d];
-      if (dep === task.id) issues.push(toIssue(where, `task "${task.id}" depends on itself`, lineOf));
-      else if (!seen.has(dep)) issues.push(toIssue(where, `no task has the id "${dep}"`, lineOf));
-    });
-  });
-  if (issues.length === 0) {
+  // Every bad field in one pass: the id and dependency checks run on the raw tasks too, so an unknown
+  // dependency is named beside a schema error instead of only after it is fixed.
+  const issues: PlanIssue[] = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => toIssue(issue.path, issue.message, lineOf));
+  const rawTasks = parsed.success ? parsed.data.tasks : tasksOf(input);
+  issues.push(...graphIssues(rawTasks, lineOf));
+  if (issues.length === 0 && parsed.success) {
     try {
-      planLevels(plan.tasks.map((t) => ({ id: t.id, deps: t.deps ?? [] })));
+      planLevels(parsed.data.tasks.map((t) => ({ id: t.id, deps: t.deps ?? [] })));
     } catch (error) {
       const cycle = (error as { details?: { cycle?: string[] } }).details?.cycle ?? [];
       issues.push(
@@ -128,7 +113,8 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
       );
     }
   }
-  if (issues.length > 0) throw new PlanInvalidError(source, issues);
+  if (issues.length > 0 || !parsed.success) throw new PlanInvalidError(source, inTaskOrder(issues));
+  const plan = parsed.data;
 
   const tasks: PlanTask[] = plan.tasks.map((task) => ({
     id: task.id,
@@ -201,7 +187,11 @@ export async function loadPlan(file: string, signal?: AbortSignal): Promise<Plan
 
 /**
  * Turns anything `runFeature` accepts into a {@link Plan}: a file path is loaded, an object validated
- * (its relative module paths resolve against `baseDir`), an already parsed plan checked again.
+ * (its relative module paths resolve against `baseDir`), an already parsed plan validated again and its
+ * `digest` recomputed, so a plan changed after parsing, or an object that only looks like a parsed plan,
+ * is refused instead of trusted.
+ *
+ * @throws PlanInvalidError (`PLAN_INVALID`) for bad fields or a `digest` that does not match the plan.
  */
 export async function resolvePlan(
   source: PlanSource | Plan,
@@ -209,12 +199,92 @@ export async function resolvePlan(
   signal?: AbortSignal,
 ): Promise<Plan> {
   if (typeof source === 'string') return loadPlan(path.resolve(baseDir, source), signal);
-  if (isParsedPlan(source)) return source;
-  return parsePlan(source satisfies PlanInput, { baseDir });
+  if (!hasDigest(source)) return parsePlan(source satisfies PlanInput, { baseDir });
+  const plan = parsePlan(planInputOf(source), { baseDir, source: 'object (a parsed plan)' });
+  if (plan.digest !== source.digest) {
+    throw new PlanInvalidError('object (a parsed plan)', [
+      {
+        path: 'digest',
+        message:
+          'does not match the plan: it was changed after parsePlan/loadPlan made it. Parse the changed plan again (or pass it without `digest`)',
+      },
+    ]);
+  }
+  return plan;
 }
 
-function isParsedPlan(value: unknown): value is Plan {
-  return typeof value === 'object' && value !== null && typeof (value as Plan).digest === 'string';
+function hasDigest(value: unknown): value is Record<string, unknown> & { digest: unknown } {
+  return isRecord(value) && Object.hasOwn(value, 'digest');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A parsed plan's fields in the shape `parsePlan` takes (`run.kind` dropped, no `digest`); anything that
+ * does not have a parsed plan's shape is passed on as it is, for `parsePlan` to name.
+ */
+function planInputOf(plan: Record<string, unknown>): unknown {
+  const { digest: _digest, ...rest } = plan;
+  if (!Array.isArray(rest.tasks)) return rest;
+  const tasks = rest.tasks.map((task: unknown) => {
+    if (!isRecord(task) || !isRecord(task.run)) return task;
+    const { run, timeoutMs, ...fields } = task;
+    const { kind, ...runFields } = run;
+    const input = kind === 'shell' || kind === 'module' ? runFields : run;
+    return { ...fields, ...(timeoutMs === undefined ? {} : { timeoutMs }), run: input };
+  });
+  return { ...rest, tasks };
+}
+
+/** The raw `tasks` entries of an input that failed the schema, as far as they have a string `id`. */
+function tasksOf(input: unknown): readonly { id: string; deps?: readonly unknown[] | undefined }[] {
+  if (!isRecord(input) || !Array.isArray(input.tasks)) return [];
+  return input.tasks.map((task: unknown) => {
+    const id = isRecord(task) && typeof task.id === 'string' ? task.id : '';
+    const deps = isRecord(task) && Array.isArray(task.deps) ? task.deps : undefined;
+    return { id, deps };
+  });
+}
+
+/** Duplicate ids, self-dependencies and dependencies on no task. Tasks without an id are skipped. */
+function graphIssues(
+  tasks: readonly { id: string; deps?: readonly unknown[] | undefined }[],
+  lineOf: (path: readonly PropertyKey[]) => number | undefined,
+): PlanIssue[] {
+  const issues: PlanIssue[] = [];
+  const seen = new Map<string, number>();
+  tasks.forEach((task, index) => {
+    if (task.id === '') return;
+    const first = seen.get(task.id);
+    if (first !== undefined) {
+      issues.push(
+        toIssue(['tasks', index, 'id'], `duplicate id "${task.id}" (also tasks[${first}])`, lineOf),
+      );
+    } else seen.set(task.id, index);
+  });
+  tasks.forEach((task, index) => {
+    (task.deps ?? []).forEach((dep, d) => {
+      if (typeof dep !== 'string') return;
+      const where = ['tasks', index, 'deps', d];
+      if (dep === task.id) issues.push(toIssue(where, `task "${task.id}" depends on itself`, lineOf));
+      else if (!seen.has(dep)) issues.push(toIssue(where, `no task has the id "${dep}"`, lineOf));
+    });
+  });
+  return issues;
+}
+
+/** Issues sorted by the task they are in (plan-level ones first), keeping their order within a task. */
+function inTaskOrder(issues: readonly PlanIssue[]): PlanIssue[] {
+  const taskIndex = (issue: PlanIssue) => {
+    const match = /^tasks\[(\d+)\]/.exec(issue.path);
+    return match ? Number(match[1]) : -1;
+  };
+  return issues
+    .map((issue, order) => ({ issue, order, task: taskIndex(issue) }))
+    .sort((a, b) => a.task - b.task || a.order - b.order)
+    .map(({ issue }) => issue);
 }
 
 function toIssue(

