@@ -18,6 +18,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson, chainDigest, planOrder, resultDigest } from '../src/index.js';
+import { TraceBuilder } from '../src/trace.js';
+
+let sinkTrace: unknown;
+
 import { CONCURRENCY, ioLatencies, SEED } from './shared.js';
 
 const args = process.argv.slice(2);
@@ -267,12 +271,24 @@ function traceHashing() {
   const n = quick ? 20_000 : 100_000;
   const object = { file: 'src/index.ts', lines: 120, ok: true };
   const ids = Array.from({ length: n }, (_, seq) => `task-${seq}`);
+  const order = ids;
+  const options = { failFast: false, taskTimeoutMs: null, mode: 'flat' } as const;
+  // Version 3, as a run builds it: the result digest, then the entry fed to the one chain stream.
   const chain = (value: (seq: number) => unknown) => () => {
-    let previous = '0'.repeat(64);
+    const builder = new TraceBuilder('bench', options, order);
     for (let seq = 0; seq < n; seq++) {
-      const digest = resultDigest('ok', value(seq), undefined);
+      builder.append(ids[seq] as string, 'ok', resultDigest('ok', value(seq), undefined));
+    }
+    sinkTrace = builder.finish().digest;
+  };
+  // Version 2 (the previous format): one sha256 call per chain link.
+  const chainV2 = () => {
+    let previous = '0'.repeat(64);
+    const digest = resultDigest('ok', undefined, undefined);
+    for (let seq = 0; seq < n; seq++) {
       previous = chainDigest(previous, { seq, id: ids[seq] as string, status: 'ok', resultDigest: digest });
     }
+    sinkTrace = previous;
   };
   const measure = (fn: () => void) => {
     fn();
@@ -290,6 +306,7 @@ function traceHashing() {
     records: n,
     perRecordCpuUs: {
       'chain link, no result': measure(chain(() => undefined)),
+      'version 2 chain link, no result (the previous format)': measure(chainV2),
       'chain link + number result': measure(chain((seq) => seq)),
       'chain link + small object result': measure(chain(() => object)),
       'canonicalJson of the small object alone': measure(() => {
@@ -298,6 +315,7 @@ function traceHashing() {
     },
     loadAverage1m: load(),
   };
+  if (typeof sinkTrace !== 'string') throw new Error('the trace bench produced no digest');
   write('trace-hashing', result);
   console.log(
     `trace hashing per record (cpu us, median): ${Object.entries(result.perRecordCpuUs)

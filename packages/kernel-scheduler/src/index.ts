@@ -35,6 +35,7 @@ export {
 export type { GraphTask, Run, StatusCounts, Task, TaskContext, TaskRecord } from './task.js';
 export {
   chainDigest,
+  entryJson,
   genesisDigest,
   resultDigest,
   type TaskStatus,
@@ -43,6 +44,7 @@ export {
   type TraceEntry,
   type TraceOptions,
   type TraceV1,
+  type TraceV2,
   type TraceVerification,
   verifyTrace,
 } from './trace.js';

@@ -49,23 +49,74 @@ export function planOrder<T extends Orderable>(tasks: readonly T[], seed: string
   const n = tasks.length;
   const priorities = new Float64Array(n);
   const hashes = new Uint32Array(n);
-  const indexes = new Uint32Array(n);
+  let small = n <= MAX_PACKED;
   for (let i = 0; i < n; i++) {
     const task = tasks[i] as T;
-    priorities[i] = task.priority ?? TaskPriority.NORMAL;
+    const priority = task.priority ?? TaskPriority.NORMAL;
+    priorities[i] = priority;
     hashes[i] = seededHash(task.id, seedText);
-    indexes[i] = i;
+    if (small && !(Number.isInteger(priority) && priority >= 0 && priority < 16)) small = false;
   }
-  indexes.sort((a, b) => {
-    const byPriority = (priorities[a] as number) - (priorities[b] as number);
-    if (byPriority !== 0) return byPriority;
-    const byHash = (hashes[a] as number) - (hashes[b] as number);
-    if (byHash !== 0) return byHash;
-    const idA = (tasks[a] as T).id;
-    const idB = (tasks[b] as T).id;
-    return idA < idB ? -1 : idA > idB ? 1 : 0;
-  });
+  const indexes = small ? packedOrder(priorities, hashes) : comparedOrder(priorities, hashes);
+  // Equal priority and hash (a 32-bit collision, about 5 % of runs of 20,000 tasks) fall back to the id.
+  for (let start = 0; start < n; ) {
+    let end = start + 1;
+    const first = indexes[start] as number;
+    while (
+      end < n &&
+      priorities[indexes[end] as number] === priorities[first] &&
+      hashes[indexes[end] as number] === hashes[first]
+    ) {
+      end++;
+    }
+    if (end - start > 1) {
+      const run = Array.from(indexes.subarray(start, end)).sort((a, b) =>
+        compareIds(tasks[a] as T, tasks[b] as T),
+      );
+      indexes.set(run, start);
+    }
+    start = end;
+  }
   const ordered = new Array<T>(n);
   for (let i = 0; i < n; i++) ordered[i] = tasks[indexes[i] as number] as T;
   return ordered;
+}
+
+/** The most tasks whose index fits beside a 4-bit priority and a 32-bit hash in a double's 53 bits. */
+const MAX_PACKED = 2 ** 17;
+
+/**
+ * Sorts by priority then hash with the engine's native numeric sort: each key is `priority · 2^49 + hash ·
+ * 2^17 + index`, exact in a double, so no comparator runs. For integer priorities 0–15 and up to 2^17 tasks.
+ */
+function packedOrder(priorities: Float64Array, hashes: Uint32Array): Uint32Array {
+  const n = priorities.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    keys[i] = (priorities[i] as number) * 2 ** 49 + (hashes[i] as number) * MAX_PACKED + i;
+  }
+  keys.sort();
+  const indexes = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const key = keys[i] as number;
+    // key mod 2^17 without a floating-point `%` (slow): the division by a power of two is exact.
+    indexes[i] = key - Math.floor(key / MAX_PACKED) * MAX_PACKED;
+  }
+  return indexes;
+}
+
+/** The same order for any priorities, with a comparator. */
+function comparedOrder(priorities: Float64Array, hashes: Uint32Array): Uint32Array {
+  const indexes = new Uint32Array(priorities.length);
+  for (let i = 0; i < indexes.length; i++) indexes[i] = i;
+  return indexes.sort((a, b) => {
+    const byPriority = (priorities[a] as number) - (priorities[b] as number);
+    if (byPriority !== 0) return byPriority;
+    return (hashes[a] as number) - (hashes[b] as number);
+  });
+}
+
+/** UTF-16 code-unit order, never locale order. */
+function compareIds(a: Orderable, b: Orderable): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

@@ -3,11 +3,11 @@ import { planLevels } from './planLevels.js';
 import { planOrder } from './planOrder.js';
 import { createScheduler, type SchedulerOptions } from './scheduler.js';
 import type { GraphTask, Run } from './task.js';
-import { type Trace, type TraceV1, verifyTrace } from './trace.js';
+import { type Trace, type TraceV1, type TraceV2, verifyTrace } from './trace.js';
 
 /**
  * Options for {@link replay}: the scheduler's options except the seed, which comes from the trace. `failFast`
- * and `taskTimeoutMs` default to what the trace recorded (version 2 traces), so a replay runs as the
+ * and `taskTimeoutMs` default to what the trace recorded (version 2 and 3 traces), so a replay runs as the
  * original did unless you say otherwise.
  */
 export interface ReplayOptions extends Omit<SchedulerOptions, 'seed' | 'history' | 'trace'> {
@@ -53,7 +53,7 @@ export type ReplayResult<T> =
  * ```
  */
 export async function replay<T>(
-  trace: Trace | TraceV1,
+  trace: Trace | TraceV2 | TraceV1,
   tasks: readonly GraphTask<T>[],
   options: ReplayOptions = {},
 ): Promise<ReplayResult<T>> {
@@ -108,7 +108,7 @@ function definedOnly<O extends object>(options: O): Partial<O> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<O>;
 }
 
-function compareEntries(trace: Trace | TraceV1, run: Run<unknown>): Divergence | undefined {
+function compareEntries(trace: Trace | TraceV2 | TraceV1, run: Run<unknown>): Divergence | undefined {
   const entries = run.trace?.entries ?? [];
   for (const [seq, entry] of trace.entries.entries()) {
     const actual = entries[seq];

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Run, StatusCounts } from './task.js';
-import type { Trace, TraceEntry } from './trace.js';
+import { type Trace, type TraceEntry, traceCheckpoints } from './trace.js';
 
 /** What the history keeps of a run once its records are trimmed away. */
 export interface RunSummary {
@@ -52,11 +52,7 @@ export class RunHistory {
   /** Trims a finished run to its summary and keeps it, evicting the least recently used one when full. */
   add(run: Run<unknown, Trace | undefined>): void {
     if (!this.#cache) return;
-    const entries = run.trace?.entries ?? [];
-    const checkpoints = entries.filter(
-      (entry, i) =>
-        i === 0 || i === entries.length - 1 || entry.status === 'failed' || entry.status === 'timed_out',
-    );
+    const checkpoints = run.trace ? traceCheckpoints(run.trace) : [];
     const summary: RunSummary = {
       runId: run.runId,
       seed: run.seed,

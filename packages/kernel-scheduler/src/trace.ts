@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { createHash, type Hash, hash } from 'node:crypto';
 import { canonicalJson } from './canonicalJson.js';
 
 /** The outcome of a task: `ok`, `failed` (threw), `timed_out` (ran past its timeout) or `cancelled` (never finished). */
@@ -12,7 +12,11 @@ export interface TraceEntry {
   readonly status: TaskStatus;
   /** sha256 (hex) of the UTF-8 of the RFC 8785 canonical JSON of the result (see {@link resultDigest}). */
   readonly resultDigest: string;
-  /** sha256 (hex) of the previous entry's digest followed by this entry's canonical JSON. */
+  /**
+   * The chain up to and including this entry: in version 3, sha256 (hex) of the genesis digest and every
+   * entry's canonical JSON so far, each followed by a newline; in versions 1 and 2, sha256 of the previous
+   * entry's digest followed by this entry's canonical JSON.
+   */
   readonly digest: string;
 }
 
@@ -38,7 +42,10 @@ export interface TraceOptions {
  * whatever the concurrency or timing.
  */
 export interface Trace {
-  /** The trace format version: 2 (version 1 had no `options`; {@link verifyTrace} still reads it). */
+  /**
+   * The trace format version: 3. {@link verifyTrace} and {@link replay} still read version 2 (each entry
+   * chained from the one before) and version 1 (no `options`).
+   */
   readonly version: typeof TRACE_VERSION;
   /** The seed the order was planned with. */
   readonly seed: string;
@@ -52,6 +59,14 @@ export interface Trace {
 }
 
 /**
+ * A version 2 trace (2026-12-01 to 2026-12-03): each entry's digest is sha256 of the previous digest followed
+ * by the entry's JSON. {@link verifyTrace} and {@link replay} still accept it.
+ */
+export interface TraceV2 extends Omit<Trace, 'version'> {
+  readonly version: 2;
+}
+
+/**
  * A version 1 trace (before 2026-12): no `options`, and its result digests came from the `canonicalize`
  * package. {@link verifyTrace} and {@link replay} still accept it.
  */
@@ -60,14 +75,14 @@ export interface TraceV1 extends Omit<Trace, 'version' | 'options'> {
 }
 
 /** The current trace format. */
-export const TRACE_VERSION = 2;
+export const TRACE_VERSION = 3;
 
 const sha256 = (text: string): string => hash('sha256', text, 'hex');
 
 /**
  * The digest that the first entry chains from: sha256 of the RFC 8785 JSON of `{ version, seed, options,
  * order }`, so it binds the options, the seed and the whole order. Without `options`, the version 1 genesis
- * (`{ version: 1, seed, order }`).
+ * (`{ version: 1, seed, order }`); `version` 2 gives a version 2 trace's genesis.
  *
  * @example
  * ```ts
@@ -78,30 +93,178 @@ export function genesisDigest(
   seed: string,
   order: readonly string[],
   options?: TraceOptions | undefined,
+  version: 2 | 3 = TRACE_VERSION,
 ): string {
   if (options === undefined) return sha256(canonicalJson({ order, seed, version: 1 }));
-  return sha256(canonicalJson({ options, order, seed, version: TRACE_VERSION }));
+  // The JSON is hand-built for speed (a test checks it equals canonicalJson): the keys are in RFC 8785
+  // order, the ids and the seed are well-formed (the scheduler checks), so JSON.stringify writes each as
+  // RFC 8785 does, and the options hold only a boolean, null or an integer and a fixed string.
+  const { failFast, mode, taskTimeoutMs } = options;
+  return sha256(
+    `{"options":{"failFast":${failFast},"mode":${JSON.stringify(mode)},"taskTimeoutMs":${canonicalJson(taskTimeoutMs)}},"order":${JSON.stringify(order)},"seed":${JSON.stringify(seed)},"version":${version}}`,
+  );
 }
 
 /**
- * Computes `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status, resultDigest }))`. The JSON is
- * hand-built for speed (the tests check it equals `canonicalJson` of the entry); ids are well-formed Unicode
+ * The RFC 8785 JSON of an entry's content, `{ id, resultDigest, seq, status }`: what each chain step hashes.
+ * Hand-built for speed (the tests check it equals `canonicalJson` of the entry); ids are well-formed Unicode
  * (the scheduler checks).
+ */
+export function entryJson(entry: Pick<TraceEntry, 'seq' | 'id' | 'status' | 'resultDigest'>): string {
+  return `{"id":${JSON.stringify(entry.id)},"resultDigest":"${entry.resultDigest}","seq":${entry.seq},"status":"${entry.status}"}`;
+}
+
+/**
+ * A version 1 or 2 chain step: `digest_i = sha256(digest_{i-1} + canonicalJSON({ seq, id, status,
+ * resultDigest }))`. Version 3 hashes the whole chain in one stream instead (see {@link verifyTrace}).
  *
  * @example
  * ```ts
- * const [first] = trace.entries;
- * chainDigest(genesisDigest(trace.seed, trace.order, trace.options), first) === first.digest; // true if untouched
+ * const [first] = traceV2.entries;
+ * chainDigest(genesisDigest(traceV2.seed, traceV2.order, traceV2.options, 2), first) === first.digest; // true if untouched
  * ```
  */
 export function chainDigest(
   previous: string,
   entry: Pick<TraceEntry, 'seq' | 'id' | 'status' | 'resultDigest'>,
 ): string {
-  // One template, so the hash input is built in one go.
-  return sha256(
-    `${previous}{"id":${JSON.stringify(entry.id)},"resultDigest":"${entry.resultDigest}","seq":${entry.seq},"status":"${entry.status}"}`,
+  return sha256(previous + entryJson(entry));
+}
+
+/**
+ * The version 3 chain as a stream: `digest_i = sha256(genesis + '\n' + JSON_0 + '\n' + … + JSON_i + '\n')`,
+ * so each digest binds the genesis and every entry up to it, and a run's final digest costs one pass of
+ * sha256 over its entries instead of one hash call per entry. Text is handed to the hash in chunks.
+ * @internal
+ */
+export class ChainStream {
+  readonly #hash: Hash = createHash('sha256');
+  #pending: string;
+
+  constructor(genesis: string) {
+    this.#pending = `${genesis}\n`;
+  }
+
+  /** Adds an entry's JSON. */
+  push(json: string): void {
+    this.#pending += `${json}\n`;
+    if (this.#pending.length > 16384) this.#flush();
+  }
+
+  /** The digest of everything pushed so far (the hash goes on). */
+  digest(): string {
+    this.#flush();
+    return this.#hash.copy().digest('hex');
+  }
+
+  #flush(): void {
+    if (this.#pending === '') return;
+    this.#hash.update(this.#pending);
+    this.#pending = '';
+  }
+}
+
+/**
+ * Builds a version 3 trace as a run commits. Per entry it keeps the status and result digest and feeds the
+ * entry's JSON to one {@link ChainStream}; the entries' own digests are worked out the first time
+ * `trace.entries` is read, except for checkpoints (the first and last entry and every failure), which the
+ * run history keeps and which are digested as they commit.
+ * @internal
+ */
+export class TraceBuilder {
+  readonly #seed: string;
+  readonly #options: TraceOptions;
+  readonly #order: readonly string[];
+  readonly #genesis: string;
+  readonly #chain: ChainStream;
+  readonly #statuses: TaskStatus[] = [];
+  readonly #resultDigests: string[] = [];
+  readonly #checkpoints: TraceEntry[] = [];
+
+  constructor(seed: string, options: TraceOptions, order: readonly string[]) {
+    this.#seed = seed;
+    this.#options = options;
+    this.#order = order;
+    this.#genesis = genesisDigest(seed, order, options);
+    this.#chain = new ChainStream(this.#genesis);
+  }
+
+  /** Appends the next entry in commit order. */
+  append(id: string, status: TaskStatus, resultDigest: string): void {
+    const seq = this.#statuses.length;
+    this.#statuses.push(status);
+    this.#resultDigests.push(resultDigest);
+    this.#chain.push(entryJson({ seq, id, status, resultDigest }));
+    if (seq === 0 || seq === this.#order.length - 1 || status === 'failed' || status === 'timed_out') {
+      this.#checkpoints.push({ seq, id, status, resultDigest, digest: this.#chain.digest() });
+    }
+  }
+
+  /** The trace of what was appended; call once, after the last entry. */
+  finish(): Trace {
+    const count = this.#statuses.length;
+    const last = this.#checkpoints[this.#checkpoints.length - 1];
+    const digest = count === 0 ? this.#genesis : last?.seq === count - 1 ? last.digest : this.#chain.digest();
+    const { order, statuses, resultDigests, genesis } = {
+      order: this.#order,
+      statuses: this.#statuses,
+      resultDigests: this.#resultDigests,
+      genesis: this.#genesis,
+    };
+    const trace = {
+      version: TRACE_VERSION,
+      seed: this.#seed,
+      options: this.#options,
+      order,
+      digest,
+    } as Trace & { entries: readonly TraceEntry[] };
+    let entries: readonly TraceEntry[] | undefined;
+    Object.defineProperty(trace, 'entries', {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        entries ??= materializeEntries(genesis, order, statuses, resultDigests);
+        return entries;
+      },
+    });
+    checkpointsOf.set(trace, this.#checkpoints);
+    return trace;
+  }
+}
+
+/** The checkpoints of traces made by a {@link TraceBuilder}, so the run history need not digest every entry. */
+const checkpointsOf = new WeakMap<Trace, readonly TraceEntry[]>();
+
+/**
+ * The entries the run history keeps of a trace: the first, the last and every `failed` or `timed_out` one.
+ * @internal
+ */
+export function traceCheckpoints(trace: Trace): readonly TraceEntry[] {
+  const known = checkpointsOf.get(trace);
+  if (known) return known;
+  const { entries } = trace;
+  return entries.filter(
+    (entry, i) =>
+      i === 0 || i === entries.length - 1 || entry.status === 'failed' || entry.status === 'timed_out',
   );
+}
+
+function materializeEntries(
+  genesis: string,
+  order: readonly string[],
+  statuses: readonly TaskStatus[],
+  resultDigests: readonly string[],
+): TraceEntry[] {
+  const chain = new ChainStream(genesis);
+  const entries: TraceEntry[] = new Array(statuses.length);
+  for (let seq = 0; seq < statuses.length; seq++) {
+    const id = order[seq] as string;
+    const status = statuses[seq] as TaskStatus;
+    const resultDigest = resultDigests[seq] as string;
+    chain.push(entryJson({ seq, id, status, resultDigest }));
+    entries[seq] = { seq, id, status, resultDigest, digest: chain.digest() };
+  }
+  return entries;
 }
 
 /** sha256 of `null`: the result digest of `timed_out`, `cancelled` and of an `ok` task that returned nothing. */
@@ -195,7 +358,7 @@ export type TraceVerification =
  * if (!check.ok) throw new Error(`trace tampered at #${check.seq} (${check.id}): ${check.message}`);
  * ```
  */
-export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
+export function verifyTrace(trace: Trace | TraceV2 | TraceV1): TraceVerification {
   const fail = (
     seq: number,
     id: string | undefined,
@@ -205,9 +368,9 @@ export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
   if (
     typeof trace !== 'object' ||
     trace === null ||
-    (trace.version !== TRACE_VERSION && trace.version !== 1) ||
+    (trace.version !== TRACE_VERSION && trace.version !== 2 && trace.version !== 1) ||
     typeof trace.seed !== 'string' ||
-    (trace.version === TRACE_VERSION && !isTraceOptions(trace.options)) ||
+    (trace.version !== 1 && !isTraceOptions(trace.options)) ||
     !Array.isArray(trace.order) ||
     !Array.isArray(trace.entries)
   ) {
@@ -215,7 +378,7 @@ export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
       -1,
       undefined,
       'shape',
-      `Not a version 1 or ${TRACE_VERSION} trace: check what was passed in.`,
+      `Not a version 1, 2 or ${TRACE_VERSION} trace: check what was passed in.`,
     );
   }
   if (trace.entries.length !== trace.order.length) {
@@ -226,10 +389,22 @@ export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
       `The trace has ${trace.entries.length} entries for ${trace.order.length} ordered tasks.`,
     );
   }
-  let previous = genesisDigest(trace.seed, trace.order, trace.version === 1 ? undefined : trace.options);
+  const genesis =
+    trace.version === 1
+      ? genesisDigest(trace.seed, trace.order)
+      : genesisDigest(trace.seed, trace.order, trace.options, trace.version);
+  const stream = trace.version === TRACE_VERSION ? new ChainStream(genesis) : undefined;
+  let previous = genesis;
   for (let i = 0; i < trace.entries.length; i++) {
     const entry = trace.entries[i] as TraceEntry;
-    if (typeof entry !== 'object' || entry === null || typeof entry.resultDigest !== 'string') {
+    if (
+      typeof entry !== 'object' ||
+      entry === null ||
+      typeof entry.resultDigest !== 'string' ||
+      !HEX_DIGEST.test(entry.resultDigest) ||
+      typeof entry.id !== 'string' ||
+      !STATUSES.has(entry.status)
+    ) {
       return fail(i, undefined, 'shape', `Entry ${i} is not a trace entry: check what was passed in.`);
     }
     if (entry.seq !== i) return fail(i, entry.id, 'seq', `Entry ${i} has seq ${entry.seq}.`);
@@ -241,7 +416,11 @@ export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
         `Entry ${i} is "${entry.id}" but the order says "${trace.order[i]}".`,
       );
     }
-    const expected = chainDigest(previous, entry);
+    let expected: string;
+    if (stream) {
+      stream.push(entryJson(entry));
+      expected = stream.digest();
+    } else expected = chainDigest(previous, entry);
     if (expected !== entry.digest) {
       return fail(i, entry.id, 'digest', `Entry ${i} ("${entry.id}") does not match its digest.`);
     }
@@ -252,6 +431,9 @@ export function verifyTrace(trace: Trace | TraceV1): TraceVerification {
   }
   return { ok: true, digest: previous };
 }
+
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+const STATUSES: ReadonlySet<unknown> = new Set<TaskStatus>(['ok', 'failed', 'timed_out', 'cancelled']);
 
 function isTraceOptions(options: unknown): options is TraceOptions {
   if (typeof options !== 'object' || options === null) return false;

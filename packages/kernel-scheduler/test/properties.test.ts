@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createScheduler, planLevels, planOrder, verifyTrace } from '../src/index.js';
+import { createScheduler, planLevels, planOrder, seededHash, verifyTrace } from '../src/index.js';
 import { type Spec, tasksFrom } from './helpers.js';
 
 const specs = (withDeps = false): fc.Arbitrary<Spec[]> =>
@@ -116,5 +116,61 @@ describe('properties', () => {
         expect(priorities).toEqual([...priorities].sort((x, y) => x - y));
       }),
     );
+  });
+
+  /** The order as the README defines it: priority, then the seeded hash, then the id in UTF-16 order. */
+  const referenceOrder = (list: readonly { id: string; priority?: number | undefined }[], seedText: string) =>
+    [...list]
+      .sort(
+        (a, b) =>
+          (a.priority ?? 2) - (b.priority ?? 2) ||
+          seededHash(a.id, seedText) - seededHash(b.id, seedText) ||
+          (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      )
+      .map((t) => t.id);
+
+  /** Two ids whose seeded hashes collide under `seedText`, found by a birthday search. */
+  const collision = (seedText: string): [string, string] => {
+    const seen = new Map<number, string>();
+    for (let i = 0; ; i++) {
+      const id = `c${i}`;
+      const other = seen.get(seededHash(id, seedText));
+      if (other !== undefined) return [other, id];
+      seen.set(seededHash(id, seedText), id);
+    }
+  };
+  const colliding = collision('s');
+
+  it('planOrder is the reference order for any priorities, and breaks hash collisions by id', () => {
+    const priority = fc.option(
+      fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom(-1, 2.5, 16, 1e9, -0)),
+      {
+        nil: undefined,
+      },
+    );
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 40 }),
+        fc.array(priority, { minLength: 40, maxLength: 40 }),
+        fc.boolean(),
+        (ids, priorities, withCollision) => {
+          const all = withCollision ? [...new Set([...ids, ...colliding])] : ids;
+          const list = all.map((id, i) => ({ id, priority: priorities[i % priorities.length] }));
+          if (withCollision) for (const t of list) if (colliding.includes(t.id)) t.priority = 1;
+          expect(planOrder(list, 's').map((t) => t.id)).toEqual(referenceOrder(list, 's'));
+        },
+      ),
+    );
+    // The colliding pair itself, in both input orders: the smaller id first.
+    const pair = colliding.map((id) => ({ id }));
+    const expected = [...colliding].sort();
+    expect(planOrder(pair, 's').map((t) => t.id)).toEqual(expected);
+    expect(planOrder([...pair].reverse(), 's').map((t) => t.id)).toEqual(expected);
+  });
+
+  it('planOrder takes the same order past the packed fast path (more than 2^17 tasks)', () => {
+    const list = Array.from({ length: 2 ** 17 + 5 }, (_, i) => ({ id: `t${i}`, priority: i % 3 }));
+    const ordered = planOrder(list, 'big').map((t) => t.id);
+    expect(ordered).toEqual(referenceOrder(list, 'big'));
   });
 });

@@ -6,12 +6,14 @@ import {
   canonicalJson as canonicalize,
   chainDigest,
   createScheduler,
+  entryJson,
   genesisDigest,
   replay,
   resultDigest,
   type Task,
   type Trace,
   type TraceV1,
+  type TraceV2,
   verifyTrace,
 } from '../src/index.js';
 
@@ -32,25 +34,78 @@ async function traceOf(values: Record<string, unknown>, seed = 'seed', failFast 
 }
 
 describe('trace', () => {
-  it('chains sha256(previous digest + RFC 8785 JSON of the entry) from a genesis of version, seed, options and order', async () => {
+  it("hashes the genesis and each entry's RFC 8785 JSON as one stream: digest_i covers entries 0..i", async () => {
     const trace = await traceOf({ a: { z: 1, a: [true, null] }, b: 'text', c: new Error('bad') });
-    expect(trace.version).toBe(2);
+    expect(trace.version).toBe(3);
     expect(trace.options).toEqual({ failFast: false, taskTimeoutMs: null, mode: 'flat' });
-    // Written out by hand, as another implementation would: keys sorted, no spaces.
-    let previous = sha256(
-      `{"options":{"failFast":false,"mode":"flat","taskTimeoutMs":null},"order":${JSON.stringify(trace.order)},"seed":"seed","version":2}`,
+    // Written out by hand, as another implementation would: keys sorted, no spaces, one newline after each.
+    const genesis = sha256(
+      `{"options":{"failFast":false,"mode":"flat","taskTimeoutMs":null},"order":${JSON.stringify(trace.order)},"seed":"seed","version":3}`,
     );
-    expect(genesisDigest('seed', trace.order, trace.options)).toBe(previous);
+    expect(genesisDigest('seed', trace.order, trace.options)).toBe(genesis);
+    let text = `${genesis}\n`;
     for (const entry of trace.entries) {
       const { digest, ...content } = entry;
-      expect(digest).toBe(sha256(previous + canonicalize(content)));
-      previous = digest;
+      text += `${canonicalize(content)}\n`;
+      expect(digest).toBe(sha256(text));
     }
-    expect(trace.digest).toBe(previous);
+    expect(trace.digest).toBe(sha256(text));
     const a = trace.entries.find((e) => e.id === 'a');
     expect(a?.resultDigest).toBe(sha256('{"a":[true,null],"z":1}'));
     const c = trace.entries.find((e) => e.id === 'c');
     expect(c?.resultDigest).toBe(sha256('{"error":{"message":"bad","name":"Error"}}'));
+  });
+
+  it("an empty run's digest is its genesis", async () => {
+    await using scheduler = createScheduler({ seed: 'e' });
+    const { trace } = await scheduler.schedule([]);
+    expect(trace.entries).toEqual([]);
+    expect(trace.digest).toBe(genesisDigest('e', [], trace.options));
+    expect(verifyTrace(trace)).toEqual({ ok: true, digest: trace.digest });
+  });
+
+  it('builds the genesis JSON exactly as canonicalize does, for any seed, order and options', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 12 }),
+        fc.uniqueArray(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }), { maxLength: 12 }),
+        fc.record({
+          failFast: fc.boolean(),
+          taskTimeoutMs: fc.oneof(fc.constant(null), fc.integer({ min: 1, max: 2 ** 31 - 1 })),
+          mode: fc.constantFrom('flat' as const, 'graph' as const),
+        }),
+        fc.constantFrom(2 as const, 3 as const),
+        (seed, order, options, version) => {
+          expect(genesisDigest(seed, order, options, version)).toBe(
+            sha256(canonicalize({ version, seed, options, order })),
+          );
+        },
+      ),
+    );
+  });
+
+  it('the entries read later are the same entries, in a trace that JSON and structuredClone copy whole', async () => {
+    const values = Object.fromEntries(
+      Array.from({ length: 50 }, (_, i) => [`t${i}`, i % 7 === 0 ? new Error(`e${i}`) : { i }]),
+    );
+    const trace = await traceOf(values);
+    expect(trace.entries).toBe(trace.entries);
+    expect(trace.entries.at(-1)?.digest).toBe(trace.digest);
+    const copied = JSON.parse(JSON.stringify(trace)) as Trace;
+    expect(copied.entries).toEqual(trace.entries);
+    expect(structuredClone(trace)).toEqual(copied);
+    expect(verifyTrace(copied)).toEqual({ ok: true, digest: trace.digest });
+  });
+
+  it('the run history keeps the first, last and failed entries with the digests of the full trace', async () => {
+    await using scheduler = createScheduler({ seed: 'h', concurrency: 2 });
+    const values = { a: 1, b: new Error('x'), c: 3, d: 4, e: new Error('y'), f: 6 };
+    const run = await scheduler.schedule(tasks(values));
+    const kept = scheduler.history.get(run.runId)?.checkpoints ?? [];
+    const { entries } = run.trace;
+    const expected = entries.filter((e, i) => i === 0 || i === entries.length - 1 || e.status === 'failed');
+    expect(kept).toEqual(expected);
+    expect(kept.length).toBeGreaterThanOrEqual(3);
   });
 
   it('builds entry JSON exactly as canonicalize does, for any id', () => {
@@ -61,6 +116,7 @@ describe('trace', () => {
         fc.constantFrom('ok', 'failed', 'timed_out', 'cancelled' as const),
         (id, seq, status) => {
           const entry = { seq, id, status, resultDigest: sha256(id) };
+          expect(entryJson(entry)).toBe(canonicalize(entry));
           expect(chainDigest('prev', entry)).toBe(sha256(`prev${canonicalize(entry)}`));
         },
       ),
@@ -162,6 +218,32 @@ describe('trace', () => {
     const tampered = structuredClone(v1);
     (tampered.entries[2] as { status: string }).status = 'ok';
     expect(verifyTrace(tampered)).toMatchObject({ ok: false, seq: 2, reason: 'digest' });
+  });
+
+  it('still verifies a version 2 trace (chained entry by entry) and names a tampered entry in it', () => {
+    const v2 = JSON.parse(
+      readFileSync(new URL('./fixtures/trace-v2.json', import.meta.url), 'utf8'),
+    ) as TraceV2;
+    expect(v2.version).toBe(2);
+    expect(v2.entries.map((e) => e.status)).toEqual(expect.arrayContaining(['ok', 'failed', 'timed_out']));
+    expect(verifyTrace(v2)).toEqual({ ok: true, digest: v2.digest });
+    let previous = genesisDigest(v2.seed, v2.order, v2.options, 2);
+    for (const entry of v2.entries) previous = chainDigest(previous, entry);
+    expect(previous).toBe(v2.digest);
+    const tampered = structuredClone(v2);
+    (tampered.entries[3] as { resultDigest: string }).resultDigest = sha256('"other"');
+    expect(verifyTrace(tampered)).toMatchObject({ ok: false, seq: 3, reason: 'digest' });
+  });
+
+  it('verifyTrace refuses entries whose status or result digest could not have been written', async () => {
+    const trace = await traceOf({ a: 1, b: 2 });
+    const copy = () => JSON.parse(JSON.stringify(trace)) as { entries: Record<string, unknown>[] } & Trace;
+    const status = copy();
+    (status.entries[1] as Record<string, unknown>).status = 'ok","x":"1';
+    expect(verifyTrace(status)).toMatchObject({ ok: false, seq: 1, reason: 'shape' });
+    const digest = copy();
+    (digest.entries[0] as Record<string, unknown>).resultDigest = 'ABC';
+    expect(verifyTrace(digest)).toMatchObject({ ok: false, seq: 0, reason: 'shape' });
   });
 
   it('verifyTrace accepts an untouched trace, also after a JSON round trip', async () => {

@@ -3,14 +3,11 @@ import type { LimitFunction } from 'p-limit';
 import { type CancelReason, SchedulerError, SchedulerErrorCode } from '../errors.js';
 import type { Run, StatusCounts, Task, TaskContext, TaskRecord } from '../task.js';
 import {
-  chainDigest,
   errorDigest,
-  genesisDigest,
   NULL_DIGEST,
   type TaskStatus,
-  TRACE_VERSION,
   type Trace,
-  type TraceEntry,
+  TraceBuilder,
   type TraceOptions,
   valueDigest,
 } from '../trace.js';
@@ -86,10 +83,9 @@ export class RunEngine<T> {
   #readyHead = 0;
   #workers = 0;
   readonly #records: TaskRecord<T>[] = [];
-  readonly #entries: TraceEntry[] = [];
+  /** The trace being built (trace on only). */
+  readonly #trace: TraceBuilder | undefined;
   readonly #counts: StatusCounts = { ok: 0, failed: 0, timed_out: 0, cancelled: 0 };
-  readonly #order: string[];
-  #digest: string;
   #next = 0;
   #level = 0;
   #draining = false;
@@ -111,8 +107,13 @@ export class RunEngine<T> {
     this.#resultDigests = options.trace ? new Array<string | undefined>(n) : [];
     this.#pendingDeps = options.graph && [...options.graph.depCounts];
     this.#blockedBy = options.graph && new Array<string | undefined>(n);
-    this.#order = options.tasks.map((task) => task.id);
-    this.#digest = options.trace ? genesisDigest(options.seed, this.#order, options.traceOptions) : '';
+    this.#trace = options.trace
+      ? new TraceBuilder(
+          options.seed,
+          options.traceOptions,
+          options.tasks.map((task) => task.id),
+        )
+      : undefined;
     this.#startedAt = options.clock.now();
     this.#done = new Promise<Run<T, Trace | undefined>>((resolve, reject) => {
       this.#resolve = resolve;
@@ -353,13 +354,11 @@ export class RunEngine<T> {
   #commit(record: TaskRecord<T>): void {
     const seq = this.#next++;
     this.#results[seq] = undefined;
-    if (this.#o.trace) {
+    if (this.#trace) {
       // A cancelled record (even one that had settled before fail-fast) digests as null.
       const result = record.status === 'cancelled' ? NULL_DIGEST : (this.#resultDigests[seq] as string);
       this.#resultDigests[seq] = undefined;
-      const entry = { seq, id: record.id, status: record.status, resultDigest: result, digest: '' };
-      entry.digest = this.#digest = chainDigest(this.#digest, entry);
-      this.#entries.push(entry);
+      this.#trace.append(record.id, record.status, result);
     }
     this.#records.push(record);
     this.#counts[record.status]++;
@@ -385,16 +384,7 @@ export class RunEngine<T> {
       runId: this.#o.runId,
       seed: this.#o.seed,
       records,
-      trace: this.#o.trace
-        ? {
-            version: TRACE_VERSION,
-            seed: this.#o.seed,
-            options: this.#o.traceOptions,
-            order: this.#order,
-            entries: this.#entries,
-            digest: this.#digest,
-          }
-        : undefined,
+      trace: this.#trace?.finish(),
       counts: this.#counts,
       ok: this.#counts.ok === records.length,
       stopped: this.#stopped,
