@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { tempDir } from '../../../vitest.tempDirs.js';
+import { quotePath } from '../src/unifiedDiff.js';
 
 const run = promisify(execFile);
 
@@ -125,31 +126,12 @@ export async function gitDiffs(dir: string, pairs: readonly FilePair[]): Promise
   return byPath;
 }
 
-/** The first line git prints for a path (quoted as git quotes it). */
+/**
+ * The first line git prints for a path. It uses the package's own quoting: a wrong quote would leave git's
+ * chunk for that path unfound, and the comparison fails on the missing file.
+ */
 function headerOf(p: string): string {
-  const quote = (name: string) => {
-    const bytes = Buffer.from(name, 'utf8');
-    if (!bytes.some((c) => c < 0x20 || c === 34 || c === 92 || c >= 0x7f)) return name;
-    const esc: Record<number, string> = {
-      7: 'a',
-      8: 'b',
-      9: 't',
-      10: 'n',
-      11: 'v',
-      12: 'f',
-      13: 'r',
-      34: '"',
-      92: '\\',
-    };
-    let out = '"';
-    for (const c of bytes) {
-      if (esc[c]) out += `\\${esc[c]}`;
-      else if (c < 0x20 || c >= 0x7f) out += `\\${c.toString(8).padStart(3, '0')}`;
-      else out += String.fromCharCode(c);
-    }
-    return `${out}"`;
-  };
-  return `diff --git ${quote(`a/${p}`)} ${quote(`b/${p}`)}`;
+  return `diff --git ${quotePath(`a/${p}`)} ${quotePath(`b/${p}`)}`;
 }
 
 /** A hunk header's numbers. */
