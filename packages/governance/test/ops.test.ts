@@ -8,6 +8,10 @@ import { createMetrics } from '../src/index.js';
 const PACKAGE = join(import.meta.dirname, '..');
 const RULES = join(PACKAGE, 'ops/prometheus/alerts.yml');
 const DASHBOARD = join(PACKAGE, 'ops/grafana/dashboard.json');
+const ALERTMANAGER = join(PACKAGE, 'ops/alertmanager/alertmanager.yml');
+/** CI installs promtool and amtool (Debian's prometheus and prometheus-alertmanager): there they must run. */
+const REQUIRE_TOOLS = process.env.CI === 'true';
+const has = (tool: string) => spawnSync(tool, ['--version']).status === 0;
 
 interface Rule {
   alert: string;
@@ -69,13 +73,86 @@ describe('ops/ alert rules and dashboard', () => {
     }
   });
 
+  it('the troubleshooting guide names only registered metrics and runbooks that exist', () => {
+    const guide = readFileSync(join(PACKAGE, 'docs/troubleshooting.md'), 'utf8');
+    const named = metricNames(guide);
+    expect(named.length).toBeGreaterThan(10);
+    expect(named.filter((name) => !registered.has(name))).toEqual([]);
+    const links = [...guide.matchAll(/\]\((runbooks\/[a-z-]+\.md)\)/g)].map((m) => m[1] as string);
+    expect(links.length).toBeGreaterThan(5);
+    for (const link of links) expect(existsSync(join(PACKAGE, 'docs', link)), link).toBe(true);
+  });
+
   it('chart every metric the registry has', () => {
     const charted = new Set(dashboardExprs.flatMap(metricNames));
     expect([...registered].filter((name) => !charted.has(name))).toEqual([]);
   });
 
-  const promtool = spawnSync('promtool', ['--version']).status === 0;
-  it.skipIf(!promtool)('pass promtool check rules (when promtool is installed)', () => {
+  it.skipIf(!has('promtool') && !REQUIRE_TOOLS)('pass promtool check rules (always in CI)', () => {
     expect(execFileSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' })).toMatch(/SUCCESS/);
+  });
+});
+
+describe('ops/alertmanager routing', () => {
+  const routeOf = (labels: Record<string, string>) =>
+    execFileSync(
+      'amtool',
+      [
+        'config',
+        'routes',
+        'test',
+        `--config.file=${ALERTMANAGER}`,
+        ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    ).trim();
+  const skip = !has('amtool') && !REQUIRE_TOOLS;
+
+  it.skipIf(skip)('passes amtool check-config (always in CI)', () => {
+    expect(execFileSync('amtool', ['check-config', ALERTMANAGER], { encoding: 'utf8' })).toMatch(/SUCCESS/);
+  });
+
+  it.skipIf(skip)(
+    'pages for emergency and critical alerts and sends warnings to chat, for every ordo alert',
+    () => {
+      const receiverFor: Record<string, string> = {
+        emergency: 'ordo-page-now',
+        critical: 'ordo-page',
+        warning: 'ordo-chat',
+      };
+      const severities = new Set(rules.map((rule) => rule.labels.severity));
+      expect([...severities].filter((severity) => !(severity in receiverFor))).toEqual([]);
+      for (const rule of rules) {
+        expect(
+          routeOf({ alertname: rule.alert, severity: rule.labels.severity, instance: 'host:9464' }),
+          rule.alert,
+        ).toBe(receiverFor[rule.labels.severity]);
+      }
+    },
+  );
+
+  it('routes each severity by an explicit matcher and inhibits lower severities of the same instance', () => {
+    const config = parse(readFileSync(ALERTMANAGER, 'utf8')) as {
+      route: { routes: { receiver: string; matchers: string[] }[] };
+      inhibit_rules: { source_matchers: string[]; target_matchers: string[]; equal: string[] }[];
+      receivers: {
+        name: string;
+        pagerduty_configs?: { routing_key?: string; routing_key_file?: string }[];
+      }[];
+    };
+    for (const severity of new Set(rules.map((rule) => rule.labels.severity))) {
+      expect(
+        config.route.routes.some((r) => r.matchers.includes(`severity="${severity}"`)),
+        severity,
+      ).toBe(true);
+    }
+    expect(config.inhibit_rules.every((rule) => rule.equal.includes('instance'))).toBe(true);
+    // Keys come from files, never from the config itself.
+    const pagers = config.receivers.flatMap((r) => r.pagerduty_configs ?? []);
+    expect(pagers.length).toBeGreaterThan(0);
+    for (const pager of pagers) {
+      expect(pager.routing_key).toBeUndefined();
+      expect(pager.routing_key_file).toMatch(/^\/etc\/alertmanager\/secrets\//);
+    }
   });
 });
