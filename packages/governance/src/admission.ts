@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Logger, type MemoryPressure, noopLogger } from '@ordo/contracts';
+import { type Clock, type Logger, type MemoryPressure, noopLogger, systemClock } from '@ordo/contracts';
 import { GovernanceOptionsError } from './errors.js';
+import { AdmissionRate } from './internal/admissionRate.js';
 
 /** The `code` of an admission refusal, in its JSON body. */
 export const AdmissionCode = {
@@ -8,6 +9,8 @@ export const AdmissionCode = {
   MEMORY_PRESSURE: 'MEMORY_PRESSURE',
   /** 429: the task queue is full. */
   QUEUE_FULL: 'QUEUE_FULL',
+  /** 429: requests come faster than `rate.perSecond` (after a burst of `rate.burst`). */
+  RATE_LIMITED: 'RATE_LIMITED',
 } as const;
 
 /** One of the {@link AdmissionCode} values. */
@@ -18,7 +21,7 @@ export type AdmissionDecision =
   | { admitted: true }
   | {
       admitted: false;
-      /** 503 for memory, 429 for a full queue. */
+      /** 503 for memory, 429 for a full queue or a rate over the limit. */
       status: 503 | 429;
       code: AdmissionCode;
       /** Seconds the client should wait, as sent in `Retry-After`. */
@@ -62,6 +65,15 @@ export interface AdmissionOptions {
   rejectAtFraction?: number | undefined;
   /** A fixed `Retry-After` in seconds, or how to estimate it. @default estimated (see {@link RetryAfterOptions}) */
   retryAfter?: number | RetryAfterOptions | undefined;
+  /**
+   * Admit at most `perSecond` requests a second, after a burst of `burst` (a token bucket that starts full):
+   * past it, 429 `RATE_LIMITED` with `Retry-After` the seconds until the next token (at least 1). A request
+   * refused for memory or a full queue spends no token.
+   * @default no rate limit
+   */
+  rate?: { perSecond: number; burst?: number | undefined } | undefined;
+  /** The time source of the rate. @default systemClock */
+  clock?: Clock | undefined;
   /** The worker pool behind the queue, for the estimate's task time and concurrency. */
   pool?: { readonly maxWorkers: number; stats(): { readonly averageTaskMs: number } } | undefined;
   /** Called on each refusal, e.g. to count it in a metric. */
@@ -75,6 +87,7 @@ export interface AdmissionCounters {
   admitted: number;
   rejectedMemory: number;
   rejectedQueueFull: number;
+  rejectedRate: number;
 }
 
 /** The smallest slice of Fastify's reply that {@link Admission.admissionHook} uses. */
@@ -103,9 +116,10 @@ export interface Admission {
 
 /**
  * Builds an HTTP admission gate in front of a worker pool, after fastify's under-pressure: 503 while memory
- * is at or above `rejectAtFraction` of the limit, 429 while the task queue is full. Both carry `Retry-After`
- * (seconds: queue depth × recent task time ÷ workers, clamped to 1–300) and a JSON body
- * `{ error, code, retryAfterSeconds }`; each refusal is logged with its reason and counted.
+ * is at or above `rejectAtFraction` of the limit, 429 `QUEUE_FULL` while the task queue is full, and with
+ * `rate`, 429 `RATE_LIMITED` past the token bucket. Each carries `Retry-After` (memory and queue: queue
+ * depth × recent task time ÷ workers, clamped to 1–300 s; rate: the seconds until the next token) and a
+ * JSON body `{ error, code, retryAfterSeconds }`; each refusal is logged with its reason and counted.
  *
  * When to use: on routes that enqueue work, so a host sheds load before it runs out of memory.
  *
@@ -137,7 +151,13 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const minSeconds = retry.minSeconds ?? 1;
   const maxSeconds = retry.maxSeconds ?? 300;
   const logger = options.logger ?? noopLogger;
-  const counters: AdmissionCounters = { admitted: 0, rejectedMemory: 0, rejectedQueueFull: 0 };
+  const rate = options.rate && createRate(options.rate, options.clock ?? systemClock);
+  const counters: AdmissionCounters = {
+    admitted: 0,
+    rejectedMemory: 0,
+    rejectedQueueFull: 0,
+    rejectedRate: 0,
+  };
 
   const retryAfterSeconds = () => {
     if (fixed !== undefined) return Math.ceil(fixed);
@@ -165,6 +185,16 @@ export function createAdmission(options: AdmissionOptions): Admission {
         reason: `task queue full (${queue.depth}/${queue.maxDepth})`,
       };
     }
+    const waitMs = rate?.waitMs() ?? 0;
+    if (rate && waitMs > 0) {
+      return {
+        admitted: false,
+        status: 429,
+        code: AdmissionCode.RATE_LIMITED,
+        retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1_000)),
+        reason: `more than ${rate.perSecond} requests a second (burst ${rate.burst})`,
+      };
+    }
     return { admitted: true };
   };
 
@@ -172,10 +202,12 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const decide = (request: { method?: string | undefined; url?: string | undefined }) => {
     const decision = check();
     if (decision.admitted) {
+      rate?.take();
       counters.admitted++;
       return undefined;
     }
-    if (decision.status === 503) counters.rejectedMemory++;
+    if (decision.code === AdmissionCode.MEMORY_PRESSURE) counters.rejectedMemory++;
+    else if (decision.code === AdmissionCode.RATE_LIMITED) counters.rejectedRate++;
     else counters.rejectedQueueFull++;
     logger.warn(
       {
@@ -224,6 +256,18 @@ export function createAdmission(options: AdmissionOptions): Admission {
   };
 
   return Object.assign(middleware, { handle, admissionHook, check, counters });
+}
+
+function createRate(option: NonNullable<AdmissionOptions['rate']>, clock: Clock): AdmissionRate {
+  const { perSecond } = option;
+  if (!(perSecond > 0 && Number.isFinite(perSecond))) {
+    throw new GovernanceOptionsError('createAdmission', 'rate.perSecond', perSecond, 'a finite number > 0');
+  }
+  const burst = option.burst ?? Math.max(1, Math.ceil(perSecond));
+  if (!(Number.isInteger(burst) && burst >= 1)) {
+    throw new GovernanceOptionsError('createAdmission', 'rate.burst', burst, 'a whole number >= 1');
+  }
+  return new AdmissionRate(perSecond, burst, clock);
 }
 
 function readTaskMs(option: RetryAfterOptions['taskMs'], pool: AdmissionOptions['pool']): () => number {

@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RecordingLogger } from '@ordo/contracts/testing';
+import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
+import fc from 'fast-check';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -89,7 +90,12 @@ describe('createAdmission', () => {
     expect(response.headers.get('retry-after')).toBe('6');
     expect(await response.json()).toMatchObject({ code: 'QUEUE_FULL', retryAfterSeconds: 6 });
 
-    expect(admission.counters).toEqual({ admitted: 1, rejectedMemory: 1, rejectedQueueFull: 1 });
+    expect(admission.counters).toEqual({
+      admitted: 1,
+      rejectedMemory: 1,
+      rejectedQueueFull: 1,
+      rejectedRate: 0,
+    });
     expect(rejected).toEqual([503, 429]);
     expect(logger.at('warn').map((r) => [r.msg, r.fields.url])).toEqual([
       [expect.stringContaining('request refused: memory at 90%'), '/tasks'],
@@ -161,9 +167,164 @@ describe('createAdmission', () => {
       set(0.1);
       fill(queue, 1);
       expect((await app.inject('/')).statusCode).toBe(429);
-      expect(admission.counters).toEqual({ admitted: 1, rejectedMemory: 1, rejectedQueueFull: 1 });
+      expect(admission.counters).toEqual({
+        admitted: 1,
+        rejectedMemory: 1,
+        rejectedQueueFull: 1,
+        rejectedRate: 0,
+      });
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('createAdmission with a rate', () => {
+  it('admits a burst, then answers 429 RATE_LIMITED with Retry-After until the bucket refills', async () => {
+    const { monitor } = scriptedMonitor();
+    const clock = new ManualClock();
+    const codes: string[] = [];
+    const admission = createAdmission({
+      monitor,
+      queue: new PriorityQueue<QueueItem>({ maxDepth: 100 }),
+      rate: { perSecond: 2, burst: 3 },
+      clock,
+      onReject: (d) => codes.push(d.code),
+    });
+    const url = await serve((req, res) => {
+      if (admission.handle(req, res)) res.end('ok');
+    });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await fetch(url)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await fetch(url);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.json()).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 1 });
+    // Half a second gives one token at 2 a second; refusals spent none.
+    clock.advance(500);
+    expect((await fetch(url)).status).toBe(200);
+    expect((await fetch(url)).status).toBe(429);
+    expect(admission.counters).toMatchObject({ admitted: 4, rejectedRate: 3, rejectedQueueFull: 0 });
+    expect(codes).toEqual(['RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED']);
+  });
+
+  it('keeps the three refusals apart: memory 503 first, then a full queue, then the rate; none spends a token', () => {
+    const { monitor, set } = scriptedMonitor();
+    const clock = new ManualClock();
+    const queue = new PriorityQueue<QueueItem>({ maxDepth: 1 });
+    const admission = createAdmission({ monitor, queue, rate: { perSecond: 1, burst: 1 }, clock });
+    set(0.95);
+    expect(admission.check()).toMatchObject({ status: 503, code: 'MEMORY_PRESSURE' });
+    set(0.1);
+    fill(queue, 1);
+    expect(admission.check()).toMatchObject({ status: 429, code: 'QUEUE_FULL' });
+    queue.dequeue();
+    // check() decides without taking: the one token is still there.
+    expect(admission.check()).toEqual({ admitted: true });
+    expect(admission.check()).toEqual({ admitted: true });
+  });
+
+  it('says how long until the next token in Retry-After, for slow rates too', () => {
+    const { monitor } = scriptedMonitor();
+    const clock = new ManualClock();
+    const admission = createAdmission({
+      monitor,
+      queue: new PriorityQueue<QueueItem>({ maxDepth: 10 }),
+      rate: { perSecond: 0.1, burst: 1 },
+      clock,
+    });
+    const middleware = admission as unknown as (req: unknown, res: unknown, next: () => void) => void;
+    let admitted = 0;
+    const res = { writeHead: () => res, end: () => undefined };
+    middleware({ method: 'GET', url: '/' }, res, () => admitted++);
+    expect(admitted).toBe(1);
+    expect(admission.check()).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 10 });
+    clock.advance(7_000);
+    expect(admission.check()).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 3 });
+    clock.advance(3_000);
+    expect(admission.check()).toEqual({ admitted: true });
+  });
+
+  it('holds any rate over any arrival pattern: admitted <= burst + rate x elapsed (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.5, max: 500, noNaN: true }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1, maxLength: 300 }),
+        (perSecond, burst, gaps) => {
+          const { monitor } = scriptedMonitor();
+          const clock = new ManualClock();
+          const admission = createAdmission({
+            monitor,
+            queue: new PriorityQueue<QueueItem>({ maxDepth: 10 }),
+            rate: { perSecond, burst },
+            clock,
+          });
+          const res = { writeHead: () => res, end: () => undefined };
+          const start = clock.now();
+          for (const gap of gaps) {
+            clock.advance(gap);
+            admission.handle({ method: 'GET', url: '/' } as never, res as never);
+            const elapsed = (clock.now() - start) / 1_000;
+            expect(admission.counters.admitted).toBeLessThanOrEqual(burst + perSecond * elapsed + 1e-9);
+          }
+          // And it does not refuse needlessly: a request after a full refill is admitted.
+          clock.advance(Math.ceil((burst / perSecond) * 1_000) + 1);
+          expect(admission.check()).toEqual({ admitted: true });
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('holds the rate within 5 % under a real load on a real server (2 s, 8 clients, real clock)', async () => {
+    const { monitor } = scriptedMonitor();
+    const perSecond = 100;
+    const burst = 10;
+    // From before the bucket exists: it refills from its creation on.
+    const started = performance.now();
+    const admission = createAdmission({
+      monitor,
+      queue: new PriorityQueue<QueueItem>({ maxDepth: 10 }),
+      rate: { perSecond, burst },
+    });
+    const url = await serve((req, res) => {
+      if (admission.handle(req, res)) res.end('ok');
+    });
+    const until = started + 2_000;
+    let sent = 0;
+    const client = async () => {
+      while (performance.now() < until) {
+        const response = await fetch(url);
+        await response.arrayBuffer();
+        sent++;
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, client));
+    const seconds = (performance.now() - started) / 1_000;
+    const expected = burst + perSecond * seconds;
+    const { admitted, rejectedRate } = admission.counters;
+    // The load must exceed the rate for the check to mean anything.
+    expect(sent).toBeGreaterThan(expected * 1.5);
+    expect(admitted + rejectedRate).toBe(sent);
+    expect(admitted).toBeLessThanOrEqual(Math.ceil(expected));
+    expect(admitted).toBeGreaterThanOrEqual(Math.floor(expected * 0.95));
+  });
+
+  it('rejects a rate that is not a positive number and a burst below 1', () => {
+    const { monitor } = scriptedMonitor();
+    const queue = new PriorityQueue<QueueItem>({ maxDepth: 1 });
+    for (const rate of [
+      { perSecond: 0 },
+      { perSecond: -1 },
+      { perSecond: Number.NaN },
+      { perSecond: Infinity },
+    ]) {
+      expect(() => createAdmission({ monitor, queue, rate })).toThrow(/rate\.perSecond/);
+    }
+    for (const burst of [0, 0.5, Number.NaN]) {
+      expect(() => createAdmission({ monitor, queue, rate: { perSecond: 1, burst } })).toThrow(/rate\.burst/);
     }
   });
 });

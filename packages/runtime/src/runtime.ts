@@ -143,8 +143,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     monitor,
     queue,
     rejectAtFraction: config.admission.memoryThreshold,
-    onReject: (d) =>
-      metrics.admissionRejections.inc({ reason: d.code === 'MEMORY_PRESSURE' ? 'memory' : 'queue_full' }),
+    rate: { perSecond: config.admission.ratePerSecond, burst: config.admission.burst },
+    clock,
+    onReject: (d) => metrics.admissionRejections.inc({ reason: REJECTION_REASON[d.code] }),
     logger,
   });
 
@@ -311,3 +312,10 @@ export function workerCommand(): { command: string; args: string[] } {
 function workerSpec(options: RuntimeOptions): WorkerSpec {
   return options.workerEnv ? { env: options.workerEnv } : {};
 }
+
+/** The `reason` label of `admission_rejections_total` for each admission refusal code. */
+const REJECTION_REASON = {
+  MEMORY_PRESSURE: 'memory',
+  QUEUE_FULL: 'queue_full',
+  RATE_LIMITED: 'rate',
+} as const;

@@ -119,4 +119,36 @@ describe('runtime.httpHandler', () => {
       await ok.close();
     }
   });
+
+  it('applies admission.ratePerSecond and burst from the config: 429 RATE_LIMITED past them, counted as rate', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { admission: { ratePerSecond: 0.5, burst: 2 } },
+    });
+    const server = createServer(
+      runtime.httpHandler({
+        next: (_req, res) => {
+          res.end('routed');
+        },
+      }),
+    );
+    const base = await listen(server);
+    try {
+      expect((await fetch(`${base}/work`)).status).toBe(200);
+      expect((await fetch(`${base}/work`)).status).toBe(200);
+      const refused = await fetch(`${base}/work`);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBe(2);
+      expect(await refused.json()).toMatchObject({ code: 'RATE_LIMITED' });
+      // ordo's own routes are never rate limited.
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(
+        /ordo_admission_rejections_total\{reason="rate"\} 1/,
+      );
+    } finally {
+      await closeServer(server);
+    }
+  });
 });
