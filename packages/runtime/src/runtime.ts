@@ -29,6 +29,7 @@ import { RuntimeBusyError, RuntimeClosedError, RuntimeOptionsError } from './err
 import { createHttpHandler } from './http.js';
 import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { createEnginePolicy } from './internal/enginePolicy.js';
+import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
@@ -129,7 +130,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       logger.debug({ err: error }, 'state record skipped');
     }
   };
-  const onLevel = () => slots.pump();
+  const events = new EventHub();
+  const onLevel = () => {
+    slots.pump();
+    events.publish({
+      kind: 'memory',
+      level: monitor.level,
+      fractionOfLimit: monitor.lastSnapshot?.fractionOfLimit,
+    });
+  };
   monitor.on('level', onLevel);
   const binding = metrics.bind({
     monitor,
@@ -195,7 +204,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
           },
         },
         plan,
-        { signal: abort.signal, resume: runOptions.resume ?? false, onEvent: runOptions.onEvent },
+        {
+          signal: abort.signal,
+          resume: runOptions.resume ?? false,
+          onEvent: (event) => {
+            events.publish({ kind: 'feature', event });
+            runOptions.onEvent?.(event);
+          },
+        },
       );
     })();
     entry.done = run.catch(() => {});
@@ -248,6 +264,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         status: () => runtime.status(),
         storedStatus: () => storedStatus(stateDir),
         admission,
+        events,
+        clock,
         next: httpOptions.next,
       }),
     close,
