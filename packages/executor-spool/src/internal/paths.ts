@@ -1,7 +1,7 @@
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
-import { JOURNAL_DIR } from './commitSupport.js';
+import { isReservedName, JOURNAL_DIR } from './commitSupport.js';
 
 const refuse = (p: string, why: string) =>
   new SpoolError(
@@ -14,7 +14,8 @@ const refuse = (p: string, why: string) =>
 
 /**
  * Checks a caller's path syntactically and returns it normalized: relative, `/`-separated, no `.` or `..`.
- * Refuses absolute paths, `..` segments, NUL bytes, backslashes and drive letters.
+ * Refuses absolute paths, `..` segments, NUL bytes, backslashes, drive letters and any segment naming the
+ * journal directory `.ordo-spool` (in any case or Unicode compatibility form).
  */
 export function normalizeSpoolPath(p: unknown): string {
   if (typeof p !== 'string' || p.length === 0) {
@@ -32,13 +33,15 @@ export function normalizeSpoolPath(p: unknown): string {
   const parts = p.split('/').filter((s) => s !== '' && s !== '.');
   if (parts.includes('..')) throw refuse(p, "it holds a '..' segment");
   if (parts.length === 0) throw refuse(p, 'it names the root itself');
-  if (parts[0] === JOURNAL_DIR) throw refuse(p, `${JOURNAL_DIR}/ holds the journals of commits in progress`);
+  if (parts.some(isReservedName))
+    throw refuse(p, `${JOURNAL_DIR}/ holds the journals of commits in progress`);
   return parts.join('/');
 }
 
 /**
  * Resolves `rel` under `realRoot` and checks that no symlink on the way leads outside the root: the deepest
- * existing ancestor (or the file itself when it exists) must resolve inside `realRoot`. Returns the absolute
+ * existing ancestor (or the file itself when it exists) must resolve inside `realRoot`, and not into the
+ * journal directory (by any segment of the resolved path), nor to the root itself. Returns the absolute
  * path to use on disk: the file's real path when it exists, else its real parent joined with the missing rest.
  */
 export async function resolveInside(realRoot: string, rel: string): Promise<string> {
@@ -65,5 +68,12 @@ export async function resolveInside(realRoot: string, rel: string): Promise<stri
   if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
     throw refuse(rel, 'a symlink on the way leads outside the root');
   }
-  return path.join(real, ...missing);
+  const resolved = path.join(real, ...missing);
+  const inside = path.relative(realRoot, resolved);
+  if (inside === '') throw refuse(rel, 'it resolves to the root itself');
+  // The reserved directory by any route: a symlink to it or to the root, a case or Unicode variant.
+  if (inside.split(path.sep).some(isReservedName)) {
+    throw refuse(rel, `it resolves into ${JOURNAL_DIR}/, which holds the journals of commits in progress`);
+  }
+  return resolved;
 }
