@@ -233,11 +233,13 @@ export class Tree {
         }
         if (code === 'ENOENT') return undefined;
         if (code === 'ENOTDIR' || code === 'ELOOP') {
+          // Not a directory at the open: a symlink, or a file. Only a plain file still there is a plain
+          // ENOTDIR; anything else (a symlink, or a directory again by now) is a swap.
           const info = await lstat(entry).catch(() => undefined);
-          if (info?.isSymbolicLink() || code === 'ELOOP')
+          if (code === 'ELOOP' || !info || info.isSymbolicLink() || info.isDirectory())
             throw escapeError(
               rel,
-              'a directory on the way is a symlink now (was it swapped since it was staged?)',
+              'a directory on the way is a symlink (was it swapped since it was staged?)',
             );
         }
         throw error;
