@@ -42,6 +42,15 @@ export function descriptorPaths(): boolean {
   return procWorks;
 }
 
+/**
+ * Test-only: `false` makes every tree walk by checked paths, as where `/proc/self/fd` is missing; `undefined`
+ * goes back to detecting it.
+ * @internal
+ */
+export function setDescriptorPathsForTest(value: boolean | undefined): void {
+  procWorks = value;
+}
+
 /** A device and inode: what stays the same however a directory is reached. */
 export interface NodeId {
   dev: number;
