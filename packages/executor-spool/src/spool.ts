@@ -489,7 +489,9 @@ export function createSpool(options: SpoolOptions): Spool {
     const abs = await resolveInside(root, rel);
     const base = await withTree(async (tree) => {
       const at = await tree.at(relOf(root, abs));
-      return at === undefined ? undefined : store.baseOf(rel, at);
+      const found = at === undefined ? undefined : await store.baseOf(rel, at);
+      await tree.verify();
+      return found;
     });
     return { abs, base, current: base ? 'disk' : null };
   };
@@ -554,6 +556,12 @@ export function createSpool(options: SpoolOptions): Spool {
         const source = await withTree(async (tree): Promise<ByteSource> => {
           const at = await tree.at(relOf(root, entry.abs));
           const opened = at === undefined ? undefined : await openRegular(entry.path, at);
+          if (opened) {
+            await tree.verify().catch(async (error: unknown) => {
+              await closeFd(opened.fd);
+              throw error;
+            });
+          }
           if (opened?.info && signatureOf(opened.info) === base.signature) {
             const held = base.bytes?.deref();
             if (!held) return fdSource(opened.fd, base.size);
@@ -858,7 +866,9 @@ export function createSpool(options: SpoolOptions): Spool {
         const abs = await resolveInside(root, rel);
         return withTree(async (tree) => {
           const at = await tree.at(relOf(root, abs));
-          return at !== undefined && (await fileInfo(rel, at)) !== undefined;
+          const found = at !== undefined && (await fileInfo(rel, at)) !== undefined;
+          await tree.verify();
+          return found;
         });
       }),
 
