@@ -88,3 +88,57 @@ describe('a path that is not a regular file', () => {
     expect((await stat(tree.file('new.txt'))).isDirectory()).toBe(true);
   });
 });
+
+describe('hostile path shapes get ordo errors, never raw ones', () => {
+  it('a symlink loop, a file used as a directory, overlong names: a clear code for every operation', async () => {
+    await using tree = await tempTree({ 'a.txt': 'a\n' });
+    const { symlink } = await import('node:fs/promises');
+    await symlink('loop', tree.file('loop'));
+    await using spool = createSpool({ root: tree.dir });
+    const cases: Array<[string, string]> = [
+      ['loop/x.txt', 'SPOOL_PATH_ESCAPE'],
+      ['loop', 'SPOOL_PATH_ESCAPE'],
+      ['a.txt/x.txt', 'SPOOL_INVALID_ARGUMENT'],
+      [`${'n'.repeat(256)}.txt`, 'SPOOL_INVALID_ARGUMENT'],
+      [`${'d/'.repeat(2100)}x`, 'SPOOL_INVALID_ARGUMENT'],
+    ];
+    for (const [p, code] of cases) {
+      for (const call of [
+        spool.write(p, 'x'),
+        spool.replace(p, () => 'x'),
+        spool.remove(p),
+        spool.read(p),
+        spool.exists(p),
+        drain(spool.stream(p)),
+      ])
+        expect([p.slice(0, 20), await codeOf(call)]).toEqual([p.slice(0, 20), code]);
+    }
+    expect(spool.touched()).toEqual([]);
+  });
+
+  it('a file put where a staged file’s directory was: the commit is a conflict, in both modes', async () => {
+    for (const commitMode of ['rename', 'in-place'] as const) {
+      await using tree = await tempTree({ 'd/x.txt': 'x\n' });
+      await using spool = createSpool({ root: tree.dir, commitMode });
+      await spool.write('d/x.txt', 'new\n');
+      const { rm, writeFile } = await import('node:fs/promises');
+      await rm(tree.file('d'), { recursive: true });
+      await writeFile(tree.file('d'), 'a file now\n');
+      expect(await codeOf(spool.commit())).toBe('SPOOL_CONFLICT');
+      expect(await readFile(tree.file('d'), 'utf8')).toBe('a file now\n');
+    }
+  });
+
+  it('the root swapped for another directory after createSpool: every operation is refused', async () => {
+    await using tree = await tempTree({ 'root/a.txt': 'a\n', 'other/a.txt': 'OTHER\n' });
+    const { rename } = await import('node:fs/promises');
+    await using spool = createSpool({ root: tree.file('root') });
+    await spool.write('a.txt', 'new\n');
+    await rename(tree.file('root'), tree.file('root.away'));
+    await rename(tree.file('other'), tree.file('root'));
+    expect(await codeOf(spool.commit())).toBe('SPOOL_PATH_ESCAPE');
+    expect(await codeOf(spool.read('b.txt'))).toBe('SPOOL_PATH_ESCAPE');
+    expect(await readFile(tree.file('root/a.txt'), 'utf8')).toBe('OTHER\n');
+    expect(await readFile(tree.file('root.away/a.txt'), 'utf8')).toBe('a\n');
+  });
+});

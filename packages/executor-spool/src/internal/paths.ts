@@ -12,10 +12,20 @@ const refuse = (p: string, why: string) =>
     },
   );
 
+const invalid = (p: string, why: string) =>
+  new SpoolError(SpoolErrorCode.INVALID_ARGUMENT, `Invalid path ${JSON.stringify(p)}: ${why}.`, {
+    details: { path: p },
+  });
+
+/** The longest name one segment may have, and the longest path, in bytes (Linux's NAME_MAX and PATH_MAX). */
+const MAX_NAME_BYTES = 255;
+const MAX_PATH_BYTES = 4096;
+
 /**
  * Checks a caller's path syntactically and returns it normalized: relative, `/`-separated, no `.` or `..`.
  * Refuses absolute paths, `..` segments, NUL bytes, backslashes, drive letters and any segment naming the
- * journal directory `.ordo-spool` (in any case or Unicode compatibility form).
+ * journal directory `.ordo-spool` (in any case or Unicode compatibility form), with `SPOOL_PATH_ESCAPE`;
+ * a segment over 255 bytes or a path over 4,096 bytes with `SPOOL_INVALID_ARGUMENT`.
  */
 export function normalizeSpoolPath(p: unknown): string {
   if (typeof p !== 'string' || p.length === 0) {
@@ -35,6 +45,11 @@ export function normalizeSpoolPath(p: unknown): string {
   if (parts.length === 0) throw refuse(p, 'it names the root itself');
   if (parts.some(isReservedName))
     throw refuse(p, `${JOURNAL_DIR}/ holds the journals of commits in progress`);
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES || parts.some((s) => Buffer.byteLength(s) > MAX_NAME_BYTES))
+    throw invalid(
+      p,
+      `a segment is longer than ${MAX_NAME_BYTES} bytes or the path longer than ${MAX_PATH_BYTES}`,
+    );
   return parts.join('/');
 }
 
@@ -53,7 +68,11 @@ export async function resolveInside(realRoot: string, rel: string): Promise<stri
       await lstat(existing);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw refuse(rel, 'a symlink on the way loops');
+      if (code === 'ENOTDIR') throw invalid(rel, 'a segment on the way is a file, not a directory');
+      if (code === 'ENAMETOOLONG') throw invalid(rel, 'it is longer than the file system allows');
+      if (code !== 'ENOENT') throw error;
       missing.unshift(path.basename(existing));
       existing = path.dirname(existing);
     }

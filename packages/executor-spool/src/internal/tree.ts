@@ -250,6 +250,8 @@ export class Tree {
               rel,
               'a directory on the way is a symlink (was it swapped since it was staged?)',
             );
+          // A plain file where a directory should be: for a lookup, the directory is not there.
+          if (!create) return undefined;
         }
         throw error;
       }
