@@ -231,7 +231,11 @@ export interface SpoolCallOptions {
 export interface Spool extends AsyncDisposable {
   /** The root, as given to createSpool. */
   readonly root: string;
-  /** The staged content of `path`, else the file on disk; `SPOOL_NOT_FOUND` when neither exists. */
+  /**
+   * The staged content of `path`, else the file on disk (read from a descriptor opened through the root,
+   * never following a symlink); `SPOOL_NOT_FOUND` when neither exists, `SPOOL_NOT_REGULAR` for a FIFO,
+   * directory, socket or device.
+   */
   read(path: string, options?: SpoolCallOptions): Promise<Buffer>;
   /** {@link Spool.read} as UTF-8 text. */
   readText(path: string, options?: SpoolCallOptions): Promise<string>;
@@ -239,7 +243,10 @@ export interface Spool extends AsyncDisposable {
   stream(path: string, options?: SpoolCallOptions): AsyncIterable<Buffer>;
   /** Whether `path` exists once the staged edits are applied. */
   exists(path: string, options?: SpoolCallOptions): Promise<boolean>;
-  /** Stages new content for `path` (created on commit when missing). An edit back to the disk content is dropped. */
+  /**
+   * Stages new content for `path` (created on commit when missing). An edit back to the disk content is
+   * dropped. `SPOOL_NOT_REGULAR` when a FIFO, directory, socket or device stands at `path` (never blocks).
+   */
   write(path: string, data: SpoolData, options?: SpoolCallOptions): Promise<void>;
   /** Stages `fn(current text)`; `null` from `fn` stages a delete. */
   replace(path: string, fn: SpoolReplacer, options?: SpoolCallOptions): Promise<void>;
@@ -271,7 +278,8 @@ export interface Spool extends AsyncDisposable {
    * Validates, asks the gate, then writes every staged change, all or nothing, under per-path locks (each
    * file atomically for readers too unless `commitMode` is `'in-place'`). Throws
    * `SPOOL_VALIDATION_FAILED`, `SPOOL_CONFLICT` (a file changed on disk since it was staged; nothing written),
-   * `SPOOL_PATH_ESCAPE`, or `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
+   * `SPOOL_PATH_ESCAPE` (also when a directory on the way was swapped for a symlink meanwhile), or
+   * `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
    * spool is empty.
    */
   commit(options?: SpoolCallOptions): Promise<SpoolCommitResult>;
@@ -1033,8 +1041,15 @@ export function createSpool(options: SpoolOptions): Spool {
  * process, or in a live process on this host) are left alone, and so are journals written on another host
  * (a shared file system): run the recovery there. Returns how many commits were rolled back.
  *
+ * Only journals sealed with this root's key (from `keyDir`, see {@link SpoolOptions.keyDir}) and of the exact
+ * schema are replayed, through the root's descriptors (nothing outside the root is touched). Any other
+ * journal is left in place and, once every trusted one is handled, `SPOOL_JOURNAL_UNTRUSTED` names them all.
+ *
  * When to use: `createSpool` does this on its own before its first operation; call it to repair a tree
  * without making a spool (at start-up, say).
+ *
+ * Gotchas: recover before moving or renaming a tree (the key is bound to the root's real path), and with the
+ * same `keyDir` the spools of that tree use.
  *
  * @example
  * ```ts
