@@ -69,6 +69,8 @@ describe('the reserved directory is refused on the resolved path', () => {
     'sub/.ordo-spool/x.json',
     '.ordo-spool./x.json',
     '\uFF0Eordo-spool/x.json',
+    '.ordo\u200C-spool/x.json',
+    '.ordo-spool\uFEFF/x.json',
     'journals/x.rollback',
     'journal-link.json',
   ];

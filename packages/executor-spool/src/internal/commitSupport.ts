@@ -16,14 +16,18 @@ import type { Tree } from './tree.js';
 /** The directory under the root that holds the journals and backups of commits in progress. */
 export const JOURNAL_DIR = '.ordo-spool';
 
+/** Code points HFS+ ignores in names (as git's `.git` checks do): zero-width and direction marks, BOM. */
+const IGNORABLE = /[\u200B-\u200F\u202A-\u202E\u2060-\u2064\u206A-\u206F\uFEFF]/g;
+
 /**
  * Whether a path segment names the journal directory, in any case or Unicode compatibility form (a
  * case-insensitive or normalizing file system reaches the same directory by those names), with or without
- * trailing dots and spaces.
+ * trailing dots and spaces, and with any code point HFS+ ignores.
  */
 export const isReservedName = (name: string) =>
   name
     .normalize('NFKC')
+    .replace(IGNORABLE, '')
     .toLowerCase()
     .replace(/[. ]+$/, '') === JOURNAL_DIR;
 
