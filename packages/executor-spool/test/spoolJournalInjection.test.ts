@@ -335,6 +335,17 @@ describe('the journal key', () => {
       }),
     ).toBe('SPOOL_JOURNAL_UNTRUSTED');
     expect(await bad((f) => mkdir(f))).toBe('SPOOL_JOURNAL_UNTRUSTED');
+    // A key directory others may write (they could swap the key), or a symlink to one.
+    const loose = await tempDir('ordo-spool-loosekeys-');
+    await chmod(loose, 0o777);
+    await using spool = createSpool({ root: tree.dir, keyDir: loose });
+    await spool.write('a.txt', 'loose\n');
+    expect(await codeOf(spool.commit())).toBe('SPOOL_JOURNAL_UNTRUSTED');
+    const linked = path.join(await tempDir('ordo-spool-linkkeys-'), 'k');
+    await symlink(keyDir, linked);
+    await using viaLink = createSpool({ root: tree.dir, keyDir: linked });
+    await viaLink.write('a.txt', 'linked\n');
+    expect(await codeOf(viaLink.commit())).toBe('SPOOL_JOURNAL_UNTRUSTED');
     expect((await lstat(elsewhere)).size).toBe(32);
     await rm(keyDir, { recursive: true });
   });

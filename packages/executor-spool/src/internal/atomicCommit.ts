@@ -439,7 +439,14 @@ export async function recoverCommits(
       if (replacing && file.backup) {
         const backup = await tree.at(backupRel, journal);
         const target = await tree.at(file.path);
-        if (backup && target) await rename(backup, target).catch(ignoreMissing);
+        // A backup is a hard link the commit made: anything but a regular file there was put by someone else.
+        const kind = backup && (await lstat(backup).catch(() => undefined));
+        if (kind && !kind.isFile()) {
+          logger.warn(
+            { journal: journalPath, backup },
+            'spool left a backup that is not a regular file alone',
+          );
+        } else if (backup && target) await rename(backup, target).catch(ignoreMissing);
       } else if (replacing && file.tmp) {
         // An added file: its temp file still there means it was never renamed into place.
         const tmp = await tree.at(file.tmp);

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, unlink } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
@@ -34,7 +34,7 @@ export function defaultKeyDir(): string {
 const untrusted = (file: string, why: string) =>
   new SpoolError(
     SpoolErrorCode.JOURNAL_UNTRUSTED,
-    `The spool journal key ${file} cannot be trusted: ${why}. Remove it (journals it signed can then no longer be recovered) or fix its owner and mode (0600).`,
+    `The spool journal key at ${file} cannot be trusted: ${why}. Remove it (journals it signed can then no longer be recovered) or fix its owner and mode (0600 for the key, 0700 for its directory).`,
     { details: { path: file } },
   );
 
@@ -94,11 +94,29 @@ async function makeKey(dir: string, file: string): Promise<void> {
 
 const secrets = new Map<string, Promise<Buffer>>();
 
+/**
+ * Refuses a key directory that is a symlink, not ours, or writable by others (they could swap the key).
+ * A missing one is fine (it is made 0700).
+ */
+async function checkKeyDir(dir: string): Promise<void> {
+  const info = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!info) return;
+  if (info.isSymbolicLink()) throw untrusted(dir, 'the key directory is a symlink');
+  if (!info.isDirectory()) throw untrusted(dir, 'the key directory is not a directory');
+  if (typeof process.getuid === 'function' && info.uid !== process.getuid())
+    throw untrusted(dir, `the key directory belongs to uid ${info.uid}, not to this process`);
+  if ((info.mode & 0o022) !== 0) throw untrusted(dir, 'others may write the key directory');
+}
+
 /** The user's secret in `dir` (made on first use), read once per process and directory. */
 async function secretIn(dir: string, create: boolean): Promise<Buffer | undefined> {
   const file = path.join(dir, KEY_FILE);
   const known = secrets.get(dir);
   if (known) return known;
+  await checkKeyDir(dir);
   const existing = await readKey(file);
   if (existing || !create) {
     if (existing) secrets.set(dir, Promise.resolve(existing));
