@@ -11,6 +11,7 @@ import {
   ABSENT_ID,
   type BaseInfo,
   type ByteSource,
+  blobId,
   type Content,
   ContentStore,
   contentBytes,
@@ -451,15 +452,17 @@ export function createSpool(options: SpoolOptions): Spool {
   /** The real path `abs` relative to the real root, `/`-separated. */
   const relOf = (root: string, abs: string) => path.relative(root, abs).split(path.sep).join('/');
   /** The bytes on disk of the regular file at the real path `abs` (`undefined` if missing), read race-free. */
-  const readDisk = async (rel: string, abs: string): Promise<Buffer | undefined> => {
+  const readDisk = async (rel: string, abs: string, shared?: Tree): Promise<Buffer | undefined> => {
     const root = await realRoot;
-    return withTree(async (tree) => {
+    const read = async (tree: Tree) => {
       const at = await tree.at(relOf(root, abs));
       if (at === undefined) return undefined;
       const bytes = await store.readAt(rel, at);
-      await tree.verify();
+      // A shared tree (a batch) is checked once, when all its reads are done.
+      if (!shared) await tree.verify();
       return bytes;
-    });
+    };
+    return shared ? read(shared) : withTree(read);
   };
   const store = new ContentStore(threshold, maxFileBytes, () => {
     spillDir ??= mkdtemp(path.join(options.spillDir ?? tmpdir(), 'ordo-spool-')).then((dir) => {
@@ -490,17 +493,22 @@ export function createSpool(options: SpoolOptions): Spool {
     return pathLocks.runExclusive(rel, () => limit(() => fn(rel)), signal);
   };
 
-  const stateOf = async (rel: string): Promise<PathState> => {
+  /**
+   * What `rel` is now: staged, or on disk (hashed through the root's descriptors). With `shared` (a batch's
+   * tree), the caller checks the tree's directories once at the end.
+   */
+  const stateOf = async (rel: string, shared?: Tree): Promise<PathState> => {
     const entry = entries.get(rel);
     if (entry) return { abs: entry.abs, base: entry.base, current: entry.staged };
     const root = await realRoot;
     const abs = await resolveInside(root, rel);
-    const base = await withTree(async (tree) => {
+    const hash = async (tree: Tree) => {
       const at = await tree.at(relOf(root, abs));
       const found = at === undefined ? undefined : await store.baseOf(rel, at);
-      await tree.verify();
+      if (!shared) await tree.verify();
       return found;
-    });
+    };
+    const base = await (shared ? hash(shared) : withTree(hash));
     return { abs, base, current: base ? 'disk' : null };
   };
 
@@ -513,10 +521,15 @@ export function createSpool(options: SpoolOptions): Spool {
       },
     );
 
-  const currentBytes = async (rel: string, state: PathState): Promise<Buffer | undefined> => {
+  const currentBytes = async (rel: string, state: PathState, shared?: Tree): Promise<Buffer | undefined> => {
     if (state.current === null) return undefined;
     if (state.current !== 'disk') return contentBytes(state.current);
-    return (await readDisk(rel, state.abs)) ?? Buffer.alloc(0);
+    // The bytes the base was hashed from, while the garbage collector keeps them; else read again.
+    const held = state.base?.bytes?.deref();
+    if (held) return held;
+    const bytes = await readDisk(rel, state.abs, shared);
+    if (bytes === undefined || blobId(bytes) !== state.base?.id) throw conflict([rel], 'while it was read');
+    return bytes;
   };
 
   /** Records `next` as the staged state of `rel`, or drops the entry when it equals the base. */
@@ -918,10 +931,12 @@ export function createSpool(options: SpoolOptions): Spool {
         [...byPath.keys()],
         async () => {
           const finals: Array<{ rel: string; state: PathState; next: Content | null }> = [];
+          // One tree for the whole batch: each directory is opened once, and checked once at the end.
+          const tree = await Tree.open((await rootInfo).real, (await rootInfo).id);
           const results = await Promise.allSettled(
             [...byPath].map(([rel, list]) =>
               limit(async () => {
-                const state = await stateOf(rel);
+                const state = await stateOf(rel, tree);
                 // Only the last write or remove matters; replacers after it run on its result.
                 let from = list.length - 1;
                 while (from >= 0 && list[from]?.op === 'replace') from--;
@@ -935,7 +950,7 @@ export function createSpool(options: SpoolOptions): Spool {
                 for (const op of list.slice(from + 1)) {
                   const current =
                     next === 'disk'
-                      ? await currentBytes(rel, state)
+                      ? await currentBytes(rel, state, tree)
                       : next
                         ? await contentBytes(next)
                         : undefined;
@@ -952,7 +967,12 @@ export function createSpool(options: SpoolOptions): Spool {
               }),
             ),
           );
-          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          const checked = await tree.verify().then(
+            () => undefined,
+            (error: unknown) => ({ status: 'rejected' as const, reason: error }),
+          );
+          await tree.close();
+          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected') ?? checked;
           if (failure) {
             await Promise.all(finals.map((f) => discard(f.next)));
             throw failure.reason;

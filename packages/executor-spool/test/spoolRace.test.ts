@@ -121,10 +121,13 @@ describe('a second process swapping a directory for a symlink to outside the roo
         await using spool = createSpool({ root: s.root, commitMode, fsync: false });
         try {
           // Only existing files are edited: a missing `dir` (renamed away this instant) stages nothing.
-          await spool.replace(rel, (text) => {
+          const fn = (text: string | undefined) => {
             if (text?.includes('OUTSIDE')) outsideSeen.push(`replace ${rel}`);
             return text === undefined ? null : `spool ${i}\n`;
-          });
+          };
+          // Every other round through batch(), which walks one tree for all its paths.
+          if (i % 2 === 0) await spool.replace(rel, fn);
+          else await spool.batch([{ op: 'replace', path: rel, fn }]);
           const diff = await spool.diff();
           if (diff.includes('OUTSIDE')) outsideSeen.push(`diff ${rel}`);
           await spool.commit();
