@@ -410,15 +410,10 @@ export function createSpool(options: SpoolOptions): Spool {
   // The real root and its device and inode, once commits a crashed process left half done under it are
   // rolled back (an untrusted journal there fails every operation with SPOOL_JOURNAL_UNTRUSTED).
   const rootInfo: Promise<{ real: string; id: NodeId }> = realpath(options.root)
-    .then(
-      async (real) => {
-        if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
-        return real;
-      },
-      (error: unknown) => {
-        throw error;
-      },
-    )
+    .then(async (real) => {
+      if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
+      return real;
+    })
     .catch((error: unknown) => {
       throw new SpoolError(
         SpoolErrorCode.INVALID_ARGUMENT,

@@ -176,6 +176,7 @@ export function fdSource(fd: number, size: number): ByteSource {
 /** O_NOFOLLOW: a symlink swapped in fails with ELOOP. O_NONBLOCK: a FIFO cannot hang the open. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** Size, mtime, ctime and inode: a cheap sign that a file is still the one that was hashed. */
 export const signatureOf = (info: Stats) => `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
 
 /** What a file that is not regular is, in words. */
