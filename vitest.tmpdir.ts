@@ -11,6 +11,7 @@ const OWNER = 'ORDO_TEST_TMPDIR';
  * (a workspace, a plan file, a pid file) goes with it, so `pnpm test` leaves the system temp dir as it
  * found it; `.ci/run` checks that. When one vitest process runs several projects (the root config), they
  * share one root: nesting them would make unix socket paths longer than the 108 bytes the kernel allows.
+ * The spool's journal key directory (`ORDO_SPOOL_KEY_DIR`) lives in that root too.
  */
 export default function setup(): () => void {
   if (process.env[OWNER] !== undefined) return () => {};
@@ -18,11 +19,16 @@ export default function setup(): () => void {
   const dir = mkdtempSync(path.join(tmpdir(), 'ordo-test-run-'));
   // Sticky and world-writable like /tmp: container workers running as another user can use it too.
   chmodSync(dir, 0o1777);
+  const previousKeyDir = process.env.ORDO_SPOOL_KEY_DIR;
   process.env.TMPDIR = dir;
   process.env[OWNER] = dir;
+  // The spool's journal secret (made on a first commit) goes with the run, not into the user's home.
+  process.env.ORDO_SPOOL_KEY_DIR = path.join(dir, 'ordo-spool-keys');
   return () => {
     if (previous === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previous;
+    if (previousKeyDir === undefined) delete process.env.ORDO_SPOOL_KEY_DIR;
+    else process.env.ORDO_SPOOL_KEY_DIR = previousKeyDir;
     delete process.env[OWNER];
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };

@@ -27,6 +27,13 @@ export const SpoolErrorCode = {
   CLOSED: 'SPOOL_CLOSED',
   /** An option or argument has the wrong type or range. */
   INVALID_ARGUMENT: 'SPOOL_INVALID_ARGUMENT',
+  /** A path names a FIFO, a directory, a socket or a device: the spool reads and stages regular files only. */
+  NOT_REGULAR: 'SPOOL_NOT_REGULAR',
+  /**
+   * Recovery found a journal in `.ordo-spool/` that this user's spools did not write for this root (no valid
+   * HMAC, an old unauthenticated format, or a bad schema). It was left in place and nothing of it was replayed.
+   */
+  JOURNAL_UNTRUSTED: 'SPOOL_JOURNAL_UNTRUSTED',
 } as const;
 
 /** One of {@link SpoolErrorCode}'s values. */

@@ -1,25 +1,36 @@
 import { isUtf8 } from 'node:buffer';
-import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Clock, type KeyedMutex, type Logger, noopLogger, systemClock } from '@ordo/contracts';
 import { DiffCache, type DiffCacheOptions, type DiffCacheStats } from './diffCache.js';
 import { SpoolError, SpoolErrorCode, type SpoolIssue, SpoolValidationError } from './errors.js';
 import { commitFiles, recoverCommits } from './internal/atomicCommit.js';
+import { JOURNAL_DIR } from './internal/commitSupport.js';
 import {
   ABSENT_ID,
   type BaseInfo,
+  type ByteSource,
+  blobId,
   type Content,
   ContentStore,
   contentBytes,
   contentChunks,
+  fdSource,
   fileInfo,
+  openRegular,
   openSource,
+  readAllFd,
   type SpoolData,
+  signatureOf,
 } from './internal/content.js';
+import { closeFd, readFd } from './internal/fd.js';
 import { commitInPlace, recoverInPlaceCommits } from './internal/inPlaceCommit.js';
+import { rootKey } from './internal/journalKey.js';
+import { untrustedError } from './internal/journalSchema.js';
 import { createLimiter, type Limiter } from './internal/limiter.js';
 import { normalizeSpoolPath, resolveInside } from './internal/paths.js';
+import { type NodeId, Tree } from './internal/tree.js';
 import { createKeyedMutex } from './keyedMutex.js';
 import {
   type DiffSide,
@@ -166,6 +177,13 @@ export interface SpoolOptions {
    * @default 'rename'
    */
   commitMode?: SpoolCommitMode | undefined;
+  /**
+   * Where this user's journal secret lives (a 0600 file, made on the first commit): the key every journal
+   * is signed with, so that recovery replays only journals a spool of this user wrote for this root. Keep it
+   * outside every spool root.
+   * @default $ORDO_SPOOL_KEY_DIR, else $XDG_STATE_HOME/ordo, else ~/.local/state/ordo
+   */
+  keyDir?: string | undefined;
   /** @default systemClock */
   clock?: Clock | undefined;
   /** @default noopLogger */
@@ -214,7 +232,11 @@ export interface SpoolCallOptions {
 export interface Spool extends AsyncDisposable {
   /** The root, as given to createSpool. */
   readonly root: string;
-  /** The staged content of `path`, else the file on disk; `SPOOL_NOT_FOUND` when neither exists. */
+  /**
+   * The staged content of `path`, else the file on disk (read from a descriptor opened through the root,
+   * never following a symlink); `SPOOL_NOT_FOUND` when neither exists, `SPOOL_NOT_REGULAR` for a FIFO,
+   * directory, socket or device.
+   */
   read(path: string, options?: SpoolCallOptions): Promise<Buffer>;
   /** {@link Spool.read} as UTF-8 text. */
   readText(path: string, options?: SpoolCallOptions): Promise<string>;
@@ -222,7 +244,10 @@ export interface Spool extends AsyncDisposable {
   stream(path: string, options?: SpoolCallOptions): AsyncIterable<Buffer>;
   /** Whether `path` exists once the staged edits are applied. */
   exists(path: string, options?: SpoolCallOptions): Promise<boolean>;
-  /** Stages new content for `path` (created on commit when missing). An edit back to the disk content is dropped. */
+  /**
+   * Stages new content for `path` (created on commit when missing). An edit back to the disk content is
+   * dropped. `SPOOL_NOT_REGULAR` when a FIFO, directory, socket or device stands at `path` (never blocks).
+   */
   write(path: string, data: SpoolData, options?: SpoolCallOptions): Promise<void>;
   /** Stages `fn(current text)`; `null` from `fn` stages a delete. */
   replace(path: string, fn: SpoolReplacer, options?: SpoolCallOptions): Promise<void>;
@@ -254,7 +279,8 @@ export interface Spool extends AsyncDisposable {
    * Validates, asks the gate, then writes every staged change, all or nothing, under per-path locks (each
    * file atomically for readers too unless `commitMode` is `'in-place'`). Throws
    * `SPOOL_VALIDATION_FAILED`, `SPOOL_CONFLICT` (a file changed on disk since it was staged; nothing written),
-   * `SPOOL_PATH_ESCAPE`, or `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
+   * `SPOOL_PATH_ESCAPE` (also when a directory on the way was swapped for a symlink meanwhile), or
+   * `SPOOL_COMMIT_FAILED` (a write failed; replaced files restored). On success the
    * spool is empty.
    */
   commit(options?: SpoolCallOptions): Promise<SpoolCommitResult>;
@@ -380,22 +406,59 @@ export function createSpool(options: SpoolOptions): Spool {
   let closed = false;
   let spillDir: Promise<string> | undefined;
   let spillPath: string | undefined;
-  // The real root, once commits a crashed process left half done under it are rolled back.
-  const realRoot = realpath(options.root).then(
-    async (real) => {
+  const keyDir = options.keyDir;
+  // The real root and its device and inode, once commits a crashed process left half done under it are
+  // rolled back (an untrusted journal there fails every operation with SPOOL_JOURNAL_UNTRUSTED).
+  const rootInfo: Promise<{ real: string; id: NodeId }> = realpath(options.root)
+    .then(async (real) => {
       if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
-      await recoverAll(real, logger);
       return real;
-    },
-    (error: unknown) => {
+    })
+    .catch((error: unknown) => {
       throw new SpoolError(
         SpoolErrorCode.INVALID_ARGUMENT,
         `createSpool: root ${options.root} is not an existing directory.`,
         { cause: error },
       );
-    },
-  );
+    })
+    .then(async (real) => {
+      const tree = await Tree.open(real);
+      try {
+        const id = await tree.rootId();
+        await recoverTree(tree, logger, keyDir);
+        return { real, id };
+      } finally {
+        await tree.close();
+      }
+    });
+  rootInfo.catch(() => {});
+  const realRoot = rootInfo.then((r) => r.real);
   realRoot.catch(() => {});
+  /** Runs `fn` on the root opened (every path below it reached through descriptors), closed after. */
+  const withTree = async <T>(fn: (tree: Tree) => Promise<T>): Promise<T> => {
+    const { real, id } = await rootInfo;
+    const tree = await Tree.open(real, id);
+    try {
+      return await fn(tree);
+    } finally {
+      await tree.close();
+    }
+  };
+  /** The real path `abs` relative to the real root, `/`-separated. */
+  const relOf = (root: string, abs: string) => path.relative(root, abs).split(path.sep).join('/');
+  /** The bytes on disk of the regular file at the real path `abs` (`undefined` if missing), read race-free. */
+  const readDisk = async (rel: string, abs: string, shared?: Tree): Promise<Buffer | undefined> => {
+    const root = await realRoot;
+    const read = async (tree: Tree) => {
+      const at = await tree.at(relOf(root, abs));
+      if (at === undefined) return undefined;
+      const bytes = await store.readAt(rel, at);
+      // A shared tree (a batch) is checked once, when all its reads are done.
+      if (!shared) await tree.verify();
+      return bytes;
+    };
+    return shared ? read(shared) : withTree(read);
+  };
   const store = new ContentStore(threshold, maxFileBytes, () => {
     spillDir ??= mkdtemp(path.join(options.spillDir ?? tmpdir(), 'ordo-spool-')).then((dir) => {
       spillPath = dir;
@@ -425,11 +488,22 @@ export function createSpool(options: SpoolOptions): Spool {
     return pathLocks.runExclusive(rel, () => limit(() => fn(rel)), signal);
   };
 
-  const stateOf = async (rel: string): Promise<PathState> => {
+  /**
+   * What `rel` is now: staged, or on disk (hashed through the root's descriptors). With `shared` (a batch's
+   * tree), the caller checks the tree's directories once at the end.
+   */
+  const stateOf = async (rel: string, shared?: Tree): Promise<PathState> => {
     const entry = entries.get(rel);
     if (entry) return { abs: entry.abs, base: entry.base, current: entry.staged };
-    const abs = await resolveInside(await realRoot, rel);
-    const base = await store.baseOf(rel, abs);
+    const root = await realRoot;
+    const abs = await resolveInside(root, rel);
+    const hash = async (tree: Tree) => {
+      const at = await tree.at(relOf(root, abs));
+      const found = at === undefined ? undefined : await store.baseOf(rel, at);
+      if (!shared) await tree.verify();
+      return found;
+    };
+    const base = await (shared ? hash(shared) : withTree(hash));
     return { abs, base, current: base ? 'disk' : null };
   };
 
@@ -442,10 +516,15 @@ export function createSpool(options: SpoolOptions): Spool {
       },
     );
 
-  const currentBytes = async (state: PathState): Promise<Buffer | undefined> => {
+  const currentBytes = async (rel: string, state: PathState, shared?: Tree): Promise<Buffer | undefined> => {
     if (state.current === null) return undefined;
     if (state.current !== 'disk') return contentBytes(state.current);
-    return readFile(state.abs);
+    // The bytes the base was hashed from, while the garbage collector keeps them; else read again.
+    const held = state.base?.bytes?.deref();
+    if (held) return held;
+    const bytes = await readDisk(rel, state.abs, shared);
+    if (bytes === undefined || blobId(bytes) !== state.base?.id) throw conflict([rel], 'while it was read');
+    return bytes;
   };
 
   /** Records `next` as the staged state of `rel`, or drops the entry when it equals the base. */
@@ -487,17 +566,28 @@ export function createSpool(options: SpoolOptions): Spool {
     let b: DiffSide = { source: null, id: ABSENT_ID, mode: entry.base?.mode ?? 0o644 };
     try {
       if (entry.base) {
-        const now = await fileInfo(entry.path, entry.abs);
-        if (now?.signature !== entry.base.signature)
+        const base = entry.base;
+        const root = await realRoot;
+        // The file opened through the tree (no symlink followed), and still the one that was hashed.
+        const source = await withTree(async (tree): Promise<ByteSource> => {
+          const at = await tree.at(relOf(root, entry.abs));
+          const opened = at === undefined ? undefined : await openRegular(entry.path, at);
+          if (opened) {
+            await tree.verify().catch(async (error: unknown) => {
+              await closeFd(opened.fd);
+              throw error;
+            });
+          }
+          if (opened?.info && signatureOf(opened.info) === base.signature) {
+            const held = base.bytes?.deref();
+            if (!held) return fdSource(opened.fd, base.size);
+            await closeFd(opened.fd);
+            return openSource({ size: base.size, buffer: held });
+          }
+          if (opened) await closeFd(opened.fd);
           throw conflict([entry.path], 'before it could be diffed');
-        const held = entry.base.bytes?.deref();
-        a = {
-          source: await openSource(
-            held ? { size: entry.base.size, buffer: held } : { size: entry.base.size, file: entry.abs },
-          ),
-          id: entry.base.id,
-          mode: entry.base.mode,
-        };
+        });
+        a = { source, id: base.id, mode: base.mode };
       }
       if (entry.staged) b = { ...b, source: await openSource(entry.staged), id: entry.staged.id };
       return await use(a, b);
@@ -640,50 +730,61 @@ export function createSpool(options: SpoolOptions): Spool {
       ]);
     }
     signal?.throwIfAborted();
-    // With the locks held, each file just before its replacement is written: path safety again (a symlink
-    // may have appeared since staging), then the conflict check, reading the file once.
-    const dirs = new Map<string, Promise<string>>();
-    const files = list.map((entry) => ({
-      entry,
-      path: entry.path,
-      abs: entry.abs,
-      content: entry.staged,
-      existed: entry.base !== undefined,
-      mode: entry.base?.mode,
-    }));
-    const inPlace =
-      commitMode === 'in-place' &&
-      list.every(
-        (e) => (e.base === undefined || e.base.size <= threshold) && (e.staged === null || e.staged.buffer),
-      );
-    const shared = {
-      root,
-      fsync,
-      limit,
-      logger,
-      beforeReplace: hooks.beforeReplace,
-      afterPrepare: hooks.afterPrepare,
-    };
-    const { stale } = inPlace
-      ? await commitInPlace(
-          files.map((f) => ({ ...f, content: f.content && (f.content.buffer as Buffer) })),
-          {
-            ...shared,
-            verify: ({ entry }) => {
-              signal?.throwIfAborted();
-              return snapshotOf(root, entry, dirs);
+    const key = (await rootKey(root, keyDir)) as Buffer;
+    // With the locks held, each file just before its replacement is written: through the root's descriptors
+    // (a symlink that appeared since staging anywhere on the way is refused), then the conflict check,
+    // reading the file once.
+    const tree = await Tree.open(root, (await rootInfo).id);
+    try {
+      const files = list.map((entry) => ({
+        entry,
+        path: entry.path,
+        rel: relOf(root, entry.abs),
+        content: entry.staged,
+        existed: entry.base !== undefined,
+        mode: entry.base?.mode,
+      }));
+      const inPlace =
+        commitMode === 'in-place' &&
+        list.every(
+          (e) => (e.base === undefined || e.base.size <= threshold) && (e.staged === null || e.staged.buffer),
+        );
+      const shared = {
+        tree,
+        key,
+        fsync,
+        limit,
+        logger,
+        beforeReplace: hooks.beforeReplace,
+        afterPrepare: hooks.afterPrepare,
+      };
+      const { stale } = inPlace
+        ? await commitInPlace(
+            files.map((f) => ({ ...f, content: f.content && (f.content.buffer as Buffer) })),
+            {
+              ...shared,
+              verify: async ({ entry, rel }) => {
+                signal?.throwIfAborted();
+                const at = await tree.at(rel);
+                if (at === undefined) return entry.base === undefined && 'absent';
+                return store.snapshot(entry.path, at, entry.base);
+              },
             },
-          },
-        )
-      : await commitFiles(files, {
-          ...shared,
-          afterReplace: hooks.afterReplace,
-          verify: ({ entry }) => {
-            signal?.throwIfAborted();
-            return isCurrent(root, entry, dirs);
-          },
-        });
-    if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
+          )
+        : await commitFiles(files, {
+            ...shared,
+            afterReplace: hooks.afterReplace,
+            verify: async ({ entry, rel }) => {
+              signal?.throwIfAborted();
+              const at = await tree.at(rel);
+              if (at === undefined) return entry.base === undefined;
+              return store.holds(entry.path, at, entry.base);
+            },
+          });
+      if (stale.length > 0) throw conflict(stale.sort(), 'so the commit was refused');
+    } finally {
+      await tree.close();
+    }
     for (const entry of list) {
       if (entries.get(entry.path) === entry) entries.delete(entry.path);
       await discard(entry.staged);
@@ -693,48 +794,21 @@ export function createSpool(options: SpoolOptions): Spool {
     return { committed: changes, bytesWritten: bytes, durationMs };
   };
 
-  /**
-   * Runs `check` on the file of `entry` (with `noFollow` where the path's directory still resolves as when
-   * it was staged, the fast way), after checking that its path still resolves to `entry.abs`.
-   */
-  const checkAt = async <T>(
-    root: string,
-    entry: Entry,
-    dirs: Map<string, Promise<string>>,
-    check: (options: { noFollow?: boolean }) => Promise<T>,
-  ): Promise<T> => {
-    const requested = path.join(root, ...entry.path.split('/'));
-    const dir = path.dirname(requested);
-    let realDir = dirs.get(dir);
-    if (!realDir) {
-      realDir = realpath(dir).catch(() => '');
-      dirs.set(dir, realDir);
-    }
-    const fast = path.join(await realDir, path.basename(requested));
-    if (fast === entry.abs) {
-      try {
-        return await check({ noFollow: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+  /** The regular file at the real path `abs`, opened through the tree (no symlink followed), or undefined. */
+  const openDisk = async (rel: string, abs: string) => {
+    const root = await realRoot;
+    return withTree(async (tree) => {
+      const at = await tree.at(relOf(root, abs));
+      const opened = at === undefined ? undefined : await openRegular(rel, at);
+      if (opened) {
+        await tree.verify().catch(async (error: unknown) => {
+          await closeFd(opened.fd);
+          throw error;
+        });
       }
-    }
-    if ((await resolveInside(root, entry.path)) !== entry.abs) {
-      throw new SpoolError(
-        SpoolErrorCode.PATH_ESCAPE,
-        `Refused path ${JSON.stringify(entry.path)}: it resolves elsewhere than when it was staged. Reset it and stage it again.`,
-        { details: { path: entry.path } },
-      );
-    }
-    return check({});
+      return opened;
+    });
   };
-
-  /** Whether the file still holds the content the edit was staged on (read once). */
-  const isCurrent = (root: string, entry: Entry, dirs: Map<string, Promise<string>>) =>
-    checkAt(root, entry, dirs, (o) => store.holds(entry.path, entry.abs, entry.base, o));
-
-  /** {@link isCurrent} for a small file, returning the bytes it read (the rollback journal keeps them). */
-  const snapshotOf = (root: string, entry: Entry, dirs: Map<string, Promise<string>>) =>
-    checkAt(root, entry, dirs, (o) => store.snapshot(entry.abs, entry.base, o));
 
   const spool: Spool = {
     get root() {
@@ -748,38 +822,55 @@ export function createSpool(options: SpoolOptions): Spool {
           if (!entry.staged) throw notFound(rel);
           return contentBytes(entry.staged);
         }
-        const abs = await resolveInside(await realRoot, rel);
-        const info = await fileInfo(rel, abs);
-        if (!info) throw notFound(rel);
-        if (info.size > maxFileBytes) {
-          throw new SpoolError(
-            SpoolErrorCode.TOO_LARGE,
-            `${rel} is larger than maxFileBytes (${info.size} > ${maxFileBytes} bytes). Use stream() or raise maxFileBytes.`,
-            {
-              details: { path: rel, size: info.size, maxFileBytes },
-            },
-          );
+        const opened = await openDisk(rel, await resolveInside(await realRoot, rel));
+        if (!opened) throw notFound(rel);
+        try {
+          const { size } = opened.info;
+          if (size > maxFileBytes) {
+            throw new SpoolError(
+              SpoolErrorCode.TOO_LARGE,
+              `${rel} is larger than maxFileBytes (${size} > ${maxFileBytes} bytes). Use stream() or raise maxFileBytes.`,
+              { details: { path: rel, size, maxFileBytes } },
+            );
+          }
+          return await readAllFd(opened.fd, size);
+        } finally {
+          await closeFd(opened.fd);
         }
-        return readFile(abs);
       }),
 
     readText: async (p, opts) => (await spool.read(p, opts)).toString('utf8'),
 
     async *stream(p, opts = {}) {
-      const content = await onPath(p, opts.signal, async (rel): Promise<Content> => {
+      const found = await onPath(p, opts.signal, async (rel) => {
         const entry = entries.get(rel);
         if (entry) {
           if (!entry.staged) throw notFound(rel);
           return entry.staged;
         }
-        const abs = await resolveInside(await realRoot, rel);
-        const info = await fileInfo(rel, abs);
-        if (!info) throw notFound(rel);
-        return { id: '', size: info.size, file: abs };
+        const opened = await openDisk(rel, await resolveInside(await realRoot, rel));
+        if (!opened) throw notFound(rel);
+        return opened;
       });
-      for await (const chunk of contentChunks(content)) {
-        opts.signal?.throwIfAborted();
-        yield chunk;
+      if ('id' in found) {
+        for await (const chunk of contentChunks(found)) {
+          opts.signal?.throwIfAborted();
+          yield chunk;
+        }
+        return;
+      }
+      // A file on disk: read from the descriptor opened through the tree, never by its path again.
+      try {
+        for (let position = 0; ; ) {
+          opts.signal?.throwIfAborted();
+          const chunk = Buffer.allocUnsafe(1 << 20);
+          const n = await readFd(found.fd, chunk, 0, chunk.length, position);
+          if (n === 0) break;
+          position += n;
+          yield chunk.subarray(0, n);
+        }
+      } finally {
+        await closeFd(found.fd);
       }
     },
 
@@ -787,7 +878,14 @@ export function createSpool(options: SpoolOptions): Spool {
       onPath(p, opts.signal, async (rel) => {
         const entry = entries.get(rel);
         if (entry) return entry.staged !== null;
-        return (await fileInfo(rel, await resolveInside(await realRoot, rel))) !== undefined;
+        const root = await realRoot;
+        const abs = await resolveInside(root, rel);
+        return withTree(async (tree) => {
+          const at = await tree.at(relOf(root, abs));
+          const found = at !== undefined && (await fileInfo(rel, at)) !== undefined;
+          await tree.verify();
+          return found;
+        });
       }),
 
     write: (p, data, opts = {}) =>
@@ -799,7 +897,7 @@ export function createSpool(options: SpoolOptions): Spool {
     replace: (p, fn, opts = {}) =>
       onPath(p, opts.signal, async (rel) => {
         const state = await stateOf(rel);
-        await stage(rel, state, await applyReplacer(rel, fn, await currentBytes(state), opts.signal));
+        await stage(rel, state, await applyReplacer(rel, fn, await currentBytes(rel, state), opts.signal));
       }),
 
     remove: (p, opts = {}) =>
@@ -828,10 +926,12 @@ export function createSpool(options: SpoolOptions): Spool {
         [...byPath.keys()],
         async () => {
           const finals: Array<{ rel: string; state: PathState; next: Content | null }> = [];
+          // One tree for the whole batch: each directory is opened once, and checked once at the end.
+          const tree = await Tree.open((await rootInfo).real, (await rootInfo).id);
           const results = await Promise.allSettled(
             [...byPath].map(([rel, list]) =>
               limit(async () => {
-                const state = await stateOf(rel);
+                const state = await stateOf(rel, tree);
                 // Only the last write or remove matters; replacers after it run on its result.
                 let from = list.length - 1;
                 while (from >= 0 && list[from]?.op === 'replace') from--;
@@ -844,7 +944,11 @@ export function createSpool(options: SpoolOptions): Spool {
                       : await store.fromData(rel, (start as { data: SpoolData }).data, opts.signal);
                 for (const op of list.slice(from + 1)) {
                   const current =
-                    next === 'disk' ? await readFile(state.abs) : next ? await contentBytes(next) : undefined;
+                    next === 'disk'
+                      ? await currentBytes(rel, state, tree)
+                      : next
+                        ? await contentBytes(next)
+                        : undefined;
                   const produced = await applyReplacer(
                     rel,
                     (op as { fn: SpoolReplacer }).fn,
@@ -858,7 +962,12 @@ export function createSpool(options: SpoolOptions): Spool {
               }),
             ),
           );
-          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          const checked = await tree.verify().then(
+            () => undefined,
+            (error: unknown) => ({ status: 'rejected' as const, reason: error }),
+          );
+          await tree.close();
+          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected') ?? checked;
           if (failure) {
             await Promise.all(finals.map((f) => discard(f.next)));
             throw failure.reason;
@@ -947,8 +1056,15 @@ export function createSpool(options: SpoolOptions): Spool {
  * process, or in a live process on this host) are left alone, and so are journals written on another host
  * (a shared file system): run the recovery there. Returns how many commits were rolled back.
  *
+ * Only journals sealed with this root's key (from `keyDir`, see {@link SpoolOptions.keyDir}) and of the exact
+ * schema are replayed, through the root's descriptors (nothing outside the root is touched). Any other
+ * journal is left in place and, once every trusted one is handled, `SPOOL_JOURNAL_UNTRUSTED` names them all.
+ *
  * When to use: `createSpool` does this on its own before its first operation; call it to repair a tree
  * without making a spool (at start-up, say).
+ *
+ * Gotchas: recover before moving or renaming a tree (the key is bound to the root's real path), and with the
+ * same `keyDir` the spools of that tree use.
  *
  * @example
  * ```ts
@@ -957,12 +1073,33 @@ export function createSpool(options: SpoolOptions): Spool {
  */
 export async function recoverSpool(
   root: string,
-  options: { logger?: Logger | undefined } = {},
+  options: { logger?: Logger | undefined; keyDir?: string | undefined } = {},
 ): Promise<number> {
-  return recoverAll(await realpath(root), options.logger ?? noopLogger);
+  const tree = await Tree.open(await realpath(root));
+  try {
+    return await recoverTree(tree, options.logger ?? noopLogger, options.keyDir);
+  } finally {
+    await tree.close();
+  }
 }
 
-/** Rolls back both kinds of interrupted commits under the real path `root`. */
-async function recoverAll(root: string, logger: Logger): Promise<number> {
-  return (await recoverCommits(root, logger)) + (await recoverInPlaceCommits(root, logger));
+/**
+ * Rolls back both kinds of interrupted commits under the tree's root; throws `SPOOL_JOURNAL_UNTRUSTED`
+ * naming the journals it left in place (after handling every trusted one).
+ */
+async function recoverTree(tree: Tree, logger: Logger, keyDir: string | undefined): Promise<number> {
+  const dir = await tree.dir(JOURNAL_DIR, { journal: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (dir === undefined) return 0;
+  // The key only when there is something to check: a spool that never commits makes no secret.
+  const key = await rootKey(tree.root, keyDir, false);
+  const rename = await recoverCommits(tree, key, logger);
+  const inPlace = await recoverInPlaceCommits(tree, key, logger);
+  await rmdir((await tree.at(JOURNAL_DIR)) as string).catch(() => {});
+  tree.forget(JOURNAL_DIR);
+  const untrusted = [...rename.untrusted, ...inPlace.untrusted];
+  if (untrusted.length > 0) throw untrustedError(tree.root, untrusted);
+  return rename.recovered + inPlace.recovered;
 }

@@ -3,10 +3,11 @@ import { readdir, readFile, realpath, rename, writeFile } from 'node:fs/promises
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isOrdoError } from '@ordo/contracts';
 import { RecordingLogger } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
 import { createSpool, recoverSpool } from '../src/index.js';
-import { tempTree } from './spoolFixtures.js';
+import { codeOf, tempTree } from './spoolFixtures.js';
 
 const child = fileURLToPath(new URL('./spoolCrashChild.ts', import.meta.url));
 
@@ -71,7 +72,7 @@ describe('a process killed in the middle of a commit', () => {
     ]);
   });
 
-  it('rolls back a journal of version 1 (written before the .replacing marker) as a commit that was replacing', async () => {
+  it('never replays an unauthenticated journal of version 1: it is left in place and SPOOL_JOURNAL_UNTRUSTED', async () => {
     await using tree = await tempTree({ 'a.txt': 'new a\n', '.ordo-spool/old-1/0': 'old a\n' });
     const dead = await new Promise<number>((resolve) => {
       const exited = execFile(process.execPath, ['-e', '']);
@@ -90,8 +91,19 @@ describe('a process killed in the middle of a commit', () => {
       ],
     };
     await writeFile(tree.file('.ordo-spool/old-1.json'), JSON.stringify(journal));
-    expect(await recoverSpool(tree.dir)).toBe(1);
-    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
-    expect(await readdir(tree.dir)).toEqual(['a.txt']);
+    const error = await recoverSpool(tree.dir).catch((e: unknown) => e);
+    expect(isOrdoError(error, 'SPOOL_JOURNAL_UNTRUSTED')).toBe(true);
+    expect((error as Error).message).toMatch(/old-1\.json \(an unauthenticated journal of version 1\)/);
+    // createSpool reports it on every operation, and replays nothing.
+    await using spool = createSpool({ root: tree.dir });
+    expect(await codeOf(spool.read('a.txt'))).toBe('SPOOL_JOURNAL_UNTRUSTED');
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('new a\n');
+    expect((await readdir(tree.dir, { recursive: true })).sort()).toEqual([
+      '.ordo-spool',
+      '.ordo-spool/old-1',
+      '.ordo-spool/old-1.json',
+      '.ordo-spool/old-1/0',
+      'a.txt',
+    ]);
   });
 });

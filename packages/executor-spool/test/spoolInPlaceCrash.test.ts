@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RecordingLogger } from '@ordo/contracts/testing';
@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createSpool, recoverSpool } from '../src/index.js';
+import { rootKey, seal, TRAILER_BYTES } from '../src/internal/journalKey.js';
 import { tempTree } from './spoolFixtures.js';
 import type { CrashPlan } from './spoolInPlaceCrashChild.js';
 
@@ -193,7 +194,13 @@ describe('a process killed in the middle of an in-place commit', () => {
     const live = sleeper.pid as number;
     const [name] = await readdir(tree.file('.ordo-spool'));
     const data = await readFile(tree.file(`.ordo-spool/${name}`));
-    const relabelled = Buffer.from(data.toString('latin1').replace(/"pid":\d+/, `"pid":${live}`), 'latin1');
+    // Relabelled and sealed again with the root's key, as that process would have written it.
+    const body = data.subarray(0, data.length - TRAILER_BYTES);
+    const key = (await rootKey(await realpath(tree.dir), undefined)) as Buffer;
+    const relabelled = seal(
+      key,
+      Buffer.from(body.toString('latin1').replace(/"pid":\d+/, `"pid":${live}`), 'latin1'),
+    );
     await rm(tree.file(`.ordo-spool/${name}`));
     await writeFile(
       tree.file(`.ordo-spool/${(name as string).replace(/\.\d+\.rollback$/, `.${live}.rollback`)}`),

@@ -168,6 +168,8 @@ export const StateErrorCode = {
   STATE_UNKNOWN_ENTITY: 'STATE_UNKNOWN_ENTITY',
   /** The store was used after `close()`. */
   STATE_CLOSED: 'STATE_CLOSED',
+  /** The state file path (or its backup) names a directory, a FIFO, a socket or a device, not a regular file. */
+  STATE_NOT_A_FILE: 'STATE_NOT_A_FILE',
   /** A metrics helper got input it cannot use (an unparsable time, an end before its start, p out of range). */
   METRICS_INPUT_INVALID: 'METRICS_INPUT_INVALID',
 } as const;
@@ -229,6 +231,22 @@ export class StateClosedError extends OrdoError {
     super(`The state store for ${path} is closed. Open a new one with StateStore.open().`, {
       details: { path },
     });
+  }
+}
+
+/**
+ * The state file path (or its `.bak`) holds something other than a regular file: a directory, a FIFO, a
+ * socket or a device. It is refused at once (a FIFO is opened non-blocking, so nothing hangs) and left as it
+ * is. `details.path` names it and `details.kind` says what it is.
+ */
+export class StateNotAFileError extends OrdoError {
+  override readonly code = StateErrorCode.STATE_NOT_A_FILE;
+  constructor(path: string, kind: string) {
+    super(
+      `The state file ${path} is ${kind}, not a regular file. Move it away or pass another \`file\` to ` +
+        'StateStore.open(); it was left untouched.',
+      { details: { path, kind } },
+    );
   }
 }
 

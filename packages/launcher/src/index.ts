@@ -37,6 +37,7 @@ export {
   StateClosedError,
   StateCorruptError,
   StateErrorCode,
+  StateNotAFileError,
   StateUnknownEntityError,
   StateVersionError,
   StateWriteError,

@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type Clock,
@@ -13,6 +14,7 @@ import {
   MetricsInputError,
   StateClosedError,
   StateCorruptError,
+  StateNotAFileError,
   StateUnknownEntityError,
   StateWriteError,
 } from './errors.js';
@@ -87,6 +89,8 @@ export interface ReadStateResult {
  *
  * @throws StateCorruptError (`STATE_CORRUPT`) when the file is corrupt and no good backup exists.
  * @throws StateVersionError (`STATE_VERSION_UNSUPPORTED`) for a newer schema version (never recovered).
+ * @throws StateNotAFileError (`STATE_NOT_A_FILE`) when the file or its backup is a directory, a FIFO, a socket
+ * or a device (refused at once, never read).
  * @example
  * ```ts
  * const { state } = await readStateFile('.ordo/state.json');
@@ -123,13 +127,39 @@ export async function readStateFile(file: string, options: ReadStateOptions = {}
   }
 }
 
+/**
+ * The text of `file`, `undefined` when it is missing. Opened with `O_NONBLOCK` and checked with `fstat` on
+ * the open descriptor: a FIFO, a directory, a socket or a device is `STATE_NOT_A_FILE` at once, never a hang
+ * or a raw `EISDIR`.
+ */
 async function readIfExists(file: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+  let handle: FileHandle;
   try {
-    return await readFile(file, { encoding: 'utf8', signal });
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    // Some systems refuse to open a socket at all.
+    if (code === 'ENXIO' || code === 'EOPNOTSUPP') throw new StateNotAFileError(file, 'a socket');
     throw error;
   }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new StateNotAFileError(file, kindOf(info));
+    signal?.throwIfAborted();
+    return await handle.readFile({ encoding: 'utf8', signal });
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What a non-regular file is, in words. */
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'not a regular file';
 }
 
 /** The events of a {@link StateStore}. */
@@ -248,6 +278,8 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
    *
    * @throws StateCorruptError (`STATE_CORRUPT`) when the file is corrupt and cannot be recovered.
    * @throws StateVersionError (`STATE_VERSION_UNSUPPORTED`) for a file of a newer schema version.
+   * @throws StateNotAFileError (`STATE_NOT_A_FILE`) when the path (or its `.bak`) is a directory, a FIFO, a
+   * socket or a device.
    */
   static async open(options: StateStoreOptions = {}, signal?: AbortSignal): Promise<StateStore> {
     signal?.throwIfAborted();

@@ -1,18 +1,20 @@
 import { constants } from 'node:fs';
-import { access, copyFile, link, mkdir, open, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import {
   active,
-  dirMaker,
+  dirOf,
   failed,
   ignoreMissing,
   isAlive,
   JOURNAL_DIR,
+  journalPathOf,
   leftJournals,
+  nameOf,
+  readJournal,
   settle,
-  syncDir,
+  syncTreeDir,
   tag,
   writeDurably,
   writeJournal,
@@ -20,13 +22,17 @@ import {
 import type { Content } from './content.js';
 import { CreateModes } from './createModes.js';
 import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
+import { seal, unseal } from './journalKey.js';
+import { int, JournalRefused, record, refuse, relPath, str, type UntrustedJournal } from './journalSchema.js';
 import type { Limiter } from './limiter.js';
+import type { Tree } from './tree.js';
 
 /** One file of a commit. */
 export interface CommitFile {
   /** The spool path, for messages. */
   path: string;
-  abs: string;
+  /** Its real path relative to the root, `/`-separated: where it is written (through the tree). */
+  rel: string;
   /** The new content; `null` deletes the file. */
   content: Content | null;
   /** Whether the file existed when its edit was staged (it gets a backup). */
@@ -37,7 +43,10 @@ export interface CommitFile {
 
 /** Settings of {@link commitFiles}. */
 export interface CommitSettings<F extends CommitFile> {
-  root: string;
+  /** The root, opened: every path of the commit goes through its descriptors. */
+  tree: Tree;
+  /** The key that signs the journal ({@link rootKey}). */
+  key: Buffer;
   fsync: boolean;
   limit: Limiter;
   logger: Logger;
@@ -67,21 +76,72 @@ export interface CommitOutcome {
 const REPLACING = '.replacing';
 
 /**
- * What a commit in progress leaves on disk, so that a later process can undo it after a crash. Version 1
- * (written before the `.replacing` marker existed) made each backup just before its rename: a recovery
- * treats it as replacing.
+ * What a commit in progress leaves on disk (`<id>.json`, sealed with the root's key), so that a later
+ * process can undo it after a crash. Paths are relative to the root; a file's backup, when it has one, is
+ * `.ordo-spool/<id>/<index>`. Versions 1 and 2 (absolute paths, no MAC) are never replayed.
  */
 interface Journal {
-  version: 1 | 2;
+  version: 3;
+  id: string;
   pid: number;
   host: string;
-  files: Array<{ abs: string; tmp?: string | undefined; backup?: string | undefined }>;
+  files: Array<{ path: string; tmp?: string | undefined; backup?: true | undefined }>;
+}
+
+/** The temp file name of file `index` of a commit: `.<name>.ordo-<tag>-<index>.tmp` beside it. */
+const tmpRel = (rel: string, tmpTag: string, index: number) => {
+  const dir = dirOf(rel);
+  const name = `.${nameOf(rel)}.ordo-${tmpTag}-${index}.tmp`;
+  return dir === '' ? name : `${dir}/${name}`;
+};
+
+const ID = /^[0-9a-z]{1,12}-[0-9a-f]{12}$/;
+const TMP = /^\.(.+)\.ordo-[0-9a-f]{12}-(\d+)\.tmp$/;
+
+/** The journal `body` as recovery may replay it, or a {@link JournalRefused} saying what is wrong. */
+function checkJournal(body: Buffer, stem: string): Journal {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return refuse('its body is not JSON');
+  }
+  const j = record(parsed, 'the journal', ['version', 'id', 'pid', 'host', 'files']);
+  if (j.version !== 3) refuse(`version ${JSON.stringify(j.version)} is not 3`);
+  const id = str(j.id, 'id');
+  if (!ID.test(id) || id !== stem) refuse('its id does not match its name');
+  if (!Array.isArray(j.files) || j.files.length > 1_000_000) refuse('files is not a list');
+  const seen = new Set<string>();
+  const files = (j.files as unknown[]).map((f, i) => {
+    const file = record(f, `files[${i}]`, ['path'], ['tmp', 'backup']);
+    const rel = relPath(file.path, `files[${i}].path`);
+    if (seen.has(rel)) refuse(`files[${i}].path ${rel} is listed twice`);
+    seen.add(rel);
+    let tmp: string | undefined;
+    if (file.tmp !== undefined) {
+      tmp = relPath(file.tmp, `files[${i}].tmp`);
+      const match = TMP.exec(nameOf(tmp));
+      if (dirOf(tmp) !== dirOf(rel) || match?.[1] !== nameOf(rel) || match[2] !== String(i))
+        refuse(`files[${i}].tmp is not the temp file of its path`);
+    }
+    if (file.backup !== undefined && file.backup !== true) refuse(`files[${i}].backup is not true`);
+    return { path: rel, tmp, backup: file.backup === true ? (true as const) : undefined };
+  });
+  return {
+    version: 3,
+    id,
+    pid: int(j.pid, 'pid', 1, 2 ** 31),
+    host: str(j.host, 'host'),
+    files,
+  };
 }
 
 interface Step<F extends CommitFile> {
   file: F;
   index: number;
+  /** Relative to the root. */
   tmp: string | undefined;
+  /** Relative to the root, under the journal directory. */
   backup: string | undefined;
   replaced: boolean;
 }
@@ -140,69 +200,62 @@ export async function commitFiles<F extends CommitFile>(
   files: readonly F[],
   settings: CommitSettings<F>,
 ): Promise<CommitOutcome> {
-  const { fsync, limit, logger } = settings;
+  const { fsync, limit, logger, tree } = settings;
   const id = `${Date.now().toString(36)}-${tag()}`;
   // One random tag per commit: the index tells its temp files apart.
   const tmpTag = tag();
-  const journalDir = path.join(settings.root, JOURNAL_DIR);
-  const backupDir = path.join(journalDir, id);
-  const journalPath = path.join(journalDir, `${id}.json`);
-  const markerPath = path.join(journalDir, `${id}${REPLACING}`);
+  const backupDir = `${JOURNAL_DIR}/${id}`;
+  const journalName = `${id}.json`;
+  const journalPath = journalPathOf(tree.root, journalName);
+  const markerRel = `${JOURNAL_DIR}/${id}${REPLACING}`;
+  const journal = { journal: true };
   const steps: Array<Step<F>> = files.map((file, index) => ({
     file,
     index,
-    tmp: file.content
-      ? path.join(path.dirname(file.abs), `.${path.basename(file.abs)}.ordo-${tmpTag}-${index}.tmp`)
-      : undefined,
-    backup: file.existed ? path.join(backupDir, String(index)) : undefined,
+    tmp: file.content ? tmpRel(file.rel, tmpTag, index) : undefined,
+    backup: file.existed ? `${backupDir}/${index}` : undefined,
     replaced: false,
   }));
-  const journal: Journal = {
-    version: 2,
+  const body: Journal = {
+    version: 3,
+    id,
     pid: process.pid,
     host: hostname(),
-    files: steps.map((s) => ({ abs: s.file.abs, tmp: s.tmp, backup: s.backup })),
+    files: steps.map((s) => ({ path: s.file.rel, tmp: s.tmp, backup: s.backup ? true : undefined })),
   };
-  const { made: dirsMade, ensure: ensureDir } = dirMaker();
   const cleanUp = async () => {
     await settle(steps, limit, async (s) =>
-      s.tmp && !s.replaced ? unlink(s.tmp).catch(ignoreMissing) : undefined,
+      s.tmp && !s.replaced ? unlink(await tree.must(s.tmp)).catch(ignoreMissing) : undefined,
     );
-    for (const [leaf, made] of dirsMade) {
-      const top = await made.catch(() => undefined);
-      if (top === undefined) continue;
-      for (let dir = leaf; ; dir = path.dirname(dir)) {
-        if (
-          !(await rmdir(dir).then(
-            () => true,
-            () => false,
-          )) ||
-          dir === top
-        )
-          break;
-      }
-    }
+    // The directories this commit made, deepest first; one that is not empty stays.
+    for (const dir of [...tree.created].reverse()) await rmdir(await tree.must(dir)).catch(() => {});
     await endJournal();
   };
   const endJournal = async () => {
     // The marker first: a journal without one is only cleaned up by a recovery, never rolled back. The
     // journal last: a crash in between leaves it, accounting for every backup still there.
-    await unlink(markerPath).catch(ignoreMissing);
-    await settle(steps, limit, async (s) => (s.backup ? unlink(s.backup).catch(ignoreMissing) : undefined));
-    await rm(backupDir, { recursive: true, force: true });
-    await unlink(journalPath).catch(ignoreMissing);
-    await rmdir(journalDir).catch(() => {});
+    await unlinkIn(tree, markerRel);
+    await settle(steps, limit, async (s) => (s.backup ? unlinkIn(tree, s.backup) : undefined));
+    const backups = await tree.at(backupDir, journal).catch(() => undefined);
+    if (backups) await rmdir(backups).catch(() => {});
+    await unlinkIn(tree, `${JOURNAL_DIR}/${journalName}`);
+    const dir = await tree.at(JOURNAL_DIR).catch(() => undefined);
+    if (dir) await rmdir(dir).catch(() => {});
+    tree.forget(JOURNAL_DIR);
     active.delete(journalPath);
   };
 
   active.add(journalPath);
   try {
-    await writeJournal(journalPath, JSON.stringify(journal), fsync);
+    await writeJournal(tree, journalName, seal(settings.key, Buffer.from(JSON.stringify(body))), fsync);
     // The backup folder only once the journal names it: a crash never leaves one that no journal explains.
-    if (steps.some((s) => s.backup)) await mkdir(backupDir);
+    if (steps.some((s) => s.backup)) await tree.dir(backupDir, { create: true, journal: true });
   } catch (error) {
     await endJournal();
-    throw failed(error, `while writing its journal in ${journalDir}; no file of the tree was touched`);
+    throw failed(
+      error,
+      `while writing its journal in ${tree.root}/${JOURNAL_DIR}; no file of the tree was touched`,
+    );
   }
 
   // Verify, back up and write each file in one go, so that reading some files overlaps writing others.
@@ -221,11 +274,11 @@ export async function commitFiles<F extends CommitFile>(
     if (!current) stale.push(step.file.path);
     // A lost commit still verifies the rest (to name every stale file) but writes no more.
     if (stale.length > 0 || verifyError) return;
-    const { content, abs, mode } = step.file;
-    if (step.backup) await backUp(abs, step.backup);
+    const { content, rel, mode } = step.file;
+    if (step.backup) await backUp(await tree.must(rel), await tree.must(step.backup, journal));
     if (content && step.tmp) {
-      await ensureDir(path.dirname(abs));
-      await writeReplacement(step.tmp, content, mode, fsync, modes);
+      const at = (await tree.at(step.tmp, { create: true })) as string;
+      await writeReplacement(at, content, mode, fsync, modes);
     }
   });
   if (verifyError || stale.length > 0 || writeError !== undefined) {
@@ -236,27 +289,44 @@ export async function commitFiles<F extends CommitFile>(
   }
   await settings.afterPrepare?.();
   try {
-    await writeDurably(markerPath, '', fsync);
+    // Every directory of the commit still where it was, before anything is renamed.
+    await tree.verify();
+    await writeDurably(await tree.must(markerRel, journal), '', fsync);
     // The backups and the marker must outlive a crash before any rename can.
-    if (fsync) await Promise.all([syncDir(journalDir), steps.some((s) => s.backup) && syncDir(backupDir)]);
+    if (fsync)
+      await Promise.all([
+        syncTreeDir(tree, JOURNAL_DIR),
+        steps.some((s) => s.backup) && syncTreeDir(tree, backupDir),
+      ]);
   } catch (error) {
     await cleanUp();
+    if ((error as { code?: string }).code === 'SPOOL_PATH_ESCAPE') throw error;
     throw failed(error, 'while writing the replacement files; no file of the tree was touched');
   }
 
-  const replaceError = await settle(steps, limit, async (step) => {
+  let replaceError: unknown = await settle(steps, limit, async (step) => {
     await settings.beforeReplace?.(step.file.path, step.index);
-    if (step.tmp) await rename(step.tmp, step.file.abs);
-    else await unlink(step.file.abs);
+    const target = await tree.must(step.file.rel);
+    if (step.tmp) await rename(await tree.must(step.tmp), target);
+    else await unlink(target);
     step.replaced = true;
   });
+  // A directory moved while the files were renamed into it: undo, as for a failed rename.
+  let escaped: unknown;
+  if (replaceError === undefined) {
+    await tree.verify().catch((error: unknown) => {
+      escaped = error;
+      replaceError = error;
+    });
+  }
   if (replaceError !== undefined) {
     const restoreErrors: string[] = [];
     await settle(steps, limit, async ({ file, backup, replaced }) => {
       if (!replaced) return;
       try {
-        if (backup) await rename(backup, file.abs);
-        else await unlink(file.abs);
+        const target = await tree.must(file.rel);
+        if (backup) await rename(await tree.must(backup, journal), target);
+        else await unlink(target);
       } catch (error) {
         restoreErrors.push(`${file.path}: ${(error as Error).message}`);
       }
@@ -271,6 +341,7 @@ export async function commitFiles<F extends CommitFile>(
       );
     }
     await cleanUp();
+    if (escaped) throw escaped;
     throw failed(
       replaceError,
       `half way; the ${restored} file(s) already replaced were restored, so the tree is as before`,
@@ -279,68 +350,135 @@ export async function commitFiles<F extends CommitFile>(
 
   await settings.afterReplace?.();
   // Each directory once, however many of its files the commit replaced.
-  if (fsync) await settle([...new Set(steps.map((s) => path.dirname(s.file.abs)))], limit, syncDir);
+  if (fsync)
+    await settle([...new Set(steps.map((s) => dirOf(s.file.rel)))], limit, (d) => syncTreeDir(tree, d));
   await endJournal();
   return { stale: [] };
 }
 
+/** Unlinks `rel` (under the journal directory) if it is there. */
+async function unlinkIn(tree: Tree, rel: string): Promise<void> {
+  const at = await tree.at(rel, { journal: true }).catch(() => undefined);
+  if (at) await unlink(at).catch(ignoreMissing);
+}
+
+/** What a recovery pass did: commits rolled back, and journals it refused (left in place). */
+export interface RecoveryOutcome {
+  recovered: number;
+  untrusted: UntrustedJournal[];
+}
+
 /**
- * Undoes the commits under `root` that a crashed process left half done: every file its journal names is
- * put back from its backup (or removed, if the commit added it), and temp files are deleted. Journals of
- * commits still running (in this process, or in a live process on this host) and journals written on
- * another host are left alone. Returns how many commits were rolled back.
+ * Undoes the commits under the tree's root that a crashed process left half done: every file its journal
+ * names is put back from its backup (or removed, if the commit added it), and temp files are deleted, all
+ * through the tree (no symlink followed, nothing outside the root). Only journals sealed with `key` and of
+ * the exact schema are replayed; any other complete journal is left in place and returned as untrusted.
+ * Journals of commits still running (in this process, or in a live process on this host) and journals
+ * written on another host are left alone.
  */
-export async function recoverCommits(root: string, logger: Logger): Promise<number> {
-  const journalDir = path.join(root, JOURNAL_DIR);
+export async function recoverCommits(
+  tree: Tree,
+  key: Buffer | undefined,
+  logger: Logger,
+): Promise<RecoveryOutcome> {
   let recovered = 0;
-  for (const { name, path: journalPath } of await leftJournals(root, '.json')) {
-    let journal: Journal;
+  const untrusted: UntrustedJournal[] = [];
+  const journal = { journal: true };
+  for (const { name, path: journalPath, at } of await leftJournals(tree, '.json')) {
+    const stem = name.slice(0, -'.json'.length);
+    const data = await readJournal(at);
+    if (data === undefined) continue;
+    let parsed: Journal;
     try {
-      journal = JSON.parse(await readFile(journalPath, 'utf8')) as Journal;
-    } catch {
-      continue; // Being written right now, or not ours.
+      if (data === 'irregular') refuse('it is not a regular file');
+      const opened = unseal(key, data as Buffer);
+      if (opened === 'unsealed') {
+        // A complete JSON document without a seal: an old journal, or a forged one. Anything else is being
+        // written right now (or was torn by a crash before any file was touched): left alone.
+        let old: unknown;
+        try {
+          old = JSON.parse((data as Buffer).toString('utf8'));
+        } catch {
+          continue;
+        }
+        refuse(
+          typeof old === 'object' && old !== null && 'version' in old
+            ? `an unauthenticated journal of version ${JSON.stringify((old as { version: unknown }).version)}`
+            : 'it has no valid seal',
+        );
+      }
+      if (opened === 'forged') refuse('its seal does not match this root’s key');
+      parsed = checkJournal((opened as { body: Buffer }).body, stem);
+    } catch (error) {
+      if (!(error instanceof JournalRefused)) throw error;
+      untrusted.push({ path: journalPath, why: error.message });
+      logger.warn({ journal: journalPath, why: error.message }, 'spool left an untrusted journal in place');
+      continue;
     }
-    if (journal.host !== hostname()) {
+    if (parsed.host !== hostname()) {
       // Its process may be alive on that host: only a recovery there can tell.
       logger.warn(
-        { journal: journalPath, host: journal.host },
+        { journal: journalPath, host: parsed.host },
         'spool left a commit journal of another host alone',
       );
       continue;
     }
-    if (journal.pid !== process.pid && isAlive(journal.pid)) continue;
-    const markerPath = path.join(journalDir, `${name.slice(0, -'.json'.length)}${REPLACING}`);
-    const replacing =
-      journal.version === 1 ||
-      (await access(markerPath).then(
-        () => true,
-        () => false,
-      ));
+    if (parsed.pid !== process.pid && isAlive(parsed.pid)) continue;
+    const markerRel = `${JOURNAL_DIR}/${stem}${REPLACING}`;
+    const replacing = await tree.at(markerRel, journal).then((m) =>
+      m === undefined
+        ? false
+        : lstat(m).then(
+            () => true,
+            () => false,
+          ),
+    );
     // Without the marker nothing was renamed: the files are as they were, or changed by someone else since.
-    for (const file of journal.files) {
+    for (const [index, file] of parsed.files.entries()) {
+      const backupRel = `${JOURNAL_DIR}/${stem}/${index}`;
       if (replacing && file.backup) {
-        await rename(file.backup, file.abs).catch(ignoreMissing);
+        const backup = await tree.at(backupRel, journal);
+        const target = await tree.at(file.path);
+        // A backup is a hard link the commit made: anything but a regular file there was put by someone else.
+        const kind = backup && (await lstat(backup).catch(() => undefined));
+        if (kind && !kind.isFile()) {
+          logger.warn(
+            { journal: journalPath, backup },
+            'spool left a backup that is not a regular file alone',
+          );
+        } else if (backup && target) await rename(backup, target).catch(ignoreMissing);
       } else if (replacing && file.tmp) {
         // An added file: its temp file still there means it was never renamed into place.
-        const renamed = await unlink(file.tmp).then(
-          () => false,
-          (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
-        );
-        if (renamed) await unlink(file.abs).catch(ignoreMissing);
+        const tmp = await tree.at(file.tmp);
+        const renamed =
+          tmp !== undefined &&
+          (await unlink(tmp).then(
+            () => false,
+            (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+          ));
+        const target = renamed ? await tree.at(file.path) : undefined;
+        if (target) await unlink(target).catch(ignoreMissing);
       }
-      if (file.tmp) await unlink(file.tmp).catch(ignoreMissing);
+      if (file.tmp) {
+        const tmp = await tree.at(file.tmp);
+        if (tmp) await unlink(tmp).catch(ignoreMissing);
+      }
     }
-    await rm(path.join(journalDir, name.slice(0, -'.json'.length)), { recursive: true, force: true });
-    await unlink(markerPath).catch(ignoreMissing);
-    await unlink(journalPath).catch(ignoreMissing);
+    const backups = await tree.at(`${JOURNAL_DIR}/${stem}`, journal);
+    if (backups) {
+      for (const left of await readdir(backups).catch(() => [] as string[]))
+        await unlink(`${backups}/${left}`).catch(() => {});
+      await rmdir(backups).catch(() => {});
+    }
+    await unlinkIn(tree, markerRel);
+    await unlink(at).catch(ignoreMissing);
     recovered++;
     logger.warn(
-      { journal: journalPath, files: journal.files.length, replacing },
+      { journal: journalPath, files: parsed.files.length, replacing },
       replacing
         ? 'spool rolled back a commit interrupted by a crash'
         : 'spool cleaned up a commit interrupted by a crash before it replaced any file',
     );
   }
-  await rmdir(journalDir).catch(() => {});
-  return recovered;
+  return { recovered, untrusted };
 }

@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
+import { readAllFd } from './content.js';
+import { closeFd, fstatFd, fsyncFd, openFd } from './fd.js';
 import type { Limiter } from './limiter.js';
+import type { Tree } from './tree.js';
 
 /*
  * What both commit methods (rename, in place) share: where their journals live, which of them are running,
@@ -11,6 +15,21 @@ import type { Limiter } from './limiter.js';
 
 /** The directory under the root that holds the journals and backups of commits in progress. */
 export const JOURNAL_DIR = '.ordo-spool';
+
+/** Code points HFS+ ignores in names (as git's `.git` checks do): zero-width and direction marks, BOM. */
+const IGNORABLE = /[\u200B-\u200F\u202A-\u202E\u2060-\u2064\u206A-\u206F\uFEFF]/g;
+
+/**
+ * Whether a path segment names the journal directory, in any case or Unicode compatibility form (a
+ * case-insensitive or normalizing file system reaches the same directory by those names), with or without
+ * trailing dots and spaces, and with any code point HFS+ ignores.
+ */
+export const isReservedName = (name: string) =>
+  name
+    .normalize('NFKC')
+    .replace(IGNORABLE, '')
+    .toLowerCase()
+    .replace(/[. ]+$/, '') === JOURNAL_DIR;
 
 /** Commits of this process in progress (their journal paths): recovery leaves them alone. */
 export const active = new Set<string>();
@@ -30,28 +49,20 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * `mkdir -p` run once per directory, however many files of a commit land in it. `made` maps each directory
- * to its `mkdir` promise, which resolves to the first directory it created (undefined if it existed).
- */
-export function dirMaker() {
-  const made = new Map<string, Promise<string | undefined>>();
-  const ensure = (dir: string) => {
-    let once = made.get(dir);
-    if (!once) {
-      once = mkdir(dir, { recursive: true });
-      made.set(dir, once);
-    }
-    return once;
-  };
-  return { made, ensure };
-}
-
 /** Runs `fn` on every item (bounded by `limit`), waits for all, and returns the first rejection reason. */
 export const settle = async <T>(items: readonly T[], limit: Limiter, fn: (item: T) => Promise<unknown>) => {
   const results = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
   return results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason as unknown;
 };
+
+/** The directory part of a `/`-separated relative path (`''` for the root). */
+export const dirOf = (rel: string) => {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
+};
+
+/** The last segment of a `/`-separated relative path. */
+export const nameOf = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
 
 /** Swallows ENOENT, rethrows anything else. */
 export const ignoreMissing = (error: unknown) => {
@@ -76,35 +87,81 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** A journal a crashed commit may have left: its file name and its path. */
+/** A journal a crashed commit may have left. */
 export interface LeftJournal {
+  /** Its file name in {@link JOURNAL_DIR}. */
   name: string;
+  /** Its real path (what {@link active} holds and messages name). */
   path: string;
+  /** The path to open it by (through the tree's descriptors). */
+  at: string;
 }
+
+/** The real path of the journal `name` under the real root `root`: its key in {@link active}. */
+export const journalPathOf = (root: string, name: string) => path.join(root, JOURNAL_DIR, name);
 
 /**
  * The journals under `<root>/.ordo-spool` whose names end with `suffix`, but for those of commits running in
  * this process; none when the directory is missing.
  */
-export async function leftJournals(root: string, suffix: string): Promise<LeftJournal[]> {
-  const journalDir = path.join(root, JOURNAL_DIR);
+export async function leftJournals(tree: Tree, suffix: string): Promise<LeftJournal[]> {
+  const dir = await tree.dir(JOURNAL_DIR, { journal: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (dir === undefined) return [];
   let names: string[];
   try {
-    names = await readdir(journalDir);
+    names = await readdir(dir);
   } catch (error) {
     ignoreMissing(error);
     return [];
   }
   return names
     .filter((name) => name.endsWith(suffix))
-    .map((name) => ({ name, path: path.join(journalDir, name) }))
+    .map((name) => ({ name, path: journalPathOf(tree.root, name), at: `${dir}/${name}` }))
     .filter((journal) => !active.has(journal.path));
 }
 
 /**
+ * The bytes of a journal file (never following a symlink, never blocking on a FIFO); `undefined` when it is
+ * gone, `'irregular'` when something else than a regular file has its name.
+ */
+export async function readJournal(at: string): Promise<Buffer | 'irregular' | undefined> {
+  let fd: number;
+  try {
+    fd = await openFd(at, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP' || code === 'ENXIO' || code === 'EOPNOTSUPP') return 'irregular';
+    throw error;
+  }
+  try {
+    const info = await fstatFd(fd);
+    if (!info.isFile()) return 'irregular';
+    return await readAllFd(fd, info.size);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** fsyncs the tree's directory `rel` (by its descriptor when it has one). */
+export async function syncTreeDir(tree: Tree, rel: string): Promise<void> {
+  const fd = await tree.fdOf(rel);
+  if (fd === undefined) {
+    const at = rel === '' ? tree.root : await tree.dir(rel, { journal: rel.startsWith(JOURNAL_DIR) });
+    if (at !== undefined) await syncDir(at);
+    return;
+  }
+  await fsyncFd(fd).catch(() => {
+    // Some file systems cannot fsync a directory; the renames are still atomic there.
+  });
+}
+
+/**
  * Whether writing a journal failed because another commit removed the (then empty) journal directory in
- * between: `mkdir` then reports ENOENT, or ENOTDIR when the directory vanished between its EEXIST and its
- * check. Worth another try.
+ * between: creating the file then reports ENOENT. Worth another try, with the directory made again.
  */
 const lostJournalDir = (error: unknown, attempt: number) => {
   const code = (error as NodeJS.ErrnoException).code;
@@ -123,25 +180,24 @@ export async function writeDurably(file: string, data: string | Buffer, fsync: b
 }
 
 /**
- * Writes a commit's journal as a new file, after making `dir` (its directory, or one under it); fsynced
+ * Writes a commit's journal `name` as a new file in the tree's journal directory (made if missing); fsynced
  * with its directory when `fsync`. Tries again when another commit removed the journal directory meanwhile;
  * on failure removes the journal and throws.
  */
-export async function writeJournal(
-  journalPath: string,
-  data: string | Buffer,
-  fsync: boolean,
-  dir = path.dirname(journalPath),
-): Promise<void> {
+export async function writeJournal(tree: Tree, name: string, data: Buffer, fsync: boolean): Promise<void> {
   for (let attempt = 1; ; attempt++) {
+    let at: string | undefined;
     try {
-      await mkdir(dir, { recursive: true });
-      await writeDurably(journalPath, data, fsync);
-      if (fsync) await syncDir(path.dirname(journalPath));
+      at = `${await tree.dir(JOURNAL_DIR, { create: true, journal: true })}/${name}`;
+      await writeDurably(at, data, fsync);
+      if (fsync) await syncTreeDir(tree, JOURNAL_DIR);
       return;
     } catch (error) {
-      if (lostJournalDir(error, attempt)) continue;
-      await unlink(journalPath).catch(() => {});
+      if (lostJournalDir(error, attempt)) {
+        tree.forget(JOURNAL_DIR);
+        continue;
+      }
+      if (at !== undefined) await unlink(at).catch(() => {});
       throw error;
     }
   }

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, createReadStream, type Stats } from 'node:fs';
-import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
-import { closeFd, openFd, readFd } from './fd.js';
+import { closeFd, fstatFd, openFd, readFd } from './fd.js';
 
 /** What `write` accepts: text (written as UTF-8), bytes, or a stream of either. */
 export type SpoolData = string | Uint8Array | AsyncIterable<string | Uint8Array>;
@@ -103,28 +103,110 @@ export interface BaseInfo {
   readonly bytes?: WeakRef<Buffer> | undefined;
 }
 
-/** Size, mode and signature of a regular file, `undefined` if it does not exist. */
-export async function fileInfo(p: string, abs: string): Promise<Omit<BaseInfo, 'id'> | undefined> {
+/**
+ * Size, mode and signature of the regular file at `at` (a {@link Tree} path: its last component is not
+ * followed), `undefined` if it does not exist. A symlink there is `SPOOL_PATH_ESCAPE` (it was swapped in since
+ * the path was resolved); a FIFO, directory, socket or device is `SPOOL_NOT_REGULAR`.
+ */
+export async function fileInfo(p: string, at: string): Promise<Omit<BaseInfo, 'id'> | undefined> {
   let info: Stats;
   try {
-    info = await stat(abs);
+    info = await lstat(at);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  if (!info.isFile()) throw notRegular(p);
+  if (info.isSymbolicLink()) throw swapped(p);
+  if (!info.isFile()) throw notRegular(p, info);
   return { size: info.size, mode: info.mode & 0o7777, signature: signatureOf(info) };
 }
 
-const signatureOf = (info: Stats) => `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+/** Opens the regular file at `at` for reading: no symlink followed, never blocking; `undefined` if missing. */
+export async function openRegular(p: string, at: string): Promise<{ fd: number; info: Stats } | undefined> {
+  let fd: number;
+  try {
+    fd = await openFd(at, READ_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw swapped(p);
+    if (code === 'ENXIO' || code === 'EOPNOTSUPP') throw notRegular(p);
+    throw error;
+  }
+  try {
+    const info = await fstatFd(fd);
+    if (!info.isFile()) throw notRegular(p, info);
+    return { fd, info };
+  } catch (error) {
+    await closeFd(fd);
+    throw error;
+  }
+}
 
-const notRegular = (p: string) =>
-  new SpoolError(
-    SpoolErrorCode.INVALID_ARGUMENT,
-    `${p} is not a regular file; the spool stages files only.`,
-    {
-      details: { path: p },
+/** Reads all `size` bytes of the open file `fd` from its start (fewer if it shrank). */
+export async function readAllFd(fd: number, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let read = 0;
+  while (read < size) {
+    const n = await readFd(fd, bytes, read, size - read, read);
+    if (n === 0) break;
+    read += n;
+  }
+  return read === size ? bytes : bytes.subarray(0, read);
+}
+
+/** A {@link ByteSource} over an open file descriptor, which `close()` closes. */
+export function fdSource(fd: number, size: number): ByteSource {
+  return {
+    size,
+    async read(pos, len) {
+      const out = Buffer.allocUnsafe(Math.max(0, Math.min(len, size - pos)));
+      let done = 0;
+      while (done < out.length) {
+        const n = await readFd(fd, out, done, out.length - done, pos + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
     },
+    close: () => closeFd(fd),
+  };
+}
+
+/** O_NOFOLLOW: a symlink swapped in fails with ELOOP. O_NONBLOCK: a FIFO cannot hang the open. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Size, mtime, ctime and inode: a cheap sign that a file is still the one that was hashed. */
+export const signatureOf = (info: Stats) => `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+
+/** What a file that is not regular is, in words. */
+const kindOf = (info: Stats | undefined) =>
+  !info
+    ? 'not a regular file'
+    : info.isDirectory()
+      ? 'a directory'
+      : info.isFIFO()
+        ? 'a FIFO (named pipe)'
+        : info.isSocket()
+          ? 'a socket'
+          : info.isCharacterDevice() || info.isBlockDevice()
+            ? 'a device'
+            : 'not a regular file';
+
+/** `SPOOL_NOT_REGULAR`: the spool reads and stages regular files only. */
+export const notRegular = (p: string, info?: Stats) =>
+  new SpoolError(
+    SpoolErrorCode.NOT_REGULAR,
+    `${p} is ${kindOf(info)}; the spool reads and stages regular files only. Pick a regular file, or remove what stands at that path first.`,
+    { details: { path: p, kind: kindOf(info) } },
+  );
+
+/** `SPOOL_PATH_ESCAPE`: the file itself is a symlink now, though its path resolved to a file. */
+const swapped = (p: string) =>
+  new SpoolError(
+    SpoolErrorCode.PATH_ESCAPE,
+    `Refused path ${JSON.stringify(p)}: the file became a symlink after its path was resolved (swapped meanwhile?). Nothing was read or written through it; try again once the tree is quiet.`,
+    { details: { path: p } },
   );
 
 const changedWhileRead = (p: string) =>
@@ -215,40 +297,28 @@ export class ContentStore {
 
   /**
    * Hashes a file on disk as the base of an edit (`undefined` when it does not exist), with one open.
-   * Nothing stays in memory: diffs read the file again, after checking `signature` still matches. With
-   * `noFollow`, a symlink fails with `ELOOP`.
+   * Nothing stays in memory but a weak reference to the bytes: diffs read the file again, after checking
+   * `signature` still matches. `at` is a {@link Tree} path: a symlink there is `SPOOL_PATH_ESCAPE`, and a
+   * FIFO, directory, socket or device `SPOOL_NOT_REGULAR` (opened non-blocking, so nothing hangs).
    */
-  async baseOf(p: string, abs: string, options: { noFollow?: boolean } = {}): Promise<BaseInfo | undefined> {
-    let handle: FileHandle;
+  async baseOf(p: string, at: string): Promise<BaseInfo | undefined> {
+    const opened = await openRegular(p, at);
+    if (!opened) return undefined;
+    const { fd, info } = opened;
     try {
-      handle = await open(abs, options.noFollow ? constants.O_RDONLY | constants.O_NOFOLLOW : 'r');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) throw notRegular(p);
       if (info.size > this.#maxBytes) throw tooLarge(p, info.size, this.#maxBytes);
       const signature = signatureOf(info);
       const mode = info.mode & 0o7777;
       if (info.size <= this.#threshold) {
-        // handle.readFile() would fstat the file a second time.
-        const bytes = Buffer.allocUnsafe(info.size);
-        let read = 0;
-        while (read < info.size) {
-          const { bytesRead } = await handle.read(bytes, read, info.size - read, read);
-          if (bytesRead === 0) break;
-          read += bytesRead;
-        }
-        if (read !== info.size) throw changedWhileRead(p);
-        return { id: blobId(bytes), size: read, mode, signature, bytes: new WeakRef(bytes) };
+        const bytes = await readAllFd(fd, info.size);
+        if (bytes.length !== info.size) throw changedWhileRead(p);
+        return { id: blobId(bytes), size: info.size, mode, signature, bytes: new WeakRef(bytes) };
       }
       const hash = createHash('sha1').update(`blob ${info.size}\0`);
       const chunk = Buffer.allocUnsafe(1 << 20);
       let read = 0;
       for (;;) {
-        const { bytesRead } = await handle.read(chunk, 0, chunk.length, read);
+        const bytesRead = await readFd(fd, chunk, 0, chunk.length, read);
         if (bytesRead === 0) break;
         hash.update(chunk.subarray(0, bytesRead));
         read += bytesRead;
@@ -256,7 +326,19 @@ export class ContentStore {
       if (read !== info.size) throw changedWhileRead(p);
       return { id: hash.digest('hex'), size: info.size, mode, signature };
     } finally {
-      await handle.close();
+      await closeFd(fd);
+    }
+  }
+
+  /** The bytes of the regular file at `at` (a {@link Tree} path), `undefined` if missing; bounded by `maxFileBytes`. */
+  async readAt(p: string, at: string): Promise<Buffer | undefined> {
+    const opened = await openRegular(p, at);
+    if (!opened) return undefined;
+    try {
+      if (opened.info.size > this.#maxBytes) throw tooLarge(p, opened.info.size, this.#maxBytes);
+      return await readAllFd(opened.fd, opened.info.size);
+    } finally {
+      await closeFd(opened.fd);
     }
   }
 
@@ -264,16 +346,19 @@ export class ContentStore {
    * Whether `abs` still holds the content `base` was hashed from (`undefined`: that it does not exist). Up to
    * the spill threshold this costs one open, one read and one close: a regular file read short at exactly
    * `base.size` bytes has ended, and anything else (other bytes, a directory, a device) is not the base.
-   * With `noFollow`, a symlink fails with `ELOOP`.
+   * `abs` is a {@link Tree} path; a symlink there is `SPOOL_PATH_ESCAPE`.
    */
-  async holds(
-    p: string,
-    abs: string,
-    base: { id: string; size: number } | undefined,
-    options: { noFollow?: boolean } = {},
-  ): Promise<boolean> {
-    if (base && base.size > this.#threshold) return (await this.baseOf(p, abs, options))?.id === base.id;
-    return (await this.snapshot(abs, base, options)) !== false;
+  async holds(p: string, abs: string, base: { id: string; size: number } | undefined): Promise<boolean> {
+    if (base && base.size > this.#threshold) {
+      try {
+        return (await this.baseOf(p, abs))?.id === base.id;
+      } catch (error) {
+        // Something else (a directory, a FIFO) now stands in the file's place: not the base.
+        if ((error as { code?: string }).code === SpoolErrorCode.NOT_REGULAR) return false;
+        throw error;
+      }
+    }
+    return (await this.snapshot(p, abs, base)) !== false;
   }
 
   /**
@@ -282,19 +367,20 @@ export class ContentStore {
    * base. Costs the same one open, one read and one close.
    */
   async snapshot(
+    p: string,
     abs: string,
     base: { id: string; size: number } | undefined,
-    options: { noFollow?: boolean } = {},
   ): Promise<Buffer | 'absent' | false> {
     let fd: number;
     try {
       // O_NONBLOCK: a FIFO put in the file's place must not hang the commit.
-      fd = await openFd(
-        abs,
-        constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0),
-      );
+      fd = await openFd(abs, READ_FLAGS);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return base === undefined && 'absent';
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return base === undefined && 'absent';
+      if (code === 'ELOOP') throw swapped(p);
+      // A socket in the file's place.
+      if (code === 'ENXIO' || code === 'EOPNOTSUPP') return false;
       throw error;
     }
     try {

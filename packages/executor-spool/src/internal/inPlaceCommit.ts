@@ -1,30 +1,35 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { readFile, rmdir, unlink } from 'node:fs/promises';
+import { rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import type { Logger } from '@ordo/contracts';
 import {
   active,
-  dirMaker,
+  dirOf,
   failed,
   ignoreMissing,
   isAlive,
   JOURNAL_DIR,
+  journalPathOf,
   leftJournals,
+  readJournal,
   settle,
-  syncDir,
+  syncTreeDir,
   tag,
   writeJournal,
 } from './commitSupport.js';
 import { fchmodFd, fsyncFd, withFd, writeAllFd } from './fd.js';
+import { seal, TRAILER_BYTES, unseal } from './journalKey.js';
+import { int, JournalRefused, record, refuse, relPath, str, type UntrustedJournal } from './journalSchema.js';
 import type { Limiter } from './limiter.js';
+import type { Tree } from './tree.js';
 
 /** One file of an in-place commit: small enough that its old and new content sit in memory. */
 export interface InPlaceFile {
   /** The spool path, for messages. */
   path: string;
-  abs: string;
+  /** Its real path relative to the root, `/`-separated: where it is written (through the tree). */
+  rel: string;
   /** The new content; `null` deletes the file. */
   content: Buffer | null;
   /** Its permission bits when staged (`undefined` for a file the commit adds). */
@@ -39,7 +44,10 @@ export type Snapshot = Buffer | 'absent' | false;
 
 /** Settings of {@link commitInPlace}. */
 export interface InPlaceSettings<F extends InPlaceFile> {
-  root: string;
+  /** The root, opened: every path of the commit goes through its descriptors. */
+  tree: Tree;
+  /** The key that signs the rollback journal ({@link rootKey}). */
+  key: Buffer;
   fsync: boolean;
   limit: Limiter;
   logger: Logger;
@@ -52,56 +60,109 @@ export interface InPlaceSettings<F extends InPlaceFile> {
 
 /** The extension of an in-place commit's rollback journal in {@link JOURNAL_DIR}. */
 const ROLLBACK = '.rollback';
-const MAGIC = 'ordo-spool-rollback 1\n';
+/** Version 2: root-relative paths, sealed. Version 1 (absolute paths, no seal) is never replayed. */
+const MAGIC = 'ordo-spool-rollback 2\n';
+const OLD_MAGIC = 'ordo-spool-rollback 1\n';
 
-/** The header of a rollback journal; the old contents follow it, back to back. */
+/** The header of a rollback journal; the old contents follow it, back to back, then the seal. */
 interface RollbackHeader {
   pid: number;
   host: string;
   /** Bytes of old content after the header: a shorter file is a journal torn by a crash. */
   bodyBytes: number;
-  files: Array<{ abs: string; old: { size: number; mode: number } | null }>;
+  files: Array<{ path: string; old: { size: number; mode: number } | null }>;
 }
 
 /** A file as it was before the commit: `old` is `null` for a file the commit creates. */
 interface Before {
-  abs: string;
+  rel: string;
   old: { bytes: Buffer; mode: number } | null;
 }
 
-/** `MAGIC`, the header as one JSON line, then every old content. */
-function encodeJournal(befores: readonly Before[]): Buffer {
+/** `MAGIC`, the header as one JSON line, every old content, then the seal. */
+function encodeJournal(befores: readonly Before[], key: Buffer): Buffer {
   const header: RollbackHeader = {
     pid: process.pid,
     host: hostname(),
     bodyBytes: befores.reduce((sum, b) => sum + (b.old?.bytes.length ?? 0), 0),
     files: befores.map((b) => ({
-      abs: b.abs,
+      path: b.rel,
       old: b.old && { size: b.old.bytes.length, mode: b.old.mode },
     })),
   };
   const head = Buffer.from(`${MAGIC}${JSON.stringify(header)}\n`, 'utf8');
-  return Buffer.concat([head, ...befores.flatMap((b) => (b.old ? [b.old.bytes] : []))]);
+  return seal(key, Buffer.concat([head, ...befores.flatMap((b) => (b.old ? [b.old.bytes] : []))]));
 }
 
-/** The journal's header and files, or `undefined` for a journal torn by a crash while it was written. */
-function decodeJournal(data: Buffer): { header: RollbackHeader; befores: Before[] } | undefined {
-  if (!data.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return undefined;
+/** The header line of a journal (its end offset), `undefined` while it is not all there. */
+function headerOf(data: Buffer): { header: unknown; end: number } | undefined {
   const end = data.indexOf(10, MAGIC.length);
   if (end < 0) return undefined;
-  let header: RollbackHeader;
   try {
-    header = JSON.parse(data.subarray(MAGIC.length, end).toString('utf8')) as RollbackHeader;
+    return { header: JSON.parse(data.subarray(MAGIC.length, end).toString('utf8')), end };
   } catch {
-    return undefined;
+    return refuse('its header is not JSON');
   }
-  if (data.length !== end + 1 + header.bodyBytes) return undefined;
-  let at = end + 1;
-  const befores = header.files.map(({ abs, old }): Before => {
-    if (!old) return { abs, old: null };
-    const bytes = data.subarray(at, at + old.size);
+}
+
+/** A header as recovery may use it, or a {@link JournalRefused}. */
+function checkHeader(value: unknown): RollbackHeader {
+  const h = record(value, 'the header', ['pid', 'host', 'bodyBytes', 'files']);
+  if (!Array.isArray(h.files) || h.files.length > 1_000_000) refuse('files is not a list');
+  const seen = new Set<string>();
+  let total = 0;
+  const files = (h.files as unknown[]).map((f, i) => {
+    const file = record(f, `files[${i}]`, ['path', 'old']);
+    const rel = relPath(file.path, `files[${i}].path`);
+    if (seen.has(rel)) refuse(`files[${i}].path ${rel} is listed twice`);
+    seen.add(rel);
+    if (file.old === null) return { path: rel, old: null };
+    const old = record(file.old, `files[${i}].old`, ['size', 'mode']);
+    const size = int(old.size, `files[${i}].old.size`, 0, 2 ** 40);
+    total += size;
+    return { path: rel, old: { size, mode: int(old.mode, `files[${i}].old.mode`, 0, 0o7777) } };
+  });
+  const bodyBytes = int(h.bodyBytes, 'bodyBytes', 0, 2 ** 48);
+  if (bodyBytes !== total) refuse('bodyBytes is not the sum of the old sizes');
+  return { pid: int(h.pid, 'pid', 1, 2 ** 31), host: str(h.host, 'host'), bodyBytes, files };
+}
+
+/**
+ * What a rollback journal is: `'torn'` (cut short while it was written: no file was touched yet), or its
+ * checked header and files; anything else is a {@link JournalRefused}.
+ */
+function decodeJournal(
+  data: Buffer,
+  key: Buffer | undefined,
+): 'torn' | { header: RollbackHeader; befores: Before[] } {
+  if (data.subarray(0, OLD_MAGIC.length).equals(Buffer.from(OLD_MAGIC)))
+    refuse('an unauthenticated journal of version 1');
+  const magic = Buffer.from(MAGIC);
+  if (!data.subarray(0, magic.length).equals(magic.subarray(0, Math.min(magic.length, data.length))))
+    refuse('it is not a rollback journal');
+  if (data.length < magic.length) return 'torn';
+  const opened = unseal(key, data);
+  if (opened === 'forged') refuse('its seal does not match this root’s key');
+  if (opened === 'unsealed') {
+    // Torn only if it is shorter than its header says: a complete journal without a seal is not ours.
+    const head = headerOf(data);
+    if (!head) return 'torn';
+    const bodyBytes = (head.header as { bodyBytes?: unknown })?.bodyBytes;
+    if (typeof bodyBytes === 'number' && data.length < head.end + 1 + bodyBytes + TRAILER_BYTES)
+      return 'torn';
+    return refuse('it has no valid seal');
+  }
+  const body = opened.body;
+  const head = headerOf(body);
+  if (!head) return refuse('its header has no end');
+  const header = checkHeader(head.header);
+  if (body.length !== head.end + 1 + header.bodyBytes) refuse('its length does not match its header');
+  let at = head.end + 1;
+  const befores = header.files.map(({ path: rel, old }): Before => {
+    if (!old) return { rel, old: null };
+    const bytes = body.subarray(at, at + old.size);
     at += old.size;
-    return { abs, old: { bytes, mode: old.mode } };
+    return { rel, old: { bytes, mode: old.mode } };
   });
   return { header, befores };
 }
@@ -132,18 +193,24 @@ async function overwrite(
   });
 }
 
-/** Puts one file back as `before` says: its old bytes (its mode too, if it had to be recreated), or absent. */
-async function restore(before: Before, fsync: boolean): Promise<void> {
+/**
+ * Puts one file back as `before` says, through the tree: its old bytes (its mode too, if it had to be
+ * recreated), or absent. A missing directory on the way means there is nothing to remove, or (for old
+ * bytes) fails with ENOENT.
+ */
+async function restore(tree: Tree, before: Before, fsync: boolean): Promise<void> {
   if (!before.old) {
-    await unlink(before.abs).catch(ignoreMissing);
+    const at = await tree.at(before.rel);
+    if (at) await unlink(at).catch(ignoreMissing);
     return;
   }
   const { bytes, mode } = before.old;
+  const at = await tree.must(before.rel);
   try {
-    await overwrite(before.abs, bytes, OVERWRITE, mode, fsync);
+    await overwrite(at, bytes, OVERWRITE, mode, fsync);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await overwrite(before.abs, bytes, CREATE, mode, fsync);
+    await overwrite(at, bytes, CREATE, mode, fsync);
   }
 }
 
@@ -161,7 +228,7 @@ export async function commitInPlace<F extends InPlaceFile>(
   files: readonly F[],
   settings: InPlaceSettings<F>,
 ): Promise<{ stale: string[] }> {
-  const { fsync, limit, logger } = settings;
+  const { fsync, limit, logger, tree } = settings;
   const stale: string[] = [];
   const befores: Before[] = new Array(files.length);
   let verifyError: { error: unknown } | undefined;
@@ -178,27 +245,27 @@ export async function commitInPlace<F extends InPlaceFile>(
     if (found === false) stale.push(file.path);
     else
       befores[index] = {
-        abs: file.abs,
+        rel: file.rel,
         old: found === 'absent' ? null : { bytes: found, mode: file.mode ?? 0o644 },
       };
   });
   if (verifyError) throw verifyError.error;
   if (stale.length > 0) return { stale };
 
-  const journalDir = path.join(settings.root, JOURNAL_DIR);
-  const journalPath = path.join(journalDir, journalName());
+  const name = journalName();
+  const journalPath = journalPathOf(tree.root, name);
   active.add(journalPath);
   try {
-    await writeJournal(journalPath, encodeJournal(befores), fsync);
+    await writeJournal(tree, name, encodeJournal(befores, settings.key), fsync);
   } catch (error) {
     active.delete(journalPath);
     throw failed(
       error,
-      `while writing its rollback journal in ${journalDir}; no file of the tree was touched`,
+      `while writing its rollback journal in ${tree.root}/${JOURNAL_DIR}; no file of the tree was touched`,
     );
   }
+  const end = () => endJournal(tree, name, journalPath, fsync);
   const touched = new Set<number>();
-  const { ensure: ensureDir } = dirMaker();
   const writeError =
     (await Promise.resolve()
       .then(() => settings.afterPrepare?.())
@@ -212,20 +279,25 @@ export async function commitInPlace<F extends InPlaceFile>(
       // Only a file this commit changed is restored on failure: not one someone else created meanwhile.
       const changed = () => touched.add(index);
       if (file.content === null) {
-        await unlink(file.abs);
+        await unlink(await tree.must(file.rel));
         changed();
       } else if (befores[index]?.old) {
-        await overwrite(file.abs, file.content, OVERWRITE, file.mode, fsync, changed);
+        await overwrite(await tree.must(file.rel), file.content, OVERWRITE, file.mode, fsync, changed);
       } else {
-        await ensureDir(path.dirname(file.abs));
-        await overwrite(file.abs, file.content, CREATE, undefined, fsync, changed);
+        const at = (await tree.at(file.rel, { create: true })) as string;
+        await overwrite(at, file.content, CREATE, undefined, fsync, changed);
       }
-    }));
+    })) ??
+    // A directory moved while its files were written: undo, as for a failed write.
+    (await tree.verify().then(
+      () => undefined,
+      (error: unknown) => error,
+    ));
   if (writeError !== undefined) {
     const restoreErrors: string[] = [];
     await settle([...touched], limit, async (index) => {
       try {
-        await restore(befores[index] as Before, fsync);
+        await restore(tree, befores[index] as Before, fsync);
       } catch (error) {
         restoreErrors.push(`${files[index]?.path}: ${(error as Error).message}`);
       }
@@ -241,7 +313,8 @@ export async function commitInPlace<F extends InPlaceFile>(
         `half way, and restoring failed for: ${restoreErrors.join('; ')}. The rollback journal ${journalPath} was kept: recoverSpool() restores every file from it`,
       );
     }
-    await endJournal(journalPath, fsync);
+    await end();
+    if ((writeError as { code?: string }).code === 'SPOOL_PATH_ESCAPE') throw writeError;
     throw failed(
       writeError,
       `half way; the ${touched.size} file(s) already written were restored, so the tree is as before`,
@@ -250,41 +323,54 @@ export async function commitInPlace<F extends InPlaceFile>(
   if (fsync) {
     // Names created or removed must be durable before the journal that can undo them goes.
     const named = files.filter((f, i) => f.content === null || !befores[i]?.old);
-    await settle([...new Set(named.map((f) => path.dirname(f.abs)))], limit, syncDir);
+    await settle([...new Set(named.map((f) => dirOf(f.rel)))], limit, (d) => syncTreeDir(tree, d));
   }
-  await endJournal(journalPath, fsync);
+  await end();
   return { stale: [] };
 }
 
 /** Removes a journal: the commit it guards is done (or undone). */
-async function endJournal(journalPath: string, fsync: boolean): Promise<void> {
-  await unlink(journalPath).catch(ignoreMissing);
-  const journalDir = path.dirname(journalPath);
-  if (fsync) await syncDir(journalDir).catch(() => {});
-  await rmdir(journalDir).catch(() => {});
+async function endJournal(tree: Tree, name: string, journalPath: string, fsync: boolean): Promise<void> {
+  const dir = await tree.dir(JOURNAL_DIR, { journal: true }).catch(() => undefined);
+  if (dir) {
+    await unlink(`${dir}/${name}`).catch(ignoreMissing);
+    if (fsync) await syncTreeDir(tree, JOURNAL_DIR).catch(() => {});
+    await rmdir((await tree.at(JOURNAL_DIR)) as string).catch(() => {});
+    tree.forget(JOURNAL_DIR);
+  }
   active.delete(journalPath);
 }
 
 /**
- * Rolls back the in-place commits under `root` that a crashed process left half done: every file a
- * complete rollback journal names is put back to its old bytes, or removed if the commit created it (the
- * directories it made stay). A torn journal (the crash came while it was written, so no file was touched)
- * is only removed. Journals of commits still running (in this process, or in a live process on this host)
- * and of another host are left alone. Restored files are always fsynced. Returns how many journals it handled.
+ * Rolls back the in-place commits under the tree's root that a crashed process left half done: every file
+ * a complete rollback journal sealed with `key` names is put back to its old bytes, or removed if the commit
+ * created it (the directories it made stay), through the tree (no symlink followed, nothing outside the
+ * root). A torn journal (the crash came while it was written, so no file was touched) is only removed. Any
+ * other journal (no valid seal, version 1, a bad header) is left in place and returned as untrusted.
+ * Journals of commits still running (in this process, or in a live process on this host) and of another
+ * host are left alone. Restored files are always fsynced.
  */
-export async function recoverInPlaceCommits(root: string, logger: Logger): Promise<number> {
-  const journalDir = path.join(root, JOURNAL_DIR);
+export async function recoverInPlaceCommits(
+  tree: Tree,
+  key: Buffer | undefined,
+  logger: Logger,
+): Promise<{ recovered: number; untrusted: UntrustedJournal[] }> {
   let recovered = 0;
-  for (const { name, path: journalPath } of await leftJournals(root, ROLLBACK)) {
-    let data: Buffer;
+  const untrusted: UntrustedJournal[] = [];
+  for (const { name, path: journalPath, at } of await leftJournals(tree, ROLLBACK)) {
+    const data = await readJournal(at);
+    if (data === undefined) continue;
+    let journal: ReturnType<typeof decodeJournal>;
     try {
-      data = await readFile(journalPath);
+      if (data === 'irregular') refuse('it is not a regular file');
+      journal = decodeJournal(data as Buffer, key);
     } catch (error) {
-      ignoreMissing(error);
+      if (!(error instanceof JournalRefused)) throw error;
+      untrusted.push({ path: journalPath, why: error.message });
+      logger.warn({ journal: journalPath, why: error.message }, 'spool left an untrusted journal in place');
       continue;
     }
-    const journal = decodeJournal(data);
-    if (journal) {
+    if (journal !== 'torn') {
       const { header } = journal;
       if (header.host !== hostname()) {
         logger.warn(
@@ -294,7 +380,7 @@ export async function recoverInPlaceCommits(root: string, logger: Logger): Promi
         continue;
       }
       if (header.pid !== process.pid && isAlive(header.pid)) continue;
-      for (const before of journal.befores) await restore(before, true);
+      for (const before of journal.befores) await restore(tree, before, true);
     } else {
       // Torn: the commit died while writing its journal, before touching any file, or is writing it right
       // now. Only the name tells whose it is.
@@ -305,17 +391,16 @@ export async function recoverInPlaceCommits(root: string, logger: Logger): Promi
       }
       if (owner.pid !== process.pid && isAlive(owner.pid)) continue;
     }
-    await unlink(journalPath).catch(ignoreMissing);
+    await unlink(at).catch(ignoreMissing);
     recovered++;
     logger.warn(
-      { journal: journalPath, files: journal?.befores.length ?? 0 },
-      journal
+      { journal: journalPath, files: journal === 'torn' ? 0 : journal.befores.length },
+      journal !== 'torn'
         ? 'spool rolled back an in-place commit interrupted by a crash'
         : 'spool removed a rollback journal torn by a crash before the commit touched any file',
     );
   }
-  await rmdir(journalDir).catch(() => {});
-  return recovered;
+  return { recovered, untrusted };
 }
 
 /** A short hash of this host's name, put in journal names. */
