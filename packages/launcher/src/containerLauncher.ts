@@ -28,13 +28,19 @@ import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js'
 import { AttachedIo } from './internal/attachedIo.js';
 import { demux, EngineClient } from './internal/engine.js';
 import {
+  type EngineEvent,
+  EngineEventStream,
+  type ReconnectOptions,
+  reconnectDelays,
+} from './internal/eventStream.js';
+import {
   deathReason,
   LauncherBase,
   liveHandle,
   settled,
   type WorkerRecord,
 } from './internal/launcherBase.js';
-import { assertNumber, WORKER_ID } from './internal/validate.js';
+import { assertNumber, assertRunId, WORKER_ID } from './internal/validate.js';
 
 /** The label holding the launcher's run id; every container of a launcher carries it. */
 export const RUN_ID_LABEL = 'ordo.run-id';
@@ -116,7 +122,7 @@ export interface ContainerLauncherOptions {
    */
   events?: boolean | undefined;
   /** Backoff of events stream reconnects: first delay, doubled up to `maxMs`. @default { initialMs: 500, maxMs: 30000 } */
-  reconnect?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined;
+  reconnect?: ReconnectOptions | undefined;
   /** The run id put on every container's `ordo.run-id` label. @default a random 12-hex-digit id */
   runId?: string | undefined;
   /**
@@ -231,14 +237,6 @@ interface InspectedContainer {
   State?: { Status?: string; ExitCode?: number; OOMKilled?: boolean; Health?: { Status?: string } | null };
 }
 
-interface EngineEvent {
-  Type?: string;
-  Action?: string;
-  id?: string;
-  time?: number;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-}
-
 /**
  * Starts workers as Docker containers through the Engine API (undici on the unix socket or TCP/TLS, never the
  * docker CLI) and watches them cheaply:
@@ -288,12 +286,7 @@ export class ContainerLauncher
   readonly #handles = new Map<string, ContainerWorkerHandle>();
   #seq = 0;
   #refreshing: Promise<void> | undefined;
-  // events stream
-  #eventsUp = false;
-  #eventsAbort: AbortController | undefined;
-  #eventsLoop: Promise<void> | undefined;
-  #firstConnect: Promise<void> | undefined;
-  #since: number | undefined;
+  readonly #eventStream: EngineEventStream;
 
   constructor(options: ContainerLauncherOptions) {
     const staleAfterMs = options.staleAfterMs ?? 120_000;
@@ -321,16 +314,19 @@ export class ContainerLauncher
     this.#maxBufferedLines = options.maxBufferedLines ?? 10_000;
     assertNumber('maxBufferedLines', this.#maxBufferedLines, 1);
     if (options.healthCheck) assertNumber('healthCheck.timeoutMs', options.healthCheck.timeoutMs ?? 5000, 1);
-    assertNumber('reconnect.initialMs', options.reconnect?.initialMs ?? 500, 1);
-    assertNumber('reconnect.maxMs', options.reconnect?.maxMs ?? 30_000, 1);
-    this.runId = options.runId ?? randomBytes(6).toString('hex');
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(this.runId)) {
-      throw new InvalidOptionsError(
-        `Invalid runId ${JSON.stringify(this.runId)}: use 1 to 64 letters, digits, "_", "." or "-".`,
-      );
-    }
+    const reconnect = reconnectDelays(options.reconnect);
+    this.runId = assertRunId(options.runId ?? randomBytes(6).toString('hex'));
     this.#options = options;
     this.#engine = new EngineClient(options.docker ?? dockerFromEnv(), logger, 8, options.policy);
+    this.#eventStream = new EngineEventStream({
+      engine: this.#engine,
+      clock: this.clock,
+      logger,
+      filters: { type: ['container'], label: [`${RUN_ID_LABEL}=${this.runId}`] },
+      reconnect,
+      onEvent: (event) => this.#onEngineEvent(event),
+      onChange: (connected, reason) => this.events.emit('events', { connected, reason }),
+    });
   }
 
   /** Engine API calls made so far, by endpoint (e.g. `{ 'GET /containers/json': 40, 'GET /events': 1 }`). */
@@ -340,7 +336,7 @@ export class ContainerLauncher
 
   /** Whether the events stream is connected (then deaths are seen at once and `monitor` makes no call). */
   get eventsConnected(): boolean {
-    return this.#eventsUp;
+    return this.#eventStream.connected;
   }
 
   /** Where the engine is, e.g. `unix:///var/run/docker.sock`. */
@@ -365,7 +361,7 @@ export class ContainerLauncher
     const o = this.#options;
     if (this.heartbeatDir !== undefined)
       await rm(heartbeatPath(this.heartbeatDir, workerId), { force: true });
-    if (o.events !== false) await this.#startEvents();
+    if (o.events !== false) await this.#eventStream.start();
     const name = `ordo-${this.runId}-${workerId}`;
     const env: Record<string, string> = { ...o.env, ...spec.env, [WORKER_ID_ENV]: workerId };
     const binds = (o.mounts ?? []).map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
@@ -449,7 +445,7 @@ export class ContainerLauncher
   async adopt(signal?: AbortSignal): Promise<ContainerWorkerHandle[]> {
     signal?.throwIfAborted();
     if (this.closed) throw new LauncherClosedError();
-    if (this.#options.events !== false) await this.#startEvents();
+    if (this.#options.events !== false) await this.#eventStream.start();
     const adopted: ContainerWorkerHandle[] = [];
     for (const c of await this.#list(signal)) {
       const workerId = c.Labels?.[WORKER_ID_LABEL];
@@ -538,7 +534,7 @@ export class ContainerLauncher
     if (record.checkedAt !== undefined && this.clock.now() - record.checkedAt < this.#cooldownMs) {
       return record.status;
     }
-    if (this.#eventsUp) await this.#derive(record, signal);
+    if (this.#eventStream.connected) await this.#derive(record, signal);
     else if (this.#mode === 'batch') await this.#refreshAll(signal);
     else {
       await this.#inspect(record, signal);
@@ -619,8 +615,7 @@ export class ContainerLauncher
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.#eventsAbort?.abort(new Error('launcher closed'));
-    await this.#eventsLoop;
+    await this.#eventStream.close();
     try {
       if (this.records.size > 0 && this.#options.terminateOnClose !== false) await this.terminateAll();
     } finally {
@@ -890,81 +885,7 @@ export class ContainerLauncher
 
   // ---- events stream -----------------------------------------------------------------------------
 
-  /** Starts the events loop once; resolves when its first connection attempt has succeeded or failed. */
-  #startEvents(): Promise<void> {
-    if (this.#firstConnect) return this.#firstConnect;
-    const abort = new AbortController();
-    this.#eventsAbort = abort;
-    this.#firstConnect = new Promise<void>((resolve) => {
-      this.#eventsLoop = this.#runEvents(abort.signal, resolve);
-    });
-    return this.#firstConnect;
-  }
-
-  async #runEvents(signal: AbortSignal, firstAttemptDone: () => void): Promise<void> {
-    const initialMs = this.#options.reconnect?.initialMs ?? 500;
-    const maxMs = this.#options.reconnect?.maxMs ?? 30_000;
-    let delay = initialMs;
-    while (!signal.aborted) {
-      let reason = 'the engine closed the events stream';
-      try {
-        const { headers, body } = await this.#engine.stream({
-          method: 'GET',
-          path: '/events',
-          endpoint: 'GET /events',
-          query: {
-            filters: JSON.stringify({ type: ['container'], label: [`${RUN_ID_LABEL}=${this.runId}`] }),
-            since: this.#since,
-          },
-          signal,
-        });
-        if (this.#since === undefined) {
-          const date = Date.parse(String(headers.date ?? ''));
-          if (Number.isFinite(date)) this.#since = Math.floor(date / 1000) - 1;
-        }
-        this.#setEventsUp(true, 'connected');
-        firstAttemptDone();
-        delay = initialMs;
-        let partial = '';
-        for await (const chunk of body) {
-          const lines = (partial + chunk.toString('utf8')).split('\n');
-          partial = lines.pop() ?? '';
-          for (const line of lines) if (line.trim()) this.#onEngineEvent(line);
-        }
-      } catch (error) {
-        if (signal.aborted) break;
-        reason = (error as Error).message;
-      }
-      firstAttemptDone();
-      this.#setEventsUp(false, reason);
-      if (signal.aborted) break;
-      await this.clock.sleep(delay, signal).catch(() => {});
-      delay = Math.min(delay * 2, maxMs);
-    }
-    this.#setEventsUp(false, 'launcher closed');
-  }
-
-  #setEventsUp(up: boolean, reason: string): void {
-    if (this.#eventsUp === up) return;
-    this.#eventsUp = up;
-    if (up) this.logger.info({ engine: this.#engine.where, since: this.#since }, 'events stream connected');
-    else
-      this.logger.warn(
-        { engine: this.#engine.where, reason },
-        'events stream down; polling the engine until it is back',
-      );
-    this.events.emit('events', { connected: up, reason });
-  }
-
-  #onEngineEvent(line: string): void {
-    let event: EngineEvent;
-    try {
-      event = JSON.parse(line) as EngineEvent;
-    } catch {
-      this.logger.warn({ line: line.slice(0, 200) }, 'ignoring an events stream line that is not JSON');
-      return;
-    }
-    if (typeof event.time === 'number') this.#since = Math.max(this.#since ?? 0, event.time);
+  #onEngineEvent(event: EngineEvent): void {
     const attributes = event.Actor?.Attributes ?? {};
     const record = this.records.get(attributes[WORKER_ID_LABEL] ?? '');
     const containerId = event.Actor?.ID ?? event.id;
