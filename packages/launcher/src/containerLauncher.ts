@@ -26,7 +26,7 @@ import {
 } from './errors.js';
 import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 import { AttachedIo } from './internal/attachedIo.js';
-import { demux, EngineClient } from './internal/engine.js';
+import { demux, EngineClient, logTail } from './internal/engine.js';
 import {
   type EngineEvent,
   EngineEventStream,
@@ -857,17 +857,13 @@ export class ContainerLauncher
     this.setStatus(record, WorkerStatus.CRASHED, deathReason(what, record.logTail));
   }
 
-  async #logs(record: ContainerRecord): Promise<string[]> {
-    const res = await this.#engine.request({
-      method: 'GET',
-      path: `/containers/${record.containerId}/logs`,
-      endpoint: 'GET /containers/{id}/logs',
-      query: { stdout: 1, stderr: 1, tail: this.#logTailLines },
-    });
-    return demux(res.body)
-      .split('\n')
-      .filter((l) => l !== '')
-      .slice(-this.#logTailLines);
+  #logs(record: ContainerRecord): Promise<string[]> {
+    return logTail(
+      (req) => this.#engine.request(req),
+      `/containers/${record.containerId}/logs`,
+      'GET /containers/{id}/logs',
+      this.#logTailLines,
+    );
   }
 
   async #remove(record: ContainerRecord): Promise<void> {

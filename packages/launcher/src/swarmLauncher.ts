@@ -31,7 +31,7 @@ import {
   SwarmNotActiveError,
 } from './errors.js';
 import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
-import { demux, EngineClient, type EngineRequest, type EngineResponse } from './internal/engine.js';
+import { EngineClient, type EngineRequest, type EngineResponse, logTail } from './internal/engine.js';
 import {
   type EngineEvent,
   EngineEventStream,
@@ -178,7 +178,7 @@ interface SwarmRecord extends WorkerRecord {
   seq: number;
   task: SwarmTask | undefined;
   /** Set when a die event came before the task list said so. */
-  died: { exitCode: number | undefined } | undefined;
+  died: { exitCode: number | undefined; containerId: string | undefined } | undefined;
   oom: boolean;
   killSignal: string | undefined;
   /** The service was removed behind the launcher's back. */
@@ -242,6 +242,8 @@ export class SwarmLauncher
   #image: Promise<string> | undefined;
   #secretIds: Promise<Map<string, string>> | undefined;
   #seq = 0;
+  /** Whether this launcher asked the engine to create anything (then `close()` cleans the run up). */
+  #created = false;
   #refreshing: Promise<void> | undefined;
 
   constructor(options: SwarmLauncherOptions) {
@@ -372,6 +374,7 @@ export class SwarmLauncher
       },
       Mode: { Replicated: { Replicas: 1 } },
     };
+    this.#created = true;
     const created = await this.#call(
       { method: 'POST', path: '/services/create', endpoint: 'POST /services/create', body, signal },
       `a service named "${name}"`,
@@ -485,7 +488,10 @@ export class SwarmLauncher
     this.closed = true;
     await Promise.all([this.#containerEvents.close(), this.#serviceEvents.close()]);
     try {
-      await this.terminateAll();
+      if (this.#created) await this.terminateAll();
+    } catch (error) {
+      // An engine that is no Swarm manager holds no service or secret of the run: nothing to clean up.
+      if (!(error instanceof SwarmNotActiveError)) throw error;
     } finally {
       await this.#engine.close();
     }
@@ -541,6 +547,7 @@ export class SwarmLauncher
   /** Creates the run's secrets once (again after `terminateAll`); resolves with their ids by name. */
   #createSecrets(signal?: AbortSignal): Promise<Map<string, string>> {
     this.#secretIds ??= (async () => {
+      if (this.#secrets.length > 0) this.#created = true;
       const ids = new Map<string, string>();
       for (const secret of this.#secrets) {
         const name = secretName(this.runId, secret.name);
@@ -699,24 +706,30 @@ export class SwarmLauncher
       record.killSignal === undefined || record.oom ? '' : ` after signal ${record.killSignal}`,
       detail && !/non-zero exit/.test(detail) ? ` (${detail})` : '',
     ].join('');
-    record.logTail = await this.#serviceLogs(record).catch((error: unknown) => {
+    record.logTail = await this.#deathLogs(record).catch((error: unknown) => {
       this.logger.warn({ err: error, workerId: record.workerId }, 'could not read the logs of a dead task');
       return [];
     });
     this.setStatus(record, WorkerStatus.CRASHED, deathReason(what, record.logTail));
   }
 
-  async #serviceLogs(record: SwarmRecord): Promise<string[]> {
-    const res = await this.#call({
-      method: 'GET',
-      path: `/services/${record.serviceId}/logs`,
-      endpoint: 'GET /services/{id}/logs',
-      query: { stdout: 1, stderr: 1, tail: this.#logTailLines },
-    });
-    return demux(res.body)
-      .split('\n')
-      .filter((line) => line !== '')
-      .slice(-this.#logTailLines);
+  /**
+   * The dead task's last log lines: from its container when it is on this engine's node (at once, as
+   * `ContainerLauncher` reads them), else from the service (`GET /services/{id}/logs`, any node).
+   */
+  async #deathLogs(record: SwarmRecord): Promise<string[]> {
+    const send = (req: EngineRequest) => this.#call(req);
+    const containerId = record.died?.containerId ?? record.task?.Status?.ContainerStatus?.ContainerID;
+    if (containerId) {
+      const local = await logTail(
+        send,
+        `/containers/${containerId}/logs`,
+        'GET /containers/{id}/logs',
+        this.#logTailLines,
+      ).catch(() => undefined);
+      if (local) return local;
+    }
+    return logTail(send, `/services/${record.serviceId}/logs`, 'GET /services/{id}/logs', this.#logTailLines);
   }
 
   /** Removes the services of `records` (and waits for `more` too), until their tasks are down. */
@@ -775,7 +788,7 @@ export class SwarmLauncher
     switch ((event.Action ?? '').split(':')[0]) {
       case 'die': {
         const code = Number(attributes.exitCode ?? Number.NaN);
-        record.died = { exitCode: Number.isFinite(code) ? code : undefined };
+        record.died = { exitCode: Number.isFinite(code) ? code : undefined, containerId: event.Actor?.ID };
         break;
       }
       case 'oom':
