@@ -1,44 +1,21 @@
-import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
-  type Clock,
   isTerminalWorkerStatus,
   type Launcher,
   type LauncherEvents,
-  type Logger,
-  noopLogger,
   type Policy,
-  systemClock,
   type TerminateOptions,
   type WorkerHandle,
   type WorkerSpec,
   WorkerStatus,
 } from '@ordo/contracts';
-import {
-  CONTAINER_HEARTBEAT_DIR,
-  type ContainerLimits,
-  type ContainerMount,
-  type EventsStreamChange,
-  RUN_ID_LABEL,
-  WORKER_ID_LABEL,
-} from './containerLauncher.js';
-import { type DockerConnection, dockerFromEnv } from './docker.js';
-import {
-  EngineRequestError,
-  ImageNotFoundError,
-  InvalidOptionsError,
-  SwarmNotActiveError,
-} from './errors.js';
-import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
-import { EngineClient, type EngineRequest, type EngineResponse, logTail } from './internal/engine.js';
-import {
-  type EngineEvent,
-  EngineEventStream,
-  type ReconnectOptions,
-  reconnectDelays,
-} from './internal/eventStream.js';
-import { deathReason, LauncherBase, liveHandle, type WorkerRecord } from './internal/launcherBase.js';
+import type { ContainerLauncherOptions, EventsStreamChange } from './containerLauncher.js';
+import type { DockerConnection } from './docker.js';
+import { EngineRequestError, ImageNotFoundError, SwarmNotActiveError } from './errors.js';
+import { type EngineRequest, type EngineResponse, logTail } from './internal/engine.js';
+import { EngineLauncher, type EngineWorkerRecord } from './internal/engineLauncher.js';
+import type { EngineEvent, EngineEventStream } from './internal/eventStream.js';
+import { deathReason, liveHandle, newWorkerRecord } from './internal/launcherBase.js';
 import {
   assertNoSecretInEnv,
   type PreparedSecret,
@@ -48,15 +25,24 @@ import {
   serviceName,
 } from './internal/swarmSpec.js';
 import { latestTasks, type SwarmTask, taskFinished, taskVerdict } from './internal/swarmTasks.js';
-import { assertNumber, assertRunId } from './internal/validate.js';
+import { assertNumber } from './internal/validate.js';
+import { type ContainerMount, RUN_ID_LABEL, WORKER_ID_LABEL } from './labels.js';
 
 export type { SwarmSecret } from './internal/swarmSpec.js';
 
 /** The container label Swarm puts on each task's container, naming its service. */
 const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 
-/** Options for {@link SwarmLauncher}. */
-export interface SwarmLauncherOptions {
+/**
+ * Options for {@link SwarmLauncher}. `cmd`, `limits` (of each task), `cooldownMs`, `reconnect`, `runId`
+ * (also on the run's secrets), `logTailLines`, `clock` and `logger` mean what they mean for
+ * `ContainerLauncher`.
+ */
+export interface SwarmLauncherOptions
+  extends Pick<
+    ContainerLauncherOptions,
+    'cmd' | 'limits' | 'cooldownMs' | 'reconnect' | 'runId' | 'logTailLines' | 'clock' | 'logger'
+  > {
   /** A manager of the swarm. @default dockerFromEnv() (DOCKER_HOST, else /var/run/docker.sock) */
   docker?: DockerConnection | undefined;
   /**
@@ -66,8 +52,6 @@ export interface SwarmLauncherOptions {
    * (Swarm pulls a digest a node lacks).
    */
   image: string;
-  /** The command (the container's CMD, before `spec.args`). @default the image's CMD */
-  cmd?: readonly string[] | undefined;
   /**
    * Environment of every task; `ORDO_WORKER_ID` (and `ORDO_HEARTBEAT_DIR`, and each secret's `env`) are
    * added. A value that holds a secret's content is refused. @default {}
@@ -86,8 +70,6 @@ export interface SwarmLauncherOptions {
   labels?: Readonly<Record<string, string>> | undefined;
   /** Host directories to bind-mount (they must exist on the node the task lands on). @default [] */
   mounts?: readonly ContainerMount[] | undefined;
-  /** Resource limits of each task (`TaskTemplate.Resources.Limits`). @default none */
-  limits?: ContainerLimits | undefined;
   /**
    * The network of the tasks: `'host'` (the node's network: a worker reaches the host's endpoint on
    * 127.0.0.1 of a single-node swarm), an overlay network's name or id, or `'none'`.
@@ -107,8 +89,6 @@ export interface SwarmLauncherOptions {
    * @default 5000
    */
   stopGraceMs?: number | undefined;
-  /** `monitor(id)` returns the cached status when the worker was checked less than this ago. @default 10000 */
-  cooldownMs?: number | undefined;
   /**
    * Keep two `GET /events` streams open: container events of the run's tasks (a death is seen at once) and
    * service events (a service removed behind the launcher's back). While the container stream is down,
@@ -116,12 +96,6 @@ export interface SwarmLauncherOptions {
    * @default true
    */
   events?: boolean | undefined;
-  /** Backoff of events stream reconnects. @default { initialMs: 500, maxMs: 30000 } */
-  reconnect?: ReconnectOptions | undefined;
-  /** The run id on every service, task container and secret (`ordo.run-id`). @default a random 12-hex-digit id */
-  runId?: string | undefined;
-  /** How many log lines to keep from a crashed worker (`GET /services/{id}/logs`). @default 20 */
-  logTailLines?: number | undefined;
   /**
    * A contracts `Policy` that every whole-answer Engine API call runs through (as `ContainerLauncher`'s).
    * Not the events streams. Retry only what is safe to repeat: a failed `POST /services/create` may have
@@ -129,10 +103,6 @@ export interface SwarmLauncherOptions {
    * @default undefined (each call made once)
    */
   policy?: Policy | undefined;
-  /** The time source (cooldown, staleness, backoff). @default systemClock */
-  clock?: Clock | undefined;
-  /** @default noopLogger */
-  logger?: Logger | undefined;
 }
 
 /** Where a worker's task was placed by Swarm. */
@@ -173,7 +143,7 @@ export interface SwarmWorkerHandle extends WorkerHandle {
   readonly logTail: readonly string[];
 }
 
-interface SwarmRecord extends WorkerRecord {
+interface SwarmRecord extends EngineWorkerRecord {
   serviceId: string;
   seq: number;
   task: SwarmTask | undefined;
@@ -184,8 +154,6 @@ interface SwarmRecord extends WorkerRecord {
   /** The service was removed behind the launcher's back. */
   gone: boolean;
   node: SwarmPlacement | undefined;
-  checkedAt: number | undefined;
-  dying: Promise<void> | undefined;
   removed: boolean;
 }
 
@@ -223,18 +191,12 @@ interface SwarmRecord extends WorkerRecord {
  * ```
  */
 export class SwarmLauncher
-  extends LauncherBase<SwarmRecord, SwarmLauncherEvents>
+  extends EngineLauncher<SwarmRecord, SwarmLauncherEvents, SwarmWorkerHandle>
   implements Launcher, AsyncDisposable
 {
-  /** This launcher's run id (the `ordo.run-id` label of its services, task containers and secrets). */
-  readonly runId: string;
   readonly #options: SwarmLauncherOptions;
-  readonly #engine: EngineClient;
-  readonly #cooldownMs: number;
   readonly #stopGraceMs: number;
-  readonly #logTailLines: number;
   readonly #secrets: PreparedSecret[];
-  readonly #handles = new Map<string, SwarmWorkerHandle>();
   readonly #containerEvents: EngineEventStream;
   readonly #serviceEvents: EngineEventStream;
   readonly #hostnames = new Map<string, string>();
@@ -247,62 +209,32 @@ export class SwarmLauncher
   #refreshing: Promise<void> | undefined;
 
   constructor(options: SwarmLauncherOptions) {
-    const staleAfterMs = options.staleAfterMs ?? 120_000;
-    assertNumber('staleAfterMs', staleAfterMs);
-    const logger = options.logger ?? noopLogger;
-    super({ clock: options.clock ?? systemClock, logger, staleAfterMs, heartbeatDir: options.heartbeatDir });
-    if (typeof options.image !== 'string' || options.image === '') {
-      throw new InvalidOptionsError('SwarmLauncher needs an `image` (already on the engine).');
-    }
-    this.#cooldownMs = options.cooldownMs ?? 10_000;
-    assertNumber('cooldownMs', this.#cooldownMs);
+    super('SwarmLauncher', options);
     this.#stopGraceMs = options.stopGraceMs ?? 5000;
     assertNumber('stopGraceMs', this.#stopGraceMs);
-    this.#logTailLines = options.logTailLines ?? 20;
-    assertNumber('logTailLines', this.#logTailLines);
     this.#secrets = prepareSecrets(options.secrets);
     assertNoSecretInEnv(options.env ?? {}, this.#secrets);
-    const reconnect = reconnectDelays(options.reconnect);
-    this.runId = assertRunId(options.runId ?? randomBytes(6).toString('hex'));
     this.#options = options;
-    this.#engine = new EngineClient(options.docker ?? dockerFromEnv(), logger, 8, options.policy);
-    const stream = (kind: 'containers' | 'services', filters: Record<string, string[]>) =>
-      new EngineEventStream({
-        engine: this.#engine,
-        clock: this.clock,
-        logger,
-        filters,
-        reconnect,
-        onEvent: (event) => this.#onEngineEvent(event),
-        onChange: (connected, reason) => this.events.emit('events', { connected, reason, stream: kind }),
-      });
+    const emit = (stream: 'containers' | 'services') => (connected: boolean, reason: string) =>
+      this.events.emit('events', { connected, reason, stream });
+    const onEvent = (event: EngineEvent) => this.#onEngineEvent(event);
+    this.#containerEvents = this.eventStream(
+      { type: ['container'], label: [this.#runLabel] },
+      onEvent,
+      emit('containers'),
+    );
     // Service events carry no labels, so they cannot be filtered by the run's label: they are few, and
     // matched by service id here.
-    this.#containerEvents = stream('containers', { type: ['container'], label: [this.#runLabel] });
-    this.#serviceEvents = stream('services', { type: ['service'] });
+    this.#serviceEvents = this.eventStream({ type: ['service'] }, onEvent, emit('services'));
   }
 
   get #runLabel(): string {
     return `${RUN_ID_LABEL}=${this.runId}`;
   }
 
-  /** Engine API calls made so far, by endpoint (e.g. `{ 'GET /tasks': 40, 'GET /events': 2 }`). */
-  apiCalls(): Record<string, number> {
-    return this.#engine.apiCalls();
-  }
-
   /** Whether the container events stream is connected (then local deaths are seen at once). */
   get eventsConnected(): boolean {
     return this.#containerEvents.connected;
-  }
-
-  /** Where the engine is, e.g. `unix:///var/run/docker.sock`. */
-  get engine(): string {
-    return this.#engine.where;
-  }
-
-  handle(workerId: string): SwarmWorkerHandle | undefined {
-    return this.#handles.get(workerId);
   }
 
   /**
@@ -317,27 +249,13 @@ export class SwarmLauncher
    * carries a secret's content.
    */
   async spawn(workerId: string, spec: WorkerSpec = {}, signal?: AbortSignal): Promise<SwarmWorkerHandle> {
-    signal?.throwIfAborted();
-    this.checkNewWorker(workerId);
-    const o = this.#options;
-    const env: Record<string, string> = { ...o.env, ...spec.env, [WORKER_ID_ENV]: workerId };
+    const { env, labels, cmd, mounts } = await this.newWorker(workerId, spec, signal);
     assertNoSecretInEnv(env, this.#secrets);
     for (const secret of this.#secrets) if (secret.env !== undefined) env[secret.env] = secret.path;
-    if (this.heartbeatDir !== undefined) {
-      await rm(heartbeatPath(this.heartbeatDir, workerId), { force: true });
-      env[HEARTBEAT_DIR_ENV] = CONTAINER_HEARTBEAT_DIR;
-    }
+    const o = this.#options;
     if (o.events !== false) await Promise.all([this.#containerEvents.start(), this.#serviceEvents.start()]);
     const [image, secretIds] = await Promise.all([this.#resolveImage(signal), this.#createSecrets(signal)]);
     const name = serviceName(this.runId, workerId);
-    const labels = { ...o.labels, ...spec.labels, [RUN_ID_LABEL]: this.runId, [WORKER_ID_LABEL]: workerId };
-    const cmd = [...(o.cmd ?? []), ...(spec.args ?? [])];
-    const mounts = [
-      ...(o.mounts ?? []),
-      ...(this.heartbeatDir === undefined
-        ? []
-        : [{ source: this.heartbeatDir, target: CONTAINER_HEARTBEAT_DIR }]),
-    ];
     const limits = o.limits ?? {};
     const network = o.network ?? 'host';
     const body = {
@@ -394,23 +312,16 @@ export class SwarmLauncher
         return record.node;
       },
     }) as SwarmWorkerHandle;
-    this.#handles.set(workerId, handle);
+    this.handles.set(workerId, handle);
     this.logger.info({ workerId, serviceId: record.serviceId, name }, 'worker service created');
     return handle;
   }
 
   #newRecord(workerId: string, serviceId: string): SwarmRecord {
     return {
-      workerId,
-      status: WorkerStatus.INITIALIZING,
-      reason: 'service created, waiting for Swarm to start its task',
-      startedAt: this.clock.now(),
-      readyAt: undefined,
-      exitCode: undefined,
-      healthCheckAt: undefined,
-      logTail: [],
-      hadTask: false,
-      stopRequested: false,
+      ...newWorkerRecord(workerId, 'service created, waiting for Swarm to start its task', this.clock.now()),
+      checkedAt: undefined,
+      dying: undefined,
       serviceId,
       seq: ++this.#seq,
       task: undefined,
@@ -419,37 +330,26 @@ export class SwarmLauncher
       killSignal: undefined,
       gone: false,
       node: undefined,
-      checkedAt: undefined,
-      dying: undefined,
       removed: false,
     };
   }
 
   /**
-   * The worker's status. Answers from the cache when checked less than `cooldownMs` ago; makes no Engine
-   * API call while the container events stream is up (it reads the heartbeat file); otherwise ONE
-   * `GET /tasks` for all workers.
+   * `monitor`'s refresh past the cooldown: no Engine API call while the container events stream is up and
+   * the task runs (it reads the heartbeat file); otherwise ONE `GET /tasks` for all workers (a task that
+   * has not run yet is only seen in the task list).
    */
-  async monitor(workerId: string, signal?: AbortSignal): Promise<WorkerStatus> {
-    signal?.throwIfAborted();
-    const record = this.record(workerId);
-    await record.dying;
-    if (isTerminalWorkerStatus(record.status) || record.stopRequested) return record.status;
-    const fresh = record.checkedAt !== undefined && this.clock.now() - record.checkedAt < this.#cooldownMs;
-    if (fresh) return record.status;
-    // A worker whose task never ran yet needs the task list: events only report containers.
+  protected override async refresh(record: SwarmRecord, signal?: AbortSignal): Promise<void> {
     if (this.#containerEvents.connected && record.task?.Status?.State === 'running')
       await this.#derive(record, signal);
     else await this.#refreshAll(signal);
-    return record.status;
   }
 
   /** Refreshes every worker with ONE `GET /tasks` (and `GET /nodes` when a task is on a node not seen yet). */
   async syncState(signal?: AbortSignal): Promise<ReadonlyMap<string, WorkerStatus>> {
     signal?.throwIfAborted();
     await this.#refreshAll(signal);
-    await Promise.all([...this.records.values()].map((r) => r.dying));
-    return new Map([...this.records].map(([id, r]) => [id, r.status]));
+    return this.statuses();
   }
 
   /**
@@ -493,7 +393,7 @@ export class SwarmLauncher
       // An engine that is no Swarm manager holds no service or secret of the run: nothing to clean up.
       if (!(error instanceof SwarmNotActiveError)) throw error;
     } finally {
-      await this.#engine.close();
+      await this.engineClient.close();
     }
   }
 
@@ -502,16 +402,16 @@ export class SwarmLauncher
   /** An Engine API call; a 503 about swarm mode is `LAUNCHER_SWARM_NOT_ACTIVE`, a 409 names what exists. */
   async #call(req: EngineRequest, what?: string): Promise<EngineResponse> {
     try {
-      return await this.#engine.request(req);
+      return await this.engineClient.request(req);
     } catch (error) {
       if (!(error instanceof EngineRequestError)) throw error;
       const { status, engineMessage } = error.details as { status: number; engineMessage: string };
       if (status === 503 && /swarm/i.test(engineMessage)) {
-        throw new SwarmNotActiveError(this.#engine.where, { cause: error, details: { engineMessage } });
+        throw new SwarmNotActiveError(this.engineClient.where, { cause: error, details: { engineMessage } });
       }
       if (status === 409 && what !== undefined) {
         throw new EngineRequestError(
-          `${what} already exists on ${this.#engine.where}, left by an earlier launcher with runId "${this.runId}". Remove it with terminateAll() on a launcher with that runId, or use another runId.`,
+          `${what} already exists on ${this.engineClient.where}, left by an earlier launcher with runId "${this.runId}". Remove it with terminateAll() on a launcher with that runId, or use another runId.`,
           { cause: error, details: { ...error.details } },
         );
       }
@@ -534,8 +434,8 @@ export class SwarmLauncher
         this.#image = undefined;
         if (error instanceof EngineRequestError && error.details?.status === 404) {
           throw new ImageNotFoundError(
-            `Image "${image}" is not on the Docker engine at ${this.#engine.where}. Pull or build it first (docker pull ${image}), on every node of the swarm; the launcher never pulls.`,
-            { cause: error, details: { image, engine: this.#engine.where } },
+            `Image "${image}" is not on the Docker engine at ${this.engineClient.where}. Pull or build it first (docker pull ${image}), on every node of the swarm; the launcher never pulls.`,
+            { cause: error, details: { image, engine: this.engineClient.where } },
           );
         }
         throw error;
@@ -679,10 +579,7 @@ export class SwarmLauncher
         this.setStatus(record, WorkerStatus.CRASHED, verdict.detail);
         return;
       case 'exited': {
-        const dying = this.#onExit(record, verdict.exitCode, verdict.detail);
-        record.dying = dying;
-        await dying;
-        if (record.dying === dying) record.dying = undefined;
+        await this.die(record, () => this.#onExit(record, verdict.exitCode, verdict.detail));
         return;
       }
       case 'running':
@@ -725,11 +622,11 @@ export class SwarmLauncher
         send,
         `/containers/${containerId}/logs`,
         'GET /containers/{id}/logs',
-        this.#logTailLines,
+        this.logTailLines,
       ).catch(() => undefined);
       if (local) return local;
     }
-    return logTail(send, `/services/${record.serviceId}/logs`, 'GET /services/{id}/logs', this.#logTailLines);
+    return logTail(send, `/services/${record.serviceId}/logs`, 'GET /services/{id}/logs', this.logTailLines);
   }
 
   /** Removes the services of `records` (and waits for `more` too), until their tasks are down. */
