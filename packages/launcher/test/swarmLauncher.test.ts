@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isOrdoError, WorkerStatus } from '@ordo/contracts';
+import { isOrdoError, type Policy, WorkerStatus } from '@ordo/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwarmLauncher, type SwarmLauncherOptions } from '../src/index.js';
 import { demux } from '../src/internal/engine.js';
@@ -185,8 +185,16 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
       });
     });
 
-    it('with events off, a kill is seen by the next syncState (the task state)', async () => {
-      await using quiet = launcher({ cmd: ['sleep', '300'], events: false });
+    it('with events off, a kill is seen by the next syncState (the task state); every call goes through the policy', async () => {
+      // A pass-through policy that counts what it runs: each Engine API call must be one of them.
+      let executed = 0;
+      const policy: Policy = {
+        execute: (fn, signal) => {
+          executed++;
+          return Promise.resolve(fn({ signal: signal ?? new AbortController().signal }));
+        },
+      };
+      await using quiet = launcher({ cmd: ['sleep', '300'], events: false, policy });
       await quiet.spawn('w1');
       await eventually(async () => (await quiet.syncState()).get('w1') === WorkerStatus.READY);
       const id = quiet.handle('w1')?.containerId;
@@ -194,6 +202,7 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
       await eventually(async () => (await quiet.syncState()).get('w1') === WorkerStatus.CRASHED);
       expect(quiet.handle('w1')?.reason).toMatch(/^exit code 137/);
       expect(quiet.apiCalls()['GET /events']).toBeUndefined();
+      expect(executed).toBe(Object.values(quiet.apiCalls()).reduce((a, b) => a + b, 0));
     });
 
     it('a task that exits at start is CRASHED with its last log lines; exit 0 is STOPPED', async () => {
