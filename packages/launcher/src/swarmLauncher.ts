@@ -137,7 +137,7 @@ export interface SwarmWorkerHandle extends WorkerHandle {
   readonly containerId: string | undefined;
   /** Where the task runs, once Swarm placed it (seen by `syncState` or a polling `monitor`). */
   readonly node: SwarmPlacement | undefined;
-  /** Why the status last changed, e.g. `exit code 137 after signal SIGKILL`. */
+  /** Why the status last changed, e.g. `exit code 137 after signal 9`. */
   readonly reason: string;
   /** The last log lines of a crashed worker (up to `logTailLines`). */
   readonly logTail: readonly string[];
