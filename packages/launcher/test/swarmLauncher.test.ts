@@ -75,7 +75,7 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
   describe('in swarm mode', () => {
     let initialised = false;
     beforeAll(async () => {
-      if ((await info()).Swarm.LocalNodeState === 'active') return;
+      if (!reachable || (await info()).Swarm.LocalNodeState === 'active') return;
       await engine?.request({
         method: 'POST',
         path: '/swarm/init',
@@ -85,6 +85,7 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
       initialised = true;
     }, 60_000);
     afterAll(async () => {
+      if (!reachable) return;
       // Whatever a failed test left: services first (their secrets are in use until then).
       const left = await leftovers(`ordo.test=${TEST}`).catch(() => undefined);
       for (const s of (left?.services ?? []) as { ID: string }[]) {
