@@ -3,7 +3,7 @@ import { isOrdoError, type Policy, WorkerStatus } from '@ordo/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwarmLauncher, type SwarmLauncherOptions } from '../src/index.js';
 import { demux } from '../src/internal/engine.js';
-import { nextStatus } from './helpers.js';
+import { nextStatus, tempDir } from './helpers.js';
 import {
   describeOnRealEngine,
   docker,
@@ -101,7 +101,7 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
       }
     }, 60_000);
 
-    it('3 workers with a secret file: RUNNING on a node, a kill seen through events, terminate and close clean up', async () => {
+    it('3 workers with a secret file: READY (task running) on a node, a kill seen through events, terminate and close clean up', async () => {
       const token = `s3cr3t-${randomBytes(12).toString('hex')}`;
       const node = await info();
       await using workers = launcher({
@@ -204,6 +204,22 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
       expect(quiet.handle('w1')?.reason).toMatch(/^exit code 137/);
       expect(quiet.apiCalls()['GET /events']).toBeUndefined();
       expect(executed).toBe(Object.values(quiet.apiCalls()).reduce((a, b) => a + b, 0));
+    });
+
+    it('with heartbeatDir, the task writes its heartbeat in the mounted dir and is RUNNING its task', async () => {
+      await using hb = await tempDir();
+      await using beating = launcher({
+        heartbeatDir: hb.path,
+        staleAfterMs: 600_000,
+        cmd: [
+          'sh',
+          '-c',
+          'printf \'{"workerId":"%s","ts":%s000,"taskId":"t1"}\' "$ORDO_WORKER_ID" "$(date +%s)" > "$ORDO_HEARTBEAT_DIR/worker-$ORDO_WORKER_ID.json"; exec sleep 300',
+        ],
+      });
+      await beating.spawn('w1');
+      await eventually(async () => (await beating.syncState()).get('w1') === WorkerStatus.RUNNING);
+      expect(beating.handle('w1')?.reason).toBe('running task t1');
     });
 
     it('a task that exits at start is CRASHED with its last log lines; exit 0 is STOPPED', async () => {
