@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   type Clock,
@@ -8,50 +6,29 @@ import {
   type Launcher,
   type LauncherEvents,
   type Logger,
-  noopLogger,
   type Policy,
-  systemClock,
   type TerminateOptions,
   type WorkerHandle,
   type WorkerIo,
   type WorkerSpec,
   WorkerStatus,
 } from '@ordo/contracts';
-import { type DockerConnection, dockerFromEnv } from './docker.js';
+import type { DockerConnection } from './docker.js';
 import {
   EngineRequestError,
   ImageNotFoundError,
   InvalidOptionsError,
   LauncherClosedError,
 } from './errors.js';
-import { HEARTBEAT_DIR_ENV, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 import { AttachedIo } from './internal/attachedIo.js';
-import { demux, EngineClient } from './internal/engine.js';
-import {
-  deathReason,
-  LauncherBase,
-  liveHandle,
-  settled,
-  type WorkerRecord,
-} from './internal/launcherBase.js';
+import { demux, logTail } from './internal/engine.js';
+import { EngineLauncher, type EngineWorkerRecord } from './internal/engineLauncher.js';
+import type { EngineEvent, EngineEventStream, ReconnectOptions } from './internal/eventStream.js';
+import { deathReason, liveHandle, newWorkerRecord, settled } from './internal/launcherBase.js';
 import { assertNumber, WORKER_ID } from './internal/validate.js';
+import { type ContainerMount, RUN_ID_LABEL, WORKER_ID_LABEL } from './labels.js';
 
-/** The label holding the launcher's run id; every container of a launcher carries it. */
-export const RUN_ID_LABEL = 'ordo.run-id';
-/** The label holding the worker id. */
-export const WORKER_ID_LABEL = 'ordo.worker-id';
-/** Where `heartbeatDir` is mounted inside each container (and what `ORDO_HEARTBEAT_DIR` says there). */
-export const CONTAINER_HEARTBEAT_DIR = '/ordo/heartbeats';
-
-/** A host directory bind-mounted into every container. */
-export interface ContainerMount {
-  /** The host path. */
-  source: string;
-  /** The path inside the container. */
-  target: string;
-  /** Mount it read-only. @default false */
-  readOnly?: boolean | undefined;
-}
+export { CONTAINER_HEARTBEAT_DIR, type ContainerMount, RUN_ID_LABEL, WORKER_ID_LABEL } from './labels.js';
 
 /** Resource limits of every container. */
 export interface ContainerLimits {
@@ -116,7 +93,7 @@ export interface ContainerLauncherOptions {
    */
   events?: boolean | undefined;
   /** Backoff of events stream reconnects: first delay, doubled up to `maxMs`. @default { initialMs: 500, maxMs: 30000 } */
-  reconnect?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined;
+  reconnect?: ReconnectOptions | undefined;
   /** The run id put on every container's `ordo.run-id` label. @default a random 12-hex-digit id */
   runId?: string | undefined;
   /**
@@ -199,7 +176,7 @@ export interface ContainerWorkerHandle extends WorkerHandle {
 
 type EngineState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | 'gone';
 
-interface ContainerRecord extends WorkerRecord {
+interface ContainerRecord extends EngineWorkerRecord {
   containerId: string;
   /** Spawn order, so a list started before this container existed does not count it as gone. */
   seq: number;
@@ -208,11 +185,8 @@ interface ContainerRecord extends WorkerRecord {
   health: string | undefined;
   oom: boolean;
   killSignal: string | undefined;
-  checkedAt: number | undefined;
   execAt: number | undefined;
   execOk: { ok: boolean; detail: string } | undefined;
-  /** Set while a dead container's logs are fetched, before it turns CRASHED. */
-  dying: Promise<void> | undefined;
   removed: boolean;
   /** The attach channel, with `attachStdio`. */
   io: AttachedIo | undefined;
@@ -229,14 +203,6 @@ interface ListedContainer {
 
 interface InspectedContainer {
   State?: { Status?: string; ExitCode?: number; OOMKilled?: boolean; Health?: { Status?: string } | null };
-}
-
-interface EngineEvent {
-  Type?: string;
-  Action?: string;
-  id?: string;
-  time?: number;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
 /**
@@ -274,45 +240,24 @@ interface EngineEvent {
  * ```
  */
 export class ContainerLauncher
-  extends LauncherBase<ContainerRecord, ContainerLauncherEvents>
+  extends EngineLauncher<ContainerRecord, ContainerLauncherEvents, ContainerWorkerHandle>
   implements Launcher, AsyncDisposable
 {
-  /** This launcher's run id (the `ordo.run-id` label of its containers). */
-  readonly runId: string;
   readonly #options: ContainerLauncherOptions;
-  readonly #engine: EngineClient;
-  readonly #cooldownMs: number;
   readonly #mode: MonitorMode;
-  readonly #logTailLines: number;
   readonly #maxBufferedLines: number;
-  readonly #handles = new Map<string, ContainerWorkerHandle>();
   #seq = 0;
   #refreshing: Promise<void> | undefined;
-  // events stream
-  #eventsUp = false;
-  #eventsAbort: AbortController | undefined;
-  #eventsLoop: Promise<void> | undefined;
-  #firstConnect: Promise<void> | undefined;
-  #since: number | undefined;
+  readonly #eventStream: EngineEventStream;
 
   constructor(options: ContainerLauncherOptions) {
-    const staleAfterMs = options.staleAfterMs ?? 120_000;
-    assertNumber('staleAfterMs', staleAfterMs);
-    const logger = options.logger ?? noopLogger;
-    super({ clock: options.clock ?? systemClock, logger, staleAfterMs, heartbeatDir: options.heartbeatDir });
-    if (typeof options.image !== 'string' || options.image === '') {
-      throw new InvalidOptionsError('ContainerLauncher needs an `image` (already on the engine).');
-    }
-    this.#cooldownMs = options.cooldownMs ?? 10_000;
-    assertNumber('cooldownMs', this.#cooldownMs);
+    super('ContainerLauncher', options);
     this.#mode = options.mode ?? 'batch';
     if (this.#mode !== 'batch' && this.#mode !== 'per-container') {
       throw new InvalidOptionsError(
         `Option "mode" must be 'batch' or 'per-container', got ${String(this.#mode)}.`,
       );
     }
-    this.#logTailLines = options.logTailLines ?? 20;
-    assertNumber('logTailLines', this.#logTailLines);
     if (options.attachStdio !== undefined && typeof options.attachStdio !== 'boolean') {
       throw new InvalidOptionsError(
         `Option "attachStdio" must be true or false, got ${JSON.stringify(options.attachStdio)}.`,
@@ -321,35 +266,17 @@ export class ContainerLauncher
     this.#maxBufferedLines = options.maxBufferedLines ?? 10_000;
     assertNumber('maxBufferedLines', this.#maxBufferedLines, 1);
     if (options.healthCheck) assertNumber('healthCheck.timeoutMs', options.healthCheck.timeoutMs ?? 5000, 1);
-    assertNumber('reconnect.initialMs', options.reconnect?.initialMs ?? 500, 1);
-    assertNumber('reconnect.maxMs', options.reconnect?.maxMs ?? 30_000, 1);
-    this.runId = options.runId ?? randomBytes(6).toString('hex');
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(this.runId)) {
-      throw new InvalidOptionsError(
-        `Invalid runId ${JSON.stringify(this.runId)}: use 1 to 64 letters, digits, "_", "." or "-".`,
-      );
-    }
     this.#options = options;
-    this.#engine = new EngineClient(options.docker ?? dockerFromEnv(), logger, 8, options.policy);
-  }
-
-  /** Engine API calls made so far, by endpoint (e.g. `{ 'GET /containers/json': 40, 'GET /events': 1 }`). */
-  apiCalls(): Record<string, number> {
-    return this.#engine.apiCalls();
+    this.#eventStream = this.eventStream(
+      { type: ['container'], label: [`${RUN_ID_LABEL}=${this.runId}`] },
+      (event) => this.#onEngineEvent(event),
+      (connected, reason) => this.events.emit('events', { connected, reason }),
+    );
   }
 
   /** Whether the events stream is connected (then deaths are seen at once and `monitor` makes no call). */
   get eventsConnected(): boolean {
-    return this.#eventsUp;
-  }
-
-  /** Where the engine is, e.g. `unix:///var/run/docker.sock`. */
-  get engine(): string {
-    return this.#engine.where;
-  }
-
-  handle(workerId: string): ContainerWorkerHandle | undefined {
-    return this.#handles.get(workerId);
+    return this.#eventStream.connected;
   }
 
   /**
@@ -360,20 +287,11 @@ export class ContainerLauncher
    * when the attach or the start fails.
    */
   async spawn(workerId: string, spec: WorkerSpec = {}, signal?: AbortSignal): Promise<ContainerWorkerHandle> {
-    signal?.throwIfAborted();
-    this.checkNewWorker(workerId);
+    const { env, labels, cmd, mounts } = await this.newWorker(workerId, spec, signal);
     const o = this.#options;
-    if (this.heartbeatDir !== undefined)
-      await rm(heartbeatPath(this.heartbeatDir, workerId), { force: true });
-    if (o.events !== false) await this.#startEvents();
+    if (o.events !== false) await this.#eventStream.start();
     const name = `ordo-${this.runId}-${workerId}`;
-    const env: Record<string, string> = { ...o.env, ...spec.env, [WORKER_ID_ENV]: workerId };
-    const binds = (o.mounts ?? []).map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
-    if (this.heartbeatDir !== undefined) {
-      env[HEARTBEAT_DIR_ENV] = CONTAINER_HEARTBEAT_DIR;
-      binds.push(`${this.heartbeatDir}:${CONTAINER_HEARTBEAT_DIR}`);
-    }
-    const cmd = [...(o.cmd ?? []), ...(spec.args ?? [])];
+    const binds = mounts.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
     const limits = o.limits ?? {};
     const body = {
       Image: o.image,
@@ -388,7 +306,7 @@ export class ContainerLauncher
         Tty: false,
       }),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: { ...o.labels, ...spec.labels, [RUN_ID_LABEL]: this.runId, [WORKER_ID_LABEL]: workerId },
+      Labels: labels,
       HostConfig: {
         NetworkMode: o.network ?? 'none',
         Binds: binds,
@@ -399,7 +317,7 @@ export class ContainerLauncher
     };
     let containerId: string;
     try {
-      const created = await this.#engine.request({
+      const created = await this.engineClient.request({
         method: 'POST',
         path: '/containers/create',
         endpoint: 'POST /containers/create',
@@ -415,7 +333,7 @@ export class ContainerLauncher
     this.records.set(workerId, record); // before start: a die event may come before start returns
     try {
       if (o.attachStdio === true) record.io = await this.#attach(record, signal);
-      await this.#engine.request({
+      await this.engineClient.request({
         method: 'POST',
         path: `/containers/${containerId}/start`,
         endpoint: 'POST /containers/{id}/start',
@@ -449,7 +367,7 @@ export class ContainerLauncher
   async adopt(signal?: AbortSignal): Promise<ContainerWorkerHandle[]> {
     signal?.throwIfAborted();
     if (this.closed) throw new LauncherClosedError();
-    if (this.#options.events !== false) await this.#startEvents();
+    if (this.#options.events !== false) await this.#eventStream.start();
     const adopted: ContainerWorkerHandle[] = [];
     for (const c of await this.#list(signal)) {
       const workerId = c.Labels?.[WORKER_ID_LABEL];
@@ -465,16 +383,7 @@ export class ContainerLauncher
 
   #newRecord(workerId: string, containerId: string, startedAt: number): ContainerRecord {
     return {
-      workerId,
-      status: WorkerStatus.INITIALIZING,
-      reason: 'container created',
-      startedAt,
-      readyAt: undefined,
-      exitCode: undefined,
-      healthCheckAt: undefined,
-      logTail: [],
-      hadTask: false,
-      stopRequested: false,
+      ...newWorkerRecord(workerId, 'container created', startedAt),
       containerId,
       seq: ++this.#seq,
       engineState: 'created',
@@ -494,7 +403,7 @@ export class ContainerLauncher
   /** Opens the worker's attach connection (stdin, stdout, stderr) and wraps it in its line channel. */
   async #attach(record: ContainerRecord, signal?: AbortSignal): Promise<AttachedIo> {
     const { workerId, containerId } = record;
-    const socket = await this.#engine.upgrade({
+    const socket = await this.engineClient.upgrade({
       method: 'POST',
       path: `/containers/${containerId}/attach`,
       endpoint: 'POST /containers/{id}/attach',
@@ -521,30 +430,21 @@ export class ContainerLauncher
       { containerId: record.containerId, containerName },
       record.io,
     ) as ContainerWorkerHandle;
-    this.#handles.set(record.workerId, handle);
+    this.handles.set(record.workerId, handle);
     return handle;
   }
 
   /**
-   * The worker's status. Answers from the cache when checked less than `cooldownMs` ago; makes no Engine
-   * API call while the events stream is up (deaths arrive through it); otherwise refreshes from the engine
-   * (one list call for all workers in batch mode, one inspect in per-container mode).
+   * `monitor`'s refresh past the cooldown: no Engine API call while the events stream is up (deaths arrive
+   * through it); otherwise one list call for all workers in batch mode, one inspect in per-container mode.
    */
-  async monitor(workerId: string, signal?: AbortSignal): Promise<WorkerStatus> {
-    signal?.throwIfAborted();
-    const record = this.record(workerId);
-    await record.dying;
-    if (isTerminalWorkerStatus(record.status) || record.stopRequested) return record.status;
-    if (record.checkedAt !== undefined && this.clock.now() - record.checkedAt < this.#cooldownMs) {
-      return record.status;
-    }
-    if (this.#eventsUp) await this.#derive(record, signal);
+  protected override async refresh(record: ContainerRecord, signal?: AbortSignal): Promise<void> {
+    if (this.#eventStream.connected) await this.#derive(record, signal);
     else if (this.#mode === 'batch') await this.#refreshAll(signal);
     else {
       await this.#inspect(record, signal);
       await this.#derive(record, signal);
     }
-    return record.status;
   }
 
   /**
@@ -555,8 +455,7 @@ export class ContainerLauncher
     signal?.throwIfAborted();
     if (this.#mode === 'batch') await this.#refreshAll(signal);
     else await Promise.all([...this.records.keys()].map((id) => this.monitor(id, signal)));
-    await Promise.all([...this.records.values()].map((r) => r.dying));
-    return new Map([...this.records].map(([id, r]) => [id, r.status]));
+    return this.statuses();
   }
 
   /**
@@ -572,7 +471,7 @@ export class ContainerLauncher
       if (!isTerminalWorkerStatus(record.status)) {
         record.stopRequested = true;
         this.setStatus(record, WorkerStatus.STOPPING, 'terminate requested');
-        await this.#engine.request({
+        await this.engineClient.request({
           method: 'POST',
           path: `/containers/${record.containerId}/stop`,
           endpoint: 'POST /containers/{id}/stop',
@@ -601,7 +500,7 @@ export class ContainerLauncher
       ...listed
         .filter((c) => !known.has(c.Id))
         .map((c) =>
-          this.#engine.request({
+          this.engineClient.request({
             method: 'DELETE',
             path: `/containers/${c.Id}`,
             endpoint: 'DELETE /containers/{id}',
@@ -619,13 +518,12 @@ export class ContainerLauncher
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.#eventsAbort?.abort(new Error('launcher closed'));
-    await this.#eventsLoop;
+    await this.#eventStream.close();
     try {
       if (this.records.size > 0 && this.#options.terminateOnClose !== false) await this.terminateAll();
     } finally {
       await Promise.all([...this.records.values()].map((r) => r.io?.close()));
-      await this.#engine.close();
+      await this.engineClient.close();
     }
   }
 
@@ -636,13 +534,13 @@ export class ContainerLauncher
     const { status, engineMessage } = error.details as { status: number; engineMessage: string };
     if (status === 404 && /no such image/i.test(engineMessage)) {
       return new ImageNotFoundError(
-        `Image "${this.#options.image}" is not on the Docker engine at ${this.#engine.where}. Pull or build it first (docker pull ${this.#options.image}); the launcher never pulls.`,
-        { cause: error, details: { image: this.#options.image, engine: this.#engine.where } },
+        `Image "${this.#options.image}" is not on the Docker engine at ${this.engineClient.where}. Pull or build it first (docker pull ${this.#options.image}); the launcher never pulls.`,
+        { cause: error, details: { image: this.#options.image, engine: this.engineClient.where } },
       );
     }
     if (status === 409) {
       return new EngineRequestError(
-        `A container named "${name}" already exists on ${this.#engine.where}, left by an earlier launcher with runId "${this.runId}". Remove it with terminateAll() on a launcher with that runId, or use another runId.`,
+        `A container named "${name}" already exists on ${this.engineClient.where}, left by an earlier launcher with runId "${this.runId}". Remove it with terminateAll() on a launcher with that runId, or use another runId.`,
         { cause: error, details: { ...error.details, name } },
       );
     }
@@ -650,7 +548,7 @@ export class ContainerLauncher
   }
 
   #list(signal?: AbortSignal): Promise<ListedContainer[]> {
-    return this.#engine
+    return this.engineClient
       .request({
         method: 'GET',
         path: '/containers/json',
@@ -697,7 +595,7 @@ export class ContainerLauncher
   }
 
   async #inspect(record: ContainerRecord, signal?: AbortSignal): Promise<void> {
-    const res = await this.#engine.request({
+    const res = await this.engineClient.request({
       method: 'GET',
       path: `/containers/${record.containerId}/json`,
       endpoint: 'GET /containers/{id}/json',
@@ -722,10 +620,7 @@ export class ContainerLauncher
     switch (record.engineState) {
       case 'exited':
       case 'dead': {
-        const dying = this.#onExit(record);
-        record.dying = dying;
-        await dying;
-        if (record.dying === dying) record.dying = undefined;
+        await this.die(record, () => this.#onExit(record));
         return;
       }
       case 'gone':
@@ -761,7 +656,7 @@ export class ContainerLauncher
     if (
       record.execOk === undefined ||
       record.execAt === undefined ||
-      now - record.execAt >= this.#cooldownMs
+      now - record.execAt >= this.cooldownMs
     ) {
       record.execAt = now;
       record.execOk = await this.#exec(record, check, signal);
@@ -790,7 +685,7 @@ export class ContainerLauncher
       timeoutMs,
     );
     try {
-      const created = await this.#engine.request({
+      const created = await this.engineClient.request({
         method: 'POST',
         path: `/containers/${record.containerId}/exec`,
         endpoint: 'POST /containers/{id}/exec',
@@ -799,7 +694,7 @@ export class ContainerLauncher
         signal: child.signal,
       });
       const execId = created.json<{ Id: string }>().Id;
-      const output = await this.#engine.request({
+      const output = await this.engineClient.request({
         method: 'POST',
         path: `/exec/${execId}/start`,
         endpoint: 'POST /exec/{id}/start',
@@ -808,7 +703,7 @@ export class ContainerLauncher
       });
       // The engine records the exit code a moment after the output ends: ask again until it has.
       for (let attempt = 0; ; attempt++) {
-        const info = await this.#engine.request({
+        const info = await this.engineClient.request({
           method: 'GET',
           path: `/exec/${execId}/json`,
           endpoint: 'GET /exec/{id}/json',
@@ -862,22 +757,18 @@ export class ContainerLauncher
     this.setStatus(record, WorkerStatus.CRASHED, deathReason(what, record.logTail));
   }
 
-  async #logs(record: ContainerRecord): Promise<string[]> {
-    const res = await this.#engine.request({
-      method: 'GET',
-      path: `/containers/${record.containerId}/logs`,
-      endpoint: 'GET /containers/{id}/logs',
-      query: { stdout: 1, stderr: 1, tail: this.#logTailLines },
-    });
-    return demux(res.body)
-      .split('\n')
-      .filter((l) => l !== '')
-      .slice(-this.#logTailLines);
+  #logs(record: ContainerRecord): Promise<string[]> {
+    return logTail(
+      (req) => this.engineClient.request(req),
+      `/containers/${record.containerId}/logs`,
+      'GET /containers/{id}/logs',
+      this.logTailLines,
+    );
   }
 
   async #remove(record: ContainerRecord): Promise<void> {
     if (record.removed) return;
-    await this.#engine.request({
+    await this.engineClient.request({
       method: 'DELETE',
       path: `/containers/${record.containerId}`,
       endpoint: 'DELETE /containers/{id}',
@@ -890,81 +781,7 @@ export class ContainerLauncher
 
   // ---- events stream -----------------------------------------------------------------------------
 
-  /** Starts the events loop once; resolves when its first connection attempt has succeeded or failed. */
-  #startEvents(): Promise<void> {
-    if (this.#firstConnect) return this.#firstConnect;
-    const abort = new AbortController();
-    this.#eventsAbort = abort;
-    this.#firstConnect = new Promise<void>((resolve) => {
-      this.#eventsLoop = this.#runEvents(abort.signal, resolve);
-    });
-    return this.#firstConnect;
-  }
-
-  async #runEvents(signal: AbortSignal, firstAttemptDone: () => void): Promise<void> {
-    const initialMs = this.#options.reconnect?.initialMs ?? 500;
-    const maxMs = this.#options.reconnect?.maxMs ?? 30_000;
-    let delay = initialMs;
-    while (!signal.aborted) {
-      let reason = 'the engine closed the events stream';
-      try {
-        const { headers, body } = await this.#engine.stream({
-          method: 'GET',
-          path: '/events',
-          endpoint: 'GET /events',
-          query: {
-            filters: JSON.stringify({ type: ['container'], label: [`${RUN_ID_LABEL}=${this.runId}`] }),
-            since: this.#since,
-          },
-          signal,
-        });
-        if (this.#since === undefined) {
-          const date = Date.parse(String(headers.date ?? ''));
-          if (Number.isFinite(date)) this.#since = Math.floor(date / 1000) - 1;
-        }
-        this.#setEventsUp(true, 'connected');
-        firstAttemptDone();
-        delay = initialMs;
-        let partial = '';
-        for await (const chunk of body) {
-          const lines = (partial + chunk.toString('utf8')).split('\n');
-          partial = lines.pop() ?? '';
-          for (const line of lines) if (line.trim()) this.#onEngineEvent(line);
-        }
-      } catch (error) {
-        if (signal.aborted) break;
-        reason = (error as Error).message;
-      }
-      firstAttemptDone();
-      this.#setEventsUp(false, reason);
-      if (signal.aborted) break;
-      await this.clock.sleep(delay, signal).catch(() => {});
-      delay = Math.min(delay * 2, maxMs);
-    }
-    this.#setEventsUp(false, 'launcher closed');
-  }
-
-  #setEventsUp(up: boolean, reason: string): void {
-    if (this.#eventsUp === up) return;
-    this.#eventsUp = up;
-    if (up) this.logger.info({ engine: this.#engine.where, since: this.#since }, 'events stream connected');
-    else
-      this.logger.warn(
-        { engine: this.#engine.where, reason },
-        'events stream down; polling the engine until it is back',
-      );
-    this.events.emit('events', { connected: up, reason });
-  }
-
-  #onEngineEvent(line: string): void {
-    let event: EngineEvent;
-    try {
-      event = JSON.parse(line) as EngineEvent;
-    } catch {
-      this.logger.warn({ line: line.slice(0, 200) }, 'ignoring an events stream line that is not JSON');
-      return;
-    }
-    if (typeof event.time === 'number') this.#since = Math.max(this.#since ?? 0, event.time);
+  #onEngineEvent(event: EngineEvent): void {
     const attributes = event.Actor?.Attributes ?? {};
     const record = this.records.get(attributes[WORKER_ID_LABEL] ?? '');
     const containerId = event.Actor?.ID ?? event.id;

@@ -25,6 +25,8 @@ export const LauncherErrorCode = {
   IO_CLOSED: 'LAUNCHER_IO_CLOSED',
   /** A container's attach stream is not the engine's multiplexed stdout/stderr framing. */
   IO_STREAM_CORRUPT: 'LAUNCHER_IO_STREAM_CORRUPT',
+  /** A `SwarmLauncher`'s engine is not a Swarm manager (not in swarm mode, or only a worker node). */
+  SWARM_NOT_ACTIVE: 'LAUNCHER_SWARM_NOT_ACTIVE',
 } as const;
 
 /** One of the {@link LauncherErrorCode} values. */
@@ -137,6 +139,21 @@ export class WorkerIoStreamError extends OrdoError {
     super(
       `The attach stream of worker "${workerId}" is not the Docker engine's stdout/stderr framing, so its output cannot be read. Make sure the container runs without a TTY and DOCKER_HOST points at a Docker engine, not a proxy that rewrites the stream.`,
       { ...options, details: { workerId, ...options.details } },
+    );
+  }
+}
+
+/**
+ * The engine a `SwarmLauncher` talks to is not a Swarm manager: swarm mode is off, or the node is only a
+ * worker. `details.engine` names it and `details.engineMessage` holds what the engine said. Run
+ * `docker swarm init` on it (or point `DOCKER_HOST` at a manager of the swarm).
+ */
+export class SwarmNotActiveError extends OrdoError {
+  override readonly code = LauncherErrorCode.SWARM_NOT_ACTIVE;
+  constructor(engine: string, options: LauncherErrorOptions = {}) {
+    super(
+      `The Docker engine at ${engine} is not a Swarm manager, so it cannot run services. Run \`docker swarm init\` on it (a single-node swarm is enough; add --advertise-addr 127.0.0.1 on a machine without a routable address), or point the launcher at a manager of an existing swarm.`,
+      { ...options, details: { engine, ...options.details } },
     );
   }
 }

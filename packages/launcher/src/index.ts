@@ -1,5 +1,5 @@
 /**
- * `@ordo/launcher`: workers as subprocesses or Docker containers, watched cheaply (cooldown cache, one
+ * `@ordo/launcher`: workers as subprocesses, Docker containers or Docker Swarm services, watched cheaply (cooldown cache, one
  * batched Engine API call per poll, an events stream), with heartbeats and stall detection; worker, task,
  * level and feature metrics, a crash-safe state file and the status view.
  * @packageDocumentation
@@ -41,6 +41,7 @@ export {
   StateUnknownEntityError,
   StateVersionError,
   StateWriteError,
+  SwarmNotActiveError,
   UnknownWorkerError,
   WorkerIoClosedError,
   WorkerIoStreamError,
@@ -104,4 +105,13 @@ export {
   SubprocessLauncher,
   type SubprocessLauncherOptions,
 } from './subprocessLauncher.js';
+export {
+  type SwarmEventsStreamChange,
+  SwarmLauncher,
+  type SwarmLauncherEvents,
+  type SwarmLauncherOptions,
+  type SwarmPlacement,
+  type SwarmSecret,
+  type SwarmWorkerHandle,
+} from './swarmLauncher.js';
 // ── end of state and metrics ─────────────────────────────────────────────────────────────────────

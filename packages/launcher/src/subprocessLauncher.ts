@@ -22,6 +22,7 @@ import {
   LauncherBase,
   LineTail,
   liveHandle,
+  newWorkerRecord,
   type WorkerRecord,
 } from './internal/launcherBase.js';
 import { LineQueue } from './internal/lineQueue.js';
@@ -165,16 +166,7 @@ export class SubprocessLauncher extends LauncherBase<ProcessRecord> implements L
     child.stdin.on('error', () => {}); // EPIPE after the worker exits surfaces through send()
 
     const record: ProcessRecord = {
-      workerId,
-      status: WorkerStatus.INITIALIZING,
-      reason: 'started',
-      startedAt: this.clock.now(),
-      readyAt: undefined,
-      exitCode: undefined,
-      healthCheckAt: undefined,
-      logTail: [],
-      hadTask: false,
-      stopRequested: false,
+      ...newWorkerRecord(workerId, 'started', this.clock.now()),
       child,
       closed: new Promise((resolve) => {
         child.once('close', (code, sig) => {

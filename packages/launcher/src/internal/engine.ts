@@ -282,6 +282,23 @@ function requestError(req: EngineRequest, status: number, body: Buffer, where: s
 }
 
 /**
+ * The last `lines` log lines (stdout and stderr) at `path` (`/containers/{id}/logs` or
+ * `/services/{id}/logs`), read with `send` (the caller's way to call the engine).
+ */
+export async function logTail(
+  send: (req: EngineRequest) => Promise<EngineResponse>,
+  path: string,
+  endpoint: string,
+  lines: number,
+): Promise<string[]> {
+  const res = await send({ method: 'GET', path, endpoint, query: { stdout: 1, stderr: 1, tail: lines } });
+  return demux(res.body)
+    .split('\n')
+    .filter((l) => l !== '')
+    .slice(-lines);
+}
+
+/**
  * Splits the engine's multiplexed stdout/stderr stream (8-byte frame headers: stream, 0, 0, 0, size) into
  * text. A body without frame headers (a TTY container) is returned as it is.
  */

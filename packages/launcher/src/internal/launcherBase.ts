@@ -154,6 +154,22 @@ export abstract class LauncherBase<
   abstract close(): Promise<void>;
 }
 
+/** The common fields of a new worker's record: INITIALIZING since `startedAt`, nothing known yet. */
+export function newWorkerRecord(workerId: string, reason: string, startedAt: number): WorkerRecord {
+  return {
+    workerId,
+    status: WorkerStatus.INITIALIZING,
+    reason,
+    startedAt,
+    readyAt: undefined,
+    exitCode: undefined,
+    healthCheckAt: undefined,
+    logTail: [],
+    hadTask: false,
+    stopRequested: false,
+  };
+}
+
 /** A record's handle: a live view, so it always shows the latest status. */
 export function liveHandle<R extends WorkerRecord, X extends object>(
   record: R,

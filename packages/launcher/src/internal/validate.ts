@@ -14,6 +14,16 @@ export function assertWorkerId(workerId: unknown): asserts workerId is string {
   }
 }
 
+/** Returns `runId` when it is usable in a label, a container or service name and a secret name; else throws. */
+export function assertRunId(runId: unknown): string {
+  if (typeof runId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(runId)) {
+    throw new InvalidOptionsError(
+      `Invalid runId ${JSON.stringify(runId)}: use 1 to 64 letters, digits, "_", "." or "-".`,
+    );
+  }
+  return runId;
+}
+
 /** Throws unless `value` is a finite number >= `min`. */
 export function assertNumber(name: string, value: number, min = 0): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
