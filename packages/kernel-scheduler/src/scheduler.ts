@@ -257,7 +257,37 @@ export class Scheduler<Tr extends Trace | undefined = Trace> extends EventEmitte
         for (const dep of deps) dependents[seqOf.get(dep) as number]?.push(seq);
         return deps.size;
       });
-      const graph: PlanGraph = { dependents, depCounts, levelStarts, mode: options.mode ?? 'eager' };
+      const followers: number[][] = ordered.map(() => []);
+      const afterCounts = ordered.map((task, seq) => {
+        const after = new Set(task.after ?? []);
+        for (const id of after) {
+          const before = seqOf.get(id);
+          if (before === undefined) {
+            throw new SchedulerError(
+              SchedulerErrorCode.UNKNOWN_DEP,
+              `Task "${task.id}" is ordered after "${id}", which is not in the graph. Add a task with id "${id}" or remove it from after.`,
+              { details: { id: task.id, dependency: id } },
+            );
+          }
+          if (before >= seq) {
+            throw new SchedulerError(
+              SchedulerErrorCode.INVALID_TASK,
+              `Task "${task.id}" is ordered after "${id}", which commits after it (position ${before} >= ${seq}). List in after only tasks earlier in commit order (see planLevels).`,
+              { details: { id: task.id, after: id } },
+            );
+          }
+          followers[before]?.push(seq);
+        }
+        return after.size;
+      });
+      const graph: PlanGraph = {
+        dependents,
+        depCounts,
+        followers,
+        afterCounts,
+        levelStarts,
+        mode: options.mode ?? 'eager',
+      };
       return { tasks: ordered, graph };
     });
   }
@@ -366,6 +396,9 @@ function checkTimeout(value: number | undefined, name: string): void {
   }
 }
 
+const isIdList = (value: unknown) =>
+  value === undefined || (Array.isArray(value) && value.every((id) => typeof id === 'string'));
+
 const isWellFormed = (text: string) => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Checks every task's shape, and that ids are unique when `unique` (planLevels checks graphs itself). */
@@ -392,7 +425,11 @@ function checkTasks(tasks: readonly Task<unknown>[], unique: boolean): void {
                     Number.isFinite(task.timeoutMs)
                   )
                 ? 'has a timeoutMs that is not a finite number > 0'
-                : undefined;
+                : task.commit !== undefined && typeof task.commit !== 'function'
+                  ? 'has a commit that is not a function'
+                  : !unique && !isIdList((task as GraphTask<unknown>).after)
+                    ? 'has an after that is not an array of ids'
+                    : undefined;
     if (problem) {
       const name = typeof task?.id === 'string' ? `"${task.id}"` : `at index ${index}`;
       throw new SchedulerError(
