@@ -194,7 +194,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
           },
         },
         plan,
-        { signal: abort.signal, resume: runOptions.resume ?? false, onEvent: runOptions.onEvent },
+        {
+          signal: abort.signal,
+          resume: runOptions.resume ?? false,
+          onEvent: runOptions.onEvent,
+          replay: runOptions.replay,
+        },
       );
     })();
     entry.done = run.catch(() => {});
