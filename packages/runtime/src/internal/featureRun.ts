@@ -187,12 +187,10 @@ export async function runFeatureOn(
     if (!done.has(taskId)) state.failed = true;
     if (--state.left > 0) return;
     const cancelled = (levels[level] ?? []).some((t) => outcomes.get(t.id)?.status === 'cancelled');
-    if (!cancelled) {
-      // The journal, not the state file, is what a resume trusts: let this write land while the run goes on.
-      const written = store.recordLevelCompleted(level);
-      written.catch(() => {}); // awaited (and thrown) at the end of the feature
-      levelWrites.push(written);
-    }
+    // The journal, not the state file, is what a resume trusts: let this write land while the run goes on.
+    const written = cancelled ? store.recordLevelCancelled(level) : store.recordLevelCompleted(level);
+    written.catch(() => {}); // awaited (and thrown) at the end of the feature
+    levelWrites.push(written);
     emit({
       type: 'level-end',
       level,
