@@ -225,7 +225,12 @@ export class Scheduler<Tr extends Trace | undefined = Trace> extends EventEmitte
    * timed out or was cancelled is recorded `cancelled`. Commit order is {@link planLevels}' levels, each in
    * the deterministic order, so `levels` and `eager` modes give the same records and the same trace.
    *
-   * Rejects with `SCHEDULER_CYCLE`, `SCHEDULER_UNKNOWN_DEP` or `SCHEDULER_DUPLICATE_ID` before anything runs.
+   * A task's `after` ids delay its start until they committed (any status), without changing levels, order
+   * or records; a task's `commit` stage runs in commit order, one at a time (see {@link Task.commit}).
+   *
+   * Rejects with `SCHEDULER_CYCLE`, `SCHEDULER_UNKNOWN_DEP` (a dependency or an `after` id not in the graph),
+   * `SCHEDULER_DUPLICATE_ID` or `SCHEDULER_INVALID_TASK` (an `after` id that commits later) before anything
+   * runs.
    *
    * @example
    * ```ts

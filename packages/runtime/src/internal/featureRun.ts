@@ -440,13 +440,10 @@ export async function runFeatureOn(
       ? 'succeeded'
       : 'failed';
   killPoint('finished');
-  // The workers leave this feature's record with it: its state file keeps no worker running after the end.
-  for (const id of parts.slots.workerIds()) {
-    try {
-      store.recordWorkerExited(id, null);
-    } catch {
-      // a worker this feature never recorded
-    }
+  // The workers leave this feature's record with it: its state file keeps no worker running after the end
+  // (one that exited during the run keeps its own exit time and code).
+  for (const worker of store.state.workers) {
+    if (worker.exitedAt === null) store.recordWorkerExited(worker.workerId, null);
   }
   await Promise.all(levelWrites);
   await store.flush();
