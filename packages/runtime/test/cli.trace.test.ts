@@ -62,6 +62,9 @@ describe('the stored feature trace', { timeout: 60_000 }, () => {
     await expect(
       other.runFeature('plan.yaml', { replay: { ...stored, seed: 'other' } }),
     ).rejects.toMatchObject({ code: 'RUNTIME_TRACE_INVALID', details: { seq: 0 } });
+    await expect(
+      other.runFeature('plan.yaml', { replay: { version: 2 } as unknown as Trace }),
+    ).rejects.toMatchObject({ code: 'RUNTIME_TRACE_INVALID', details: { seq: -1, reason: 'shape' } });
   });
 });
 

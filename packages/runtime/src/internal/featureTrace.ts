@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Trace } from '@ordo/kernel-scheduler';
+import { sha256 } from './runJournal.js';
 import { errorCode } from './taskErrors.js';
 
 /**
@@ -14,8 +14,6 @@ import { errorCode } from './taskErrors.js';
 export interface CommittedFact {
   edits: string;
 }
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** The digest of a commit's edits: each path with the sha256 of its new content (`null`: deleted), by path. */
 export function editsDigest(files: Readonly<Record<string, string | null>>): string {
