@@ -176,3 +176,18 @@ describe('ordo replay', { timeout: 60_000 }, () => {
     expect(none.stderr()).toMatch(/^error CLI_NO_TRACE: No trace of feature "demo"/);
   });
 });
+
+describe('ordo verify and replay usage', () => {
+  it('exit 2 for a missing plan argument, a plan that is not a file and an unknown option', async () => {
+    await using dir = await tempDir();
+    const noPlan = memoryIo({ cwd: dir.path });
+    expect(await main(['replay'], noPlan.io)).toBe(2);
+    expect(noPlan.stderr()).toMatch(/^error CLI_USAGE: .*plan/);
+    const missing = memoryIo({ cwd: dir.path });
+    expect(await main(['replay', 'nope.yaml'], missing.io)).toBe(2);
+    expect(missing.stderr()).toMatch(/^error CLI_PLAN_NOT_FOUND: /);
+    const unknown = memoryIo({ cwd: dir.path });
+    expect(await main(['verify', '--bogus'], unknown.io)).toBe(2);
+    expect(unknown.stderr()).toMatch(/^hint: run "ordo verify --help"/m);
+  });
+});

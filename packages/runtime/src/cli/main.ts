@@ -61,7 +61,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
 function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: number) => void): Command {
   const program = new Command('ordo')
-    .description('Run feature plans (tasks in levels) on governed workers, show their status, serve metrics.')
+    .description(
+      'Run feature plans (tasks in levels) on governed workers, show their status, verify and replay their traces, serve metrics.',
+    )
     .version(packageVersion(), '-V, --version', 'print the version')
     .option('--verbose', 'print the stack and causes of an error')
     .helpOption('-h, --help', 'show help for a command')
