@@ -147,6 +147,30 @@ describe('the ordered commit stage', () => {
     expect(run.records.slice(1).map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
   });
 
+  it('with failFast, a failed commit cancels every later task, and their commits never run', async () => {
+    await using scheduler = createScheduler({ seed: 's', failFast: true, concurrency: 4 });
+    const committed: string[] = [];
+    const ids = ['a', 'b', 'c', 'd'];
+    const order = planLevels(
+      ids.map((id) => ({ id })),
+      's',
+    )[0]?.map((t) => t.id) as string[];
+    const run = await scheduler.schedule(
+      ids.map((id) => ({
+        id,
+        run: () => id,
+        commit: (v: string) => {
+          committed.push(id);
+          if (id === order[1]) throw new Error('commit failed');
+          return v;
+        },
+      })),
+    );
+    expect(committed).toEqual(order.slice(0, 2));
+    expect(run.records.map((r) => r.status)).toEqual(['ok', 'failed', 'cancelled', 'cancelled']);
+    expect(verifyTrace(run.trace).ok).toBe(true);
+  });
+
   it('rejects a commit that is not a function', async () => {
     await using scheduler = createScheduler();
     await expect(
