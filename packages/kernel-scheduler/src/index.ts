@@ -32,7 +32,7 @@ export {
   type SchedulerOptions,
   type StartEvent,
 } from './scheduler.js';
-export type { GraphTask, Run, StatusCounts, Task, TaskContext, TaskRecord } from './task.js';
+export type { CommitContext, GraphTask, Run, StatusCounts, Task, TaskContext, TaskRecord } from './task.js';
 export {
   chainDigest,
   entryJson,

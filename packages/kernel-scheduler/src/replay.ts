@@ -2,7 +2,7 @@ import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import { planLevels } from './planLevels.js';
 import { planOrder } from './planOrder.js';
 import { createScheduler, type SchedulerOptions } from './scheduler.js';
-import type { GraphTask, Run } from './task.js';
+import type { GraphTask, Run, TaskRecord } from './task.js';
 import { type Trace, type TraceV1, type TraceV2, verifyTrace } from './trace.js';
 
 /**
@@ -15,6 +15,8 @@ export interface ReplayOptions extends Omit<SchedulerOptions, 'seed' | 'history'
   signal?: AbortSignal | undefined;
   /** How a graph is run; `levels` and `eager` give the same records. @default 'eager' */
   mode?: 'levels' | 'eager' | undefined;
+  /** Called with each record of the replay in commit order, as `schedule`'s `onCommit`. */
+  onCommit?: ((record: TaskRecord<unknown>) => void) | undefined;
 }
 
 /** Where a replay first differs from its trace. */
@@ -66,7 +68,7 @@ export async function replay<T>(
       { details: { ...check } },
     );
   }
-  const { signal, mode, ...schedulerOptions } = options;
+  const { signal, mode, onCommit, ...schedulerOptions } = options;
   const recorded = trace.version === 1 ? undefined : trace.options;
   const graph = recorded ? recorded.mode === 'graph' : tasks.some((task) => (task.deps?.length ?? 0) > 0);
   const plannedOrder = graph
@@ -84,8 +86,8 @@ export async function replay<T>(
     const orderDivergence = compareOrder(trace.order, order);
     if (orderDivergence) return { ok: false, divergence: orderDivergence, run: undefined };
     const run = graph
-      ? await scheduler.scheduleGraph(tasks, { signal, mode })
-      : await scheduler.schedule(tasks, { signal });
+      ? await scheduler.scheduleGraph(tasks, { signal, mode, onCommit })
+      : await scheduler.schedule(tasks, { signal, onCommit });
     const divergence = compareEntries(trace, run);
     return divergence ? { ok: false, divergence, run } : { ok: true, run };
   } finally {

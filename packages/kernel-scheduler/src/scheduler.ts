@@ -225,7 +225,12 @@ export class Scheduler<Tr extends Trace | undefined = Trace> extends EventEmitte
    * timed out or was cancelled is recorded `cancelled`. Commit order is {@link planLevels}' levels, each in
    * the deterministic order, so `levels` and `eager` modes give the same records and the same trace.
    *
-   * Rejects with `SCHEDULER_CYCLE`, `SCHEDULER_UNKNOWN_DEP` or `SCHEDULER_DUPLICATE_ID` before anything runs.
+   * A task's `after` ids delay its start until they committed (any status), without changing levels, order
+   * or records; a task's `commit` stage runs in commit order, one at a time (see {@link Task.commit}).
+   *
+   * Rejects with `SCHEDULER_CYCLE`, `SCHEDULER_UNKNOWN_DEP` (a dependency or an `after` id not in the graph),
+   * `SCHEDULER_DUPLICATE_ID` or `SCHEDULER_INVALID_TASK` (an `after` id that commits later) before anything
+   * runs.
    *
    * @example
    * ```ts
@@ -257,7 +262,37 @@ export class Scheduler<Tr extends Trace | undefined = Trace> extends EventEmitte
         for (const dep of deps) dependents[seqOf.get(dep) as number]?.push(seq);
         return deps.size;
       });
-      const graph: PlanGraph = { dependents, depCounts, levelStarts, mode: options.mode ?? 'eager' };
+      const followers: number[][] = ordered.map(() => []);
+      const afterCounts = ordered.map((task, seq) => {
+        const after = new Set(task.after ?? []);
+        for (const id of after) {
+          const before = seqOf.get(id);
+          if (before === undefined) {
+            throw new SchedulerError(
+              SchedulerErrorCode.UNKNOWN_DEP,
+              `Task "${task.id}" is ordered after "${id}", which is not in the graph. Add a task with id "${id}" or remove it from after.`,
+              { details: { id: task.id, dependency: id } },
+            );
+          }
+          if (before >= seq) {
+            throw new SchedulerError(
+              SchedulerErrorCode.INVALID_TASK,
+              `Task "${task.id}" is ordered after "${id}", which commits after it (position ${before} >= ${seq}). List in after only tasks earlier in commit order (see planLevels).`,
+              { details: { id: task.id, after: id } },
+            );
+          }
+          followers[before]?.push(seq);
+        }
+        return after.size;
+      });
+      const graph: PlanGraph = {
+        dependents,
+        depCounts,
+        followers,
+        afterCounts,
+        levelStarts,
+        mode: options.mode ?? 'eager',
+      };
       return { tasks: ordered, graph };
     });
   }
@@ -366,6 +401,9 @@ function checkTimeout(value: number | undefined, name: string): void {
   }
 }
 
+const isIdList = (value: unknown) =>
+  value === undefined || (Array.isArray(value) && value.every((id) => typeof id === 'string'));
+
 const isWellFormed = (text: string) => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Checks every task's shape, and that ids are unique when `unique` (planLevels checks graphs itself). */
@@ -392,7 +430,11 @@ function checkTasks(tasks: readonly Task<unknown>[], unique: boolean): void {
                     Number.isFinite(task.timeoutMs)
                   )
                 ? 'has a timeoutMs that is not a finite number > 0'
-                : undefined;
+                : task.commit !== undefined && typeof task.commit !== 'function'
+                  ? 'has a commit that is not a function'
+                  : !unique && !isIdList((task as GraphTask<unknown>).after)
+                    ? 'has an after that is not an array of ids'
+                    : undefined;
     if (problem) {
       const name = typeof task?.id === 'string' ? `"${task.id}"` : `at index ${index}`;
       throw new SchedulerError(

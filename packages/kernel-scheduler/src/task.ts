@@ -53,12 +53,47 @@ export interface Task<T = unknown> {
   readonly timeoutMs?: number | undefined;
   /** Does the work. Its return value (or thrown error) becomes the task's record. */
   run(context: TaskContext): T | PromiseLike<T>;
+  /**
+   * The task's ordered, awaited commit stage. Called with what `run` returned once the task is next in commit
+   * order and every earlier task has committed; one commit runs at a time, in the deterministic order,
+   * whatever the concurrency. The record commits (trace entry, `onCommit`, dependents released) only when it
+   * returns: its return value becomes the record's value, and is what the trace digests (so `run` may return
+   * something JSON cannot express, such as a handle to staged work); a throw records the task `failed` with
+   * that error. Not called for a task that failed, timed out or was cancelled. A stop (abort, `close()`,
+   * fail-fast) while a commit runs waits for it: that task keeps its real outcome, later ones are cancelled.
+   *
+   * When to use: side effects that must happen in commit order, e.g. writing staged edits to disk.
+   * Gotchas: the commit gets no timeout and no signal; keep it short, a slow commit holds back every later one.
+   * @default none (the record commits as `run` left it)
+   */
+  commit?(value: T, context: CommitContext): T | PromiseLike<T>;
+}
+
+/** What a task's {@link Task.commit} stage receives. */
+export interface CommitContext {
+  /** The run this task belongs to. */
+  readonly runId: string;
+  /** The task's id. */
+  readonly id: string;
+  /** The task's position in commit order, from 0. */
+  readonly seq: number;
 }
 
 /** A task in a graph: a {@link Task} with the ids it depends on. */
 export interface GraphTask<T = unknown> extends Task<T>, GraphNode {
   /** Ids of tasks that must commit `ok` before this one starts; otherwise it is recorded `cancelled`. @default [] */
   readonly deps?: readonly string[] | undefined;
+  /**
+   * Ordering constraints: ids of tasks that must have committed, whatever their status, before this one starts.
+   * They do not change the levels, the commit order or the records (only when the task starts), and a failed
+   * one does not cancel this task. Each must come earlier in commit order (an earlier level, or earlier in
+   * the same level), or `scheduleGraph` rejects with `SCHEDULER_INVALID_TASK`.
+   *
+   * When to use: two tasks that touch a shared resource (e.g. the same files) where the later one must see
+   * what the earlier one committed, without depending on its success.
+   * @default []
+   */
+  readonly after?: readonly string[] | undefined;
 }
 
 /** What happened to one task, as committed. */

@@ -198,8 +198,8 @@ export class TaskMetrics implements Readonly<TaskMetricsData> {
 
 // ── LevelMetrics ─────────────────────────────────────────────────────────────────────────────────
 
-/** Where a level is: not started, running, or done. */
-export type LevelStatus = 'pending' | 'running' | 'done';
+/** Where a level is: not started, running, done, or ended by a cancelled feature. */
+export type LevelStatus = 'pending' | 'running' | 'done' | 'cancelled';
 
 /** The fields of a {@link LevelMetrics}. */
 export interface LevelMetricsData {
@@ -233,7 +233,7 @@ export interface LevelMetricsData {
 
 const LEVEL_FIELDS: Fields = {
   level: count,
-  status: field(['pending', 'running', 'done']),
+  status: field(['pending', 'running', 'done', 'cancelled']),
   startedAt: time,
   completedAt: time,
   durationMs: ms,

@@ -137,7 +137,14 @@ function compute(state: Readonly<LauncherState>, revision: number, now: number):
       level,
       new LevelMetrics({
         level,
-        status: completedAt !== null ? 'done' : startedAt !== null ? 'running' : 'pending',
+        status:
+          completedAt !== null
+            ? record?.cancelled === true
+              ? 'cancelled'
+              : 'done'
+            : startedAt !== null
+              ? 'running'
+              : 'pending',
         startedAt,
         completedAt,
         durationMs: openDuration(startedAt, completedAt, now),

@@ -117,6 +117,8 @@ function levelLine(
           : `, avg=${formatDuration(level.avgMs)}, p95=${formatDuration(level.p95Ms)}`;
       return `${c.green('✓ DONE')} ${duration} (${count(level.taskCount, 'task')}${failed}${stats})`;
     }
+    case 'cancelled':
+      return `${c.yellow('✗ CANCELLED')} ${duration} (${level.completed}/${level.taskCount} tasks${failed})`;
     case 'running':
       return `${c.yellow('RUNNING')} ${duration} (${level.completed}/${level.taskCount} tasks${failed})`;
     default:

@@ -53,6 +53,8 @@ export interface LevelState {
   level: number;
   startedAt: IsoTime;
   completedAt: IsoTime;
+  /** `true` when the level ended because its feature was cancelled (`recordLevelCancelled`). */
+  cancelled?: boolean | undefined;
 }
 
 /**

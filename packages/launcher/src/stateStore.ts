@@ -451,7 +451,21 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
    * @throws StateUnknownEntityError (rejects) for a level that never started; StateWriteError when the
    * write fails.
    */
-  async recordLevelCompleted(level: number, signal?: AbortSignal): Promise<void> {
+  recordLevelCompleted(level: number, signal?: AbortSignal): Promise<void> {
+    return this.#endLevel(level, false, signal);
+  }
+
+  /**
+   * A level ended because its feature was cancelled: like {@link recordLevelCompleted}, but the level is
+   * marked `cancelled` (its metrics status is `cancelled`, `renderStatus` shows `✗ CANCELLED`, not done).
+   * @throws StateUnknownEntityError (rejects) for a level that never started; StateWriteError when the
+   * write fails.
+   */
+  recordLevelCancelled(level: number, signal?: AbortSignal): Promise<void> {
+    return this.#endLevel(level, true, signal);
+  }
+
+  async #endLevel(level: number, cancelled: boolean, signal: AbortSignal | undefined): Promise<void> {
     this.#open();
     const known = this.#levels.get(level);
     if (!known) {
@@ -462,6 +476,8 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
       );
     }
     known.completedAt = this.#now();
+    if (cancelled) known.cancelled = true;
+    else delete known.cancelled;
     const levels = [...this.#levels.values()];
     if (levels.every((l) => l.completedAt !== null) && this.#tasksDone()) {
       this.#feature = { ...this.#feature, completedAt: known.completedAt };

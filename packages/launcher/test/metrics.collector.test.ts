@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FeatureMetrics, type LauncherState, MetricsCollector, StateStore } from '../src/index.js';
+import { tempDir } from '../../../vitest.tempDirs.js';
+import {
+  FeatureMetrics,
+  type LauncherState,
+  MetricsCollector,
+  renderStatus,
+  StateStore,
+} from '../src/index.js';
 import { at, doneTask, level, midRunState, state, T0, task, worker } from './fixtures/states.js';
 
 const collect = (s: LauncherState, nowSeconds = 300) =>
@@ -264,5 +271,40 @@ describe('MetricsCollector with a StateStore', () => {
     store.recordLevelStarted(1, ['t3']);
     await store.recordLevelCompleted(1);
     expect(store.getMetrics()).toStrictEqual(stored);
+  });
+});
+
+describe('a cancelled level', () => {
+  it('is stored as cancelled, shows CANCELLED (not done), stops its clock, and a restart clears it', async () => {
+    const clock = new ManualClock(T0);
+    const file = join(await tempDir('ordo-cancel-'), 'state.json');
+    await using store = await StateStore.open({ file, clock, feature: 'checkout' });
+    await using collector = new MetricsCollector(store);
+    store.recordWorkerStarted('w1');
+    store.recordLevelStarted(0, ['t1', 't2']);
+    store.recordTaskClaimed('t1', 'w1');
+    store.recordTaskStarted('t1');
+    clock.advance(2_000);
+    store.recordTaskFailed('t1', { error: 'TASK_CANCELLED: stopped' });
+    store.recordTaskFailed('t2', { error: 'TASK_CANCELLED: stopped' });
+    await store.recordLevelCancelled(0);
+
+    const onDisk = JSON.parse(await readFile(file, 'utf8')) as LauncherState;
+    expect(onDisk.levels[0]).toMatchObject({ level: 0, cancelled: true });
+    const reread = new MetricsCollector({ revision: 0, state: onDisk }, { clock });
+    clock.advance(60_000);
+    const level = reread.featureMetrics().levels[0];
+    expect(level).toMatchObject({ status: 'cancelled', durationMs: 2_000 });
+    expect(reread.featureMetrics().levelsCompleted).toBe(0);
+    expect(renderStatus(reread.featureMetrics(), { color: false })).toMatch(
+      /Level 0 {2}✗ CANCELLED 2.0s \(0\/2 tasks, 2 failed\)/,
+    );
+    expect(renderStatus(reread.featureMetrics(), { color: false })).not.toMatch(/DONE/);
+    expect(FeatureMetrics.fromJSON(reread.featureMetrics().toJSON()).levels[0]?.status).toBe('cancelled');
+
+    store.recordLevelStarted(0);
+    await store.recordLevelCompleted(0);
+    expect(collector.featureMetrics().levels[0]?.status).toBe('done');
+    await expect(store.recordLevelCancelled(7)).rejects.toMatchObject({ code: 'STATE_UNKNOWN_ENTITY' });
   });
 });

@@ -103,7 +103,7 @@ describe('state validation', () => {
         n: fc.nat(2),
         tasks: fc.array(fc.nat(9), { maxLength: 3 }),
       }),
-      fc.record({ kind: fc.constant('levelDone' as const), n: fc.nat(2) }),
+      fc.record({ kind: fc.constantFrom('levelDone', 'levelCancelled' as const), n: fc.nat(2) }),
       fc.record({
         kind: fc.constantFrom('claim', 'start', 'complete', 'fail' as const),
         task: fc.nat(9),
@@ -132,6 +132,7 @@ describe('state validation', () => {
                 o.tasks.map((t) => `t${t}`),
               );
             else if (o.kind === 'levelDone') store.recordLevelCompleted(o.n).catch(() => {});
+            else if (o.kind === 'levelCancelled') store.recordLevelCancelled(o.n).catch(() => {});
             else if (o.kind === 'claim') store.recordTaskClaimed(`t${o.task}`, `w${o.id}`);
             else if (o.kind === 'start') store.recordTaskStarted(`t${o.task}`);
             else if (o.kind === 'complete') store.recordTaskCompleted(`t${o.task}`);

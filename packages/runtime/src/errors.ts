@@ -38,6 +38,11 @@ export const RuntimeErrorCode = {
    * the crash and the resume); `details.paths` lists them.
    */
   RESUME_WORKSPACE_CHANGED: 'RESUME_WORKSPACE_CHANGED',
+  /**
+   * A stored feature trace does not verify (its hash chain was changed): `details` has the first bad entry's
+   * `seq`, `id` and `reason`, as `verifyTrace` returns them.
+   */
+  RUNTIME_TRACE_INVALID: 'RUNTIME_TRACE_INVALID',
 } as const;
 
 /** One of the {@link RuntimeErrorCode} values. */
@@ -156,6 +161,36 @@ export class RuntimeBusyError extends OrdoError {
     super(
       `Feature "${running}" is still running on this runtime. Await its runFeature() before starting another, or use a second runtime with its own stateDir.`,
       { ...options, details: { running } },
+    );
+  }
+}
+
+/**
+ * `RUNTIME_TRACE_INVALID`: a stored feature trace does not verify; `details` names the first entry that
+ * does not match (`seq`, `id`, `reason`). `file` is where it was read from, when known.
+ */
+export class TraceInvalidError extends OrdoError {
+  override readonly code = RuntimeErrorCode.RUNTIME_TRACE_INVALID;
+  constructor(
+    check: { seq: number; id: string | undefined; reason: string; message: string },
+    file?: string,
+    options: RuntimeErrorOptions = {},
+  ) {
+    const where =
+      check.seq >= 0
+        ? `entry #${check.seq}${check.id === undefined ? '' : ` (task ${check.id})`}`
+        : 'the trace as a whole';
+    super(
+      `The feature trace${file === undefined ? '' : ` ${file}`} does not verify: ${where} was changed (${check.reason}: ${check.message}) Restore it from a copy you trust, or run the feature again to store a new one.`,
+      {
+        ...options,
+        details: {
+          seq: check.seq,
+          id: check.id,
+          reason: check.reason,
+          ...(file === undefined ? {} : { file }),
+        },
+      },
     );
   }
 }

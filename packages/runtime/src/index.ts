@@ -19,6 +19,7 @@ export {
   TaskCancelledError,
   TaskFailedError,
   TaskTimeoutError,
+  TraceInvalidError,
   WorkerCrashedError,
   WorkerProtocolError,
   WorkerStartError,
@@ -29,6 +30,7 @@ export { createRuntime, workerCommand } from './runtime.js';
 export type {
   DeepPartial,
   DockerWorkerOptions,
+  FeatureDivergence,
   FeatureEvent,
   FeatureResult,
   FeatureStatus,

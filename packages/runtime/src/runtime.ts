@@ -211,6 +211,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             events.publish({ kind: 'feature', event });
             runOptions.onEvent?.(event);
           },
+          replay: runOptions.replay,
         },
       );
     })();

@@ -1,5 +1,6 @@
 import type { Clock, Launcher, Logger } from '@ordo/contracts';
 import type { OrdoConfig } from '@ordo/governance';
+import type { Trace } from '@ordo/kernel-scheduler';
 import type { ContainerLimits, ContainerMount, FeatureMetricsJson } from '@ordo/launcher';
 
 /** The built-in launchers `createRuntime` can build, or any {@link Launcher} the host brings. */
@@ -93,12 +94,22 @@ export interface RunFeatureOptions {
   resume?: boolean | undefined;
   /** Called for every step, in order. */
   onEvent?: ((event: FeatureEvent) => void) | undefined;
+  /**
+   * A stored feature trace (`<stateDir>/traces/<feature>.json`, a kernel-scheduler trace) to replay: the plan
+   * runs with the trace's seed and its records are compared with the trace's entries; the result's
+   * `divergence` names the first task that differs. The trace is not stored again. Run a replay on a copy
+   * of the workspace as it was before the feature (`ordo replay` makes one), or the tasks read their own edits.
+   * Rejects with `RUNTIME_TRACE_INVALID` when the trace does not verify.
+   * @default undefined (a normal run)
+   */
+  replay?: Trace | undefined;
 }
 
 /**
- * One step of a feature run, as `onEvent` sees it. Levels have no barrier between them: every
- * `level-start` comes first, then task events as tasks progress (a task of level 2 may commit before one of
- * level 1), and a `level-end` once all of a level's tasks have an outcome.
+ * One step of a feature run, as `onEvent` sees it. The feature runs as one graph: a level starts
+ * (`level-start`) when its first task starts, task events come as tasks progress (a task of level 2 may
+ * start before one of level 1 has committed, though commits follow the plan order), and a `level-end` once
+ * all of a level's tasks have an outcome (`cancelled` when one of them was cancelled).
  */
 export type FeatureEvent =
   | {
@@ -122,7 +133,7 @@ export type FeatureEvent =
     }
   | { type: 'task-committed'; level: number; taskId: string; files: readonly string[]; durationMs: number }
   | { type: 'task-failed'; level: number; taskId: string; code: string; message: string }
-  | { type: 'level-end'; level: number; status: 'completed' | 'failed' }
+  | { type: 'level-end'; level: number; status: 'completed' | 'failed' | 'cancelled' }
   | { type: 'feature-end'; feature: string; status: FeatureStatus; traceDigest: string };
 
 /** How a feature run ended. */
@@ -147,12 +158,32 @@ export interface FeatureResult {
   status: FeatureStatus;
   /** One entry per task, in plan order of levels, then scheduler commit order. */
   tasks: readonly TaskOutcome[];
-  /** The hash-chain digest of the committed tasks; equal for a resumed run and an uninterrupted one. */
+  /**
+   * The final digest of the feature trace (the kernel-scheduler trace of the run, stored in
+   * `<stateDir>/traces/<feature>.json`); equal for a resumed run and an uninterrupted one, and at any number
+   * of workers.
+   */
   traceDigest: string;
   /** The unified diff of every file the feature changed, against the workspace before it started. */
   diff: string;
   /** The feature, level, task and worker metrics. */
   metrics: FeatureMetricsJson;
+  /** A replay only (`runFeature(plan, { replay })`): where the run first differed from the stored trace. */
+  divergence?: FeatureDivergence | undefined;
+}
+
+/** Where a replayed feature first differs from its stored trace. */
+export interface FeatureDivergence {
+  /** The position in the trace's commit order. */
+  seq: number;
+  /** The task the trace has there (`undefined` past its end). */
+  taskId: string | undefined;
+  /** `order`: another task (or count) there, nothing ran; `status` or `result`: the task's outcome differs. */
+  kind: 'order' | 'status' | 'result';
+  /** What the trace recorded (an id, a status or a result digest). */
+  expected: string | undefined;
+  /** What the replay produced. */
+  actual: string | undefined;
 }
 
 /** Options for `runtime.httpHandler`. */

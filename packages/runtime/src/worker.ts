@@ -1,15 +1,17 @@
 /**
  * `@ordo/runtime/worker`: the process a runtime launches to run tasks. It speaks IPC protocol v1 on its
- * stdin/stdout (through `@ordo/governance/worker`) and runs one task at a time: a bash command in a
- * scratch copy of the task's declared files, or an ES module's export. It never writes to the workspace:
+ * stdin/stdout (through `@ordo/governance/worker`) and runs one task at a time: a bash command on the
+ * worker's persistent shell (one bash per worker, `createShellPool` of `@ordo/executor-spool`; every task in a
+ * fresh subshell, so none sees another's cwd, environment, functions, traps or options) in a scratch copy of
+ * the task's declared files, or an ES module's export. It never writes to the workspace:
  * it reports edits, and the runtime stages, checks and commits them.
  * @packageDocumentation
  */
-import { spawn } from 'node:child_process';
 import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ShellPool } from '@ordo/executor-spool';
 import { serveWorker, type WorkerServer } from '@ordo/governance/worker';
 import { fromWire, type TaskPayload, type TaskResult, toWire, type WireEdit } from './internal/taskWire.js';
 
@@ -42,9 +44,16 @@ export type ModuleTask = (
 /** How much of a failed command's stderr is kept. */
 const STDERR_TAIL_BYTES = 4096;
 
+/** How much of each of a command's stdout and stderr the shell keeps (stdout is not used). */
+const MAX_OUTPUT_BYTES = 1024 * 1024;
+
 /**
  * Runs one runtime task in this process and returns its result; what the worker does for each RUN.
  * Exposed for hosts that run tasks in their own worker (a custom launcher image).
+ *
+ * Gotchas: the first shell task starts this process's persistent bash; it runs until
+ * {@link closeWorkerShell} (the served worker closes it when it stops), so a host that calls this directly
+ * calls that when done.
  */
 export async function runWorkerTask(payload: TaskPayload, signal: AbortSignal): Promise<TaskResult> {
   return payload.run.kind === 'shell' ? runShell(payload, signal) : runModule(payload, signal);
@@ -52,7 +61,33 @@ export async function runWorkerTask(payload: TaskPayload, signal: AbortSignal): 
 
 /** Serves runtime tasks over protocol v1 on stdin/stdout until SHUTDOWN or the end of stdin. */
 export function serveRuntimeWorker(): WorkerServer {
-  return serveWorker<TaskPayload, TaskResult>((payload, context) => runWorkerTask(payload, context.signal));
+  const server = serveWorker<TaskPayload, TaskResult>((payload, context) =>
+    runWorkerTask(payload, context.signal),
+  );
+  void server.closed.then(closeWorkerShell, closeWorkerShell);
+  return server;
+}
+
+/** This process's persistent bash (a shell pool of one), made on the first shell task. */
+let shells: Promise<ShellPool> | undefined;
+
+function workerShell(): Promise<ShellPool> {
+  shells ??= import('@ordo/executor-spool').then(({ createShellPool }) =>
+    createShellPool({
+      size: 1,
+      // Plans are trusted code: no allowlist, any command line. The runtime times tasks itself.
+      timeoutMs: Number.POSITIVE_INFINITY,
+      maxOutputBytes: MAX_OUTPUT_BYTES,
+    }),
+  );
+  return shells;
+}
+
+/** Stops this process's persistent bash, if a shell task started it. Idempotent. */
+export async function closeWorkerShell(): Promise<void> {
+  const pool = shells;
+  shells = undefined;
+  await (await pool)?.close();
 }
 
 async function runShell(payload: TaskPayload, signal: AbortSignal): Promise<TaskResult> {
@@ -84,44 +119,39 @@ interface BashExit {
   stderrTail: string;
 }
 
-function runBash(command: string, cwd: string, payload: TaskPayload, signal: AbortSignal): Promise<BashExit> {
+/**
+ * Runs `command` on the worker's persistent bash, in a fresh subshell that starts in `cwd` with the task's
+ * variables: nothing a task sets (cwd, exports, functions, traps, `set -o`/`shopt`, aliases) reaches the
+ * next one. An abort kills the command's whole session (the shell is replaced) and rejects with the reason.
+ */
+async function runBash(
+  command: string,
+  cwd: string,
+  payload: TaskPayload,
+  signal: AbortSignal,
+): Promise<BashExit> {
   signal.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    // Its own process group, so cancelling kills the whole tree (a `sleep` under bash included).
-    const child = spawn('bash', ['-c', command], {
+  const pool = await workerShell();
+  try {
+    const result = await pool.run(command, {
       cwd,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      signal,
       env: {
-        ...process.env,
         ORDO_TASK_ID: payload.taskId,
         ORDO_FEATURE: payload.feature,
         ORDO_WORKSPACE: payload.workspace,
       },
     });
-    let tail = Buffer.alloc(0);
-    child.stderr.on('data', (chunk: Buffer) => {
-      tail = Buffer.concat([tail, chunk]);
-      if (tail.length > STDERR_TAIL_BYTES) tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
-    });
-    const onAbort = () => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
+    const tail = Buffer.from(result.stderr, 'utf8');
+    return {
+      exitCode: result.exitCode,
+      signal: null,
+      stderrTail: tail.subarray(Math.max(0, tail.length - STDERR_TAIL_BYTES)).toString('utf8'),
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    child.once('error', (error) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(error);
-    });
-    child.once('close', (code, sig) => {
-      signal.removeEventListener('abort', onAbort);
-      if (signal.aborted) reject(signal.reason);
-      else resolve({ exitCode: code, signal: sig, stderrTail: tail.toString('utf8') });
-    });
-  });
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw error;
+  }
 }
 
 /** Every file created, changed or deleted in the scratch dir, in path order. */

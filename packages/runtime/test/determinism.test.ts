@@ -61,19 +61,19 @@ describe('trace digest', () => {
     expect(await readTree(parallel.ws)).toEqual(await readTree(serial.ws));
   }, 120_000);
 
-  it('changes with the seed, the feature and the edits', async () => {
+  it('changes with the seed and the edits', async () => {
     const base: PlanInput = {
       feature: 'digest',
       tasks: [{ id: 'a', files: ['d/a.txt'], run: { shell: 'mkdir -p d; echo a > d/a.txt' } }],
     };
     const first = await serial.runtime.runFeature(base);
     const reseeded = await serial.runtime.runFeature({ ...base, seed: 9 });
-    const renamed = await serial.runtime.runFeature({ ...base, feature: 'digest2' });
     const edited = await serial.runtime.runFeature({
       ...base,
       tasks: [{ id: 'a', files: ['d/a.txt'], run: { shell: 'echo b > d/a.txt' } }],
     });
-    const digests = [first, reseeded, renamed, edited].map((r) => r.traceDigest);
-    expect(new Set(digests).size).toBe(4);
+    // The feature's name is not in its trace (the trace is stored under it): only seed, order and results are.
+    const digests = [first, reseeded, edited].map((r) => r.traceDigest);
+    expect(new Set(digests).size).toBe(3);
   });
 });

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { watch, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readStateFile } from '@ordo/launcher';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput } from '../src/index.js';
 import { fixture, readTree, tempWorkspace } from './helpers/workspace.js';
@@ -81,6 +81,10 @@ describe('resume after a crash', () => {
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       child.once('exit', (_code, signal) => resolve(signal)),
     );
+    // Even when the test times out (the finally below never runs then): never leave the child behind.
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     try {
       await waitForCompleted(stateDir, 3);
     } finally {

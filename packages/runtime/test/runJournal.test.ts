@@ -77,3 +77,37 @@ describe('RunJournal.resume: what counts as committed', () => {
     await again?.journal.close();
   });
 });
+
+describe('RunJournal.restoreBaseline: the workspace before the run, in a copy', () => {
+  it('puts back what the run changed, removes what it created, and never writes outside the copy', async () => {
+    const { state } = await crashedRun({}, async (j) => {
+      await j.rememberBaseline(
+        new Map<string, Buffer | null>([
+          ['kept.txt', Buffer.from('before\n')],
+          ['new/made.txt', null],
+        ]),
+      );
+    });
+    // A hand-edited journal line aiming outside the copy.
+    await appendFile(
+      path.join(state, 'journal.jsonl'),
+      `${JSON.stringify({ t: 'baseline', path: '../escape.txt', existed: false })}\n`,
+    );
+    const copy = await mkdtemp(path.join(tmpdir(), 'ordo-copy-'));
+    const outside = await mkdtemp(path.join(tmpdir(), 'ordo-outside-'));
+    dirs.push(copy, outside);
+    const target = path.join(outside, 'ws');
+    await import('node:fs/promises').then((fs) => fs.mkdir(path.join(target, 'new'), { recursive: true }));
+    await writeFile(path.join(target, 'kept.txt'), 'after\n');
+    await writeFile(path.join(target, 'new', 'made.txt'), 'made\n');
+    await writeFile(path.join(outside, 'escape.txt'), 'must stay\n');
+
+    expect(await RunJournal.restoreBaseline(state, target, { feature: 'f' })).toBe(true);
+    expect(await readFile(path.join(target, 'kept.txt'), 'utf8')).toBe('before\n');
+    await expect(readFile(path.join(target, 'new', 'made.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readFile(path.join(outside, 'escape.txt'), 'utf8')).toBe('must stay\n');
+
+    expect(await RunJournal.restoreBaseline(state, target, { feature: 'other' })).toBe(false);
+    expect(await RunJournal.restoreBaseline(copy, target, { feature: 'f' })).toBe(false); // no journal
+  });
+});

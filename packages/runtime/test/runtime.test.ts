@@ -381,13 +381,15 @@ describe('runFeature on subprocess workers', () => {
     const gate = path.join(await tempDir('ordo-gate-'), 'open');
     await using runtime = await createRuntime({ workspace: ws, workers: 2 });
     const committed: string[] = [];
+    const started: string[] = [];
     const result = await runtime.runFeature(
       {
         feature: 'eager',
         tasks: [
-          { id: 'quick', files: ['q.txt'], run: { shell: 'echo q > q.txt' } },
-          // Finishes only once the test opens the gate, which it does when `after-quick` has committed:
-          // a barrier between levels would never get there.
+          // HIGH: first in level 0's commit order, so its commit does not wait for `gated`.
+          { id: 'quick', priority: 'HIGH', files: ['q.txt'], run: { shell: 'echo q > q.txt' } },
+          // Finishes only once the test opens the gate, which it does when `after-quick` has started:
+          // a barrier between levels would never get there. Commits follow the plan order (level 0 first).
           {
             id: 'gated',
             files: ['shared.txt'],
@@ -414,15 +416,20 @@ describe('runFeature on subprocess workers', () => {
       },
       {
         onEvent: (e) => {
-          if (e.type !== 'task-committed') return;
-          committed.push(e.taskId);
-          if (e.taskId === 'after-quick') void writeFile(gate, 'open');
+          if (e.type === 'task-start') {
+            started.push(e.taskId);
+            if (e.taskId === 'after-quick') void writeFile(gate, 'open');
+          }
+          if (e.type === 'task-committed') committed.push(e.taskId);
         },
       },
     );
     expect(result.status).toBe('succeeded');
-    expect(committed.indexOf('after-quick')).toBeLessThan(committed.indexOf('gated'));
+    expect(started).toContain('after-quick');
+    expect(committed).toEqual(result.tasks.map((t) => t.id));
     expect(committed.indexOf('gated')).toBeLessThan(committed.indexOf('reader'));
+    // `reader` declares a file `gated` writes: it started only once `gated` had committed.
+    expect(started.indexOf('reader')).toBeGreaterThan(started.indexOf('after-quick'));
     expect((await readTree(ws))['r.txt']).toBe('from gated\n');
   });
 

@@ -18,6 +18,10 @@ export interface PlanGraph {
   readonly dependents: readonly (readonly number[])[];
   /** For each task, how many distinct dependencies it has. */
   readonly depCounts: readonly number[];
+  /** For each task, the positions of the tasks ordered after it (their `after` names it). */
+  readonly followers: readonly (readonly number[])[];
+  /** For each task, how many distinct tasks it is ordered after. */
+  readonly afterCounts: readonly number[];
   /** Where each level starts in commit order. */
   readonly levelStarts: readonly number[];
   /** `levels`: start a level once the previous one committed; `eager`: start a task once its deps committed. */
@@ -74,6 +78,8 @@ export class RunEngine<T> {
   readonly #resultDigests: (string | undefined)[];
   /** Graphs only: how many dependencies of each task have not committed yet (eager mode). */
   readonly #pendingDeps: number[] | undefined;
+  /** Graphs only: how many of each task's `after` tasks have not committed yet. */
+  readonly #pendingAfter: number[] | undefined;
   /** Graphs only: the first dependency of each task that did not succeed. */
   readonly #blockedBy: (string | undefined)[] | undefined;
   /** The attempt of each running task, by commit position. */
@@ -87,6 +93,10 @@ export class RunEngine<T> {
   readonly #trace: TraceBuilder | undefined;
   readonly #counts: StatusCounts = { ok: 0, failed: 0, timed_out: 0, cancelled: 0 };
   #next = 0;
+  /** Whether the task at `#next` is in its commit stage (its `commit` hook runs). */
+  #committing = false;
+  /** The position whose commit hook has finished (its record holds the hook's outcome). */
+  #hooked = -1;
   #level = 0;
   #draining = false;
   #finished = false;
@@ -106,6 +116,7 @@ export class RunEngine<T> {
     this.#results = new Array<TaskRecord<T> | undefined>(n);
     this.#resultDigests = options.trace ? new Array<string | undefined>(n) : [];
     this.#pendingDeps = options.graph && [...options.graph.depCounts];
+    this.#pendingAfter = options.graph && [...options.graph.afterCounts];
     this.#blockedBy = options.graph && new Array<string | undefined>(n);
     this.#trace = options.trace
       ? new TraceBuilder(
@@ -140,7 +151,8 @@ export class RunEngine<T> {
     if (this.#finished || this.#stopped) return;
     this.#stopped = reason;
     this.#error = error;
-    this.#cancelFrom(this.#next, reason);
+    // A commit in progress is awaited: its task keeps the outcome of its commit.
+    this.#cancelFrom(this.#committing ? this.#next + 1 : this.#next, reason);
     this.#drain();
   }
 
@@ -157,11 +169,20 @@ export class RunEngine<T> {
     if (record.status !== 'ok') {
       for (const d of dependents) (this.#blockedBy as (string | undefined)[])[d] ??= record.id;
     }
+    const pendingAfter = this.#pendingAfter as number[];
     if (graph.mode === 'eager') {
       const pending = this.#pendingDeps as number[];
       for (const d of dependents) if (--(pending[d] as number) === 0) this.#launch(d);
-    } else if (this.#next === graph.levelStarts[this.#level + 1]) {
-      this.#launchLevel(graph, this.#level + 1);
+      for (const f of graph.followers[record.seq] as readonly number[]) {
+        if (--(pendingAfter[f] as number) === 0 && pending[f] === 0) this.#launch(f);
+      }
+    } else {
+      const levelEnd = graph.levelStarts[this.#level + 1] ?? this.#o.tasks.length;
+      for (const f of graph.followers[record.seq] as readonly number[]) {
+        // A follower of a later level starts with its level (by then this task has long committed).
+        if (--(pendingAfter[f] as number) === 0 && f < levelEnd) this.#launch(f);
+      }
+      if (this.#next === graph.levelStarts[this.#level + 1]) this.#launchLevel(graph, this.#level + 1);
     }
   }
 
@@ -172,6 +193,8 @@ export class RunEngine<T> {
       this.#settle(seq, this.#cancelled(seq, 'dependency', blockedBy));
       return;
     }
+    // Ordered after a task that has not committed yet: launched again when it has.
+    if ((this.#pendingAfter?.[seq] ?? 0) > 0) return;
     this.#state[seq] = State.Queued;
     this.#ready.push(seq);
     if (this.#workers < this.#o.limit.concurrency) {
@@ -255,8 +278,11 @@ export class RunEngine<T> {
     let finalValue = value;
     let finalError = error;
     if (this.#o.trace) {
-      // Digest now, as the value was returned; a value JSON cannot express fails the task.
-      if (status === 'ok') {
+      // Digest now, as the value was returned; a value JSON cannot express fails the task. A task with a
+      // commit stage is digested when its commit returns (what it returned then is its result).
+      if (status === 'ok' && this.#o.tasks[seq]?.commit !== undefined) {
+        // digested after the commit stage
+      } else if (status === 'ok') {
         try {
           this.#resultDigests[seq] = valueDigest(value);
         } catch (cause) {
@@ -337,11 +363,18 @@ export class RunEngine<T> {
   }
 
   #drain(): void {
-    if (this.#draining || this.#finished) return;
+    if (this.#draining || this.#finished || this.#committing) return;
     this.#draining = true;
     try {
       const { tasks, graph } = this.#o;
       for (let record = this.#results[this.#next]; record; record = this.#results[this.#next]) {
+        const seq = this.#next;
+        if (record.status === 'ok' && this.#hooked !== seq && tasks[seq]?.commit !== undefined) {
+          this.#startCommit(seq, tasks[seq] as Task<T>, record);
+          // An asynchronous commit continues the drain when it returns.
+          if (this.#committing) return;
+          continue;
+        }
         this.#commit(record);
         if (graph) this.#advance(graph, record);
       }
@@ -349,6 +382,69 @@ export class RunEngine<T> {
     } finally {
       this.#draining = false;
     }
+  }
+
+  /** Runs the commit stage of the task at `seq` (the next to commit); its outcome replaces the record. */
+  #startCommit(seq: number, task: Task<T>, record: TaskRecord<T>): void {
+    this.#committing = true;
+    const context = { runId: this.#o.runId, id: task.id, seq };
+    let result: T | PromiseLike<T>;
+    try {
+      result = (task.commit as NonNullable<Task<T>['commit']>)(record.value as T, context);
+    } catch (error) {
+      this.#committed(seq, record, 'failed', undefined, error);
+      return;
+    }
+    if (!isPromiseLike(result)) {
+      this.#committed(seq, record, 'ok', result, undefined);
+      return;
+    }
+    result.then(
+      (value) => {
+        this.#committed(seq, record, 'ok', value, undefined);
+        this.#drain();
+      },
+      (error: unknown) => {
+        this.#committed(seq, record, 'failed', undefined, error);
+        this.#drain();
+      },
+    );
+  }
+
+  /** Records what a commit stage ended with, digesting it (a value JSON cannot express fails the task). */
+  #committed(
+    seq: number,
+    record: TaskRecord<T>,
+    status: 'ok' | 'failed',
+    value: T | undefined,
+    error: unknown,
+  ): void {
+    this.#committing = false;
+    this.#hooked = seq;
+    let finalStatus: TaskStatus = status;
+    let finalValue = value;
+    let finalError = error;
+    if (this.#o.trace) {
+      if (status === 'ok') {
+        try {
+          this.#resultDigests[seq] = valueDigest(value);
+        } catch (cause) {
+          finalStatus = 'failed';
+          finalValue = undefined;
+          finalError = unserializableResult(record.id, cause);
+          this.#resultDigests[seq] = errorDigest(finalError);
+        }
+      } else {
+        this.#resultDigests[seq] = errorDigest(error);
+      }
+    }
+    this.#results[seq] = {
+      ...record,
+      status: finalStatus,
+      value: finalValue,
+      error: finalError,
+      endedAt: this.#o.clock.now(),
+    };
   }
 
   #commit(record: TaskRecord<T>): void {

@@ -8,6 +8,8 @@ export const CliErrorCode = {
   PLAN_NOT_FOUND: 'CLI_PLAN_NOT_FOUND',
   /** `ordo status` found no state file: nothing has run in that workspace yet. */
   NO_STATE: 'CLI_NO_STATE',
+  /** `ordo verify` or `ordo replay` found no stored feature trace: that feature (or any) has not run here. */
+  NO_TRACE: 'CLI_NO_TRACE',
 } as const;
 
 /** One of the {@link CliErrorCode} values. */
@@ -58,5 +60,22 @@ export class NoStateError extends CliError {
       hint: 'run `ordo run <plan>` first, or point --state (or --workspace) at the directory a run used',
       details: { file },
     });
+  }
+}
+
+/** `ordo verify` or `ordo replay` found no stored feature trace. */
+export class NoTraceError extends CliError {
+  override readonly code = CliErrorCode.NO_TRACE;
+
+  constructor(where: string, feature?: string) {
+    super(
+      feature === undefined
+        ? `No feature trace is stored in ${where}: no feature has finished here yet.`
+        : `No trace of feature "${feature}" is stored in ${where}: it has not run here yet.`,
+      {
+        hint: 'run `ordo run <plan>` first, or point --state (or --workspace) at the directory a run used',
+        details: { where, ...(feature === undefined ? {} : { feature }) },
+      },
+    );
   }
 }

@@ -2,9 +2,11 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { CliUsageError } from './cliErrors.js';
 import { configCheck } from './commands/configCheck.js';
+import { replayCommand } from './commands/replay.js';
 import { type RuntimeFactory, run } from './commands/run.js';
 import { serve } from './commands/serve.js';
 import { status } from './commands/status.js';
+import { verify } from './commands/verify.js';
 import { ExitCode } from './exitCode.js';
 import { exitCodeFor, formatError } from './formatError.js';
 import type { CliIo } from './io.js';
@@ -24,8 +26,9 @@ export const DEFAULT_SERVE_PORT = 9464;
 
 const EXIT_CODES_HELP = `
 Exit codes:
-  0    ok: the feature succeeded, the config is valid, the server stopped cleanly
-  1    the feature failed, the config is invalid, or a runtime error (printed with its code)
+  0    ok: the feature succeeded, the config is valid, the server stopped cleanly, the traces verify
+  1    the feature failed, the config is invalid, a trace is tampered or a replay diverged, or a runtime
+       error (printed with its code)
   2    usage error: unknown command or option, bad option value, missing plan file
   130  interrupted (SIGINT/SIGTERM): the run was cancelled, committed tasks stay committed`;
 
@@ -58,7 +61,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 
 function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: number) => void): Command {
   const program = new Command('ordo')
-    .description('Run feature plans (tasks in levels) on governed workers, show their status, serve metrics.')
+    .description(
+      'Run feature plans (tasks in levels) on governed workers, show their status, verify and replay their traces, serve metrics.',
+    )
     .version(packageVersion(), '-V, --version', 'print the version')
     .option('--verbose', 'print the stack and causes of an error')
     .helpOption('-h, --help', 'show help for a command')
@@ -109,6 +114,34 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
   workspaceOptions(statusCommand, { config: false })
     .addHelpText('after', '\nExit codes: 0 shown, 1 no state file (nothing has run) or a corrupt one.')
     .action(async (flags) => setExit(await status(flags, io)));
+
+  const verifyCommand = program
+    .command('verify')
+    .description(
+      'Check the stored feature traces (hash chains) and name the first tampered entry of a bad one.',
+    )
+    .option('--json', 'print one JSON object per trace');
+  workspaceOptions(verifyCommand, { config: false })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 every trace verifies, 1 one does not (its entry is named) or none is stored.',
+    )
+    .action(async (flags) => setExit(await verify(flags, io)));
+
+  const replayCmd = program
+    .command('replay')
+    .description(
+      "Run a plan again in a copy of the workspace as it was before the feature and compare it with the feature's stored trace.",
+    )
+    .argument('<plan>', 'the plan file (.yaml, .yml or .json) the trace was made with')
+    .option('--workers <n>', 'how many workers run at once (default: the config)', integerAtLeast(1))
+    .option('--json', 'print { ok, feature, digest, divergence } as JSON');
+  workspaceOptions(replayCmd, { config: true })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the run reproduces the trace, 1 it diverges (the first divergent task is named), the trace does not verify or none is stored, 2 usage error.',
+    )
+    .action(async (plan: string, flags) => setExit(await replayCommand(plan, flags, io, createRuntime)));
 
   const serveCommand = program
     .command('serve')
@@ -169,7 +202,7 @@ function commanderExit(error: CommanderError, argv: readonly string[], io: CliIo
 function commandPath(argv: readonly string[]): string {
   const [first, second] = argv;
   if (first === 'config' && second === 'check') return 'ordo config check';
-  return first !== undefined && ['run', 'status', 'serve', 'config'].includes(first)
+  return first !== undefined && ['run', 'status', 'serve', 'verify', 'replay', 'config'].includes(first)
     ? `ordo ${first}`
     : 'ordo';
 }

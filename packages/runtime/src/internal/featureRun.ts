@@ -1,14 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type Clock, childAbortController, type KeyedMutex, type Logger } from '@ordo/contracts';
+import { type Clock, childAbortController, isOrdoError, type KeyedMutex, type Logger } from '@ordo/contracts';
 import { recoverSpool, type Spool } from '@ordo/executor-spool';
 import type { RunningTask } from '@ordo/governance';
-import { createScheduler, planLevels, type TaskRecord } from '@ordo/kernel-scheduler';
+import {
+  createScheduler,
+  type Divergence,
+  type GraphTask,
+  planLevels,
+  type Run,
+  replay,
+  type TaskRecord,
+  type Trace,
+  verifyTrace,
+} from '@ordo/kernel-scheduler';
 import { MetricsCollector, StateStore } from '@ordo/launcher';
-import { WorkerProtocolError } from '../errors.js';
-import type { FeatureEvent, FeatureResult, FeatureStatus, Plan, PlanTask, TaskOutcome } from '../types.js';
-import { editsDigest, type FeatureTraceEntry, featureTraceDigest } from './featureTrace.js';
+import { TraceInvalidError, WorkerProtocolError } from '../errors.js';
+import type {
+  FeatureDivergence,
+  FeatureEvent,
+  FeatureResult,
+  FeatureStatus,
+  Plan,
+  PlanTask,
+  TaskOutcome,
+} from '../types.js';
+import { type CommittedFact, editsDigest, storeTrace, traced, untraced } from './featureTrace.js';
 import { LevelView, mayOverlap, RESERVED_DIRS } from './levelView.js';
 import { type CommittedTask, RunJournal } from './runJournal.js';
 import type { RuntimeMetrics } from './runtimeMetrics.js';
@@ -41,6 +59,8 @@ export interface FeatureRunOptions {
   signal: AbortSignal;
   resume: boolean;
   onEvent: ((event: FeatureEvent) => void) | undefined;
+  /** A stored feature trace to replay against: the run is compared with it task by task. */
+  replay?: Trace | undefined;
 }
 
 /** A task's edits, staged and validated in its own spool, waiting for its turn to commit. */
@@ -52,9 +72,25 @@ interface Staged {
 }
 
 /**
- * Runs one feature: its levels in order, each level's tasks through the scheduler (one at a time per
- * worker), every task's edits staged in a spool, validated against its declared files, and committed in
- * the scheduler's commit order; records state, metrics and the journal at every step.
+ * What a task's graph node carries: `run` leaves the staged edits (or, for a task committed before a
+ * resume, just its journaled fact); `commit` turns them into the {@link CommittedFact} the trace digests.
+ */
+type Step = CommittedFact & { staged?: Staged | undefined };
+
+/** What the report of one committed task needs beyond its record. */
+interface CommitFacts {
+  files: readonly string[];
+  durationMs: number;
+  resumed: boolean;
+}
+
+/**
+ * Runs one feature as one graph run of the kernel-scheduler (eager): a task starts once its dependencies
+ * committed and once every earlier-level task whose declared files may overlap its own has committed (an
+ * `after` constraint); it runs on a worker and stages its edits in a spool; the scheduler's ordered commit
+ * stage then validates the claim and commits the spool, one task at a time in the deterministic order. The
+ * run's trace is the feature trace: stored in the state dir, read by `verifyTrace` and `replay`. Each task is
+ * reported once, when its record commits.
  */
 export async function runFeatureOn(
   parts: FeatureRunParts,
@@ -69,7 +105,12 @@ export async function runFeatureOn(
       logger.error({ err: error, event: event.type }, 'an onEvent listener threw; fix the listener');
     }
   };
-  const levels = planLevels(plan.tasks, String(plan.seed));
+  const seed = String(plan.seed);
+  if (options.replay !== undefined) {
+    const check = verifyTrace(options.replay);
+    if (!check.ok) throw new TraceInvalidError(check);
+  }
+  const levels = planLevels(plan.tasks, seed);
 
   // One truth for "committed": first every commit a crash left half done is finished or undone (the spool
   // rolls back a commit whose journal is still there), and only then does the journal say what committed.
@@ -101,16 +142,26 @@ export async function runFeatureOn(
   const collector = new MetricsCollector(store);
   parts.attach(store, collector);
   store.recordFeatureStarted(plan.feature);
+  levels.forEach((tasks, level) => {
+    for (const task of tasks) store.recordTaskCreated(task.id, level);
+  });
 
-  const outcomes = new Map<string, TaskOutcome>();
-  const levelWrites: Promise<void>[] = [];
-  const trace = new Map<string, FeatureTraceEntry>();
   const stateRel = reservedState(workspace, stateDir);
   const ignored = [...RESERVED_DIRS.map((d) => `${d}/**`), ...stateRel];
-  const waitFor = predecessors(levels);
-  const peers = levelPeers(levels);
-  /** Resolves once a task has an outcome; the tasks that wait for it read the disk only after that. */
-  const done = new Map(plan.tasks.map((t) => [t.id, deferred()]));
+  const views = levels.map(() => new LevelView(workspace, parts.viewMutex, ignored));
+  const byId = new Map<string, { task: PlanTask; level: number }>();
+  levels.forEach((tasks, level) => {
+    for (const task of tasks) byId.set(task.id, { task, level });
+  });
+  const outcomes = new Map<string, TaskOutcome>();
+  /** Tasks committed by this run or before its resume. */
+  const done = new Set<string>();
+  const facts = new Map<string, CommitFacts>();
+  const startedAt = new Map<string, number>();
+  /** Spools staged but not committed yet: closed at the end whatever happened to their tasks. */
+  const openSpools = new Set<Spool>();
+  const levelWrites: Promise<void>[] = [];
+  const levelState = levels.map((tasks) => ({ started: false, left: tasks.length, failed: false }));
 
   emit({
     type: 'feature-start',
@@ -122,245 +173,278 @@ export async function runFeatureOn(
     recovered,
   });
 
-  const settle = (
-    task: PlanTask,
-    level: number,
-    outcome: Omit<TaskOutcome, 'id' | 'level'>,
-    fact: string,
-  ) => {
-    outcomes.set(task.id, { id: task.id, level, ...outcome });
-    trace.set(task.id, { level, taskId: task.id, status: outcome.status, fact });
-    metrics.tasks.inc({ status: outcome.status });
-    done.get(task.id)?.resolve();
+  /** A level starts with its first task (or its first outcome, when none of its tasks ever starts). */
+  const openLevel = (level: number) => {
+    const state = levelState[level];
+    if (state === undefined || state.started) return;
+    state.started = true;
+    store.recordLevelStarted(level);
+    emit({ type: 'level-start', level, tasks: (levels[level] ?? []).map((t) => t.id) });
   };
-  const skipForDependency = (task: PlanTask, level: number, dep: string) => {
-    store.recordTaskFailed(task.id, { error: `dependency ${dep} did not commit` });
-    settle(task, level, { status: 'skipped', files: [], durationMs: 0 }, `dependency-failed:${dep}`);
-    emit({ type: 'task-skipped', level, taskId: task.id, reason: 'dependency-failed' });
-  };
-  const fail = (task: PlanTask, level: number, error: unknown, startedAt: number | undefined) => {
-    const code = errorCode(error);
-    const message = error instanceof Error ? error.message : String(error);
-    const durationMs = startedAt === undefined ? 0 : clock.now() - startedAt;
-    const cancelled = code === 'TASK_CANCELLED' || code === 'SCHEDULER_CANCELLED';
-    store.recordTaskFailed(task.id, { error: `${code}: ${message}` });
-    settle(
-      task,
+  const closeLevel = (level: number, taskId: string) => {
+    const state = levelState[level];
+    if (state === undefined) return;
+    if (!done.has(taskId)) state.failed = true;
+    if (--state.left > 0) return;
+    const cancelled = (levels[level] ?? []).some((t) => outcomes.get(t.id)?.status === 'cancelled');
+    // The journal, not the state file, is what a resume trusts: let this write land while the run goes on.
+    const written = cancelled ? store.recordLevelCancelled(level) : store.recordLevelCompleted(level);
+    written.catch(() => {}); // awaited (and thrown) at the end of the feature
+    levelWrites.push(written);
+    emit({
+      type: 'level-end',
       level,
-      { status: cancelled ? 'cancelled' : 'failed', files: [], error: { code, message }, durationMs },
-      cancelled ? '' : code,
-    );
-    metrics.taskDuration.observe({ status: cancelled ? 'cancelled' : 'failed' }, durationMs / 1000);
-    emit({ type: 'task-failed', level, taskId: task.id, code, message });
+      status: cancelled ? 'cancelled' : state.failed ? 'failed' : 'completed',
+    });
+  };
+  const report = (task: PlanTask, level: number, outcome: Omit<TaskOutcome, 'id' | 'level'>) => {
+    if (outcomes.has(task.id)) return;
+    openLevel(level);
+    outcomes.set(task.id, { id: task.id, level, ...outcome });
+    metrics.tasks.inc({ status: outcome.status });
   };
 
-  /**
-   * Runs one level. Levels run at once: a task starts as soon as the tasks it waits for (its dependencies
-   * and the earlier tasks whose declared files may overlap its own) have an outcome, so it reads exactly
-   * what it would read after a barrier between levels, without waiting for the level's stragglers.
-   */
-  const runLevel = async (level: number, tasks: readonly PlanTask[]) => {
-    const view = new LevelView(workspace, parts.viewMutex, ignored);
-    // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
-    // the governance queue in front of the workers keeps them one task each.
-    const scheduler = createScheduler({
-      concurrency: parts.concurrency * 2,
-      seed: String(plan.seed),
-      clock,
-      logger,
-    });
+  /** Reports one committed record: the only place a task's outcome is decided, so each is reported once. */
+  const onRecord = (record: TaskRecord<Step>) => {
+    const entry = byId.get(record.id);
+    if (entry === undefined || outcomes.has(record.id)) return;
+    const { task, level } = entry;
+    const fact = facts.get(task.id);
+    if (record.status === 'ok') done.add(task.id);
+    if (record.status === 'ok' && fact?.resumed) {
+      report(task, level, { status: 'skipped', files: fact.files, durationMs: 0 });
+      store.recordTaskCompleted(task.id, { durationMs: 0 });
+      emit({ type: 'task-skipped', level, taskId: task.id, reason: 'committed-before-resume' });
+    } else if (record.status === 'ok' && fact) {
+      report(task, level, { status: 'committed', files: fact.files, durationMs: fact.durationMs });
+      emit({
+        type: 'task-committed',
+        level,
+        taskId: task.id,
+        files: fact.files,
+        durationMs: fact.durationMs,
+      });
+    } else if (record.status === 'cancelled' && cancelReason(record.error) === 'dependency') {
+      const dep = (record.error as { details?: { dependency?: string } }).details?.dependency ?? '';
+      store.recordTaskFailed(task.id, { error: `dependency ${dep} did not commit` });
+      report(task, level, { status: 'skipped', files: [], durationMs: 0 });
+      emit({ type: 'task-skipped', level, taskId: task.id, reason: 'dependency-failed' });
+    } else {
+      const cancelled = record.status === 'cancelled';
+      const error = cancelled ? cancelledError(task.id, record.error) : untraced(record.error);
+      const code = errorCode(error);
+      const message = error instanceof Error ? error.message : String(error);
+      const began = startedAt.get(task.id);
+      const durationMs = began === undefined ? 0 : clock.now() - began;
+      const status = cancelled || code === 'TASK_CANCELLED' ? 'cancelled' : 'failed';
+      store.recordTaskFailed(task.id, { error: `${code}: ${message}` });
+      report(task, level, { status, files: [], error: { code, message }, durationMs });
+      metrics.taskDuration.observe({ status }, durationMs / 1000);
+      emit({ type: 'task-failed', level, taskId: task.id, code, message });
+    }
+    closeLevel(level, task.id);
+  };
+
+  /** Runs a task on a worker against its level's view and stages its edits. */
+  const runTask = async (task: PlanTask, level: number, signal: AbortSignal): Promise<Step> => {
+    const before = committedBefore.get(task.id);
+    if (before) {
+      // Committed before the crash: the same fact goes in the trace, nothing runs or commits.
+      facts.set(task.id, { files: before.files, durationMs: 0, resumed: true });
+      return { edits: before.editsDigest };
+    }
+    openLevel(level);
     try {
-      const ids = tasks.map((t) => t.id);
-      store.recordLevelStarted(level, ids);
-      emit({ type: 'level-start', level, tasks: ids });
-      const toRun: PlanTask[] = [];
-      for (const task of tasks) {
-        const before = committedBefore.get(task.id);
-        if (before) {
-          store.recordTaskCompleted(task.id, { durationMs: 0 });
-          settle(task, level, { status: 'skipped', files: before.files, durationMs: 0 }, before.editsDigest);
-          // A task committed before the crash counts as committed in the trace.
-          trace.set(task.id, { level, taskId: task.id, status: 'committed', fact: before.editsDigest });
-          emit({ type: 'task-skipped', level, taskId: task.id, reason: 'committed-before-resume' });
-        } else if (options.signal.aborted) {
-          fail(task, level, cancelledError(task.id), undefined);
-        } else toRun.push(task);
-      }
-
-      const byId = new Map(toRun.map((t) => [t.id, t]));
-      // execTask settles every task it ran; a record without an outcome never ran (the run was aborted).
-      const onCommit = (record: TaskRecord<void>) => {
-        const task = byId.get(record.id) as PlanTask;
-        if (outcomes.has(task.id)) return;
-        const error = record.status === 'failed' ? record.error : cancelledError(task.id, record.error);
-        fail(task, level, error, record.startedAt);
-      };
-
-      const commitTask = async (task: PlanTask, level: number, staged: Staged) => {
-        const t0 = clock.now();
-        const paths = Object.keys(staged.files).sort();
-        await journal.rememberBaseline(await view.beforeCommit(paths));
-        const digest = editsDigest(staged.files);
-        // Write-ahead: the intent is durable before the spool writes its journal and files; the commit line
-        // is written (durably) only once the spool's commit is done and its journal gone.
-        killPoint('staged');
-        await journal.intent(task.id, digest, staged.files);
-        killPoint('intent');
-        await staged.spool.commit();
-        // The spool's journal is gone: make that durable before the commit line, or a power loss could
-        // bring the journal back and have recovery roll back a commit the journal calls done.
-        await syncDir(workspace);
-        killPoint('spool-committed');
-        await journal.committed(task.id);
-        killPoint('commit-record');
-        const verificationMs = clock.now() - t0;
-        const durationMs = clock.now() - staged.startedAt;
-        metrics.commitDuration.observe(verificationMs / 1000);
-        metrics.taskDuration.observe({ status: 'committed' }, durationMs / 1000);
-        store.recordTaskCompleted(task.id, {
-          durationMs: Math.max(0, durationMs - verificationMs),
-          verificationMs,
-        });
-        settle(task, level, { status: 'committed', files: paths, durationMs }, digest);
-        killPoint('settled');
-        emit({ type: 'task-committed', level, taskId: task.id, files: paths, durationMs });
-      };
-
-      /**
-       * One task from start to outcome: wait for what it depends on, read its files, run it on a worker,
-       * stage its edits, wait for the earlier tasks of the level whose files may overlap (so conflicts are
-       * decided in plan order), claim its paths and commit. Settles the task whatever happens.
-       */
-      const execTask = async (task: PlanTask, signal: AbortSignal): Promise<void> => {
-        let staged: Staged | undefined;
-        try {
-          staged = await runOnWorker(task, signal);
-          if (staged === undefined) return; // skipped for a dependency
-          await untilSettled(
-            (peers.get(task.id) ?? []).map((id) => done.get(id)?.promise),
-            signal,
+      // Read before waiting for a worker (the view is stable), so a freed worker gets its next task
+      // without waiting for the disk.
+      const snapshot = await (views[level] as LevelView).snapshot(task.files);
+      const lease = await parts.slots.acquire(task.id, task.priority, signal);
+      const began = clock.now();
+      startedAt.set(task.id, began);
+      const workerId = lease.connection.workerId;
+      const abort = childAbortController(signal);
+      const timer =
+        task.timeoutMs === undefined
+          ? undefined
+          : clock.setTimeout(() => abort.controller.abort(timeoutError(task)), task.timeoutMs, {
+              unref: true,
+            });
+      parts.running.set(task.id, {
+        item: { id: task.id, priority: task.priority, grant: () => {}, refuse: () => {} },
+        controller: abort.controller,
+        kill: () => lease.kill(),
+      });
+      try {
+        store.recordTaskClaimed(task.id, workerId);
+        store.recordTaskStarted(task.id);
+        emit({ type: 'task-start', level, taskId: task.id, workerId });
+        const payload: TaskPayload = {
+          feature: plan.feature,
+          taskId: task.id,
+          workspace,
+          files: snapshot.files,
+          absent: snapshot.absent,
+          run: task.run,
+        };
+        const result = await lease.connection.run(task.id, payload, abort.signal);
+        // The worker is free once it answered: staging and validation below need only this process.
+        lease.release();
+        parts.running.delete(task.id);
+        if (!isTaskResult(result)) {
+          throw new WorkerProtocolError(
+            `Worker ${workerId} answered task ${task.id} with a malformed result. Use the worker of the same @ordo/runtime version.`,
           );
-          const taken = view.claim(task.id, Object.keys(staged.files));
-          if (taken.length > 0) throw conflictError(task.id, taken);
-          await commitTask(task, level, staged);
-        } catch (error) {
-          const aborted = signal.aborted && error === signal.reason;
-          fail(task, level, aborted ? cancelledError(task.id, error) : error, staged?.startedAt);
-        } finally {
-          await staged?.spool.close();
         }
-      };
-
-      const runOnWorker = async (task: PlanTask, signal: AbortSignal): Promise<Staged | undefined> => {
-        await untilSettled(
-          (waitFor.get(task.id) ?? []).map((id) => done.get(id)?.promise),
-          signal,
-        );
-        const failedDep = task.deps.find((d) => trace.get(d)?.status !== 'committed');
-        if (failedDep !== undefined) {
-          skipForDependency(task, level, failedDep);
-          return undefined;
-        }
-        // Read before waiting for a worker (the view is stable), so a freed worker gets its next task
-        // without waiting for the disk.
-        const snapshot = await view.snapshot(task.files);
-        const lease = await parts.slots.acquire(task.id, task.priority, signal);
-        const startedAt = clock.now();
-        const workerId = lease.connection.workerId;
-        const abort = childAbortController(signal);
-        const timer =
-          task.timeoutMs === undefined
-            ? undefined
-            : clock.setTimeout(() => abort.controller.abort(timeoutError(task)), task.timeoutMs, {
-                unref: true,
-              });
-        parts.running.set(task.id, {
-          item: { id: task.id, priority: task.priority, grant: () => {}, refuse: () => {} },
-          controller: abort.controller,
-          kill: () => lease.kill(),
+        if (result.status === 'exit') throw exitError(task, result);
+        const staged = await stageEdits({
+          workspace,
+          task,
+          edits: result.edits,
+          reserved: stateRel,
+          clock,
+          logger,
         });
-        try {
-          store.recordTaskClaimed(task.id, workerId);
-          store.recordTaskStarted(task.id);
-          emit({ type: 'task-start', level, taskId: task.id, workerId });
-          const payload: TaskPayload = {
-            feature: plan.feature,
-            taskId: task.id,
-            workspace,
-            files: snapshot.files,
-            absent: snapshot.absent,
-            run: task.run,
-          };
-          const result = await lease.connection.run(task.id, payload, abort.signal);
-          // The worker is free once it answered: staging and validation below need only this process.
-          lease.release();
-          parts.running.delete(task.id);
-          if (!isTaskResult(result)) {
-            throw new WorkerProtocolError(
-              `Worker ${workerId} answered task ${task.id} with a malformed result. Use the worker of the same @ordo/runtime version.`,
-            );
-          }
-          if (result.status === 'exit') throw exitError(task, result);
-          return {
-            ...(await stageEdits({
-              workspace,
-              task,
-              edits: result.edits,
-              reserved: stateRel,
-              clock,
-              logger,
-            })),
-            startedAt,
-          };
-        } finally {
-          if (timer !== undefined) clock.clearTimeout(timer);
-          parts.running.delete(task.id);
-          abort.dispose();
-          lease.release();
-        }
-      };
-
-      if (toRun.length > 0) {
-        try {
-          await scheduler.schedule(
-            // No scheduler timeout: it would count the wait for earlier tasks; execTask times the worker.
-            toRun.map((task) => ({
-              id: task.id,
-              priority: task.priority,
-              run: ({ signal }) => execTask(task, signal),
-            })),
-            { signal: options.signal, onCommit },
-          );
-        } catch (error) {
-          if (!options.signal.aborted) throw error;
-        }
-        for (const task of toRun)
-          if (!outcomes.has(task.id)) fail(task, level, cancelledError(task.id), undefined);
+        openSpools.add(staged.spool);
+        if (signal.aborted) throw signal.reason;
+        return { edits: '', staged: { ...staged, startedAt: began } };
+      } finally {
+        if (timer !== undefined) clock.clearTimeout(timer);
+        parts.running.delete(task.id);
+        abort.dispose();
+        lease.release();
       }
-      const levelFailed = tasks.some((t) => trace.get(t.id)?.status !== 'committed');
-      // The journal, not the state file, is what a resume trusts: let this write land while the next level runs.
-      const written = store.recordLevelCompleted(level);
-      written.catch(() => {}); // awaited (and thrown) at the end of the feature
-      levelWrites.push(written);
-      emit({ type: 'level-end', level, status: levelFailed ? 'failed' : 'completed' });
-    } finally {
-      await scheduler.close();
+    } catch (error) {
+      throw traced(error);
     }
   };
-  await Promise.all(levels.map((tasks, level) => runLevel(level, tasks)));
 
-  const ordered = levels.flat();
-  const traceDigest = featureTraceDigest(
-    plan.feature,
-    plan.seed,
-    ordered.map((t) => trace.get(t.id) as FeatureTraceEntry),
-  );
+  /** The ordered commit stage of one task: claim its paths in its level, journal, commit the spool. */
+  const commitTask = async (task: PlanTask, level: number, step: Step): Promise<CommittedFact> => {
+    const staged = step.staged;
+    if (staged === undefined) return { edits: step.edits };
+    try {
+      const paths = Object.keys(staged.files).sort();
+      const view = views[level] as LevelView;
+      const taken = view.claim(task.id, paths);
+      if (taken.length > 0) throw conflictError(task.id, taken);
+      const t0 = clock.now();
+      await journal.rememberBaseline(await view.beforeCommit(paths));
+      const digest = editsDigest(staged.files);
+      // Write-ahead: the intent is durable before the spool writes its journal and files; the commit line
+      // is written (durably) only once the spool's commit is done and its journal gone.
+      killPoint('staged');
+      await journal.intent(task.id, digest, staged.files);
+      killPoint('intent');
+      await staged.spool.commit();
+      // The spool's journal is gone: make that durable before the commit line, or a power loss could
+      // bring the journal back and have recovery roll back a commit the journal calls done.
+      await syncDir(workspace);
+      killPoint('spool-committed');
+      await journal.committed(task.id);
+      killPoint('commit-record');
+      const verificationMs = clock.now() - t0;
+      const durationMs = clock.now() - staged.startedAt;
+      metrics.commitDuration.observe(verificationMs / 1000);
+      metrics.taskDuration.observe({ status: 'committed' }, durationMs / 1000);
+      store.recordTaskCompleted(task.id, {
+        durationMs: Math.max(0, durationMs - verificationMs),
+        verificationMs,
+      });
+      facts.set(task.id, { files: paths, durationMs, resumed: false });
+      killPoint('settled');
+      return { edits: digest };
+    } catch (error) {
+      throw traced(error);
+    } finally {
+      openSpools.delete(staged.spool);
+      await staged.spool.close();
+    }
+  };
+
+  const order = levels.flat();
+  const graph: GraphTask<Step>[] = order.map((task, seq) => {
+    const level = (byId.get(task.id) as { level: number }).level;
+    // Earlier-level tasks whose declared files may overlap: this task must read what they committed.
+    const after: string[] = [];
+    for (let i = 0; i < seq; i++) {
+      const other = order[i] as PlanTask;
+      const otherLevel = (byId.get(other.id) as { level: number }).level;
+      if (otherLevel < level && !task.deps.includes(other.id) && mayOverlap(task.files, other.files)) {
+        after.push(other.id);
+      }
+    }
+    return {
+      id: task.id,
+      priority: task.priority,
+      deps: task.deps,
+      after,
+      // No scheduler timeout: it would count the wait for a worker; runTask times the worker.
+      run: ({ signal }) => runTask(task, level, signal),
+      commit: (step) => commitTask(task, level, step),
+    };
+  });
+
+  let run: Run<Step> | undefined;
+  let divergence: Divergence | undefined;
+  // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
+  // the governance queue in front of the workers keeps them one task each.
+  const concurrency = parts.concurrency * 2;
+  try {
+    if (options.replay !== undefined) {
+      const replayed = await replay(options.replay, graph, {
+        concurrency,
+        clock,
+        logger,
+        signal: options.signal,
+        mode: 'eager',
+        onCommit: (record) => onRecord(record as TaskRecord<Step>),
+      });
+      run = replayed.run as Run<Step> | undefined;
+      if (!replayed.ok) divergence = replayed.divergence;
+    } else {
+      const scheduler = createScheduler({ concurrency, seed, clock, logger, history: { maxRuns: 0 } });
+      scheduler.once('end', (ended) => {
+        run = ended as Run<Step>;
+      });
+      try {
+        await scheduler.scheduleGraph(graph, { signal: options.signal, onCommit: onRecord, mode: 'eager' });
+      } finally {
+        await scheduler.close();
+      }
+    }
+  } catch (error) {
+    if (!options.signal.aborted) throw error;
+  } finally {
+    await Promise.all([...openSpools].map((spool) => spool.close()));
+  }
+  // Aborted before the run began, or a replay whose order differs: nothing ran, every task is reported.
+  for (const task of order) {
+    if (outcomes.has(task.id)) continue;
+    onRecord({
+      runId: '',
+      seq: -1,
+      id: task.id,
+      status: 'cancelled',
+      error: cancelledError(task.id),
+      startedAt: undefined,
+      endedAt: undefined,
+    });
+  }
+
+  const trace = run?.trace;
+  if (trace !== undefined && options.replay === undefined) await storeTrace(stateDir, plan.feature, trace);
+  const traceDigest = trace?.digest ?? '';
   const status: FeatureStatus = options.signal.aborted
     ? 'cancelled'
-    : ordered.every((t) => trace.get(t.id)?.status === 'committed')
+    : divergence === undefined && order.every((t) => done.has(t.id))
       ? 'succeeded'
       : 'failed';
   killPoint('finished');
+  // The workers leave this feature's record with it: its state file keeps no worker running after the end
+  // (one that exited during the run keeps its own exit time and code).
+  for (const worker of store.state.workers) {
+    if (worker.exitedAt === null) store.recordWorkerExited(worker.workerId, null);
+  }
   await Promise.all(levelWrites);
   await store.flush();
   const diff = await journal.diff(workspace);
@@ -375,10 +459,28 @@ export async function runFeatureOn(
     feature: plan.feature,
     runId: journal.runId,
     status,
-    tasks: ordered.map((t) => outcomes.get(t.id) as TaskOutcome),
+    tasks: order.map((t) => outcomes.get(t.id) as TaskOutcome),
     traceDigest,
     diff,
     metrics: featureMetrics,
+    ...(divergence === undefined ? {} : { divergence: divergenceOf(divergence) }),
+  };
+}
+
+/** Why the scheduler cancelled a record (`dependency`, `aborted`, `closed`, `fail-fast`), if it did. */
+function cancelReason(error: unknown): string | undefined {
+  if (!isOrdoError(error, 'SCHEDULER_CANCELLED')) return undefined;
+  return (error as { details?: { reason?: string } }).details?.reason;
+}
+
+/** A kernel divergence in the runtime's words (the task id as `taskId`). */
+function divergenceOf(divergence: Divergence): FeatureDivergence {
+  return {
+    seq: divergence.seq,
+    taskId: divergence.id,
+    kind: divergence.kind,
+    expected: divergence.expected,
+    actual: divergence.actual,
   };
 }
 
@@ -387,68 +489,6 @@ function reservedState(workspace: string, stateDir: string): string[] {
   const rel = path.relative(workspace, stateDir);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return [];
   return [`${rel.split(path.sep).join('/')}/**`];
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** Waits for every promise (they never reject), or rejects with `signal.reason` when it aborts first. */
-function untilSettled(
-  promises: ReadonlyArray<Promise<void> | undefined>,
-  signal: AbortSignal,
-): Promise<void> {
-  signal.throwIfAborted();
-  const all = Promise.all(promises);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void all.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
-}
-
-/**
- * For each task, the earlier-level tasks it must wait for: its dependencies, and every task of an earlier
- * level whose declared files may overlap its own (a task writes only its declared files, so the others
- * cannot change what it reads).
- */
-function predecessors(levels: readonly (readonly PlanTask[])[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const earlier: PlanTask[] = [];
-  for (const tasks of levels) {
-    for (const task of tasks) {
-      const wait = new Set(task.deps);
-      for (const other of earlier) if (mayOverlap(task.files, other.files)) wait.add(other.id);
-      out.set(task.id, [...wait]);
-    }
-    earlier.push(...tasks);
-  }
-  return out;
-}
-
-/**
- * For each task, the tasks before it in its level's order whose declared files may overlap its own: it
- * commits only once they have an outcome, so which of two overlapping tasks wins a path is decided by the
- * plan's order, never by timing.
- */
-function levelPeers(levels: readonly (readonly PlanTask[])[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const tasks of levels) {
-    tasks.forEach((task, i) => {
-      out.set(
-        task.id,
-        tasks.slice(0, i).flatMap((other) => (mayOverlap(task.files, other.files) ? [other.id] : [])),
-      );
-    });
-  }
-  return out;
 }
 
 /** fsyncs a directory (its entries' creations and removals); a file system that cannot is left as it is. */

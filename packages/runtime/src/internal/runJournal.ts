@@ -3,6 +3,7 @@ import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { unifiedDiff } from '@ordo/executor-spool';
 import { ResumeMismatchError, ResumeWorkspaceChangedError } from '../errors.js';
+import { isInside } from './isInside.js';
 import { readOrNull } from './levelView.js';
 
 /** The first line: which run the journal belongs to. */
@@ -137,6 +138,39 @@ export class RunJournal {
       throw new ResumeWorkspaceChangedError(dir, changed);
     }
     return { journal, committed };
+  }
+
+  /**
+   * Puts the content every path had before the journal's run back into `target` (a copy of the workspace):
+   * what the run changed is undone there, so a replay reads what the run read. Returns `false` (and changes
+   * nothing) when the journal is missing or of another feature.
+   */
+  static async restoreBaseline(dir: string, target: string, expect: { feature: string }): Promise<boolean> {
+    const text = await readFile(path.join(dir, 'journal.jsonl'), 'utf8').catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      },
+    );
+    if (text === undefined) return false;
+    const lines = parseLines(text);
+    const head = lines[0];
+    // The feature, not the plan digest: a replay of a changed plan undoes the last run of the same feature.
+    if (head?.t !== 'run' || head.feature !== expect.feature) return false;
+    for (const line of lines) {
+      if (line.t !== 'baseline') continue;
+      const rel = line.path.split('/');
+      const into = path.join(target, ...rel);
+      if (into === target || !isInside(into, target)) continue; // a hand-edited journal cannot reach outside the copy
+      if (line.existed) {
+        const content = await readFile(path.join(dir, 'baseline', ...rel));
+        await mkdir(path.dirname(into), { recursive: true });
+        await writeFile(into, content);
+      } else {
+        await rm(into, { force: true });
+      }
+    }
+    return true;
   }
 
   /** Saves the pre-feature content of each path not saved yet. Call before the commit writes them. */

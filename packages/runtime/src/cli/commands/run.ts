@@ -127,7 +127,8 @@ function progressFor(runtime: Runtime, flags: RunFlags, io: CliIo): Progress {
   };
 }
 
-async function isFile(path: string): Promise<boolean> {
+/** Whether `path` is an existing file. */
+export async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
   } catch {
