@@ -1,12 +1,13 @@
-import type { Logger, WorkerIo } from '@ordo/contracts';
 import {
   ChunkAssembler,
   encodeMessage,
   IPC_PROTOCOL_VERSION,
-  IpcVersionMismatchError,
+  type Logger,
   parseChildMessage,
   type WireError,
-} from '@ordo/governance';
+  type WorkerIo,
+} from '@ordo/contracts';
+import { IpcVersionMismatchError } from '@ordo/governance';
 import { TaskFailedError, WorkerCrashedError, WorkerProtocolError, WorkerStartError } from '../errors.js';
 
 /** The largest result a worker may stream back, in characters of JSON. */
