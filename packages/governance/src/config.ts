@@ -150,7 +150,7 @@ export const configSchema = z
       rssWarningMb: int(1, 262_144, ' MB (256 GiB)'),
       idleTimeoutMs: ms(),
       maxRestartsPerHour: int(0, 3_600),
-      stallTimeoutMs: ms(),
+      stallTimeoutMs: ms(1_000),
     }),
     queue: z.object({ maxDepth: int(1, 1_000_000) }),
     memory: z.object({

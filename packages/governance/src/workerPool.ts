@@ -99,7 +99,10 @@ export interface WorkerPoolOptions {
   cancelGraceMs?: number | undefined;
   /** How long a new worker may take to announce READY before it is killed, in ms. @default 30000 */
   startupTimeoutMs?: number | undefined;
-  /** How often workers report MEMORY and HEARTBEAT, in ms. @default 5000 */
+  /**
+   * How often workers report MEMORY and HEARTBEAT, in ms; at most half of `stallTimeoutMs`.
+   * @default 5000, or a quarter of `stallTimeoutMs` when that is less
+   */
   reportIntervalMs?: number | undefined;
   /** Results whose line would be longer are streamed by the worker as CHUNKs. @default 1 MiB */
   maxMessageBytes?: number | undefined;
@@ -127,6 +130,12 @@ export interface WorkerPoolOptions {
 
 /** Options for {@link WorkerPool.run}. */
 export interface RunOptions {
+  /**
+   * The task's id: in the RUN message, the events and the errors. Must be unique among the pool's queued
+   * and running tasks (`GOVERNANCE_OPTIONS_INVALID` otherwise).
+   * @default `t1`, `t2`, …
+   */
+  id?: string | undefined;
   /** The task's priority; FIFO within a priority. @default TaskPriority.NORMAL */
   priority?: TaskPriority | undefined;
   /**
@@ -394,9 +403,19 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     this.#taskTimeoutMs =
       options.taskTimeoutMs === undefined ? undefined : positive(c, 'taskTimeoutMs', options.taskTimeoutMs);
     this.#stallTimeoutMs = positive(c, 'stallTimeoutMs', options.stallTimeoutMs ?? 120_000);
+    // Reports (heartbeats) come at least four times per stall limit, so only a silent worker stalls.
+    const reportDefault = Math.min(5_000, Math.max(1, Math.floor(this.#stallTimeoutMs / 4)));
+    this.#reportIntervalMs = positive(c, 'reportIntervalMs', options.reportIntervalMs ?? reportDefault);
+    if (this.#reportIntervalMs * 2 > this.#stallTimeoutMs) {
+      throw new GovernanceOptionsError(
+        c,
+        'reportIntervalMs',
+        this.#reportIntervalMs,
+        `at most half of stallTimeoutMs (${this.#stallTimeoutMs} ms), so a live worker never looks stalled`,
+      );
+    }
     this.#graceMs = positive(c, 'cancelGraceMs', options.cancelGraceMs ?? 5_000);
     this.#startupTimeoutMs = positive(c, 'startupTimeoutMs', options.startupTimeoutMs ?? 30_000);
-    this.#reportIntervalMs = positive(c, 'reportIntervalMs', options.reportIntervalMs ?? 5_000);
     this.#maxMessageBytes = positiveInteger(c, 'maxMessageBytes', options.maxMessageBytes ?? 1024 * 1024);
     this.#maxResultBytes = positiveInteger(c, 'maxResultBytes', options.maxResultBytes ?? 64 * 1024 * 1024);
     this.#ownQueue = options.queue === undefined;
@@ -503,7 +522,20 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
    */
   run(payload: P, options: RunOptions = {}): Promise<R> {
     if (this.#closing) return Promise.reject(new PoolClosedError());
-    const id = `t${this.#taskSeq++}`;
+    if (
+      options.id !== undefined &&
+      (typeof options.id !== 'string' || options.id === '' || this.#tasks.has(options.id))
+    ) {
+      return Promise.reject(
+        new GovernanceOptionsError(
+          'WorkerPool.run',
+          'id',
+          options.id,
+          'a non-empty string no queued or running task has',
+        ),
+      );
+    }
+    const id = options.id ?? `t${this.#taskSeq++}`;
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(id, signal.reason));
     const { retries } = options;
@@ -1040,7 +1072,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
         this.#finishTask(worker, task, undefined, message.result);
         break;
       case 'FAILED':
-        this.#finishTask(worker, task, taskFailed(task.id, message.error));
+        this.#finishTask(worker, task, taskFailed(task.id, worker.id, message.error));
         break;
       case 'CHUNK':
         try {

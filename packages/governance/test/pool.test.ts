@@ -427,6 +427,7 @@ describe('WorkerPool life cycle', () => {
       { idleTimeoutMs: -1 },
       { maxRestartsPerHour: -1 },
       { stallTimeoutMs: 0 },
+      { stallTimeoutMs: 1_000, reportIntervalMs: 600 },
     ]) {
       expect(() => new WorkerPool({ entry: 'w.mjs', ...bad })).toThrow(
         expect.objectContaining({ code: 'GOVERNANCE_OPTIONS_INVALID' }),

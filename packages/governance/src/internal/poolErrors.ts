@@ -12,11 +12,14 @@ import {
 import type { WorkerExitInfo } from '../errors.js';
 
 /** `TASK_FAILED`: the handler threw in the worker; `remote` is the error as it crossed the wire. */
-export function taskFailed(taskId: string, remote: RemoteError): TaskFailedError {
-  return new TaskFailedError(`Task ${taskId} failed in its worker: ${remote.name}: ${remote.message}`, {
-    remote,
-    details: { taskId, remoteCode: remote.code },
-  });
+export function taskFailed(taskId: string, workerId: string, remote: RemoteError): TaskFailedError {
+  return new TaskFailedError(
+    `Task ${taskId} failed in its worker ${workerId}: ${remote.name}: ${remote.message}`,
+    {
+      remote,
+      details: { taskId, workerId, remoteName: remote.name, remoteCode: remote.code },
+    },
+  );
 }
 
 /** `TASK_CANCELLED`: the caller's signal aborted the task; `cause` is its reason. */

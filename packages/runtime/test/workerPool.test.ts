@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { createRuntime, type FeatureEvent } from '../src/index.js';
+import { fixture, readTree, tempWorkspace } from './helpers/workspace.js';
+
+const tasks = fixture('tasks.mjs');
+const MiB = 1024 * 1024;
+
+/** The worker ids of the task-start events, by task id. */
+function workersOf(events: readonly FeatureEvent[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of events) if (e.type === 'task-start') out[e.taskId] = e.workerId;
+  return out;
+}
+
+describe("the runtime's workers come from the governance pool", () => {
+  it('caps each worker heap at config.workers.heapMb', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { workers: { heapMb: 80 } },
+    });
+    const result = await runtime.runFeature({
+      feature: 'heap',
+      tasks: [
+        {
+          id: 'h',
+          files: ['heap.txt'],
+          run: { module: tasks, export: 'heapLimit', input: { path: 'heap.txt' } },
+        },
+      ],
+    });
+    expect(result.status).toBe('succeeded');
+    const [limit, pid] = (await readTree(ws))['heap.txt']?.trim().split(' ').map(Number) ?? [];
+    expect(pid).not.toBe(process.pid);
+    // heap_size_limit is the old space (the cap) plus the young generation.
+    expect(limit).toBeGreaterThanOrEqual(80 * MiB);
+    expect(limit).toBeLessThanOrEqual((80 + 64) * MiB);
+  });
+
+  it('fails an allocating task with WORKER_OOM and finishes the run on a replacement worker', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { workers: { heapMb: 32 } },
+    });
+    const events: FeatureEvent[] = [];
+    const result = await runtime.runFeature(
+      {
+        feature: 'oom',
+        tasks: [
+          { id: 'hog', priority: 'HIGH', files: [], run: { module: tasks, export: 'allocate' } },
+          { id: 'after', files: ['after.txt'], run: { shell: 'echo after > after.txt' } },
+        ],
+      },
+      { onEvent: (e) => events.push(e) },
+    );
+    const hog = result.tasks.find((t) => t.id === 'hog');
+    expect(hog).toMatchObject({ status: 'failed', error: { code: 'WORKER_OOM' } });
+    expect(hog?.error?.message).toMatch(/out of heap \(--max-old-space-size=32\)/);
+    expect(result.tasks.find((t) => t.id === 'after')?.status).toBe('committed');
+    const workers = workersOf(events);
+    expect(workers.after).not.toBe(workers.hog);
+    expect(await readTree(ws)).toEqual({ 'after.txt': 'after\n' });
+    expect(await runtime.metricsText()).toMatch(/ordo_runtime_worker_crashes_total 1/);
+  });
+
+  it('catches a task that blocks its event loop as TASK_STALLED with no timeoutMs, kills and replaces its worker', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { workers: { stallTimeoutMs: 1_500 } },
+    });
+    const events: FeatureEvent[] = [];
+    const result = await runtime.runFeature(
+      {
+        feature: 'stall',
+        tasks: [
+          { id: 'spin', priority: 'HIGH', files: [], run: { module: tasks, export: 'block' } },
+          { id: 'after', files: ['after.txt'], run: { shell: 'echo after > after.txt' } },
+          // Busy for longer than the stall limit, but its event loop turns: heartbeats keep it alive.
+          {
+            id: 'slow',
+            priority: 'LOW',
+            files: ['slow.txt'],
+            run: { module: tasks, export: 'combine', input: { path: 'slow.txt', delayMs: 2_500 } },
+          },
+        ],
+      },
+      { onEvent: (e) => events.push(e) },
+    );
+    const spin = result.tasks.find((t) => t.id === 'spin');
+    expect(spin).toMatchObject({ status: 'failed', error: { code: 'TASK_STALLED' } });
+    expect(spin?.error?.message).toMatch(/no heartbeat/);
+    expect(result.tasks.find((t) => t.id === 'after')?.status).toBe('committed');
+    expect(result.tasks.find((t) => t.id === 'slow')?.status).toBe('committed');
+    const workers = workersOf(events);
+    expect(workers.after).not.toBe(workers.spin);
+    expect(await runtime.metricsText()).toMatch(/ordo_runtime_worker_crashes_total 1/);
+  });
+
+  it('enforces config.workers.maxRestartsPerHour: past it, tasks fail with POOL_RESTART_BUDGET', async () => {
+    const ws = await tempWorkspace();
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { workers: { maxRestartsPerHour: 1 } },
+    });
+    const crash = (id: string, priority: 'CRITICAL' | 'HIGH') => ({
+      id,
+      priority,
+      files: [],
+      run: { module: tasks, export: 'exitWorker' },
+    });
+    // One worker, by priority: c1 crashes it (the one restart allowed), c2 crashes its replacement, and
+    // then the pool is degraded and starts no third worker.
+    const result = await runtime.runFeature({
+      feature: 'budget',
+      tasks: [
+        crash('c1', 'CRITICAL'),
+        crash('c2', 'HIGH'),
+        { id: 'late', priority: 'LOW', files: ['late.txt'], run: { shell: 'echo late > late.txt' } },
+      ],
+    });
+    const byId = Object.fromEntries(result.tasks.map((t) => [t.id, t]));
+    expect(byId.c1).toMatchObject({ status: 'failed', error: { code: 'WORKER_CRASHED' } });
+    expect(byId.c2).toMatchObject({ status: 'failed', error: { code: 'WORKER_CRASHED' } });
+    expect(byId.late).toMatchObject({ status: 'failed', error: { code: 'POOL_RESTART_BUDGET' } });
+    expect(await readTree(ws)).toEqual({});
+  });
+});
