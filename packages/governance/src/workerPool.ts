@@ -299,6 +299,8 @@ const UNEXPECTED: ReadonlySet<WorkerExitReason> = new Set([
   'handshake',
   'stalled',
 ]);
+/** Exits of a worker that had been ready, replaced at once. */
+const REPLACED: ReadonlySet<WorkerExitReason> = new Set(['crash', 'oom', 'stalled']);
 const OOM_TEXT = /heap out of memory|Reached heap limit|Allocation failed|out of memory/i;
 
 /**
@@ -1154,7 +1156,9 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       const crash =
         worker.handshakeError ??
         (worker.startError !== undefined
-          ? workerStartFailed(describe(worker.startError), worker.startError)
+          ? isOrdoError(worker.startError)
+            ? worker.startError // the launcher's own error says what to do (image not found, breaker open)
+            : workerStartFailed(describe(worker.startError), worker.startError)
           : workerCrashed('A worker exited unexpectedly', info));
       this.#recordCrash(crash);
       log.warn(
@@ -1213,6 +1217,15 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       );
     }
     this.#pump();
+    if (
+      REPLACED.has(reason) &&
+      this.#closing === undefined &&
+      !this.degraded &&
+      this.#workers.size < this.maxWorkers
+    ) {
+      // A worker that was serving died: its replacement starts now, not when the next task comes.
+      this.#spawn();
+    }
     worker.markExited();
   }
 

@@ -362,6 +362,8 @@ describe('WorkerPool life cycle', () => {
     const crash = () => rejection(pool.run({ op: 'countAndCrash', file, crashUntil: 100 }));
     expect(isOrdoError(await crash(), 'WORKER_CRASHED')).toBe(true);
     expect(pool.degraded).toBe(false);
+    // The crashed worker is replaced at once, before any task asks for one.
+    await until(() => pool.stats().idle === 1);
     clock.advance(60_000);
     expect(isOrdoError(await crash(), 'WORKER_CRASHED')).toBe(true);
     expect(pool.degraded).toBe(true);
