@@ -160,6 +160,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const admission = createAdmission({
     monitor,
     queue,
+    // Retry-After from the pool's measured task durations and its real worker count.
+    pool,
     rejectAtFraction: config.admission.memoryThreshold,
     onReject: (d) =>
       metrics.admissionRejections.inc({ reason: d.code === 'MEMORY_PRESSURE' ? 'memory' : 'queue_full' }),

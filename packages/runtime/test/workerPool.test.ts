@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRuntime, type FeatureEvent } from '../src/index.js';
+import { createRuntime, type FeatureEvent, parsePlan } from '../src/index.js';
 import { fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
 const tasks = fixture('tasks.mjs');
@@ -129,5 +129,30 @@ describe("the runtime's workers come from the governance pool", () => {
     expect(byId.c2).toMatchObject({ status: 'failed', error: { code: 'WORKER_CRASHED' } });
     expect(byId.late).toMatchObject({ status: 'failed', error: { code: 'POOL_RESTART_BUDGET' } });
     expect(await readTree(ws)).toEqual({});
+  });
+});
+
+describe('preemptable tasks', () => {
+  const base = { feature: 'p', tasks: [{ id: 'a', files: [], run: { shell: 'true' } }] };
+
+  it('are marked in the plan; an unmarked plan keeps its digest', () => {
+    const plain = parsePlan(base);
+    const marked = parsePlan({ ...base, tasks: [{ ...base.tasks[0], preemptable: true }] } as never);
+    const unmarked = parsePlan({ ...base, tasks: [{ ...base.tasks[0], preemptable: false }] } as never);
+    expect(marked.tasks[0]?.preemptable).toBe(true);
+    expect(plain.tasks[0]).not.toHaveProperty('preemptable');
+    expect(unmarked.digest).toBe(plain.digest);
+    expect(marked.digest).not.toBe(plain.digest);
+  });
+
+  it('refuse a preemptable that is not a boolean with PLAN_INVALID', () => {
+    expect(() => parsePlan({ ...base, tasks: [{ ...base.tasks[0], preemptable: 'yes' }] } as never)).toThrow(
+      expect.objectContaining({
+        code: 'PLAN_INVALID',
+        issues: [
+          expect.objectContaining({ path: 'tasks[0].preemptable', message: 'expected true or false' }),
+        ],
+      }),
+    );
   });
 });

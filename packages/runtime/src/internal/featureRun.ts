@@ -284,6 +284,7 @@ export async function runFeatureOn(
           const result = await parts.pool.run(payload, {
             id: task.id,
             priority: task.priority,
+            preemptable: task.preemptable === true,
             signal: abort.signal,
             onStart: (start) => {
               // The time limit counts from when the task got a worker.
