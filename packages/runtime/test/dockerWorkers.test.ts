@@ -37,12 +37,17 @@ async function containers(filters: string[], all = true): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
-function dockerRuntime(workspace: string, extra: Record<string, unknown> = {}) {
+function dockerRuntime(
+  workspace: string,
+  extra: Record<string, unknown> = {},
+  config?: { workers: { heapMb: number } },
+) {
   return createRuntime({
     workspace,
     workers: 2,
     launcher: 'docker',
     docker: { image: IMAGE, labels: { 'ordo.test.run': runLabel }, ...extra },
+    ...(config ? { config } : {}),
   });
 }
 
@@ -186,6 +191,32 @@ describe.skipIf(skip)("launcher: 'docker' on a real engine", () => {
       expect(liveIds).toContain('w3');
     }
     expect(await containers([])).toEqual([]);
+  }, 120_000);
+
+  it('caps the heap of a container worker at config.workers.heapMb', async () => {
+    const ws = await tempWorkspace();
+    const modules = path.dirname(tasks);
+    await using runtime = await dockerRuntime(
+      ws,
+      { mounts: [{ source: modules, target: modules }] },
+      {
+        workers: { heapMb: 80 },
+      },
+    );
+    const result = await runtime.runFeature({
+      feature: 'heap-in-container',
+      tasks: [
+        {
+          id: 'h',
+          files: ['heap.txt'],
+          run: { module: tasks, export: 'heapLimit', input: { path: 'heap.txt' } },
+        },
+      ],
+    });
+    expect(result.status).toBe('succeeded');
+    const limit = Number((await readTree(ws))['heap.txt']?.split(' ')[0]);
+    expect(limit).toBeGreaterThanOrEqual(80 * 2 ** 20);
+    expect(limit).toBeLessThanOrEqual((80 + 64) * 2 ** 20);
   }, 120_000);
 
   it('reads a module outside the mounts only once its directory is mounted', async () => {

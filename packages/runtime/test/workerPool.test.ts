@@ -1,9 +1,19 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { processAlive } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, parsePlan } from '../src/index.js';
 import { fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
 const tasks = fixture('tasks.mjs');
 const MiB = 1024 * 1024;
+
+/** Waits (polling, up to 10 s) until `predicate` holds; for outcomes of real processes. */
+async function until(predicate: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !predicate(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(predicate()).toBe(true);
+}
 
 /** The worker ids of the task-start events, by task id. */
 function workersOf(events: readonly FeatureEvent[]): Record<string, string> {
@@ -99,6 +109,25 @@ describe("the runtime's workers come from the governance pool", () => {
     const workers = workersOf(events);
     expect(workers.after).not.toBe(workers.spin);
     expect(await runtime.metricsText()).toMatch(/ordo_runtime_worker_crashes_total 1/);
+  });
+
+  it('kills the whole process group of a stalled worker: what its task started dies with it', async () => {
+    const ws = await tempWorkspace();
+    const pidFile = path.join(await tempDir('ordo-stall-pid-'), 'pid');
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      config: { workers: { stallTimeoutMs: 1_000 } },
+    });
+    const result = await runtime.runFeature({
+      feature: 'stall-group',
+      tasks: [
+        { id: 'spin', files: [], run: { module: tasks, export: 'spawnThenBlock', input: { pidFile } } },
+      ],
+    });
+    expect(result.tasks[0]).toMatchObject({ status: 'failed', error: { code: 'TASK_STALLED' } });
+    const grandchild = Number(await readFile(pidFile, 'utf8'));
+    await until(() => !processAlive(grandchild));
   });
 
   it('enforces config.workers.maxRestartsPerHour: past it, tasks fail with POOL_RESTART_BUDGET', async () => {
