@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { processAlive } from '@ordo/contracts/testing';
+import { SubprocessLauncher } from '@ordo/launcher';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, parsePlan } from '../src/index.js';
@@ -183,5 +184,29 @@ describe('preemptable tasks', () => {
         ],
       }),
     );
+  });
+});
+
+describe('the worker handshake on a launcher', () => {
+  it.each([
+    ['{"type":"READY","v":"1","pid":7}', '"1"'],
+    ['{"type":"READY","v":2,"pid":7}', '2'],
+    ['{"type":"READY","pid":7}', 'undefined (none announced)'],
+  ])('%s fails the run with IPC_VERSION_MISMATCH at once, never a startup timeout', async (line, got) => {
+    const ws = await tempWorkspace();
+    const script = path.join(await tempDir('ordo-bad-worker-'), 'worker.mjs');
+    // Announces the wrong version, then waits (for stdin to end) like a real worker.
+    await writeFile(script, `console.log(${JSON.stringify(line)}); process.stdin.resume();\n`);
+    const launcher = new SubprocessLauncher({ command: process.execPath, args: [script], cwd: ws });
+    await using runtime = await createRuntime({
+      workspace: ws,
+      workers: 1,
+      launcher,
+      config: { workers: { maxRestartsPerHour: 0 } },
+    });
+    await expect(
+      runtime.runFeature({ feature: 'v', tasks: [{ id: 'a', files: [], run: { shell: 'true' } }] }),
+    ).rejects.toMatchObject({ code: 'IPC_VERSION_MISMATCH', details: { workerId: 'w1', got } });
+    expect(await readTree(ws)).toEqual({});
   });
 });
