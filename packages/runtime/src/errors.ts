@@ -12,27 +12,16 @@ export const RuntimeErrorCode = {
   /** The plan file cannot be read or is not YAML/JSON. */
   PLAN_UNREADABLE: 'PLAN_UNREADABLE',
   /**
-   * A task's command exited non-zero (`details.exitCode`, `details.stderrTail`) or its module threw
-   * (`details.remoteCode`). The task codes are `@ordo/contracts`' `TaskErrorCode`, shared with the pool.
+   * The task codes, shared with the worker pool (`TaskErrorCode` of `@ordo/contracts`): `TASK_FAILED` (a
+   * command exited non-zero, `details.exitCode` / `details.stderrTail`, or a module threw,
+   * `details.remoteCode`), `TASK_TIMEOUT` (past `timeoutMs`, counted from when it got a worker),
+   * `TASK_CANCELLED`, `TASK_STALLED` (no heartbeat for `config.workers.stallTimeoutMs`: a task blocking its
+   * event loop; the worker was killed and replaced), `TASK_DROPPED`, `WORKER_OOM` (out of heap,
+   * `config.workers.heapMb`; the run goes on on a replacement), `WORKER_CRASHED`, `WORKER_START_FAILED`.
    */
-  TASK_FAILED: TaskErrorCode.TASK_FAILED,
-  /** The task ran on its worker past its `timeoutMs` (counted from when it got a worker). */
-  TASK_TIMEOUT: TaskErrorCode.TASK_TIMEOUT,
-  /**
-   * The task's worker sent no heartbeat for `config.workers.stallTimeoutMs` (a task blocking its event
-   * loop): the task failed, the worker was killed and replaced.
-   */
-  TASK_STALLED: TaskErrorCode.TASK_STALLED,
-  /** The task ran its worker out of heap (`config.workers.heapMb`); the worker is replaced, the run goes on. */
-  WORKER_OOM: TaskErrorCode.WORKER_OOM,
-  /** The worker running the task died; the worker is replaced, the task fails. */
-  WORKER_CRASHED: TaskErrorCode.WORKER_CRASHED,
-  /** A worker did not start or did not speak protocol v1. */
-  WORKER_START_FAILED: TaskErrorCode.WORKER_START_FAILED,
+  ...TaskErrorCode,
   /** A worker answered with something the protocol does not allow (a malformed result). */
   WORKER_PROTOCOL: 'WORKER_PROTOCOL',
-  /** The task was cancelled (the caller's signal, or the runtime closed) before it committed. */
-  TASK_CANCELLED: TaskErrorCode.TASK_CANCELLED,
   /** The runtime was closed; create a new one. */
   RUNTIME_CLOSED: 'RUNTIME_CLOSED',
   /** A feature is already running on this runtime; runs are one at a time. */
