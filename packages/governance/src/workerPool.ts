@@ -929,6 +929,7 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     if (worker.state === 'stopping') transport.kill();
     worker.log.info({ heapMB: this.heapMB }, 'worker spawned');
     this.emit('workerSpawned', { workerId: worker.id, pid: transport.pid });
+    transport.listen();
   }
 
   #onLine(worker: Worker, line: string): void {

@@ -54,6 +54,8 @@ export function startChildWorker(
   });
   return {
     pid: child.pid,
+    // Lines come from stream callbacks, always after the synchronous start: nothing to hold back.
+    listen: () => {},
     send: (line) => {
       child.stdin.write(`${line}\n`);
     },

@@ -41,7 +41,7 @@ export async function startLauncherWorker(
     });
   };
   const pid = (handle as { pid?: unknown }).pid;
-  void (async () => {
+  const read = async () => {
     try {
       for await (const line of io.lines()) events.line(line);
     } catch (error) {
@@ -53,9 +53,15 @@ export async function startLauncherWorker(
     const reason = h.reason;
     const signal = /\b(SIG[A-Z]+)\b/.exec(reason ?? '')?.[1] ?? null;
     events.exit({ code: h.exitCode ?? null, signal, reason, stderr: h.logTail });
-  })();
+  };
+  let listening = false;
   return {
     pid: typeof pid === 'number' ? pid : undefined,
+    listen: () => {
+      if (listening) return;
+      listening = true;
+      void read();
+    },
     send: (line) => {
       io.send(line).catch((error: unknown) => logger.debug({ err: error }, 'worker input closed'));
     },

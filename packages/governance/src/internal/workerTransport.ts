@@ -29,6 +29,11 @@ export interface TransportEvents {
 export interface WorkerTransport {
   /** The worker's process id, when it is a local process. */
   readonly pid: number | undefined;
+  /**
+   * Starts delivering the worker's lines and exit to the events. The pool calls it once it holds the
+   * transport, so a line that was already buffered (a READY) never arrives before the pool can answer it.
+   */
+  listen(): void;
   /** Sends one protocol line (without newline); a failure is the worker's end, reported through `exit`. */
   send(line: string): void;
   /** After SHUTDOWN was sent: lets the worker exit on its own (ends its input). */
