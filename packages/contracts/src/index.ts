@@ -6,6 +6,20 @@
 export { type ChildAbort, childAbortController } from './abort.js';
 export type { Breaker, BreakerContext, BreakerState } from './breaker.js';
 export { type Clock, sleepOn, systemClock, type TimerHandle, type TimerOptions } from './clock.js';
+export {
+  type ChildMessage,
+  ChunkAssembler,
+  encodeMessage,
+  encodeResult,
+  IPC_PROTOCOL_VERSION,
+  IpcEnv,
+  type ParentMessage,
+  type ParseResult,
+  parseChildMessage,
+  parseParentMessage,
+  type WireError,
+  type WireLogLevel,
+} from './ipc.js';
 export type { KeyedMutex } from './keyedMutex.js';
 export type {
   Launcher,
@@ -16,6 +30,7 @@ export type {
   WorkerSpec,
   WorkerStatusChange,
 } from './launcher.js';
+export { LineSplitter, type LineSplitterOptions } from './lineSplitter.js';
 export { type LogFields, type LogFn, type Logger, noopLogger } from './logger.js';
 export {
   MEMORY_LEVELS,
@@ -29,6 +44,19 @@ export { isOrdoError, OrdoError, type OrdoErrorOptions, type SerializedError } f
 export type { Policy, PolicyContext } from './policy.js';
 export { type GroupLeader, signalProcessGroup } from './processGroup.js';
 export type { RateLimitDecision, RateLimiter } from './rateLimiter.js';
+export {
+  type RemoteError,
+  TaskCancelledError,
+  TaskDroppedError,
+  TaskErrorCode,
+  type TaskErrorOptions,
+  TaskFailedError,
+  TaskStalledError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  WorkerOomError,
+  WorkerStartError,
+} from './taskErrors.js';
 export {
   isTaskPriority,
   TASK_PRIORITIES,

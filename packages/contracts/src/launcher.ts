@@ -36,6 +36,10 @@ export interface WorkerHandle {
   readonly healthCheckAt: number | undefined;
   /** The worker's stdin/stdout channel, where the launcher provides one. */
   readonly io?: WorkerIo | undefined;
+  /** Why the status last changed (e.g. `exit code 3; last output: "boom"`), where the launcher says. */
+  readonly reason?: string | undefined;
+  /** The worker's last stderr or log lines, where the launcher keeps them (for crash and OOM reports). */
+  readonly logTail?: readonly string[] | undefined;
 }
 
 /** A change of a worker's status, as emitted by a launcher's `status` event. */

@@ -29,6 +29,11 @@ export interface OrdoConfig {
     idleTimeoutMs: number;
     /** How many restarts per hour a worker slot may take before it is given up. Critical. @default 10 */
     maxRestartsPerHour: number;
+    /**
+     * A worker silent (no heartbeat) for longer is STALLED: its task fails with `TASK_STALLED`, the worker is
+     * killed and replaced. Critical. @default 120000 (2 min)
+     */
+    stallTimeoutMs: number;
   };
   queue: {
     /** The priority queue's `maxDepth`. Critical. @default 5 */
@@ -89,7 +94,14 @@ export interface OrdoConfig {
 
 /** The defaults of ordo's design. */
 export const defaultConfig: OrdoConfig = deepFreeze({
-  workers: { max: 2, heapMb: 512, rssWarningMb: 300, idleTimeoutMs: 300_000, maxRestartsPerHour: 10 },
+  workers: {
+    max: 2,
+    heapMb: 512,
+    rssWarningMb: 300,
+    idleTimeoutMs: 300_000,
+    maxRestartsPerHour: 10,
+    stallTimeoutMs: 120_000,
+  },
   queue: { maxDepth: 5 },
   memory: {
     limitBytes: 'auto',
@@ -138,6 +150,7 @@ export const configSchema = z
       rssWarningMb: int(1, 262_144, ' MB (256 GiB)'),
       idleTimeoutMs: ms(),
       maxRestartsPerHour: int(0, 3_600),
+      stallTimeoutMs: ms(1_000),
     }),
     queue: z.object({ maxDepth: int(1, 1_000_000) }),
     memory: z.object({

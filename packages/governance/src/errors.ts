@@ -233,28 +233,20 @@ export class TaskKilledError extends OrdoError {
 // ---- Worker pool, IPC protocol and admission ----------------------------------------------------------
 
 /**
- * The codes of the worker pool, its IPC protocol and HTTP admission. Branch on these
- * (`isOrdoError(e, 'WORKER_OOM')`), never on message text.
+ * The codes of the worker pool and its IPC protocol. Branch on these (`isOrdoError(e, 'POOL_CLOSED')`),
+ * never on message text. A task run on the pool fails with the task codes of `@ordo/contracts`
+ * (`TaskErrorCode`: `TASK_FAILED`, `TASK_TIMEOUT`, `TASK_CANCELLED`, `TASK_STALLED`, `TASK_DROPPED`,
+ * `WORKER_OOM`, `WORKER_CRASHED`, `WORKER_START_FAILED`), shared with the runtime.
  */
 export const PoolErrorCode = {
-  /** The task's worker ran out of heap (`--max-old-space-size`) and died; the pool replaced it. */
-  WORKER_OOM: 'WORKER_OOM',
-  /** The task's worker exited or was killed while running it (or failed to start); the pool replaced it. */
-  WORKER_CRASHED: 'WORKER_CRASHED',
-  /** The task's handler threw in the worker; `remote` holds the worker-side name, message, stack and code. */
-  TASK_FAILED: 'TASK_FAILED',
-  /** The caller's signal aborted the task; the worker was sent CANCEL and killed if it did not stop in time. */
-  TASK_CANCELLED: 'TASK_CANCELLED',
-  /** The task ran longer than `taskTimeoutMs`; it was cancelled like an aborted task. */
-  TASK_TIMEOUT: 'TASK_TIMEOUT',
-  /** A queued task was dropped: evicted by a higher-priority task, skipped (heartbeat under memory pressure) or removed. */
-  TASK_DROPPED: 'TASK_DROPPED',
   /** The pool's queue is full; nothing was queued. Retry later or raise the queue's `maxDepth`. */
   POOL_QUEUE_FULL: 'POOL_QUEUE_FULL',
   /** Workers crashed more than `maxRestartsPerHour` times within the last hour; the pool stopped respawning them. */
   POOL_RESTART_BUDGET: 'POOL_RESTART_BUDGET',
   /** The pool was closed: it runs nothing more. */
   POOL_CLOSED: 'POOL_CLOSED',
+  /** The pool's launcher gives its workers no stdin/stdout channel (`WorkerHandle.io`) to speak IPC v1 over. */
+  POOL_LAUNCHER_UNSUPPORTED: 'POOL_LAUNCHER_UNSUPPORTED',
   /** A worker announced another protocol version in its READY message. */
   IPC_VERSION_MISMATCH: 'IPC_VERSION_MISMATCH',
   /** A worker's chunked result passed `maxResultBytes`, or its chunks could not be reassembled. */
@@ -271,86 +263,11 @@ export interface WorkerExitInfo {
   /** The exit code, `null` when killed by a signal. */
   code: number | null;
   /** The signal that ended it, if any. */
-  signal: NodeJS.Signals | null;
+  signal: string | null;
   /** The last lines the worker wrote on stderr (at most 20). */
   stderr: readonly string[];
-}
-
-/** A task failed because its worker ran out of heap. The pool stays healthy: the worker was replaced. */
-export class WorkerOomError extends OrdoError {
-  override readonly code = PoolErrorCode.WORKER_OOM;
-
-  constructor(taskId: string, heapMB: number, exit: WorkerExitInfo) {
-    super(
-      `Task ${taskId} ran its worker out of heap (--max-old-space-size=${heapMB}). Lower the task's memory use or raise heapMB.`,
-      { details: { taskId, heapMB, ...exit } },
-    );
-  }
-}
-
-/** A task failed because its worker exited while running it, or a worker failed to start. */
-export class WorkerCrashedError extends OrdoError {
-  override readonly code = PoolErrorCode.WORKER_CRASHED;
-
-  constructor(what: string, exit: WorkerExitInfo, cause?: unknown) {
-    const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-    super(
-      `${what}: worker ${exit.workerId} (pid ${exit.pid}) ended with ${how}. Check its stderr (in details) for the cause; pass retries to run() to retry such tasks.`,
-      { cause, details: { ...exit } },
-    );
-  }
-}
-
-/** The task's handler threw in the worker. `remote` is the worker-side error as it crossed the wire. */
-export class TaskFailedError extends OrdoError {
-  override readonly code = PoolErrorCode.TASK_FAILED;
-  /** The worker-side error: name, message, stack and code. */
-  readonly remote: { name: string; message: string; stack?: string | undefined; code?: string | undefined };
-
-  constructor(taskId: string, remote: TaskFailedError['remote']) {
-    super(`Task ${taskId} failed in its worker: ${remote.name}: ${remote.message}`, {
-      details: { taskId, remoteCode: remote.code },
-    });
-    this.remote = remote;
-  }
-}
-
-/** The task was cancelled through its signal; `cause` is the signal's reason. */
-export class TaskCancelledError extends OrdoError {
-  override readonly code = PoolErrorCode.TASK_CANCELLED;
-
-  constructor(taskId: string, cause?: unknown) {
-    super(`Task ${taskId} was cancelled by its caller; its worker was told to stop.`, {
-      cause,
-      details: { taskId },
-    });
-  }
-}
-
-/** The task ran past `taskTimeoutMs` and was cancelled. */
-export class TaskTimeoutError extends OrdoError {
-  override readonly code = PoolErrorCode.TASK_TIMEOUT;
-
-  constructor(taskId: string, timeoutMs: number) {
-    super(
-      `Task ${taskId} ran longer than taskTimeoutMs (${timeoutMs} ms) and was cancelled. Raise taskTimeoutMs if such tasks are expected to be slow.`,
-      { details: { taskId, timeoutMs } },
-    );
-  }
-}
-
-/** A queued task was dropped before it ran. */
-export class TaskDroppedError extends OrdoError {
-  override readonly code = PoolErrorCode.TASK_DROPPED;
-
-  constructor(taskId: string, reason: 'evicted' | 'skipped' | 'removed') {
-    const why = {
-      evicted: 'was evicted from the full queue by a higher-priority task',
-      skipped: 'was skipped because memory is high (heartbeats are dropped first)',
-      removed: 'was removed from the queue',
-    }[reason];
-    super(`Task ${taskId} ${why}; it never ran. Submit it again later.`, { details: { taskId, reason } });
-  }
+  /** Why its launcher says it ended, when it ran on a launcher. */
+  reason?: string | undefined;
 }
 
 /** The pool's queue is full. */
@@ -383,6 +300,18 @@ export class PoolClosedError extends OrdoError {
 
   constructor() {
     super('The worker pool is closed: it runs nothing more. Create a new pool.');
+  }
+}
+
+/** The pool's launcher started a worker without a stdin/stdout channel. */
+export class PoolLauncherUnsupportedError extends OrdoError {
+  override readonly code = PoolErrorCode.POOL_LAUNCHER_UNSUPPORTED;
+
+  constructor(workerId: string) {
+    super(
+      `The launcher started worker ${workerId} without a stdin/stdout channel (handle.io), so the pool cannot send it tasks. Use a launcher whose handles have io (a ContainerLauncher needs attachStdio: true).`,
+      { details: { workerId } },
+    );
   }
 }
 

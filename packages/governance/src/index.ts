@@ -76,19 +76,14 @@ export {
   PolicyTimeoutError,
   PoolClosedError,
   PoolErrorCode,
+  PoolLauncherUnsupportedError,
   PoolQueueFullError,
   PoolRestartBudgetError,
   QueueClosedError,
   QueueItemError,
-  TaskCancelledError,
-  TaskDroppedError,
-  TaskFailedError,
   TaskKilledError,
   TaskPreemptedError,
-  TaskTimeoutError,
-  WorkerCrashedError,
   type WorkerExitInfo,
-  WorkerOomError,
 } from './errors.js';
 export {
   type FallbackOptions,
@@ -102,21 +97,6 @@ export {
   type HealthHandlerOptions,
   type HealthReport,
 } from './healthHandler.js';
-export {
-  type ChildMessage,
-  ChunkAssembler,
-  encodeMessage,
-  encodeResult,
-  IPC_PROTOCOL_VERSION,
-  IpcEnv,
-  LineSplitter,
-  type ParentMessage,
-  type ParseResult,
-  parseChildMessage,
-  parseParentMessage,
-  type WireError,
-  type WireLogLevel,
-} from './ipcProtocol.js';
 export {
   type GovernedMonitor,
   type GovernorAction,

@@ -45,12 +45,15 @@ export type PolicyMetricsSource =
 
 /**
  * What `bind` reads from a worker pool (the governance worker pool implements it). `stats()` is read at
- * each scrape; an `oom` event, if the pool emits one, counts a worker killed for running out of memory.
+ * each scrape; an `oom` event, if the pool emits one, counts a worker killed for running out of memory, a
+ * `stalled` event one killed for a stale heartbeat.
  */
 export interface PoolMetricsSource {
   stats(): { active: number; idle: number };
   on?(event: 'oom', listener: (workerId: string) => void): unknown;
+  on?(event: 'stalled', listener: (stall: unknown) => void): unknown;
   off?(event: 'oom', listener: (workerId: string) => void): unknown;
+  off?(event: 'stalled', listener: (stall: unknown) => void): unknown;
 }
 
 /** The sources `bind` keeps the metrics current from; each is optional. */
@@ -99,6 +102,8 @@ export interface GovernanceMetrics {
   readonly workersIdle: Gauge;
   /** `worker_oom_kills_total`: workers killed for running out of memory. */
   readonly workerOomKills: Counter;
+  /** `worker_stalls_total`: workers killed because their heartbeat went stale (a blocked event loop). */
+  readonly workerStalls: Counter;
   /** `queue_depth{priority}`: CRITICAL … HEARTBEAT. */
   readonly queueDepth: Gauge<'priority'>;
   /** `tasks_preempted_total`. */
@@ -219,6 +224,7 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
       if (pools.size > 0) this.set(sumPools((s) => s.idle));
     }),
     workerOomKills: counter('worker_oom_kills_total', 'Workers killed for running out of memory.'),
+    workerStalls: counter('worker_stalls_total', 'Workers killed because their heartbeat went stale.'),
     queueDepth: gauge('queue_depth', 'Queued items per priority level.', ['priority'], function collect() {
       for (const priority of TASK_PRIORITIES) {
         let depth = 0;
@@ -292,6 +298,7 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
   };
   const onSkipped = () => metrics.heartbeatsSkipped.inc();
   const onOom = () => metrics.workerOomKills.inc();
+  const onStalled = () => metrics.workerStalls.inc();
 
   const bind = ({ monitor, queue, breakers, pool, policies }: MetricsSources): MetricsBinding => {
     if (policies) policySets.add(policies);
@@ -309,6 +316,7 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
     if (pool) {
       pools.add(pool);
       pool.on?.('oom', onOom);
+      pool.on?.('stalled', onStalled);
     }
     let bound = true;
     const unbind = () => {
@@ -325,6 +333,7 @@ export function createMetrics(options: MetricsOptions = {}): GovernanceMetrics {
       if (pool) {
         pools.delete(pool);
         pool.off?.('oom', onOom);
+        pool.off?.('stalled', onStalled);
       }
     };
     return { unbind, [Symbol.dispose]: unbind };

@@ -4,18 +4,20 @@
  * cancellation are handled here.
  * @packageDocumentation
  */
-import { type Clock, systemClock, type TimerHandle } from '@ordo/contracts';
 import {
   type ChildMessage,
+  type Clock,
   encodeMessage,
   encodeResult,
   IPC_PROTOCOL_VERSION,
   IpcEnv,
   LineSplitter,
   parseParentMessage,
+  systemClock,
+  type TimerHandle,
   type WireError,
   type WireLogLevel,
-} from './ipcProtocol.js';
+} from '@ordo/contracts';
 
 /** What a task handler receives besides its payload. */
 export interface TaskContext {
@@ -197,9 +199,12 @@ export function serveWorker<P = unknown, R = unknown>(
   };
 
   // The parent is trusted and payloads have no size limit: only cap a line near V8's longest string.
-  const splitter = new LineSplitter(MAX_INPUT_LINE, onLine, (length) =>
-    send({ type: 'LOG', level: 'warn', msg: `worker dropped a ${length}-character line` }),
-  );
+  const splitter = new LineSplitter(onLine, {
+    maxLineLength: MAX_INPUT_LINE,
+    onOverflow: (length) =>
+      send({ type: 'LOG', level: 'warn', msg: `worker dropped a ${length}-character line` }),
+    skipEmpty: true,
+  });
   const onData = (data: string | Buffer) => splitter.push(typeof data === 'string' ? data : data.toString());
   const onEnd = () => {
     splitter.end();

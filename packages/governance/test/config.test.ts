@@ -48,6 +48,7 @@ describe('loadConfig', () => {
       rssWarningMb: 300,
       idleTimeoutMs: 300_000,
       maxRestartsPerHour: 10,
+      stallTimeoutMs: 120_000,
     });
     expect(config.queue.maxDepth).toBe(5);
     expect(config.memory.thresholds).toEqual({ warning: 0.7, critical: 0.85, emergency: 0.95 });
@@ -158,7 +159,8 @@ describe('loadConfig', () => {
       {
         path: 'workers.maxx',
         value: 4,
-        expected: 'a known key of workers (max, heapMb, rssWarningMb, idleTimeoutMs, maxRestartsPerHour)',
+        expected:
+          'a known key of workers (max, heapMb, rssWarningMb, idleTimeoutMs, maxRestartsPerHour, stallTimeoutMs)',
         source: `${file}:2`,
         hint: 'did you mean "workers.max"?',
       },

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
+import { type ChildMessage, parseChildMessage } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
 import { describe, expect, it } from 'vitest';
-import { type ChildMessage, parseChildMessage } from '../src/index.js';
 import { serveWorker, type WorkerHandler } from '../src/worker.js';
 
 /** Runs serveWorker in-process on stream pairs and collects what it sends. */

@@ -30,6 +30,7 @@ describe('createMetrics', () => {
       'ordo_workers_active',
       'ordo_workers_idle',
       'ordo_worker_oom_kills_total',
+      'ordo_worker_stalls_total',
       'ordo_queue_depth',
       'ordo_tasks_preempted_total',
       'ordo_tasks_killed_total',
@@ -119,7 +120,7 @@ describe('createMetrics', () => {
       source: () => ({ rss: 800, heapUsed: 1, heapTotal: 1, external: 0, arrayBuffers: 0 }),
     });
     monitor.sample();
-    const pool = Object.assign(new EventEmitter<{ oom: [workerId: string] }>(), {
+    const pool = Object.assign(new EventEmitter<{ oom: [workerId: string]; stalled: [unknown] }>(), {
       stats: () => ({ active: 0, idle: 2 }),
     });
     const metrics = createMetrics();
@@ -128,6 +129,8 @@ describe('createMetrics', () => {
     expect(await sample(metrics.registry, 'ordo_memory_level')).toBe(1);
     pool.emit('oom', 'w1');
     expect(await sample(metrics.registry, 'ordo_worker_oom_kills_total')).toBe(1);
+    pool.emit('stalled', { workerId: 'w2' });
+    expect(await sample(metrics.registry, 'ordo_worker_stalls_total')).toBe(1);
     metrics.admissionRejections.inc({ reason: 'memory' });
     expect(await sample(metrics.registry, 'ordo_admission_rejections_total{reason="memory"}')).toBe(1);
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOrdoError, TaskPriority } from '@ordo/contracts';
-import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
+import { ManualClock, processAlive, RecordingLogger } from '@ordo/contracts/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PriorityQueue, type QueueItem, WorkerPool, type WorkerPoolEvents } from '../src/index.js';
@@ -132,6 +132,43 @@ describe('WorkerPool', () => {
     expect(ooms).toEqual([exits[0]?.workerId]);
     expect(await pool.run({ op: 'echo', value: 'still here' })).toBe('still here');
     expect(pool.degraded).toBe(false);
+  });
+
+  it('fails a task that blocks its event loop with TASK_STALLED, kills its worker and runs on a new one (fake time)', async () => {
+    const clock = new ManualClock(0);
+    await using pool = newPool({ clock, stallTimeoutMs: 10_000, maxRestartsPerHour: 5 });
+    const exits = record(pool as never, 'workerExited');
+    const stalls = record(pool as never, 'stalled');
+    const started = record(pool as never, 'taskStarted');
+    const before = (await pool.run({ op: 'pid' })) as number;
+    const blocked = rejection(pool.run({ op: 'block' }));
+    await until(() => started.length === 2);
+    clock.advance(9_999);
+    expect(pool.stats().stalls).toBe(0);
+    clock.advance(2);
+    const error = await blocked;
+    expect(isOrdoError(error, 'TASK_STALLED')).toBe(true);
+    expect(error).toMatchObject({ details: { stallTimeoutMs: 10_000, workerId: 'w1' } });
+    expect(stalls).toEqual([expect.objectContaining({ workerId: 'w1', taskId: started[1]?.taskId })]);
+    await until(() => exits.length === 1);
+    expect(exits[0]).toMatchObject({ workerId: 'w1', reason: 'stalled', signal: 'SIGKILL' });
+    expect(processAlive(before)).toBe(false);
+    const after = await pool.run({ op: 'pid' });
+    expect(after).not.toBe(before);
+    expect(pool.stats()).toMatchObject({ stalls: 1, crashes: 1, restartsInLastHour: 1, degraded: false });
+  });
+
+  it('does not stall a worker whose task is busy but whose heartbeats keep coming', async () => {
+    await using pool = newPool({ stallTimeoutMs: 600, reportIntervalMs: 50 });
+    expect(await pool.run({ op: 'sleep', ms: 1_500 })).toBe('slept');
+    expect(pool.stats().stalls).toBe(0);
+  });
+
+  it('caps the heap of its workers at heapMB (v8 heap_size_limit)', async () => {
+    await using pool = newPool({ heapMB: 96 });
+    const limit = (await pool.run({ op: 'heapLimit' })) as number;
+    expect(limit).toBeGreaterThanOrEqual(96 * 1024 * 1024);
+    expect(limit).toBeLessThanOrEqual((96 + 64) * 1024 * 1024); // old space + the young generation
   });
 
   it('cancels a running task through its signal: CANCEL, TASK_CANCELLED, and the worker is reused', async () => {
@@ -325,6 +362,8 @@ describe('WorkerPool life cycle', () => {
     const crash = () => rejection(pool.run({ op: 'countAndCrash', file, crashUntil: 100 }));
     expect(isOrdoError(await crash(), 'WORKER_CRASHED')).toBe(true);
     expect(pool.degraded).toBe(false);
+    // The crashed worker is replaced at once, before any task asks for one.
+    await until(() => pool.stats().idle === 1);
     clock.advance(60_000);
     expect(isOrdoError(await crash(), 'WORKER_CRASHED')).toBe(true);
     expect(pool.degraded).toBe(true);
@@ -383,12 +422,14 @@ describe('WorkerPool life cycle', () => {
   });
 
   it('validates its options', () => {
-    expect(() => new WorkerPool({ entry: '' })).toThrow(/needs `entry`/);
+    expect(() => new WorkerPool({ entry: '' })).toThrow(/either `launcher`.*or `entry`/);
     for (const bad of [
       { maxWorkers: 0 },
       { heapMB: 1.5 },
       { idleTimeoutMs: -1 },
       { maxRestartsPerHour: -1 },
+      { stallTimeoutMs: 0 },
+      { stallTimeoutMs: 1_000, reportIntervalMs: 600 },
     ]) {
       expect(() => new WorkerPool({ entry: 'w.mjs', ...bad })).toThrow(
         expect.objectContaining({ code: 'GOVERNANCE_OPTIONS_INVALID' }),

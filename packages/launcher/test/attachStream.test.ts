@@ -1,8 +1,8 @@
+import { LineSplitter } from '@ordo/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameDemuxer, type FrameStream } from '../src/internal/frameDemuxer.js';
 import { LineQueue } from '../src/internal/lineQueue.js';
-import { LineSplitter } from '../src/internal/lineSplitter.js';
 
 /** An engine frame: stream byte, three zero bytes, big-endian size, payload. */
 function frame(stream: FrameStream, payload: Buffer | string): Buffer {

@@ -15,12 +15,11 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { noopLogger } from '@ordo/contracts';
+import { WorkerPool } from '@ordo/governance';
 import { SubprocessLauncher } from '@ordo/launcher';
 import pLimit from 'p-limit';
 import { createRuntime, type PlanInput, workerCommand } from '../src/index.js';
 import { fromWire, type TaskPayload, type TaskResult } from '../src/internal/taskWire.js';
-import { WorkerConnection } from '../src/internal/workerConnection.js';
 
 const TASKS = 60;
 const LEVELS = 4;
@@ -53,18 +52,16 @@ function benchPlan(name: string): PlanInput {
 }
 
 /** The anchor: the same tasks over 4 workers with p-limit(4), level by level, files written directly. */
-async function anchorRun(connections: WorkerConnection[], ws: string, name: string): Promise<number> {
+async function anchorRun(pool: WorkerPool<TaskPayload, unknown>, ws: string, name: string): Promise<number> {
   const plan = benchPlan(name);
   const limit = pLimit(WORKERS);
-  const free = [...connections];
   const start = performance.now();
   for (let level = 0; level < LEVELS; level++) {
     const tasks = plan.tasks.slice(level * (TASKS / LEVELS), (level + 1) * (TASKS / LEVELS));
     await Promise.all(
       tasks.map((task) =>
         limit(async () => {
-          const connection = free.pop() as WorkerConnection;
-          try {
+          {
             const payload: TaskPayload = {
               feature: name,
               taskId: task.id,
@@ -78,19 +75,13 @@ async function anchorRun(connections: WorkerConnection[], ws: string, name: stri
                 input: (task.run as { input: unknown }).input,
               },
             };
-            const result = (await connection.run(
-              task.id,
-              payload,
-              new AbortController().signal,
-            )) as TaskResult;
+            const result = (await pool.run(payload)) as TaskResult;
             if (result.status !== 'ok') throw new Error('anchor task failed');
             for (const edit of result.edits) {
               const file = path.join(ws, edit.path);
               await mkdir(path.dirname(file), { recursive: true });
               if (edit.content) await writeFile(file, fromWire(edit.content));
             }
-          } finally {
-            free.push(connection);
           }
         }),
       ),
@@ -130,20 +121,15 @@ async function main(): Promise<void> {
   // The anchor's workers: the runtime's worker entry, started by the same launcher class.
   const { command, args } = workerCommand();
   const launcher = new SubprocessLauncher({ command, args });
-  const connections: WorkerConnection[] = [];
-  for (let i = 0; i < WORKERS; i++) {
-    const handle = await launcher.spawn(`anchor-${i}`);
-    const connection = new WorkerConnection(`anchor-${i}`, handle.io, noopLogger, async () => 'exited');
-    await connection.ready(60_000);
-    connections.push(connection);
-  }
+  const anchorPool = new WorkerPool<TaskPayload, unknown>({ launcher, maxWorkers: WORKERS });
+  await anchorPool.start(); // the warm-up run below starts the rest
 
   const runtimeWs = await mkdtemp(path.join(tmpdir(), 'ordo-bench-runtime-'));
   const anchorWs = await mkdtemp(path.join(tmpdir(), 'ordo-bench-anchor-'));
   const runtime = await createRuntime({ workspace: runtimeWs, workers: WORKERS });
   // Warm-up: workers started, modules loaded, JIT warm, on both sides.
   await runtime.runFeature(benchPlan('warmup'));
-  await anchorRun(connections, anchorWs, 'warmup');
+  await anchorRun(anchorPool, anchorWs, 'warmup');
   globalThis.gc?.();
 
   let peakRss = process.memoryUsage().rss;
@@ -164,12 +150,13 @@ async function main(): Promise<void> {
         `bench feature ${result.status}: ${JSON.stringify(result.tasks.filter((t) => t.status !== 'committed').slice(0, 3))}`,
       );
     execMs.push(result.metrics.totalTaskMs);
-    anchorMs.push(await anchorRun(connections, anchorWs, `bench-${r}`));
+    anchorMs.push(await anchorRun(anchorPool, anchorWs, `bench-${r}`));
   }
   clearInterval(sampler);
   const rssAfter = process.memoryUsage().rss;
 
   await runtime.close();
+  await anchorPool.close();
   await launcher.close();
   await rm(runtimeWs, { recursive: true, force: true });
   await rm(anchorWs, { recursive: true, force: true });

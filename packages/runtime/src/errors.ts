@@ -1,4 +1,4 @@
-import { OrdoError, type OrdoErrorOptions } from '@ordo/contracts';
+import { OrdoError, type OrdoErrorOptions, TaskErrorCode } from '@ordo/contracts';
 
 /**
  * The stable codes of the errors `@ordo/runtime` throws or records on a failed task. Branch on them with
@@ -11,18 +11,17 @@ export const RuntimeErrorCode = {
   PLAN_INVALID: 'PLAN_INVALID',
   /** The plan file cannot be read or is not YAML/JSON. */
   PLAN_UNREADABLE: 'PLAN_UNREADABLE',
-  /** A task's command exited non-zero (`details.exitCode`, `details.stderrTail`) or its module threw. */
-  TASK_FAILED: 'TASK_FAILED',
-  /** The task ran on its worker past its `timeoutMs` (counted from when it got a worker). */
-  TASK_TIMEOUT: 'TASK_TIMEOUT',
-  /** The worker running the task died; the worker is replaced, the task fails. */
-  WORKER_CRASHED: 'WORKER_CRASHED',
-  /** A worker did not start or did not speak protocol v1. */
-  WORKER_START_FAILED: 'WORKER_START_FAILED',
+  /**
+   * The task codes, shared with the worker pool (`TaskErrorCode` of `@ordo/contracts`): `TASK_FAILED` (a
+   * command exited non-zero, `details.exitCode` / `details.stderrTail`, or a module threw,
+   * `details.remoteCode`), `TASK_TIMEOUT` (past `timeoutMs`, counted from when it got a worker),
+   * `TASK_CANCELLED`, `TASK_STALLED` (no heartbeat for `config.workers.stallTimeoutMs`: a task blocking its
+   * event loop; the worker was killed and replaced), `TASK_DROPPED`, `WORKER_OOM` (out of heap,
+   * `config.workers.heapMb`; the run goes on on a replacement), `WORKER_CRASHED`, `WORKER_START_FAILED`.
+   */
+  ...TaskErrorCode,
   /** A worker answered with something the protocol does not allow (a malformed result). */
   WORKER_PROTOCOL: 'WORKER_PROTOCOL',
-  /** The task was cancelled (the caller's signal, or the runtime closed) before it committed. */
-  TASK_CANCELLED: 'TASK_CANCELLED',
   /** The runtime was closed; create a new one. */
   RUNTIME_CLOSED: 'RUNTIME_CLOSED',
   /** A feature is already running on this runtime; runs are one at a time. */
@@ -95,52 +94,9 @@ export class PlanUnreadableError extends OrdoError {
   }
 }
 
-/**
- * `TASK_FAILED`: the task's shell command exited non-zero (`details.exitCode`, `details.signal`,
- * `details.stderrTail`) or its module threw (`details.causeCode` when the thrown error had a code).
- */
-export class TaskFailedError extends OrdoError {
-  override readonly code = RuntimeErrorCode.TASK_FAILED;
-  constructor(message: string, options: RuntimeErrorOptions = {}) {
-    super(message, options);
-  }
-}
-
-/** `TASK_TIMEOUT`: the task ran on its worker past its `timeoutMs` (`details.timeoutMs`). */
-export class TaskTimeoutError extends OrdoError {
-  override readonly code = RuntimeErrorCode.TASK_TIMEOUT;
-  constructor(message: string, options: RuntimeErrorOptions = {}) {
-    super(message, options);
-  }
-}
-
-/** `WORKER_CRASHED`: the worker died while it ran the task (`details.workerId`, `details.reason`). */
-export class WorkerCrashedError extends OrdoError {
-  override readonly code = RuntimeErrorCode.WORKER_CRASHED;
-  constructor(message: string, options: RuntimeErrorOptions = {}) {
-    super(message, options);
-  }
-}
-
-/** `WORKER_START_FAILED`: a worker exited, or did not announce protocol v1, before it became ready. */
-export class WorkerStartError extends OrdoError {
-  override readonly code = RuntimeErrorCode.WORKER_START_FAILED;
-  constructor(message: string, options: RuntimeErrorOptions = {}) {
-    super(message, options);
-  }
-}
-
 /** `WORKER_PROTOCOL`: a worker's answer is not what protocol v1 and the runtime's task format allow. */
 export class WorkerProtocolError extends OrdoError {
   override readonly code = RuntimeErrorCode.WORKER_PROTOCOL;
-  constructor(message: string, options: RuntimeErrorOptions = {}) {
-    super(message, options);
-  }
-}
-
-/** `TASK_CANCELLED`: the task was stopped by the caller's signal or by `close()` before it committed. */
-export class TaskCancelledError extends OrdoError {
-  override readonly code = RuntimeErrorCode.TASK_CANCELLED;
   constructor(message: string, options: RuntimeErrorOptions = {}) {
     super(message, options);
   }

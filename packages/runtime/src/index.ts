@@ -4,6 +4,17 @@
  * state, resumes after a crash, and serves /metrics, /health and /status.
  * @packageDocumentation
  */
+
+// The task errors are the shared ones of @ordo/contracts (one class per code), re-exported for hosts.
+export {
+  TaskCancelledError,
+  TaskFailedError,
+  TaskStalledError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  WorkerOomError,
+  WorkerStartError,
+} from '@ordo/contracts';
 export {
   LauncherUnsupportedError,
   PlanInvalidError,
@@ -16,13 +27,8 @@ export {
   RuntimeErrorCode,
   type RuntimeErrorOptions,
   RuntimeOptionsError,
-  TaskCancelledError,
-  TaskFailedError,
-  TaskTimeoutError,
   TraceInvalidError,
-  WorkerCrashedError,
   WorkerProtocolError,
-  WorkerStartError,
 } from './errors.js';
 export { type HostNodeMountsOptions, hostNodeMounts } from './hostNodeMounts.js';
 export { loadPlan, type ParsePlanOptions, parsePlan, parsePlanText, resolvePlan } from './plan.js';

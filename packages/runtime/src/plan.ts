@@ -55,6 +55,7 @@ const taskSchema = z.strictObject({
     .positive('expected a whole number of ms > 0')
     .max(MAX_DURATION_MS, `expected at most ${MAX_DURATION_MS} ms (2^31−1, the longest timer Node can set)`)
     .optional(),
+  preemptable: z.boolean({ error: 'expected true or false' }).optional(),
   run: runSchema,
 });
 
@@ -122,6 +123,8 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
     priority: typeof task.priority === 'string' ? PRIORITY_NAMES[task.priority] : (task.priority ?? 2),
     files: [...task.files],
     timeoutMs: task.timeoutMs,
+    // Only when set, so the digest of a plan without it does not change.
+    ...(task.preemptable === true ? { preemptable: true } : {}),
     run:
       'shell' in task.run
         ? { kind: 'shell', shell: task.run.shell }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   childAbortController,
+  isOrdoError,
   type Launcher,
   type Logger,
   noopLogger,
@@ -22,27 +23,35 @@ import {
   MemoryMonitor,
   type OrdoConfig,
   PriorityQueue,
-  type RunningTask,
+  type QueueItem,
+  WorkerPool,
 } from '@ordo/governance';
 import { createPoller, type MetricsCollector, type StateStore, SubprocessLauncher } from '@ordo/launcher';
-import { RuntimeBusyError, RuntimeClosedError, RuntimeOptionsError } from './errors.js';
+import {
+  LauncherUnsupportedError,
+  RuntimeBusyError,
+  RuntimeClosedError,
+  RuntimeOptionsError,
+} from './errors.js';
 import { createHttpHandler } from './http.js';
 import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
+import { guardSpawns } from './internal/guardedLauncher.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { storedStatus } from './internal/storedStatus.js';
-import { type WaitingTask, WorkerSlots } from './internal/workerSlots.js';
+import type { TaskPayload } from './internal/taskWire.js';
 import { resolvePlan } from './plan.js';
 import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
 
 /**
  * Builds the runtime: loads the config, starts the memory monitor, and wires the governance queue, memory
- * governor, spawn breaker and Prometheus metrics, a launcher with its poller, and a pool of workers (started
- * on the first `runFeature`, kept alive across tasks and features). Dispose it with `await using` or
- * `close()`: nothing is left running.
+ * governor, spawn breaker and Prometheus metrics, a launcher with its poller, and the governance
+ * `WorkerPool` on that launcher (workers started on the first `runFeature`, kept alive across tasks and
+ * features, each with the config's heap cap, RSS warning, idle exit, restart budget and stall limit).
+ * Dispose it with `await using` or `close()`: nothing is left running.
  *
  * When to use: one runtime per workspace and state directory, in the process that runs features.
  *
@@ -90,13 +99,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   monitor.sample();
   monitor.start();
-  const queue = new PriorityQueue<WaitingTask>({
+  const queue = new PriorityQueue<QueueItem>({
     maxDepth: Math.max(config.queue.maxDepth, concurrency * 2),
   });
-  const running = new Map<string, RunningTask<WaitingTask>>();
   const metrics = createMetrics();
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
-  const governor = new MemoryGovernor({ monitor, queue, running, metrics, logger, cooldownMs: 10_000 });
   const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
   // The engine breaker only sees calls with launcher: 'docker'; otherwise it stays closed.
   const breakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
@@ -106,22 +113,27 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   let store: StateStore | undefined;
   let collector: MetricsCollector | undefined;
   let lastStatus: ReturnType<MetricsCollector['featureMetrics']> | undefined;
-  const slots = new WorkerSlots({
-    launcher,
-    size: concurrency,
-    spec: workerSpec(options),
+  const pool = new WorkerPool<TaskPayload, unknown>({
+    launcher: guardSpawns(launcher, spawnBreaker),
+    spec: workerSpec(options, launcher),
+    maxWorkers: concurrency,
+    heapMB: config.workers.heapMb,
+    rssWarnBytes: config.workers.rssWarningMb * 1024 * 1024,
+    idleTimeoutMs: config.workers.idleTimeoutMs,
+    maxRestartsPerHour: config.workers.maxRestartsPerHour,
+    stallTimeoutMs: config.workers.stallTimeoutMs,
     queue,
-    memoryLevel: () => monitor.level,
-    breaker: spawnBreaker,
+    memory: monitor,
+    clock,
     logger,
-    hooks: {
-      started: (id) => tryRecord(() => store?.recordWorkerStarted(id)),
-      ready: (id) => tryRecord(() => store?.recordWorkerReady(id)),
-      exited: (id, code, crashed) => {
-        if (crashed) runtimeMetrics.workerCrashes.inc();
-        tryRecord(() => store?.recordWorkerExited(id, code ?? null));
-      },
-    },
+  });
+  const governor = new MemoryGovernor({
+    monitor,
+    queue,
+    running: pool.running,
+    metrics,
+    logger,
+    cooldownMs: 10_000,
   });
   const tryRecord = (fn: () => void) => {
     try {
@@ -130,9 +142,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       logger.debug({ err: error }, 'state record skipped');
     }
   };
+  pool.on('workerSpawned', ({ workerId }) => tryRecord(() => store?.recordWorkerStarted(workerId)));
+  pool.on('workerReady', ({ workerId }) => tryRecord(() => store?.recordWorkerReady(workerId)));
+  pool.on('workerExited', ({ workerId, code, reason }) => {
+    if (UNEXPECTED_EXITS.has(reason)) runtimeMetrics.workerCrashes.inc();
+    tryRecord(() => store?.recordWorkerExited(workerId, code));
+  });
   const events = new EventHub();
   const onLevel = () => {
-    slots.pump();
+    pool.pump();
     events.publish({
       kind: 'memory',
       level: monitor.level,
@@ -145,12 +163,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     queue,
     breakers,
     policies: options.launcher === 'docker' ? [enginePolicy.policy] : [],
-    pool: { stats: () => ({ active: slots.active, idle: slots.idle }) },
+    pool,
   });
   const health = createHealthHandler({ monitor, queue, breakers });
   const admission = createAdmission({
     monitor,
     queue,
+    // Retry-After from the pool's measured task durations and its real worker count.
+    pool,
     rejectAtFraction: config.admission.memoryThreshold,
     rate: { perSecond: config.admission.ratePerSecond, burst: config.admission.burst },
     clock,
@@ -179,7 +199,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     const run = (async () => {
       const plan = await resolvePlan(source, workspace, abort.signal);
       entry.feature = plan.feature;
-      await slots.start();
+      await pool.start({ signal: abort.signal }).catch((error: unknown) => {
+        // Aborted while workers start: the run below ends at once as 'cancelled'.
+        if (abort.signal.aborted && error === abort.signal.reason) return;
+        if (!isOrdoError(error, 'POOL_LAUNCHER_UNSUPPORTED')) throw error;
+        throw new LauncherUnsupportedError(
+          `${error.message.replace(/ Use a launcher .*$/, '')} Use launcher: 'subprocess' or 'docker', or a launcher whose handles provide io (a ContainerLauncher needs attachStdio: true).`,
+          { cause: error, details: error.details },
+        );
+      });
       // From here on an abort (the caller's, or close()) ends in a 'cancelled' result, not a rejection.
       return runFeatureOn(
         {
@@ -187,15 +215,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
           stateDir,
           clock,
           logger,
-          slots,
-          running,
+          pool,
           concurrency,
           metrics: runtimeMetrics,
           viewMutex: createKeyedMutex(),
           attach: (s, c) => {
             store = s;
             collector = c;
-            for (const id of slots.workerIds()) {
+            for (const id of pool.workerIds()) {
               tryRecord(() => {
                 s.recordWorkerStarted(id);
                 s.recordWorkerReady(id);
@@ -235,11 +262,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         current.abort.abort(new RuntimeClosedError());
         await current.done;
       }
-      await slots.close(new RuntimeClosedError());
+      await governor.close();
+      await pool.close({ mode: 'kill' });
       await poller.close();
       await launcher.close();
       await enginePolicy.breaker.close();
-      await governor.close();
       binding.unbind();
       monitor.off('level', onLevel);
       await monitor.close();
@@ -328,8 +355,16 @@ export function workerCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: [path.join(path.dirname(here), 'worker.js')] };
 }
 
-function workerSpec(options: RuntimeOptions): WorkerSpec {
-  return options.workerEnv ? { env: options.workerEnv } : {};
+/**
+ * What every worker starts with: the host's `workerEnv`. A local worker keeps this process's `NODE_OPTIONS`
+ * (the pool adds the heap cap to it); a container gets only the heap cap.
+ */
+function workerSpec(options: RuntimeOptions, launcher: Launcher): WorkerSpec {
+  const env: Record<string, string> = {};
+  const inherited = process.env.NODE_OPTIONS;
+  if (launcher instanceof SubprocessLauncher && inherited) env.NODE_OPTIONS = inherited;
+  Object.assign(env, options.workerEnv);
+  return Object.keys(env).length > 0 ? { env } : {};
 }
 
 /** The `reason` label of `admission_rejections_total` for each admission refusal code. */
@@ -338,3 +373,6 @@ const REJECTION_REASON = {
   QUEUE_FULL: 'queue_full',
   RATE_LIMITED: 'rate',
 } as const;
+
+/** Worker exits the runtime counts as crashes (`ordo_runtime_worker_crashes_total`). */
+const UNEXPECTED_EXITS: ReadonlySet<string> = new Set(['crash', 'oom', 'startup', 'handshake', 'stalled']);

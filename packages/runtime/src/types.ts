@@ -249,6 +249,12 @@ export interface PlanTaskInput {
   /** Milliseconds the task may run once it has a worker; past it, it fails with `TASK_TIMEOUT`. @default none */
   timeoutMs?: number | undefined;
   /**
+   * Whether the memory governor may preempt the task when memory reaches the critical level (85 % by
+   * default): it is stopped and queued again, and runs from the start once memory allows, with the same
+   * input, so its outcome does not change. Mark tasks that are safe to run twice. @default false
+   */
+  preemptable?: boolean | undefined;
+  /**
    * What the worker runs: a bash command run in a scratch copy of the declared files (its cwd), or an ES
    * module (path relative to the plan file or absolute) whose default export `(ctx) => edits` returns edits.
    */
@@ -275,5 +281,7 @@ export interface PlanTask {
   /** Workspace-relative paths or globs (`/`-separated) the task may create, change or delete. */
   files: readonly string[];
   timeoutMs: number | undefined;
+  /** Present (true) when the plan marked the task preemptable. */
+  preemptable?: true | undefined;
   run: { kind: 'shell'; shell: string } | { kind: 'module'; module: string; export: string; input: unknown };
 }

@@ -37,12 +37,17 @@ async function containers(filters: string[], all = true): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
-function dockerRuntime(workspace: string, extra: Record<string, unknown> = {}) {
+function dockerRuntime(
+  workspace: string,
+  extra: Record<string, unknown> = {},
+  config?: { workers: { heapMb?: number; stallTimeoutMs?: number } },
+) {
   return createRuntime({
     workspace,
     workers: 2,
     launcher: 'docker',
     docker: { image: IMAGE, labels: { 'ordo.test.run': runLabel }, ...extra },
+    ...(config ? { config } : {}),
   });
 }
 
@@ -186,6 +191,57 @@ describe.skipIf(skip)("launcher: 'docker' on a real engine", () => {
       expect(liveIds).toContain('w3');
     }
     expect(await containers([])).toEqual([]);
+  }, 120_000);
+
+  it('caps the heap of a container worker at config.workers.heapMb', async () => {
+    const ws = await tempWorkspace();
+    const modules = path.dirname(tasks);
+    await using runtime = await dockerRuntime(
+      ws,
+      { mounts: [{ source: modules, target: modules }] },
+      {
+        workers: { heapMb: 80 },
+      },
+    );
+    const result = await runtime.runFeature({
+      feature: 'heap-in-container',
+      tasks: [
+        {
+          id: 'h',
+          files: ['heap.txt'],
+          run: { module: tasks, export: 'heapLimit', input: { path: 'heap.txt' } },
+        },
+      ],
+    });
+    expect(result.status).toBe('succeeded');
+    const limit = Number((await readTree(ws))['heap.txt']?.split(' ')[0]);
+    expect(limit).toBeGreaterThanOrEqual(80 * 2 ** 20);
+    expect(limit).toBeLessThanOrEqual((80 + 64) * 2 ** 20);
+  }, 120_000);
+
+  it('fails a task that blocks its container worker with TASK_STALLED, removes that container and goes on', async () => {
+    const ws = await tempWorkspace();
+    const events: FeatureEvent[] = [];
+    await using runtime = await dockerRuntime(ws, {}, { workers: { stallTimeoutMs: 1_500 } });
+    const result = await runtime.runFeature(
+      {
+        feature: 'stall-in-container',
+        tasks: [
+          { id: 'spin', priority: 'HIGH', files: [], run: { module: tasks, export: 'block' } },
+          { id: 'after', deps: ['spin'], files: [], run: { shell: 'true' } },
+          { id: 'other', files: ['o.txt'], run: { shell: 'echo o > o.txt' } },
+        ],
+      },
+      { onEvent: (e) => events.push(e) },
+    );
+    expect(result.tasks.find((t) => t.id === 'spin')).toMatchObject({
+      status: 'failed',
+      error: { code: 'TASK_STALLED' },
+    });
+    expect(result.tasks.find((t) => t.id === 'other')?.status).toBe('committed');
+    const spinStart = events.find((e) => e.type === 'task-start' && e.taskId === 'spin');
+    const workerId = (spinStart as Extract<FeatureEvent, { type: 'task-start' }>).workerId;
+    await eventually(async () => (await containers([`label=ordo.worker-id=${workerId}`])).length === 0);
   }, 120_000);
 
   it('reads a module outside the mounts only once its directory is mounted', async () => {

@@ -1,9 +1,8 @@
 import type { Duplex } from 'node:stream';
-import type { WorkerIo } from '@ordo/contracts';
+import { LineSplitter, type WorkerIo } from '@ordo/contracts';
 import { WorkerIoClosedError, WorkerIoStreamError } from '../errors.js';
 import { FrameDemuxer } from './frameDemuxer.js';
 import { LineQueue } from './lineQueue.js';
-import { LineSplitter } from './lineSplitter.js';
 
 /** What an {@link AttachedIo} needs besides its socket. */
 export interface AttachedIoOptions {

@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type Clock, childAbortController, isOrdoError, type KeyedMutex, type Logger } from '@ordo/contracts';
+import {
+  type Clock,
+  childAbortController,
+  isOrdoError,
+  type KeyedMutex,
+  type Logger,
+  type TimerHandle,
+} from '@ordo/contracts';
 import { recoverSpool, type Spool } from '@ordo/executor-spool';
-import type { RunningTask } from '@ordo/governance';
+import type { WorkerPool } from '@ordo/governance';
 import {
   createScheduler,
   type Divergence,
@@ -35,7 +42,6 @@ import { STATE_FILE } from './stateLayout.js';
 import { cancelledError, conflictError, errorCode, exitError, timeoutError } from './taskErrors.js';
 import { isTaskResult, type TaskPayload } from './taskWire.js';
 import { killPoint } from './testKillPoint.js';
-import type { WaitingTask, WorkerSlots } from './workerSlots.js';
 
 /** What a feature run needs from its runtime. */
 export interface FeatureRunParts {
@@ -43,9 +49,8 @@ export interface FeatureRunParts {
   stateDir: string;
   clock: Clock;
   logger: Logger;
-  slots: WorkerSlots;
-  /** The running tasks the memory governor may kill. */
-  running: Map<string, RunningTask<WaitingTask>>;
+  /** The one worker pool: tasks wait in its queue and run on its workers. */
+  pool: WorkerPool<TaskPayload, unknown>;
   concurrency: number;
   metrics: RuntimeMetrics;
   /** Per-path locks of the level views (by workspace-relative path). */
@@ -258,26 +263,11 @@ export async function runFeatureOn(
       // Read before waiting for a worker (the view is stable), so a freed worker gets its next task
       // without waiting for the disk.
       const snapshot = await (views[level] as LevelView).snapshot(task.files);
-      const lease = await parts.slots.acquire(task.id, task.priority, signal);
-      const began = clock.now();
-      startedAt.set(task.id, began);
-      const workerId = lease.connection.workerId;
+      let began = clock.now();
+      let workerId = '';
       const abort = childAbortController(signal);
-      const timer =
-        task.timeoutMs === undefined
-          ? undefined
-          : clock.setTimeout(() => abort.controller.abort(timeoutError(task)), task.timeoutMs, {
-              unref: true,
-            });
-      parts.running.set(task.id, {
-        item: { id: task.id, priority: task.priority, grant: () => {}, refuse: () => {} },
-        controller: abort.controller,
-        kill: () => lease.kill(),
-      });
+      let timer: TimerHandle | undefined;
       try {
-        store.recordTaskClaimed(task.id, workerId);
-        store.recordTaskStarted(task.id);
-        emit({ type: 'task-start', level, taskId: task.id, workerId });
         const payload: TaskPayload = {
           feature: plan.feature,
           taskId: task.id,
@@ -286,10 +276,26 @@ export async function runFeatureOn(
           absent: snapshot.absent,
           run: task.run,
         };
-        const result = await lease.connection.run(task.id, payload, abort.signal);
-        // The worker is free once it answered: staging and validation below need only this process.
-        lease.release();
-        parts.running.delete(task.id);
+        const result = await parts.pool.run(payload, {
+          id: task.id,
+          priority: task.priority,
+          preemptable: task.preemptable === true,
+          signal: abort.signal,
+          onStart: (start) => {
+            // The time limit counts from when the task got a worker.
+            began = clock.now();
+            startedAt.set(task.id, began);
+            workerId = start.workerId;
+            if (task.timeoutMs !== undefined && timer === undefined) {
+              timer = clock.setTimeout(() => abort.controller.abort(timeoutError(task)), task.timeoutMs, {
+                unref: true,
+              });
+            }
+            store.recordTaskClaimed(task.id, workerId);
+            store.recordTaskStarted(task.id);
+            emit({ type: 'task-start', level, taskId: task.id, workerId });
+          },
+        });
         if (!isTaskResult(result)) {
           throw new WorkerProtocolError(
             `Worker ${workerId} answered task ${task.id} with a malformed result. Use the worker of the same @ordo/runtime version.`,
@@ -309,9 +315,7 @@ export async function runFeatureOn(
         return { edits: '', staged: { ...staged, startedAt: began } };
       } finally {
         if (timer !== undefined) clock.clearTimeout(timer);
-        parts.running.delete(task.id);
         abort.dispose();
-        lease.release();
       }
     } catch (error) {
       throw traced(error);

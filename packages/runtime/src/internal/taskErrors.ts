@@ -1,6 +1,5 @@
-import { isOrdoError } from '@ordo/contracts';
+import { isOrdoError, TaskCancelledError, TaskFailedError, TaskTimeoutError } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '@ordo/executor-spool';
-import { TaskCancelledError, TaskFailedError, TaskTimeoutError } from '../errors.js';
 import type { PlanTask } from '../types.js';
 
 /** The stable code of whatever a task failed with (`TASK_FAILED` when it has none). */

@@ -12,11 +12,11 @@ import {
 function split(text: string[], max = 1_000) {
   const lines: string[] = [];
   const overflows: number[] = [];
-  const splitter = new LineSplitter(
-    max,
-    (l) => lines.push(l),
-    (n) => overflows.push(n),
-  );
+  const splitter = new LineSplitter((l) => lines.push(l), {
+    maxLineLength: max,
+    onOverflow: (n) => overflows.push(n),
+    skipEmpty: true,
+  });
   for (const piece of text) splitter.push(piece);
   splitter.end();
   return { lines, overflows };
@@ -114,6 +114,46 @@ describe('LineSplitter', () => {
   it('reports an over-long line that is complete in one push and an unfinished one at the end', () => {
     expect(split(['a'.repeat(20), '\n'], 10).overflows).toEqual([20]);
     expect(split(['b'.repeat(20)], 10)).toEqual({ lines: [], overflows: [20] });
+  });
+});
+
+describe('LineSplitter on bytes', () => {
+  it('decodes UTF-8 cut anywhere, keeps empty lines unless told, drops a trailing \\r (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.string({ unit: 'grapheme' }).filter((s) => !/[\r\n]/.test(s)),
+          { maxLength: 12 },
+        ),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (lines, cuts) => {
+          const bytes = Buffer.from(lines.map((l, i) => `${l}${i % 2 ? '\r\n' : '\n'}`).join(''));
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const out: string[] = [];
+          const splitter = new LineSplitter((l) => out.push(l));
+          let from = 0;
+          for (const p of [...points, bytes.length]) {
+            splitter.push(bytes.subarray(from, p));
+            from = p;
+          }
+          splitter.end();
+          expect(out).toEqual(lines);
+        },
+      ),
+    );
+  });
+
+  it('emits a last line without a newline at end(), and caps bytes input too', () => {
+    const out: string[] = [];
+    const overflows: number[] = [];
+    const splitter = new LineSplitter((l) => out.push(l), {
+      maxLineLength: 4,
+      onOverflow: (n) => overflows.push(n),
+    });
+    splitter.push(Buffer.from('ab\n\nlong line\n✓'));
+    splitter.end();
+    expect(out).toEqual(['ab', '', '✓']);
+    expect(overflows).toEqual([9]);
   });
 });
 

@@ -1,8 +1,10 @@
 /**
- * The worker IPC protocol, version 1: line-delimited JSON over a child's stdin (parent → child) and stdout
- * (child → parent). `PROTOCOL.md` in this package is the normative description; this module is its
- * TypeScript form, shared by {@link WorkerPool} and `serveWorker`.
+ * The worker IPC protocol, version 1: line-delimited JSON over a worker's stdin (parent → worker) and
+ * stdout (worker → parent), framed by {@link LineSplitter}. `PROTOCOL.md` in `@ordo/governance` is the
+ * normative description; this module is its TypeScript form, shared by the pool, `serveWorker` and any
+ * other worker or host that speaks it.
  */
+import type { RemoteError } from './taskErrors.js';
 
 /** The protocol version this package speaks. A child announcing another one fails its handshake. */
 export const IPC_PROTOCOL_VERSION = 1;
@@ -18,12 +20,7 @@ export const IpcEnv = {
 } as const;
 
 /** A failure as it crosses the wire in a FAILED message. */
-export interface WireError {
-  name: string;
-  message: string;
-  stack?: string | undefined;
-  code?: string | undefined;
-}
+export type WireError = RemoteError;
 
 /** The log levels a LOG message may carry. */
 export type WireLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -139,7 +136,7 @@ export function encodeMessage(message: ChildMessage | ParentMessage): string {
 export function encodeResult(taskId: string, result: unknown, maxMessageBytes: number): string[] {
   const json = JSON.stringify(result) ?? 'null';
   const line = `{"type":"COMPLETE","taskId":${JSON.stringify(taskId)},"result":${json}}\n`;
-  if (line.length <= maxMessageBytes && Buffer.byteLength(line) <= maxMessageBytes) return [line];
+  if (line.length <= maxMessageBytes && utf8Length(line) <= maxMessageBytes) return [line];
   const slice = Math.max(1, Math.floor(maxMessageBytes / 3));
   const lines: string[] = [];
   for (let start = 0, seq = 0; start < json.length; start += slice, seq++) {
@@ -147,63 +144,6 @@ export function encodeResult(taskId: string, result: unknown, maxMessageBytes: n
     lines.push(encodeMessage({ type: 'CHUNK', taskId, seq, data, last: start + slice >= json.length }));
   }
   return lines;
-}
-
-/**
- * Cuts a stream of text into lines, holding at most `maxLineLength` characters of an unfinished line. A
- * longer line is dropped whole (up to its newline) and reported through `onOverflow`, so a child printing
- * megabytes without a newline cannot exhaust the parent's memory.
- */
-export class LineSplitter {
-  readonly #maxLineLength: number;
-  readonly #onLine: (line: string) => void;
-  readonly #onOverflow: (length: number) => void;
-  #pending = '';
-  #dropping = 0;
-
-  constructor(maxLineLength: number, onLine: (line: string) => void, onOverflow: (length: number) => void) {
-    this.#maxLineLength = maxLineLength;
-    this.#onLine = onLine;
-    this.#onOverflow = onOverflow;
-  }
-
-  /** Feeds decoded text; calls `onLine` for each complete line (without its newline, `\r` trimmed). */
-  push(text: string): void {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      const piece = text.slice(start, nl);
-      start = nl + 1;
-      if (this.#dropping > 0) {
-        this.#onOverflow(this.#dropping + piece.length);
-        this.#dropping = 0;
-        continue;
-      }
-      const line = this.#pending === '' ? piece : this.#pending + piece;
-      this.#pending = '';
-      if (line.length > this.#maxLineLength) this.#onOverflow(line.length);
-      else this.#emit(line);
-    }
-    const rest = text.slice(start);
-    if (rest === '') return;
-    if (this.#dropping > 0) this.#dropping += rest.length;
-    else if (this.#pending.length + rest.length > this.#maxLineLength) {
-      this.#dropping = this.#pending.length + rest.length;
-      this.#pending = '';
-    } else this.#pending += rest;
-  }
-
-  /** Flushes an unfinished last line at end of stream. */
-  end(): void {
-    if (this.#dropping > 0) this.#onOverflow(this.#dropping);
-    else if (this.#pending !== '') this.#emit(this.#pending);
-    this.#pending = '';
-    this.#dropping = 0;
-  }
-
-  #emit(line: string): void {
-    const trimmed = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (trimmed !== '') this.#onLine(trimmed);
-  }
 }
 
 /**
@@ -239,4 +179,19 @@ export class ChunkAssembler {
     if (!chunk.last) return { done: false };
     return { done: true, result: JSON.parse(this.#parts.join('')) as unknown };
   }
+}
+
+/** The UTF-8 length of `text` in bytes, without allocating. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
