@@ -30,6 +30,7 @@ export type {
   WorkerSpec,
   WorkerStatusChange,
 } from './launcher.js';
+export { lazyModule } from './lazyModule.js';
 export { LineSplitter, type LineSplitterOptions } from './lineSplitter.js';
 export { type LogFields, type LogFn, type Logger, noopLogger } from './logger.js';
 export {
@@ -44,6 +45,7 @@ export { isOrdoError, OrdoError, type OrdoErrorOptions, type SerializedError } f
 export type { Policy, PolicyContext } from './policy.js';
 export { type GroupLeader, signalProcessGroup } from './processGroup.js';
 export type { RateLimitDecision, RateLimiter } from './rateLimiter.js';
+export { syncDirectory } from './syncDirectory.js';
 export {
   type RemoteError,
   TaskCancelledError,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDirectory } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import { readAllFd } from './content.js';
 import { closeFd, fstatFd, fsyncFd, openFd } from './fd.js';
@@ -37,17 +38,8 @@ export const active = new Set<string>();
 /** A random tag for journal and temp file names. */
 export const tag = () => randomBytes(6).toString('hex');
 
-/** fsyncs a directory, so the names created or removed in it survive a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Some file systems cannot fsync a directory; the renames are still atomic there.
-  } finally {
-    await handle.close();
-  }
-}
+/** fsyncs a directory (shared with the rest of ordo). */
+export const syncDir = syncDirectory;
 
 /** Runs `fn` on every item (bounded by `limit`), waits for all, and returns the first rejection reason. */
 export const settle = async <T>(items: readonly T[], limit: Limiter, fn: (item: T) => Promise<unknown>) => {

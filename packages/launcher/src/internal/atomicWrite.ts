@@ -1,5 +1,6 @@
 import { copyFile, link, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { syncDirectory } from '@ordo/contracts';
 
 let counter = 0;
 
@@ -50,19 +51,6 @@ async function keepBackup(file: string): Promise<void> {
     await copyFile(file, temp);
   }
   await rename(temp, `${file}.bak`);
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic there.
-  }
 }
 
 /** Removes the temp files that writers which are no longer alive left beside `file` (best effort). */

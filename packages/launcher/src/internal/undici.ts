@@ -1,15 +1,8 @@
-import { createRequire } from 'node:module';
+import { lazyModule } from '@ordo/contracts';
 import type * as Undici from 'undici';
 
-const requireFromHere = createRequire(import.meta.url);
-let loaded: typeof Undici | undefined;
-
 /**
- * undici, loaded on first use and kept. Importing it costs about 19 MB of RSS, which a process that never
- * calls the Engine API (a run on subprocess workers) should not pay. Loaded with a synchronous `require`
- * (undici is CommonJS) so the engine client adds no await to its calls.
+ * undici, loaded on first use and kept: importing it costs about 19 MB of RSS, which a process that never
+ * calls the Engine API (a run on subprocess workers) should not pay.
  */
-export function undici(): typeof Undici {
-  loaded ??= requireFromHere('undici') as typeof Undici;
-  return loaded;
-}
+export const undici = lazyModule<typeof Undici>(import.meta.url, 'undici');

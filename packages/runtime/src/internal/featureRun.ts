@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type Clock,
@@ -7,6 +7,7 @@ import {
   isOrdoError,
   type KeyedMutex,
   type Logger,
+  syncDirectory,
   type TimerHandle,
 } from '@ordo/contracts';
 import { recoverSpool, type Spool } from '@ordo/executor-spool';
@@ -342,7 +343,7 @@ export async function runFeatureOn(
       await staged.spool.commit();
       // The spool's journal is gone: make that durable before the commit line, or a power loss could
       // bring the journal back and have recovery roll back a commit the journal calls done.
-      await syncDir(workspace);
+      await syncDirectory(workspace);
       killPoint('spool-committed');
       await journal.committed(task.id);
       killPoint('commit-record');
@@ -493,16 +494,4 @@ function reservedState(workspace: string, stateDir: string): string[] {
   const rel = path.relative(workspace, stateDir);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return [];
   return [`${rel.split(path.sep).join('/')}/**`];
-}
-
-/** fsyncs a directory (its entries' creations and removals); a file system that cannot is left as it is. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // not supported here (some network file systems): renames are still atomic
-  } finally {
-    await handle.close();
-  }
 }
