@@ -2,6 +2,7 @@
  * Test helpers: `@ordo/contracts/testing`. Import them in tests only.
  * @packageDocumentation
  */
+export { heapSizeLimitFor } from './heapSizeLimit.js';
 export { ManualClock } from './manualClock.js';
 export { processAlive } from './processAlive.js';
 export { type LogRecord, RecordingLogger } from './recordingLogger.js';
