@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -22,7 +23,7 @@ import {
 import type { Content } from './content.js';
 import { CreateModes } from './createModes.js';
 import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
-import { seal, unseal } from './journalKey.js';
+import { seal, TRAILER_BYTES, unseal } from './journalKey.js';
 import { int, JournalRefused, record, refuse, relPath, str, type UntrustedJournal } from './journalSchema.js';
 import type { Limiter } from './limiter.js';
 import type { Tree } from './tree.js';
@@ -74,6 +75,11 @@ export interface CommitOutcome {
  * never puts a backup back (a file may have been changed by someone else since).
  */
 const REPLACING = '.replacing';
+/**
+ * The largest journal a commit can write: one JSON string (at most V8's longest string, 3 UTF-8 bytes per
+ * code unit) and its seal. Recovery refuses a larger one unread.
+ */
+const MAX_JOURNAL_BYTES = 3 * bufferConstants.MAX_STRING_LENGTH + TRAILER_BYTES;
 
 /**
  * What a commit in progress leaves on disk (`<id>.json`, sealed with the root's key), so that a later
@@ -386,11 +392,12 @@ export async function recoverCommits(
   const journal = { journal: true };
   for (const { name, path: journalPath, at } of await leftJournals(tree, '.json')) {
     const stem = name.slice(0, -'.json'.length);
-    const data = await readJournal(at);
+    const data = await readJournal(at, MAX_JOURNAL_BYTES);
     if (data === undefined) continue;
     let parsed: Journal;
     try {
       if (data === 'irregular') refuse('it is not a regular file');
+      if ('oversized' in data) refuse(`it holds ${data.oversized} bytes, more than a commit journal can`);
       const opened = unseal(key, data as Buffer);
       if (opened === 'unsealed') {
         // A complete JSON document without a seal: an old journal, or a forged one. Anything else is being

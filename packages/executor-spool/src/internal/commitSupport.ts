@@ -123,11 +123,21 @@ export async function leftJournals(tree: Tree, suffix: string): Promise<LeftJour
     .filter((journal) => !active.has(journal.path));
 }
 
+/** A journal larger than this spool ever writes (for its kind): refused unread, as not ours. */
+export interface OversizedJournal {
+  oversized: number;
+}
+
 /**
  * The bytes of a journal file (never following a symlink, never blocking on a FIFO); `undefined` when it is
- * gone, `'irregular'` when something else than a regular file has its name.
+ * gone, `'irregular'` when something else than a regular file has its name, and `{ oversized }` (its size,
+ * nothing read) when it is larger than `maxBytes`: a journal planted to exhaust memory (a sparse file of
+ * gigabytes costs no disk) is refused before a byte of it is read.
  */
-export async function readJournal(at: string): Promise<Buffer | 'irregular' | undefined> {
+export async function readJournal(
+  at: string,
+  maxBytes: number,
+): Promise<Buffer | 'irregular' | OversizedJournal | undefined> {
   let fd: number;
   try {
     fd = await openFd(at, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -140,6 +150,7 @@ export async function readJournal(at: string): Promise<Buffer | 'irregular' | un
   try {
     const info = await fstatFd(fd);
     if (!info.isFile()) return 'irregular';
+    if (info.size > maxBytes) return { oversized: info.size };
     return await readAllFd(fd, info.size);
   } finally {
     await closeFd(fd);

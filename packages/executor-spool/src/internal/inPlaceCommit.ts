@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { rmdir, unlink } from 'node:fs/promises';
@@ -63,6 +64,8 @@ const ROLLBACK = '.rollback';
 /** Version 2: root-relative paths, sealed. Version 1 (absolute paths, no seal) is never replayed. */
 const MAGIC = 'ordo-spool-rollback 2\n';
 const OLD_MAGIC = 'ordo-spool-rollback 1\n';
+/** The largest rollback journal a commit can write: one Buffer (the seal included). Larger is refused unread. */
+const MAX_ROLLBACK_BYTES = bufferConstants.MAX_LENGTH;
 
 /** The header of a rollback journal; the old contents follow it, back to back, then the seal. */
 interface RollbackHeader {
@@ -358,11 +361,12 @@ export async function recoverInPlaceCommits(
   let recovered = 0;
   const untrusted: UntrustedJournal[] = [];
   for (const { name, path: journalPath, at } of await leftJournals(tree, ROLLBACK)) {
-    const data = await readJournal(at);
+    const data = await readJournal(at, MAX_ROLLBACK_BYTES);
     if (data === undefined) continue;
     let journal: ReturnType<typeof decodeJournal>;
     try {
       if (data === 'irregular') refuse('it is not a regular file');
+      if ('oversized' in data) refuse(`it holds ${data.oversized} bytes, more than a rollback journal can`);
       journal = decodeJournal(data as Buffer, key);
     } catch (error) {
       if (!(error instanceof JournalRefused)) throw error;
