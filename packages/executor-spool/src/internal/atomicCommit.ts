@@ -1,6 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
-import { constants } from 'node:fs';
-import { copyFile, link, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { constants, write as fsWrite } from 'node:fs';
+import { copyFile, link, lstat, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from '@ordo/contracts';
 import {
@@ -20,7 +20,7 @@ import {
   writeDurably,
   writeJournal,
 } from './commitSupport.js';
-import type { Content } from './content.js';
+import { type Content, contentChunks } from './content.js';
 import { CreateModes } from './createModes.js';
 import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
 import { seal, TRAILER_BYTES, unseal } from './journalKey.js';
@@ -154,7 +154,10 @@ interface Step<F extends CommitFile> {
 
 /**
  * Writes `content` to the new file `tmp`, with `mode` (whatever the umask), fsynced if asked. A chmod is
- * skipped where `modes` knows that creating the file already gave it `mode`.
+ * skipped where `modes` knows that creating the file already gave it `mode`. Everything goes through the one
+ * descriptor that created the file (`O_EXCL`, so never through a symlink): the temp file's name sits in a
+ * directory of the tree, where another process may swap it for a symlink to a file outside the root once it
+ * exists, and opening it by name again would then chmod and fsync that outside file.
  */
 async function writeReplacement(
   tmp: string,
@@ -163,26 +166,29 @@ async function writeReplacement(
   fsync: boolean,
   modes: CreateModes,
 ): Promise<void> {
-  if (!content.file) {
-    return withFd(tmp, 'wx', mode ?? 0o666, async (fd) => {
-      await writeAllFd(fd, content.buffer ?? Buffer.alloc(0));
-      if (mode !== undefined) {
-        const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await fstatFd(fd)).mode);
-        if (!kept) await fchmodFd(fd, mode);
-      }
-      if (fsync) await fsyncFd(fd);
-    });
-  }
-  await copyFile(content.file, tmp, constants.COPYFILE_EXCL);
-  if (mode === undefined && !fsync) return;
-  const handle = await open(tmp, 'r+');
-  try {
-    if (mode !== undefined) await handle.chmod(mode);
-    if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await withFd(tmp, 'wx', mode ?? 0o666, async (fd) => {
+    if (content.file) {
+      for await (const chunk of contentChunks(content)) await appendAllFd(fd, chunk);
+    } else await writeAllFd(fd, content.buffer ?? Buffer.alloc(0));
+    if (mode !== undefined) {
+      const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await fstatFd(fd)).mode);
+      if (!kept) await fchmodFd(fd, mode);
+    }
+    if (fsync) await fsyncFd(fd);
+  });
 }
+
+/** Writes all of `data` at the descriptor's current offset. */
+async function appendAllFd(fd: number, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length; ) done += await writeFdAt(fd, data, done);
+}
+
+const writeFdAt = (fd: number, data: Buffer, offset: number) =>
+  new Promise<number>((resolve, reject) =>
+    fsWrite(fd, data, offset, data.length - offset, null, (error, written) =>
+      error ? reject(error) : resolve(written),
+    ),
+  );
 
 /** A hard link to `file` at `backup` (a copy where links are not possible). */
 async function backUp(file: string, backup: string): Promise<void> {
