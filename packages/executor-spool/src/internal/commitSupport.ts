@@ -179,9 +179,12 @@ const lostJournalDir = (error: unknown, attempt: number) => {
   return (code === 'ENOENT' || code === 'ENOTDIR') && attempt < 5;
 };
 
-/** Writes `data` to `file`, which must not exist yet; fsynced when `fsync`. */
+/**
+ * Writes `data` to `file`, which must not exist yet, readable by its owner only (a rollback journal holds
+ * the old bytes of files that may be private); fsynced when `fsync`.
+ */
 export async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
-  const handle = await open(file, 'wx');
+  const handle = await open(file, 'wx', 0o600);
   try {
     await handle.writeFile(data);
     if (fsync) await handle.sync();
