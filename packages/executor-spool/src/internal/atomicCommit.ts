@@ -1,8 +1,9 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { constants, write as fsWrite } from 'node:fs';
-import { copyFile, link, lstat, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { link, lstat, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from '@ordo/contracts';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
 import {
   active,
   dirOf,
@@ -22,11 +23,11 @@ import {
 } from './commitSupport.js';
 import { type Content, contentChunks } from './content.js';
 import { CreateModes } from './createModes.js';
-import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
+import { closeFd, fchmodFd, fstatFd, fsyncFd, openFd, readFd, withFd, writeAllFd } from './fd.js';
 import { seal, TRAILER_BYTES, unseal } from './journalKey.js';
 import { int, JournalRefused, record, refuse, relPath, str, type UntrustedJournal } from './journalSchema.js';
 import type { Limiter } from './limiter.js';
-import type { Tree } from './tree.js';
+import { escapeError, type Tree } from './tree.js';
 
 /** One file of a commit. */
 export interface CommitFile {
@@ -57,6 +58,8 @@ export interface CommitSettings<F extends CommitFile> {
    */
   verify: (file: F) => Promise<boolean>;
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
+  /** Test-only: called before an existing file is backed up. */
+  beforeBackup?: ((path: string) => void | Promise<void>) | undefined;
   /** Test-only: called once every file is prepared, before the commit marks itself as replacing. */
   afterPrepare?: (() => void | Promise<void>) | undefined;
   /** Test-only: called once every file is in place, before the commit's journal is removed. */
@@ -190,13 +193,50 @@ const writeFdAt = (fd: number, data: Buffer, offset: number) =>
     ),
   );
 
-/** A hard link to `file` at `backup` (a copy where links are not possible). */
-async function backUp(file: string, backup: string): Promise<void> {
+/** Opens a file of the tree to copy it: never through a symlink, never blocking on a FIFO. */
+const COPY_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * A hard link to `file` at `backup`; where links are not possible (another mount inside the root, EXDEV),
+ * a copy, read from a descriptor opened without following a symlink or blocking on a FIFO and checked to be
+ * a regular file (`copyFile` by name did both: a swap in between copied an outside file into the backup,
+ * which a rollback then renamed into the tree, or hung on a FIFO), written to a new 0600 file with
+ * `O_EXCL`, then given the file's mode.
+ */
+async function backUp(rel: string, file: string, backup: string): Promise<void> {
   await link(file, backup).catch(async (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
-    await copyFile(file, backup, constants.COPYFILE_EXCL);
+    const source = await openFd(file, COPY_FLAGS).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ELOOP') throw escapeError(rel, 'the file became a symlink while it was backed up');
+      if (e.code === 'ENXIO' || e.code === 'EOPNOTSUPP') throw notRegularNow(rel);
+      throw e;
+    });
+    try {
+      const info = await fstatFd(source);
+      if (!info.isFile()) throw notRegularNow(rel);
+      await withFd(backup, 'wx', 0o600, async (fd) => {
+        const chunk = Buffer.allocUnsafe(1 << 20);
+        for (let position = 0; ; ) {
+          const n = await readFd(source, chunk, 0, chunk.length, position);
+          if (n === 0) break;
+          position += n;
+          await appendAllFd(fd, chunk.subarray(0, n));
+        }
+        await fchmodFd(fd, info.mode & 0o7777);
+      });
+    } finally {
+      await closeFd(source);
+    }
   });
 }
+
+/** `SPOOL_CONFLICT`: something else than a regular file took the place of `rel` since it was checked. */
+const notRegularNow = (rel: string) =>
+  new SpoolError(
+    SpoolErrorCode.CONFLICT,
+    `${rel} is not a regular file any more (it changed since it was checked); nothing was written. Reset it (spool.reset([...])), stage the edit again and commit.`,
+    { details: { path: rel, paths: [rel] } },
+  );
 
 /**
  * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first.
@@ -287,7 +327,10 @@ export async function commitFiles<F extends CommitFile>(
     // A lost commit still verifies the rest (to name every stale file) but writes no more.
     if (stale.length > 0 || verifyError) return;
     const { content, rel, mode } = step.file;
-    if (step.backup) await backUp(await tree.must(rel), await tree.must(step.backup, journal));
+    if (step.backup) {
+      await settings.beforeBackup?.(step.file.path);
+      await backUp(step.file.path, await tree.must(rel), await tree.must(step.backup, journal));
+    }
     if (content && step.tmp) {
       const at = (await tree.at(step.tmp, { create: true })) as string;
       await writeReplacement(at, content, mode, fsync, modes);

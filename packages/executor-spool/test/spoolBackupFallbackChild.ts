@@ -1,0 +1,56 @@
+/*
+ * Run inside `unshare -m` (a private mount namespace, gone when this process exits) by
+ * spoolBackupFallback.test.ts: bind-mounts `<root>/../mounted` at `<root>/mnt`, so the hard-link backup of
+ * `mnt/f` into `<root>/.ordo-spool` fails with EXDEV and the commit falls back to a copy. Just before that
+ * backup, `mnt/f` becomes a FIFO (`fifo`) or a symlink to `outside` (`symlink`: the process then dies
+ * before it replaces anything, as in a crash). `recover` runs the recovery of such a crash. Prints one JSON
+ * line: the commit's outcome (`hung` after 5 s) and what `mnt/f` holds afterwards.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { readFile, rename, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { createSpool, recoverSpool } from '../src/index.js';
+
+const [root, outside, keyDir, attack] = process.argv.slice(2) as [string, string, string, string];
+execFileSync('mount', ['--bind', path.join(root, '..', 'mounted'), path.join(root, 'mnt')]);
+const target = path.join(root, 'mnt', 'f');
+const swap = async () => {
+  const tmp = path.join(root, 'mnt', '.swap');
+  if (attack === 'fifo') execFileSync('mkfifo', [tmp]);
+  else await symlink(outside, tmp);
+  await rename(tmp, target);
+};
+if (attack === 'recover') {
+  const outcome = await recoverSpool(root, { keyDir }).then(
+    (n) => `recovered ${n}`,
+    (error: { code?: string }) => error.code ?? `not an ordo error: ${String(error)}`,
+  );
+  const info = fs.lstatSync(target);
+  const holds = info.isFile() ? await readFile(target, 'utf8') : 'not a file';
+  process.stdout.write(`${JSON.stringify({ outcome, holds })}\n`);
+  process.exit(0);
+}
+const spool = createSpool({
+  root,
+  keyDir,
+  testHooks: {
+    beforeBackup: swap,
+    beforeReplace: () => {
+      if (attack === 'symlink') {
+        process.stdout.write(`${JSON.stringify({ outcome: 'crashed', holds: 'a symlink' })}\n`);
+        process.exit(0);
+      }
+    },
+  },
+});
+await spool.write('mnt/f', 'new\n');
+const commit = spool.commit().then(
+  () => 'ok',
+  (error: { code?: string }) => error.code ?? `not an ordo error: ${String(error)}`,
+);
+const outcome = await Promise.race([commit, new Promise<string>((r) => setTimeout(() => r('hung'), 5000))]);
+const info = fs.lstatSync(target);
+const holds = info.isFile() ? await readFile(target, 'utf8') : info.isFIFO() ? 'a FIFO' : 'a symlink';
+process.stdout.write(`${JSON.stringify({ outcome, holds })}\n`);
+process.exit(0);
