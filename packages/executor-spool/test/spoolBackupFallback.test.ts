@@ -25,7 +25,7 @@ const canMount = (() => {
   }
 })();
 
-async function attack(kind: 'fifo' | 'symlink') {
+async function attack(kind: 'fifo' | 'symlink' | 'crash' | 'fail') {
   const results: Array<{ outcome: string; holds: string }> = [];
   const base = await tempDir('ordo-spool-mount-');
   try {
@@ -33,9 +33,10 @@ async function attack(kind: 'fifo' | 'symlink') {
     await mkdir(path.join(base, 'mounted'));
     await mkdir(path.join(base, 'out'));
     await writeFile(path.join(base, 'mounted', 'f'), 'old\n');
+    await writeFile(path.join(base, 'mounted', 'g'), 'old g\n');
     await writeFile(path.join(base, 'out', 'secret'), 'outside secret\n');
     // The symlink attack kills the commit half way; a second process recovers it.
-    for (const step of kind === 'fifo' ? ['fifo'] : ['symlink', 'recover']) {
+    for (const step of kind === 'symlink' || kind === 'crash' ? [kind, 'recover'] : [kind]) {
       const { stdout } = await run(
         'unshare',
         [
@@ -60,6 +61,20 @@ async function attack(kind: 'fifo' | 'symlink') {
     await rm(base, { recursive: true, force: true });
   }
 }
+
+describe.skipIf(!canMount)('a rollback across a mount inside the root (no attack)', () => {
+  // The backup is a copy in .ordo-spool/, on another file system than the file: a rename cannot put it back.
+  it('a crash after the file was replaced: recovery puts the old bytes back', async () => {
+    expect(await attack('crash')).toEqual([
+      { outcome: 'crashed', holds: 'new\n' },
+      { outcome: 'recovered 1', holds: 'old\n' },
+    ]);
+  }, 90_000);
+
+  it('a failure after the file was replaced: the commit rolls it back', async () => {
+    expect(await attack('fail')).toEqual([{ outcome: 'SPOOL_COMMIT_FAILED', holds: 'old\n' }]);
+  }, 90_000);
+});
 
 describe.skipIf(!canMount)('a backup copied across a mount inside the root', () => {
   it('a FIFO swapped in before the backup: the commit fails at once, nothing hangs', async () => {

@@ -206,28 +206,58 @@ const COPY_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 async function backUp(rel: string, file: string, backup: string): Promise<void> {
   await link(file, backup).catch(async (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
-    const source = await openFd(file, COPY_FLAGS).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ELOOP') throw escapeError(rel, 'the file became a symlink while it was backed up');
-      if (e.code === 'ENXIO' || e.code === 'EOPNOTSUPP') throw notRegularNow(rel);
-      throw e;
-    });
-    try {
-      const info = await fstatFd(source);
-      if (!info.isFile()) throw notRegularNow(rel);
-      await withFd(backup, 'wx', 0o600, async (fd) => {
-        const chunk = Buffer.allocUnsafe(1 << 20);
-        for (let position = 0; ; ) {
-          const n = await readFd(source, chunk, 0, chunk.length, position);
-          if (n === 0) break;
-          position += n;
-          await appendAllFd(fd, chunk.subarray(0, n));
-        }
-        await fchmodFd(fd, info.mode & 0o7777);
-      });
-    } finally {
-      await closeFd(source);
-    }
+    await copyRegular(rel, file, backup);
   });
+}
+
+/** Copies the regular file at `file` to the new file `dest` (0600 until it gets the file's mode). */
+async function copyRegular(rel: string, file: string, dest: string): Promise<void> {
+  const source = await openFd(file, COPY_FLAGS).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ELOOP') throw escapeError(rel, 'the file became a symlink while it was backed up');
+    if (e.code === 'ENXIO' || e.code === 'EOPNOTSUPP') throw notRegularNow(rel);
+    throw e;
+  });
+  try {
+    const info = await fstatFd(source);
+    if (!info.isFile()) throw notRegularNow(rel);
+    await withFd(dest, 'wx', 0o600, async (fd) => {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (let position = 0; ; ) {
+        const n = await readFd(source, chunk, 0, chunk.length, position);
+        if (n === 0) break;
+        position += n;
+        await appendAllFd(fd, chunk.subarray(0, n));
+      }
+      await fchmodFd(fd, info.mode & 0o7777);
+    });
+  } finally {
+    await closeFd(source);
+  }
+}
+
+/**
+ * Renames the backup at `backup` over the file `rel` (its path `target`), putting it back. A backup copied
+ * across a mount inside the root (see {@link backUp}) cannot be renamed there (EXDEV): it is then copied to
+ * a new temp file beside the target (read from a descriptor, never through a symlink) and that is renamed.
+ */
+async function putBack(tree: Tree, rel: string, backup: string, target: string): Promise<void> {
+  try {
+    await rename(backup, target);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+  }
+  const tmp = (await tree.must(
+    `${dirOf(rel) ? `${dirOf(rel)}/` : ''}.${nameOf(rel)}.ordo-restore-${tag()}.tmp`,
+  )) as string;
+  try {
+    await copyRegular(rel, backup, tmp);
+    await rename(tmp, target);
+  } catch (error) {
+    await unlink(tmp).catch(() => {});
+    throw error;
+  }
+  await unlink(backup).catch(ignoreMissing);
 }
 
 /** `SPOOL_CONFLICT`: something else than a regular file took the place of `rel` since it was checked. */
@@ -380,7 +410,7 @@ export async function commitFiles<F extends CommitFile>(
       if (!replaced) return;
       try {
         const target = await tree.must(file.rel);
-        if (backup) await rename(await tree.must(backup, journal), target);
+        if (backup) await putBack(tree, file.rel, await tree.must(backup, journal), target);
         else await unlink(target);
       } catch (error) {
         restoreErrors.push(`${file.path}: ${(error as Error).message}`);
@@ -502,7 +532,7 @@ export async function recoverCommits(
             { journal: journalPath, backup },
             'spool left a backup that is not a regular file alone',
           );
-        } else if (backup && target) await rename(backup, target).catch(ignoreMissing);
+        } else if (backup && target) await putBack(tree, file.path, backup, target).catch(ignoreMissing);
       } else if (replacing && file.tmp) {
         // An added file: its temp file still there means it was never renamed into place.
         const tmp = await tree.at(file.tmp);
