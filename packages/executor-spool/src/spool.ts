@@ -203,6 +203,8 @@ export interface SpoolOptions {
         afterPrepare?: () => void | Promise<void>;
         /** In `'rename'` mode: called once every file is renamed into place, before its journal is removed. */
         afterReplace?: () => void | Promise<void>;
+        /** In `'rename'` mode: called before an existing file is backed up. */
+        beforeBackup?: (path: string) => void | Promise<void>;
       }
     | undefined;
 }
@@ -774,6 +776,7 @@ export function createSpool(options: SpoolOptions): Spool {
         : await commitFiles(files, {
             ...shared,
             afterReplace: hooks.afterReplace,
+            beforeBackup: hooks.beforeBackup,
             verify: async ({ entry, rel }) => {
               signal?.throwIfAborted();
               const at = await tree.at(rel);

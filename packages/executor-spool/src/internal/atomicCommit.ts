@@ -1,7 +1,9 @@
-import { constants } from 'node:fs';
-import { copyFile, link, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
+import { constants, write as fsWrite } from 'node:fs';
+import { link, lstat, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from '@ordo/contracts';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
 import {
   active,
   dirOf,
@@ -19,13 +21,13 @@ import {
   writeDurably,
   writeJournal,
 } from './commitSupport.js';
-import type { Content } from './content.js';
+import { type Content, contentChunks } from './content.js';
 import { CreateModes } from './createModes.js';
-import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
-import { seal, unseal } from './journalKey.js';
+import { closeFd, fchmodFd, fstatFd, fsyncFd, openFd, readFd, withFd, writeAllFd } from './fd.js';
+import { seal, TRAILER_BYTES, unseal } from './journalKey.js';
 import { int, JournalRefused, record, refuse, relPath, str, type UntrustedJournal } from './journalSchema.js';
 import type { Limiter } from './limiter.js';
-import type { Tree } from './tree.js';
+import { escapeError, type Tree } from './tree.js';
 
 /** One file of a commit. */
 export interface CommitFile {
@@ -56,6 +58,8 @@ export interface CommitSettings<F extends CommitFile> {
    */
   verify: (file: F) => Promise<boolean>;
   beforeReplace?: ((path: string, index: number) => void | Promise<void>) | undefined;
+  /** Test-only: called before an existing file is backed up. */
+  beforeBackup?: ((path: string) => void | Promise<void>) | undefined;
   /** Test-only: called once every file is prepared, before the commit marks itself as replacing. */
   afterPrepare?: (() => void | Promise<void>) | undefined;
   /** Test-only: called once every file is in place, before the commit's journal is removed. */
@@ -74,6 +78,11 @@ export interface CommitOutcome {
  * never puts a backup back (a file may have been changed by someone else since).
  */
 const REPLACING = '.replacing';
+/**
+ * The largest journal a commit can write: one JSON string (at most V8's longest string, 3 UTF-8 bytes per
+ * code unit) and its seal. Recovery refuses a larger one unread.
+ */
+const MAX_JOURNAL_BYTES = 3 * bufferConstants.MAX_STRING_LENGTH + TRAILER_BYTES;
 
 /**
  * What a commit in progress leaves on disk (`<id>.json`, sealed with the root's key), so that a later
@@ -148,7 +157,10 @@ interface Step<F extends CommitFile> {
 
 /**
  * Writes `content` to the new file `tmp`, with `mode` (whatever the umask), fsynced if asked. A chmod is
- * skipped where `modes` knows that creating the file already gave it `mode`.
+ * skipped where `modes` knows that creating the file already gave it `mode`. Everything goes through the one
+ * descriptor that created the file (`O_EXCL`, so never through a symlink): the temp file's name sits in a
+ * directory of the tree, where another process may swap it for a symlink to a file outside the root once it
+ * exists, and opening it by name again would then chmod and fsync that outside file.
  */
 async function writeReplacement(
   tmp: string,
@@ -157,34 +169,104 @@ async function writeReplacement(
   fsync: boolean,
   modes: CreateModes,
 ): Promise<void> {
-  if (!content.file) {
-    return withFd(tmp, 'wx', mode ?? 0o666, async (fd) => {
-      await writeAllFd(fd, content.buffer ?? Buffer.alloc(0));
-      if (mode !== undefined) {
-        const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await fstatFd(fd)).mode);
-        if (!kept) await fchmodFd(fd, mode);
-      }
-      if (fsync) await fsyncFd(fd);
-    });
-  }
-  await copyFile(content.file, tmp, constants.COPYFILE_EXCL);
-  if (mode === undefined && !fsync) return;
-  const handle = await open(tmp, 'r+');
+  await withFd(tmp, 'wx', mode ?? 0o666, async (fd) => {
+    if (content.file) {
+      for await (const chunk of contentChunks(content)) await appendAllFd(fd, chunk);
+    } else await writeAllFd(fd, content.buffer ?? Buffer.alloc(0));
+    if (mode !== undefined) {
+      const kept = modes.lookup(tmp, mode) ?? modes.record(tmp, mode, (await fstatFd(fd)).mode);
+      if (!kept) await fchmodFd(fd, mode);
+    }
+    if (fsync) await fsyncFd(fd);
+  });
+}
+
+/** Writes all of `data` at the descriptor's current offset. */
+async function appendAllFd(fd: number, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length; ) done += await writeFdAt(fd, data, done);
+}
+
+const writeFdAt = (fd: number, data: Buffer, offset: number) =>
+  new Promise<number>((resolve, reject) =>
+    fsWrite(fd, data, offset, data.length - offset, null, (error, written) =>
+      error ? reject(error) : resolve(written),
+    ),
+  );
+
+/** Opens a file of the tree to copy it: never through a symlink, never blocking on a FIFO. */
+const COPY_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * A hard link to `file` at `backup`; where links are not possible (another mount inside the root, EXDEV),
+ * a copy, read from a descriptor opened without following a symlink or blocking on a FIFO and checked to be
+ * a regular file (`copyFile` by name did both: a swap in between copied an outside file into the backup,
+ * which a rollback then renamed into the tree, or hung on a FIFO), written to a new 0600 file with
+ * `O_EXCL`, then given the file's mode.
+ */
+async function backUp(rel: string, file: string, backup: string): Promise<void> {
+  await link(file, backup).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
+    await copyRegular(rel, file, backup);
+  });
+}
+
+/** Copies the regular file at `file` to the new file `dest` (0600 until it gets the file's mode). */
+async function copyRegular(rel: string, file: string, dest: string): Promise<void> {
+  const source = await openFd(file, COPY_FLAGS).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ELOOP') throw escapeError(rel, 'the file became a symlink while it was backed up');
+    if (e.code === 'ENXIO' || e.code === 'EOPNOTSUPP') throw notRegularNow(rel);
+    throw e;
+  });
   try {
-    if (mode !== undefined) await handle.chmod(mode);
-    if (fsync) await handle.sync();
+    const info = await fstatFd(source);
+    if (!info.isFile()) throw notRegularNow(rel);
+    await withFd(dest, 'wx', 0o600, async (fd) => {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (let position = 0; ; ) {
+        const n = await readFd(source, chunk, 0, chunk.length, position);
+        if (n === 0) break;
+        position += n;
+        await appendAllFd(fd, chunk.subarray(0, n));
+      }
+      await fchmodFd(fd, info.mode & 0o7777);
+    });
   } finally {
-    await handle.close();
+    await closeFd(source);
   }
 }
 
-/** A hard link to `file` at `backup` (a copy where links are not possible). */
-async function backUp(file: string, backup: string): Promise<void> {
-  await link(file, backup).catch(async (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EXDEV' && error.code !== 'EPERM') throw error;
-    await copyFile(file, backup, constants.COPYFILE_EXCL);
-  });
+/**
+ * Renames the backup at `backup` over the file `rel` (its path `target`), putting it back. A backup copied
+ * across a mount inside the root (see {@link backUp}) cannot be renamed there (EXDEV): it is then copied to
+ * a new temp file beside the target (read from a descriptor, never through a symlink) and that is renamed.
+ */
+async function putBack(tree: Tree, rel: string, backup: string, target: string): Promise<void> {
+  try {
+    await rename(backup, target);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+  }
+  const tmp = (await tree.must(
+    `${dirOf(rel) ? `${dirOf(rel)}/` : ''}.${nameOf(rel)}.ordo-restore-${tag()}.tmp`,
+  )) as string;
+  try {
+    await copyRegular(rel, backup, tmp);
+    await rename(tmp, target);
+  } catch (error) {
+    await unlink(tmp).catch(() => {});
+    throw error;
+  }
+  await unlink(backup).catch(ignoreMissing);
 }
+
+/** `SPOOL_CONFLICT`: something else than a regular file took the place of `rel` since it was checked. */
+const notRegularNow = (rel: string) =>
+  new SpoolError(
+    SpoolErrorCode.CONFLICT,
+    `${rel} is not a regular file any more (it changed since it was checked); nothing was written. Reset it (spool.reset([...])), stage the edit again and commit.`,
+    { details: { path: rel, paths: [rel] } },
+  );
 
 /**
  * Puts every file in place, all or nothing. A journal naming every temp file and backup is written first.
@@ -275,7 +357,10 @@ export async function commitFiles<F extends CommitFile>(
     // A lost commit still verifies the rest (to name every stale file) but writes no more.
     if (stale.length > 0 || verifyError) return;
     const { content, rel, mode } = step.file;
-    if (step.backup) await backUp(await tree.must(rel), await tree.must(step.backup, journal));
+    if (step.backup) {
+      await settings.beforeBackup?.(step.file.path);
+      await backUp(step.file.path, await tree.must(rel), await tree.must(step.backup, journal));
+    }
     if (content && step.tmp) {
       const at = (await tree.at(step.tmp, { create: true })) as string;
       await writeReplacement(at, content, mode, fsync, modes);
@@ -325,7 +410,7 @@ export async function commitFiles<F extends CommitFile>(
       if (!replaced) return;
       try {
         const target = await tree.must(file.rel);
-        if (backup) await rename(await tree.must(backup, journal), target);
+        if (backup) await putBack(tree, file.rel, await tree.must(backup, journal), target);
         else await unlink(target);
       } catch (error) {
         restoreErrors.push(`${file.path}: ${(error as Error).message}`);
@@ -386,11 +471,12 @@ export async function recoverCommits(
   const journal = { journal: true };
   for (const { name, path: journalPath, at } of await leftJournals(tree, '.json')) {
     const stem = name.slice(0, -'.json'.length);
-    const data = await readJournal(at);
+    const data = await readJournal(at, MAX_JOURNAL_BYTES);
     if (data === undefined) continue;
     let parsed: Journal;
     try {
       if (data === 'irregular') refuse('it is not a regular file');
+      if ('oversized' in data) refuse(`it holds ${data.oversized} bytes, more than a commit journal can`);
       const opened = unseal(key, data as Buffer);
       if (opened === 'unsealed') {
         // A complete JSON document without a seal: an old journal, or a forged one. Anything else is being
@@ -446,7 +532,7 @@ export async function recoverCommits(
             { journal: journalPath, backup },
             'spool left a backup that is not a regular file alone',
           );
-        } else if (backup && target) await rename(backup, target).catch(ignoreMissing);
+        } else if (backup && target) await putBack(tree, file.path, backup, target).catch(ignoreMissing);
       } else if (replacing && file.tmp) {
         // An added file: its temp file still there means it was never renamed into place.
         const tmp = await tree.at(file.tmp);

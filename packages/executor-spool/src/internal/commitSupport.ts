@@ -115,11 +115,21 @@ export async function leftJournals(tree: Tree, suffix: string): Promise<LeftJour
     .filter((journal) => !active.has(journal.path));
 }
 
+/** A journal larger than this spool ever writes (for its kind): refused unread, as not ours. */
+export interface OversizedJournal {
+  oversized: number;
+}
+
 /**
  * The bytes of a journal file (never following a symlink, never blocking on a FIFO); `undefined` when it is
- * gone, `'irregular'` when something else than a regular file has its name.
+ * gone, `'irregular'` when something else than a regular file has its name, and `{ oversized }` (its size,
+ * nothing read) when it is larger than `maxBytes`: a journal planted to exhaust memory (a sparse file of
+ * gigabytes costs no disk) is refused before a byte of it is read.
  */
-export async function readJournal(at: string): Promise<Buffer | 'irregular' | undefined> {
+export async function readJournal(
+  at: string,
+  maxBytes: number,
+): Promise<Buffer | 'irregular' | OversizedJournal | undefined> {
   let fd: number;
   try {
     fd = await openFd(at, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -132,6 +142,7 @@ export async function readJournal(at: string): Promise<Buffer | 'irregular' | un
   try {
     const info = await fstatFd(fd);
     if (!info.isFile()) return 'irregular';
+    if (info.size > maxBytes) return { oversized: info.size };
     return await readAllFd(fd, info.size);
   } finally {
     await closeFd(fd);
@@ -160,9 +171,12 @@ const lostJournalDir = (error: unknown, attempt: number) => {
   return (code === 'ENOENT' || code === 'ENOTDIR') && attempt < 5;
 };
 
-/** Writes `data` to `file`, which must not exist yet; fsynced when `fsync`. */
+/**
+ * Writes `data` to `file`, which must not exist yet, readable by its owner only (a rollback journal holds
+ * the old bytes of files that may be private); fsynced when `fsync`.
+ */
 export async function writeDurably(file: string, data: string | Buffer, fsync: boolean): Promise<void> {
-  const handle = await open(file, 'wx');
+  const handle = await open(file, 'wx', 0o600);
   try {
     await handle.writeFile(data);
     if (fsync) await handle.sync();

@@ -1,8 +1,10 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from '@ordo/contracts';
+import { SpoolError, SpoolErrorCode } from '../errors.js';
 import {
   active,
   dirOf,
@@ -18,7 +20,7 @@ import {
   tag,
   writeJournal,
 } from './commitSupport.js';
-import { fchmodFd, fsyncFd, withFd, writeAllFd } from './fd.js';
+import { fchmodFd, fstatFd, fsyncFd, withFd, writeAllFd } from './fd.js';
 import { seal, TRAILER_BYTES, unseal } from './journalKey.js';
 import { int, JournalRefused, record, refuse, relPath, str, type UntrustedJournal } from './journalSchema.js';
 import type { Limiter } from './limiter.js';
@@ -63,6 +65,8 @@ const ROLLBACK = '.rollback';
 /** Version 2: root-relative paths, sealed. Version 1 (absolute paths, no seal) is never replayed. */
 const MAGIC = 'ordo-spool-rollback 2\n';
 const OLD_MAGIC = 'ordo-spool-rollback 1\n';
+/** The largest rollback journal a commit can write: one Buffer (the seal included). Larger is refused unread. */
+const MAX_ROLLBACK_BYTES = bufferConstants.MAX_LENGTH;
 
 /** The header of a rollback journal; the old contents follow it, back to back, then the seal. */
 interface RollbackHeader {
@@ -167,10 +171,21 @@ function decodeJournal(
   return { header, befores };
 }
 
-/** Opens for an overwrite in place: never follows a symlink, never creates. */
-const OVERWRITE = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW;
+/**
+ * Opens for an overwrite in place: never follows a symlink, never creates, never blocks (a FIFO swapped in
+ * since the check would hang the open, and four of them libuv's whole thread pool).
+ */
+const OVERWRITE = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** Opens for a file the commit adds: fails if anything took its name since the check. */
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** `SPOOL_CONFLICT`: something else than a regular file took the place of `rel` since it was checked. */
+const notAFile = (rel: string, what: string) =>
+  new SpoolError(
+    SpoolErrorCode.CONFLICT,
+    `${rel} is ${what} now, put in its place since it was staged; nothing was written to it. Remove it, reset the path (spool.reset([...])), stage the edit again and commit.`,
+    { details: { path: rel, paths: [rel] } },
+  );
 
 /**
  * Writes `bytes` to the file at `abs`, opened with `flags` (created with `mode` under `CREATE`); `opened`
@@ -178,6 +193,7 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | const
  * privileges clears setuid and setgid: those bits are put back.
  */
 async function overwrite(
+  rel: string,
   abs: string,
   bytes: Buffer,
   flags: number,
@@ -186,10 +202,16 @@ async function overwrite(
   opened?: () => void,
 ): Promise<void> {
   await withFd(abs, flags, mode ?? 0o666, async (fd) => {
+    // Not opened yet as far as a rollback goes: a FIFO, socket or device here was never ours to restore.
+    if (!(await fstatFd(fd)).isFile()) throw notAFile(rel, 'not a regular file');
     opened?.();
     await writeAllFd(fd, bytes);
     if (mode !== undefined && (flags & constants.O_CREAT || mode & 0o6000)) await fchmodFd(fd, mode);
     if (fsync) await fsyncFd(fd);
+  }).catch((error: NodeJS.ErrnoException) => {
+    // O_NONBLOCK|O_WRONLY on a FIFO without a reader, or on a socket.
+    if (error.code === 'ENXIO') throw notAFile(rel, 'a FIFO or a socket');
+    throw error;
   });
 }
 
@@ -207,10 +229,10 @@ async function restore(tree: Tree, before: Before, fsync: boolean): Promise<void
   const { bytes, mode } = before.old;
   const at = await tree.must(before.rel);
   try {
-    await overwrite(at, bytes, OVERWRITE, mode, fsync);
+    await overwrite(before.rel, at, bytes, OVERWRITE, mode, fsync);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await overwrite(at, bytes, CREATE, mode, fsync);
+    await overwrite(before.rel, at, bytes, CREATE, mode, fsync);
   }
 }
 
@@ -282,10 +304,18 @@ export async function commitInPlace<F extends InPlaceFile>(
         await unlink(await tree.must(file.rel));
         changed();
       } else if (befores[index]?.old) {
-        await overwrite(await tree.must(file.rel), file.content, OVERWRITE, file.mode, fsync, changed);
+        await overwrite(
+          file.path,
+          await tree.must(file.rel),
+          file.content,
+          OVERWRITE,
+          file.mode,
+          fsync,
+          changed,
+        );
       } else {
         const at = (await tree.at(file.rel, { create: true })) as string;
-        await overwrite(at, file.content, CREATE, undefined, fsync, changed);
+        await overwrite(file.path, at, file.content, CREATE, undefined, fsync, changed);
       }
     })) ??
     // A directory moved while its files were written: undo, as for a failed write.
@@ -314,7 +344,8 @@ export async function commitInPlace<F extends InPlaceFile>(
       );
     }
     await end();
-    if ((writeError as { code?: string }).code === 'SPOOL_PATH_ESCAPE') throw writeError;
+    const code = (writeError as { code?: string }).code;
+    if (code === 'SPOOL_PATH_ESCAPE' || code === 'SPOOL_CONFLICT') throw writeError;
     throw failed(
       writeError,
       `half way; the ${touched.size} file(s) already written were restored, so the tree is as before`,
@@ -358,11 +389,12 @@ export async function recoverInPlaceCommits(
   let recovered = 0;
   const untrusted: UntrustedJournal[] = [];
   for (const { name, path: journalPath, at } of await leftJournals(tree, ROLLBACK)) {
-    const data = await readJournal(at);
+    const data = await readJournal(at, MAX_ROLLBACK_BYTES);
     if (data === undefined) continue;
     let journal: ReturnType<typeof decodeJournal>;
     try {
       if (data === 'irregular') refuse('it is not a regular file');
+      if ('oversized' in data) refuse(`it holds ${data.oversized} bytes, more than a rollback journal can`);
       journal = decodeJournal(data as Buffer, key);
     } catch (error) {
       if (!(error instanceof JournalRefused)) throw error;

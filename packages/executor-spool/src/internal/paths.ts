@@ -25,7 +25,7 @@ const MAX_PATH_BYTES = 4096;
  * Checks a caller's path syntactically and returns it normalized: relative, `/`-separated, no `.` or `..`.
  * Refuses absolute paths, `..` segments, NUL bytes, backslashes, drive letters and any segment naming the
  * journal directory `.ordo-spool` (in any case or Unicode compatibility form), with `SPOOL_PATH_ESCAPE`;
- * a segment over 255 bytes or a path over 4,096 bytes with `SPOOL_INVALID_ARGUMENT`.
+ * a lone UTF-16 surrogate, a segment over 255 bytes or a path over 4,096 bytes with `SPOOL_INVALID_ARGUMENT`.
  */
 export function normalizeSpoolPath(p: unknown): string {
   if (typeof p !== 'string' || p.length === 0) {
@@ -38,6 +38,8 @@ export function normalizeSpoolPath(p: unknown): string {
     );
   }
   if (p.includes('\0')) throw refuse(p, 'it holds a NUL byte');
+  // A lone surrogate is written to disk as U+FFFD: two different paths would name one file.
+  if (/\p{Cs}/u.test(p)) throw invalid(p, 'it holds a lone UTF-16 surrogate, which has no UTF-8 form');
   if (p.includes('\\')) throw refuse(p, 'it holds a backslash');
   if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) throw refuse(p, 'it is absolute');
   const parts = p.split('/').filter((s) => s !== '' && s !== '.');

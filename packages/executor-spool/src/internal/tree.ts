@@ -229,7 +229,8 @@ export class Tree {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' && create && attempt < 3) {
-          await mkdir(entry).then(
+          // The journal's directories hold old bytes of files that may be private: for their owner only.
+          await mkdir(entry, journal ? 0o700 : undefined).then(
             () => {
               // The journal's own directories are removed with the journal, not as a commit's.
               if (!journal) this.created.push(rel);

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { chmod, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSpool } from '../src/index.js';
+import { codeOf, tempTree } from './spoolFixtures.js';
+
+/*
+ * A spilled file's replacement was copied to its temp file with copyFile, then opened again BY NAME ('r+',
+ * following symlinks) to chmod and fsync it. The temp file sits in the tree's directory: a second process
+ * that swapped it for a symlink to an outside file in between had the commit chmod that outside file (a
+ * 0600 secret became 0755), and the commit reported success. The temp file is now written, chmodded and
+ * fsynced through the one descriptor that created it.
+ */
+
+/** Swaps the first spool temp file that appears in `dir` for a symlink to `target`, then says so and exits. */
+const SWAPPER = `
+const fs = require('fs');
+const [dir, target] = process.argv.slice(1);
+for (;;) {
+  let names;
+  try { names = fs.readdirSync(dir); } catch { continue; }
+  for (const n of names) {
+    if (!n.endsWith('.tmp') || !n.includes('.ordo-')) continue;
+    try {
+      fs.symlinkSync(target, dir + '/.swap');
+      fs.renameSync(dir + '/.swap', dir + '/' + n);
+      process.stdout.write('swapped');
+      process.exit(0);
+    } catch { try { fs.unlinkSync(dir + '/.swap'); } catch {} }
+  }
+}`;
+
+describe('a temp file swapped for a symlink to outside while it is written', () => {
+  it("rename mode, spilled content: the outside file's mode and bytes stay", async () => {
+    await using tree = await tempTree({ 'big.bin': Buffer.alloc(1024) });
+    await using outside = await tempTree({ secret: 'secret\n' });
+    await chmod(outside.file('secret'), 0o600);
+    await chmod(tree.file('big.bin'), 0o755);
+    const child = spawn(process.execPath, ['-e', SWAPPER, tree.dir, outside.file('secret')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let said = '';
+    child.stdout.on('data', (d: Buffer) => {
+      said += d.toString();
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const spool = createSpool({
+      root: tree.dir,
+      keyDir: path.join(outside.dir, 'keys'),
+      spillThresholdBytes: 1 << 16,
+      fsync: true,
+    });
+    try {
+      // Large enough that the copy takes long after the temp file appears: the swapper lands in it.
+      await spool.write('big.bin', Buffer.alloc(128 << 20, 7));
+      const code = await codeOf(spool.commit());
+      expect(code === undefined || !code.startsWith('not an ordo error')).toBe(true);
+      const info = await stat(outside.file('secret'));
+      expect((info.mode & 0o777).toString(8)).toBe('600');
+      expect(await readFile(outside.file('secret'), 'utf8')).toBe('secret\n');
+      // The attack did land (else this test proves nothing).
+      expect(said).toBe('swapped');
+    } finally {
+      child.kill();
+      await exited;
+      await spool.close();
+    }
+  }, 60_000);
+});
