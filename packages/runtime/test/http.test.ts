@@ -1,18 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { createRuntime } from '../src/index.js';
+import { closeServer, listen } from './helpers/httpServer.js';
 import { tempWorkspace } from './helpers/workspace.js';
-
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
 
 describe('runtime.httpHandler', () => {
   it('serves /metrics, /health and /status, and passes other routes through admission to next', async () => {

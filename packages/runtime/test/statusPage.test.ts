@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type PlanInput, type Runtime } from '../src/index.js';
 import { STATUS_PAGE_HTML } from '../src/internal/statusPage.js';
+import { closeServer, listen } from './helpers/httpServer.js';
 import { tempWorkspace } from './helpers/workspace.js';
 
 /** The little of the DOM the page functions below use: they run in chromium, not in Node. */
@@ -25,16 +25,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM) || process.env.CI === 'true';
 /** Where the screenshot goes: the package's test output, which CI keeps. */
 const SCREENSHOT = fileURLToPath(new URL('../.vitest-reports/status-page.png', import.meta.url));
-
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
 
 /** Reads server-sent events from `url` until `until` says stop; returns them as { event, data }. */
 async function readEvents(url: string, until: (events: { event: string; data: unknown }[]) => boolean) {
