@@ -14,7 +14,12 @@ import { execFileSync } from 'node:child_process';
 export function heapSizeLimitFor(heapMb: number): number {
   const out = execFileSync(
     process.execPath,
-    [`--max-old-space-size=${heapMb}`, '-p', 'require("node:v8").getHeapStatistics().heap_size_limit'],
+    // Written as plain digits: `-p` would colour the number when FORCE_COLOR is set (as nx sets it).
+    [
+      `--max-old-space-size=${heapMb}`,
+      '-e',
+      'process.stdout.write(String(require("node:v8").getHeapStatistics().heap_size_limit))',
+    ],
     { encoding: 'utf8' },
   );
   return Number(out.trim());

@@ -218,12 +218,13 @@ export class TraceBuilder {
       order,
       digest,
     } as Trace & { entries: readonly TraceEntry[] };
-    let entries: readonly TraceEntry[] | undefined;
     Object.defineProperty(trace, 'entries', {
       enumerable: true,
       configurable: true,
       get: () => {
-        entries ??= materializeEntries(genesis, order, statuses, resultDigests);
+        const entries = materializeEntries(genesis, order, statuses, resultDigests);
+        // From now on a plain property: the builder's arrays can go.
+        Object.defineProperty(trace, 'entries', { value: entries, enumerable: true, writable: false });
         return entries;
       },
     });
@@ -437,8 +438,9 @@ const STATUSES: ReadonlySet<unknown> = new Set<TaskStatus>(['ok', 'failed', 'tim
 
 function isTraceOptions(options: unknown): options is TraceOptions {
   if (typeof options !== 'object' || options === null) return false;
-  const { failFast, taskTimeoutMs, mode } = options as Record<string, unknown>;
+  const { failFast, taskTimeoutMs, mode, ...rest } = options as Record<string, unknown>;
   return (
+    Object.keys(rest).length === 0 &&
     typeof failFast === 'boolean' &&
     (taskTimeoutMs === null || (typeof taskTimeoutMs === 'number' && Number.isFinite(taskTimeoutMs))) &&
     (mode === 'flat' || mode === 'graph')

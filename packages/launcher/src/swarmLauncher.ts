@@ -274,7 +274,7 @@ export class SwarmLauncher
             ReadOnly: m.readOnly === true,
           })),
           Secrets: this.#secrets.map((s) => ({
-            File: { Name: s.name, UID: '0', GID: '0', Mode: 0o444 },
+            File: { Name: s.name, UID: '0', GID: '0', Mode: 0o400 },
             SecretID: secretIds.get(s.name),
             SecretName: secretName(this.runId, s.name),
           })),

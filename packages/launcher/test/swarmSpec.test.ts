@@ -93,6 +93,10 @@ describe('secrets option', () => {
     expect(() =>
       assertNoSecretInEnv({ V: 'other' }, prepareSecrets([{ name: 's', data: 'secret' }])),
     ).not.toThrow();
+    // A token file's trailing newline does not hide the token in an environment value.
+    expect(() =>
+      assertNoSecretInEnv({ TOKEN: 'tok-1234' }, prepareSecrets([{ name: 's', data: 'tok-1234\n' }])),
+    ).toThrow(/secret "s"/);
   });
 });
 

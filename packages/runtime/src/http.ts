@@ -85,33 +85,89 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.end(body);
 }
 
-/** Serves the hub as server-sent events: one `event: feature|memory` message each, JSON in `data`. */
+/** Past this many bytes waiting in a stream's buffer, the client is too slow: the stream is ended. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** While the snapshot is sent, writing pauses for `drain` above this many buffered bytes. */
+const SNAPSHOT_HIGH_WATER = 256 * 1024;
+
+/**
+ * Serves the hub as server-sent events: one `event: feature|memory` message each, JSON in `data`. The
+ * latest run's events go first, paced by the socket (`drain`), then each new one; a client that stops
+ * reading (more than 4 MiB of live events waiting) is cut off; past 64 open streams a new one gets 503.
+ */
 function streamEvents(parts: HttpHandlerParts, req: IncomingMessage, res: ServerResponse): void {
+  let timer: unknown;
+  let ended = false;
+  let live = false;
+  const queued: LiveEvent[] = [];
+  const stop = () => {
+    if (ended) return;
+    ended = true;
+    unsubscribe?.();
+    if (timer !== undefined) parts.clock.clearTimeout(timer);
+  };
+  const format = (event: LiveEvent) =>
+    `event: ${event.kind}\ndata: ${JSON.stringify(event.kind === 'feature' ? event.event : event)}\n\n`;
+  const writeLive = (text: string) => {
+    if (ended) return;
+    res.write(text);
+    if (res.writableLength > MAX_BUFFERED_BYTES) {
+      stop();
+      res.destroy();
+    }
+  };
+  const unsubscribe = parts.events.subscribe(
+    (event) => {
+      if (live) writeLive(format(event));
+      else queued.push(event);
+    },
+    () => {
+      stop();
+      res.end();
+    },
+  );
+  if (unsubscribe === undefined) {
+    json(res, 503, { error: 'Too many open event streams; close one and try again.' });
+    return;
+  }
+  // Taken in the same tick as the subscription: no event is missed or sent twice.
+  const snapshot = parts.events.snapshot();
+  req.on('close', stop);
+  res.on('close', stop);
+  res.on('error', stop);
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     connection: 'keep-alive',
     'x-content-type-options': 'nosniff',
   });
-  const write = (event: LiveEvent) => {
-    const data = JSON.stringify(event.kind === 'feature' ? event.event : event);
-    res.write(`event: ${event.kind}\ndata: ${data}\n\n`);
-  };
   res.write('retry: 2000\n\n');
-  for (const event of parts.events.snapshot()) write(event);
-  const unsubscribe = parts.events.subscribe(write);
-  let timer = parts.clock.setTimeout(
-    function keepAlive() {
-      res.write(': keep-alive\n\n');
-      timer = parts.clock.setTimeout(keepAlive, KEEP_ALIVE_MS, { unref: true });
-    },
-    KEEP_ALIVE_MS,
-    { unref: true },
-  );
-  const stop = () => {
-    unsubscribe();
-    parts.clock.clearTimeout(timer);
-  };
-  req.on('close', stop);
-  res.on('error', stop);
+  void (async () => {
+    for (const event of snapshot) {
+      if (ended) return;
+      res.write(format(event));
+      if (res.writableLength > SNAPSHOT_HIGH_WATER) await drained(res);
+    }
+    if (ended) return;
+    for (const event of queued.splice(0)) writeLive(format(event));
+    live = true;
+    const keepAlive = () => {
+      writeLive(': keep-alive\n\n');
+      if (!ended) timer = parts.clock.setTimeout(keepAlive, KEEP_ALIVE_MS, { unref: true });
+    };
+    timer = parts.clock.setTimeout(keepAlive, KEEP_ALIVE_MS, { unref: true });
+  })();
+}
+
+/** Resolves when `res` can take more, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

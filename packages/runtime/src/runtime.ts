@@ -269,6 +269,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       await enginePolicy.breaker.close();
       binding.unbind();
       monitor.off('level', onLevel);
+      events.close();
       await monitor.close();
       await queue.close();
     })();

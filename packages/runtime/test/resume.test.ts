@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { watch, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readStateFile } from '@ordo/launcher';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
@@ -39,22 +40,25 @@ function crashPlan(gate: string): PlanInput {
   };
 }
 
-/** Resolves once the state file shows at least `count` completed tasks (watching the file, not the clock). */
-async function waitForCompleted(stateDir: string, count: number): Promise<void> {
-  const ac = new AbortController();
+/**
+ * Resolves once the state file shows at least `count` completed tasks. It reads the file every 100 ms
+ * (a file watch can miss a rename under load) and fails at once if the child exits first, instead of waiting
+ * for the test's timeout.
+ */
+async function waitForCompleted(stateDir: string, count: number, exited: Promise<unknown>): Promise<void> {
   const file = path.join(stateDir, 'state.json');
   const done = async () => {
     const { state } = await readStateFile(file).catch(() => ({ state: undefined }));
     return (state?.tasks.filter((t) => t.completedAt !== null).length ?? 0) >= count;
   };
-  try {
-    const events = watch(stateDir, { signal: ac.signal });
+  let childGone = false;
+  void exited.then(() => {
+    childGone = true;
+  });
+  for (;;) {
     if (await done()) return;
-    for await (const _ of events) if (await done()) return;
-  } catch (error) {
-    if (!ac.signal.aborted) throw error;
-  } finally {
-    ac.abort();
+    if (childGone) throw new Error(`the child exited before ${count} tasks completed (see its stderr above)`);
+    await sleep(100);
   }
 }
 
@@ -86,7 +90,7 @@ describe('resume after a crash', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     try {
-      await waitForCompleted(stateDir, 3);
+      await waitForCompleted(stateDir, 3, exited);
     } finally {
       child.kill('SIGKILL'); // also when the wait fails: never leave the child behind
     }

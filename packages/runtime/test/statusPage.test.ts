@@ -8,6 +8,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type PlanInput, type Runtime } from '../src/index.js';
+import { EventHub, type LiveEvent, MAX_SUBSCRIBERS } from '../src/internal/eventHub.js';
 import { STATUS_PAGE_HTML } from '../src/internal/statusPage.js';
 import { closeServer, listen } from './helpers/httpServer.js';
 import { tempWorkspace } from './helpers/workspace.js';
@@ -91,6 +92,57 @@ describe('the live status page', () => {
     }
   });
 
+  it('ends every open event stream when the runtime closes, and refuses streams past the cap', async () => {
+    const ws = await tempWorkspace();
+    const runtime = await createRuntime({ workspace: ws, workers: 1 });
+    const server = createServer(runtime.httpHandler());
+    const base = await listen(server);
+    try {
+      const response = await fetch(`${base}/events`);
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read(); // the retry line: the stream is open
+      await runtime.close();
+      // The stream ends (done) instead of staying open for ever.
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {}
+    } finally {
+      await closeServer(server);
+      await runtime.close();
+    }
+  });
+
+  it('the hub keeps the run start and its newest events, and forgets a subscriber that left', () => {
+    const hub = new EventHub();
+    const feature = (type: string, extra: Record<string, unknown> = {}) =>
+      ({ kind: 'feature', event: { type, ...extra } }) as unknown as LiveEvent;
+    hub.publish(feature('feature-start', { feature: 'big' }));
+    for (let i = 0; i < 60_000; i++) hub.publish(feature('task-start', { taskId: `t${i}` }));
+    hub.publish(feature('feature-end', { feature: 'big' }));
+    const kept = hub.snapshot().map((e) => (e.kind === 'feature' ? e.event : undefined));
+    expect(kept[0]?.type).toBe('feature-start');
+    expect(kept.at(-1)?.type).toBe('feature-end');
+    expect(kept.length).toBeLessThanOrEqual(50_001);
+    const seen: LiveEvent[] = [];
+    const unsubscribe = hub.subscribe((e) => seen.push(e));
+    expect(hub.size).toBe(1);
+    unsubscribe?.();
+    expect(hub.size).toBe(0);
+    hub.publish(feature('feature-start'));
+    expect(seen).toEqual([]);
+    const many = Array.from({ length: MAX_SUBSCRIBERS }, () => hub.subscribe(() => {}));
+    expect(many.every((u) => u !== undefined)).toBe(true);
+    expect(hub.subscribe(() => {})).toBeUndefined();
+    let closed = 0;
+    const last = new EventHub();
+    last.subscribe(
+      () => {},
+      () => closed++,
+    );
+    last.close();
+    last.close();
+    expect(closed).toBe(1);
+    expect(last.size).toBe(0);
+  });
+
   describe.skipIf(!haveBrowser)('in a real browser (Debian chromium, playwright-core)', () => {
     let browser: Browser;
     let runtime: Runtime;
@@ -140,6 +192,8 @@ describe('the live status page', () => {
             run: { shell: 'echo "<b id=injected>bold</b> broke" >&2; exit 3' },
           },
           { id: 'after', deps: ['gated'], files: ['after.txt'], run: { shell: 'echo after > after.txt' } },
+          // An id that is also an Object.prototype member must still get its row.
+          { id: 'constructor', files: ['c.txt'], run: { shell: 'echo c > c.txt' } },
         ],
       };
       const run = runtime.runFeature(plan);
@@ -182,6 +236,7 @@ describe('the live status page', () => {
         await writeFile(gate, '');
         await waitForState('gated', /committed/);
         await waitForState('after', /committed/);
+        await waitForState('constructor', /committed/);
         await page.waitForFunction(() =>
           /^[0-9a-f]{64}$/.test(document.querySelector('#f-digest')?.textContent ?? ''),
         );

@@ -108,10 +108,11 @@ export function assertNoSecretInEnv(
   secrets: readonly PreparedSecret[],
 ): void {
   for (const secret of secrets) {
-    const text = secret.bytes.toString('utf8');
-    if (text.length < 4) continue; // too short to tell apart from ordinary values
+    const whole = secret.bytes.toString('utf8');
+    // A token file usually ends with a newline that the environment value does not have.
+    const forms = [whole, whole.replace(/\r?\n$/, '')].filter((text) => text.length >= 4); // shorter: too common
     for (const [key, value] of Object.entries(env)) {
-      if (value.includes(text)) {
+      if (forms.some((text) => value.includes(text))) {
         throw new InvalidOptionsError(
           `Environment variable ${key} holds the content of secret "${secret.name}". Secrets reach workers only as files (${secret.path}); pass its path instead (the secret's \`env\` option does that).`,
           { details: { variable: key, secret: secret.name } },

@@ -9,12 +9,16 @@ export type LiveEvent =
 /** The most events of the latest feature kept for a page that connects later (a 10,000-task run's worth). */
 const KEEP = 50_000;
 
+/** The most event streams open at once; more get 503 (each holds a socket and a listener). */
+export const MAX_SUBSCRIBERS = 64;
+
 /**
  * Fans the runtime's events out to subscribers (the status page's event streams) and keeps the latest
- * feature's events, so a page that opens mid-run or after it sees the whole run, not only what comes next.
+ * feature's events, so a page that opens mid-run or after it sees the run so far, not only what comes next:
+ * its `feature-start` and its newest events (at most 50,000; past that the oldest task events go first).
  */
 export class EventHub {
-  readonly #listeners = new Set<(event: LiveEvent) => void>();
+  readonly #listeners = new Map<(event: LiveEvent) => void, () => void>();
   #latest: LiveEvent[] = [];
   #memory: LiveEvent | undefined;
 
@@ -22,9 +26,11 @@ export class EventHub {
   publish(event: LiveEvent): void {
     if (event.kind === 'feature') {
       if (event.event.type === 'feature-start') this.#latest = [];
-      if (this.#latest.length < KEEP) this.#latest.push(event);
+      this.#latest.push(event);
+      // Drop the oldest half (keeping the start) in one go, so keeping the newest costs O(1) a publish.
+      if (this.#latest.length > KEEP) this.#latest.splice(1, KEEP / 2);
     } else this.#memory = event;
-    for (const listener of this.#listeners) {
+    for (const listener of this.#listeners.keys()) {
       try {
         listener(event);
       } catch {
@@ -38,10 +44,23 @@ export class EventHub {
     return this.#memory ? [this.#memory, ...this.#latest] : [...this.#latest];
   }
 
-  /** Calls `listener` for every later event; returns the unsubscribe function. */
-  subscribe(listener: (event: LiveEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  /**
+   * Calls `listener` for every later event; returns the unsubscribe function, or `undefined` when
+   * {@link MAX_SUBSCRIBERS} already listen. `onClose` runs if the hub closes first.
+   */
+  subscribe(listener: (event: LiveEvent) => void, onClose: () => void = () => {}): (() => void) | undefined {
+    if (this.#listeners.size >= MAX_SUBSCRIBERS) return undefined;
+    this.#listeners.set(listener, onClose);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Ends every subscription (the runtime is closing): each subscriber's `onClose` runs once. */
+  close(): void {
+    const closing = [...this.#listeners.values()];
+    this.#listeners.clear();
+    for (const onClose of closing) onClose();
   }
 
   /** How many subscribers listen now. */

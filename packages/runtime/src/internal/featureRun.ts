@@ -287,7 +287,9 @@ export async function runFeatureOn(
             began = clock.now();
             startedAt.set(task.id, began);
             workerId = start.workerId;
-            if (task.timeoutMs !== undefined && timer === undefined) {
+            // A preempted task starts again: its time limit starts again with it.
+            if (timer !== undefined) clock.clearTimeout(timer);
+            if (task.timeoutMs !== undefined) {
               timer = clock.setTimeout(() => abort.controller.abort(timeoutError(task)), task.timeoutMs, {
                 unref: true,
               });
@@ -311,8 +313,12 @@ export async function runFeatureOn(
           clock,
           logger,
         });
+        if (signal.aborted) {
+          // The run may already have closed the open spools: close this one here.
+          await staged.spool.close().catch(() => {});
+          throw signal.reason;
+        }
         openSpools.add(staged.spool);
-        if (signal.aborted) throw signal.reason;
         return { edits: '', staged: { ...staged, startedAt: began } };
       } finally {
         if (timer !== undefined) clock.clearTimeout(timer);
@@ -362,7 +368,10 @@ export async function runFeatureOn(
       throw traced(error);
     } finally {
       openSpools.delete(staged.spool);
-      await staged.spool.close();
+      // Closing only releases the staging files: it must not turn a durable commit into a failure.
+      await staged.spool.close().catch((error: unknown) => {
+        logger.warn({ err: error, taskId: task.id }, 'closing a committed task spool failed');
+      });
     }
   };
 
@@ -391,6 +400,11 @@ export async function runFeatureOn(
 
   let run: Run<Step> | undefined;
   let divergence: Divergence | undefined;
+  let failure: unknown;
+  /** Closes the journal, the state store and the collector whatever state they are in (failure paths only). */
+  const releaseAll = async () => {
+    await Promise.allSettled([journal.close(), store.close(), collector.close()]);
+  };
   // Twice the workers: a task stages its edits while the next one already runs on the worker it freed;
   // the governance queue in front of the workers keeps them one task each.
   const concurrency = parts.concurrency * 2;
@@ -418,9 +432,14 @@ export async function runFeatureOn(
       }
     }
   } catch (error) {
-    if (!options.signal.aborted) throw error;
+    if (!options.signal.aborted) failure = error;
   } finally {
-    await Promise.all([...openSpools].map((spool) => spool.close()));
+    await Promise.allSettled([...openSpools].map((spool) => spool.close()));
+  }
+  if (failure !== undefined) {
+    // Not an abort (an onEvent callback threw, a replay rejected): release every handle, then rethrow.
+    await releaseAll();
+    throw failure;
   }
   // Aborted before the run began, or a replay whose order differs: nothing ran, every task is reported.
   for (const task of order) {
@@ -437,7 +456,14 @@ export async function runFeatureOn(
   }
 
   const trace = run?.trace;
-  if (trace !== undefined && options.replay === undefined) await storeTrace(stateDir, plan.feature, trace);
+  if (trace !== undefined && options.replay === undefined) {
+    try {
+      await storeTrace(stateDir, plan.feature, trace);
+    } catch (error) {
+      await releaseAll();
+      throw error;
+    }
+  }
   const traceDigest = trace?.digest ?? '';
   const status: FeatureStatus = options.signal.aborted
     ? 'cancelled'

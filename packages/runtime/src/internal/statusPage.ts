@@ -81,9 +81,10 @@ a:focus-visible, button:focus-visible { outline: 3px solid var(--run); outline-o
 var SYMBOL = { committed: "✓", completed: "✓", succeeded: "✓", failed: "✗", running: "▶", claimed: "▶",
   waiting: "…", pending: "…", skipped: "↷", cancelled: "⊘", normal: "✓", warning: "!", critical: "!!",
   emergency: "!!!", exited: "■", alive: "▶" };
-var state = { feature: null, status: null, digest: null, levels: {}, tasks: {}, order: [], memory: null,
+function dict() { return Object.create(null); }
+var state = { feature: null, status: null, digest: null, levels: dict(), tasks: dict(), order: [], memory: null,
   startedAt: null };
-var metrics = null, health = null, pending = false;
+var metrics = null, health = null, pending = false, frame = 0;
 
 function el(id) { return document.getElementById(id); }
 function text(node, value, cls) { node.textContent = value; if (cls !== undefined) node.className = cls; }
@@ -103,7 +104,7 @@ function task(id, level) {
 function apply(ev) {
   switch (ev.type) {
     case "feature-start":
-      state = { feature: ev.feature, status: "running", digest: null, levels: {}, tasks: {}, order: [],
+      state = { feature: ev.feature, status: "running", digest: null, levels: dict(), tasks: dict(), order: [],
         memory: state.memory, startedAt: Date.now() };
       break;
     case "level-start":
@@ -159,7 +160,7 @@ function render() {
   text(el("q-depth"), depth === null || depth === undefined ? "–" : String(depth));
 
   var levelRows = replaceBody(el("levels"));
-  var fromMetrics = {};
+  var fromMetrics = dict();
   (m ? m.levels : []).forEach(function (l) { fromMetrics[l.level] = l; });
   var levelIds = Object.keys(state.levels).concat(Object.keys(fromMetrics))
     .filter(function (v, i, a) { return a.indexOf(v) === i; }).map(Number).sort(function (a, b) { return a - b; });
@@ -170,7 +171,7 @@ function render() {
   });
 
   var taskRows = replaceBody(el("tasks"));
-  var byId = {};
+  var byId = dict();
   (m ? m.tasks : []).forEach(function (t) { byId[t.taskId] = t; if (!state.tasks[t.taskId]) { task(t.taskId, t.level).state =
     t.status === "completed" ? "committed" : t.status; state.tasks[t.taskId].worker = t.workerId; } });
   state.order.forEach(function (id) {
@@ -190,6 +191,12 @@ function render() {
   });
 }
 
+/** Renders at most once a frame, however many events arrive (a page that opens late replays a whole run). */
+function schedule() {
+  if (frame) return;
+  frame = requestAnimationFrame(function () { frame = 0; render(); });
+}
+
 function getJson(path) {
   return fetch(path, { headers: { accept: "application/json" } }).then(function (r) {
     return r.status === 404 ? null : r.json(); }).catch(function () { return null; });
@@ -199,7 +206,7 @@ function refresh() {
   pending = true;
   setTimeout(function () {
     Promise.all([getJson("status"), getJson("health")]).then(function (both) {
-      pending = false; metrics = both[0]; health = both[1]; render();
+      pending = false; metrics = both[0]; health = both[1]; schedule();
     });
   }, 150);
 }
@@ -207,8 +214,8 @@ function refresh() {
 var source = new EventSource("events");
 source.addEventListener("open", function () { text(el("connection"), "live"); });
 source.addEventListener("error", function () { text(el("connection"), "reconnecting…"); });
-source.addEventListener("feature", function (e) { apply(JSON.parse(e.data)); render(); refresh(); });
-source.addEventListener("memory", function (e) { state.memory = JSON.parse(e.data); render(); refresh(); });
+source.addEventListener("feature", function (e) { apply(JSON.parse(e.data)); schedule(); refresh(); });
+source.addEventListener("memory", function (e) { state.memory = JSON.parse(e.data); schedule(); refresh(); });
 refresh();
 </script>
 </body>

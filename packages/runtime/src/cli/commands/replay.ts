@@ -53,6 +53,8 @@ export async function replayCommand(
     const skip = [paths.stateDir, ...RESERVED_DIRS.map((d) => join(paths.workspace, d))];
     await cp(paths.workspace, workspace, {
       recursive: true,
+      // Links stay as written: a relative link must not become an absolute one into the real workspace.
+      verbatimSymlinks: true,
       filter: (source) => !skip.some((dir) => source === dir || isBelow(source, dir)),
     });
     const restored = await RunJournal.restoreBaseline(paths.stateDir, workspace, { feature: parsed.feature });
