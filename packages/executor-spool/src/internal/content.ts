@@ -148,7 +148,8 @@ export async function readAllFd(fd: number, size: number): Promise<Buffer> {
   const bytes = Buffer.allocUnsafe(size);
   let read = 0;
   while (read < size) {
-    const n = await readFd(fd, bytes, read, size - read, read);
+    // One read takes at most 2^31 − 1 bytes: read a GiB at a time.
+    const n = await readFd(fd, bytes, read, Math.min(size - read, 2 ** 30), read);
     if (n === 0) break;
     read += n;
   }

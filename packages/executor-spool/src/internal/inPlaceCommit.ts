@@ -65,8 +65,11 @@ const ROLLBACK = '.rollback';
 /** Version 2: root-relative paths, sealed. Version 1 (absolute paths, no seal) is never replayed. */
 const MAGIC = 'ordo-spool-rollback 2\n';
 const OLD_MAGIC = 'ordo-spool-rollback 1\n';
-/** The largest rollback journal a commit can write: one Buffer (the seal included). Larger is refused unread. */
-const MAX_ROLLBACK_BYTES = bufferConstants.MAX_LENGTH;
+/**
+ * The largest rollback journal recovery reads: 4 GiB, Node 20's largest Buffer (Node 22 and later allow far
+ * larger ones, which would let a planted sparse journal cost gigabytes of memory). Larger is refused unread.
+ */
+const MAX_ROLLBACK_BYTES = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
 
 /** The header of a rollback journal; the old contents follow it, back to back, then the seal. */
 interface RollbackHeader {
@@ -95,6 +98,14 @@ function encodeJournal(befores: readonly Before[], key: Buffer): Buffer {
     })),
   };
   const head = Buffer.from(`${MAGIC}${JSON.stringify(header)}\n`, 'utf8');
+  if (head.length + header.bodyBytes + TRAILER_BYTES > MAX_ROLLBACK_BYTES) {
+    // Recovery would refuse such a journal: refuse the commit before anything is written.
+    throw new SpoolError(
+      SpoolErrorCode.TOO_LARGE,
+      `An in-place commit keeps the old content of every file it overwrites in one rollback journal, and these files hold ${header.bodyBytes} bytes (at most ${MAX_ROLLBACK_BYTES}). Commit them in smaller batches, or with commitMode: 'rename'.`,
+      { details: { bytes: header.bodyBytes, maxBytes: MAX_ROLLBACK_BYTES } },
+    );
+  }
   return seal(key, Buffer.concat([head, ...befores.flatMap((b) => (b.old ? [b.old.bytes] : []))]));
 }
 
