@@ -25,3 +25,32 @@ export function childAbortController(parent?: AbortSignal): ChildAbort {
     dispose: () => parent.removeEventListener('abort', onAbort),
   };
 }
+
+/**
+ * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts; the promise itself goes on.
+ * For a caller waiting on work it shares with others (a cached lookup, a queue slot), which one caller's
+ * abort must not cancel for the rest.
+ *
+ * @example
+ * ```ts
+ * const image = await untilAborted(sharedImageLookup, signal);
+ * ```
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

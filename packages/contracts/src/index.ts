@@ -3,7 +3,7 @@
  * system clock and a no-op logger; no runtime dependencies.
  * @packageDocumentation
  */
-export { type ChildAbort, childAbortController } from './abort.js';
+export { type ChildAbort, childAbortController, untilAborted } from './abort.js';
 export type { Breaker, BreakerContext, BreakerState } from './breaker.js';
 export { type Clock, sleepOn, systemClock, type TimerHandle, type TimerOptions } from './clock.js';
 export {

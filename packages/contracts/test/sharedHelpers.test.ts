@@ -33,3 +33,24 @@ describe('lazyModule', () => {
     expect(() => load()).toThrow(/no-such-module-ordo/);
   });
 });
+
+describe('untilAborted', () => {
+  it('follows the promise, or rejects at once with the reason when the signal aborts, leaving the promise be', async () => {
+    const { untilAborted } = await import('../src/index.js');
+    await expect(untilAborted(Promise.resolve(7), undefined)).resolves.toBe(7);
+    await expect(untilAborted(Promise.reject(new Error('no')), new AbortController().signal)).rejects.toThrow(
+      'no',
+    );
+    let settle!: (value: string) => void;
+    const shared = new Promise<string>((resolve) => {
+      settle = resolve;
+    });
+    const controller = new AbortController();
+    const waiting = untilAborted(shared, controller.signal);
+    controller.abort(new Error('caller left'));
+    await expect(waiting).rejects.toThrow('caller left');
+    settle('done');
+    await expect(shared).resolves.toBe('done');
+    await expect(untilAborted(shared, AbortSignal.abort(new Error('already')))).rejects.toThrow('already');
+  });
+});

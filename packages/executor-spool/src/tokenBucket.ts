@@ -1,4 +1,10 @@
-import { type Clock, type RateLimitDecision, type RateLimiter, systemClock } from '@ordo/contracts';
+import {
+  type Clock,
+  type RateLimitDecision,
+  type RateLimiter,
+  systemClock,
+  untilAborted,
+} from '@ordo/contracts';
 import { FetchOptionError } from './errors.js';
 
 /** Options of {@link createTokenBucket}. */
@@ -110,18 +116,4 @@ export function createTokenBucket(options: TokenBucketOptions): RateLimiter {
       return turn;
     },
   };
-}
-
-/** Resolves when `promise` does, or rejects with `signal.reason` as soon as `signal` aborts. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }

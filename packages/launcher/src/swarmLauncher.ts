@@ -5,6 +5,7 @@ import {
   type LauncherEvents,
   type Policy,
   type TerminateOptions,
+  untilAborted,
   type WorkerHandle,
   type WorkerSpec,
   WorkerStatus,
@@ -423,11 +424,11 @@ export class SwarmLauncher
   #resolveImage(signal?: AbortSignal): Promise<string> {
     const image = this.#options.image;
     if (/^sha256:[0-9a-f]{64}$/.test(image) || image.includes('@sha256:')) return Promise.resolve(image);
+    // Shared by concurrent spawns, so made without any one caller's signal (each races its own below).
     this.#image ??= this.#call({
       method: 'GET',
       path: `/images/${image}/json`,
       endpoint: 'GET /images/{name}/json',
-      signal,
     }).then(
       (res) => res.json<{ Id: string }>().Id,
       (error: unknown) => {
@@ -441,38 +442,50 @@ export class SwarmLauncher
         throw error;
       },
     );
-    return this.#image;
+    return untilAborted(this.#image, signal);
   }
 
-  /** Creates the run's secrets once (again after `terminateAll`); resolves with their ids by name. */
+  /**
+   * Creates the run's secrets once (again after `terminateAll`); resolves with their ids by name. Shared by
+   * concurrent spawns, so made without any one caller's signal; a failed attempt removes what it made, so
+   * the next spawn can create them again.
+   */
   #createSecrets(signal?: AbortSignal): Promise<Map<string, string>> {
     this.#secretIds ??= (async () => {
       if (this.#secrets.length > 0) this.#created = true;
       const ids = new Map<string, string>();
-      for (const secret of this.#secrets) {
-        const name = secretName(this.runId, secret.name);
-        const res = await this.#call(
-          {
-            method: 'POST',
-            path: '/secrets/create',
-            endpoint: 'POST /secrets/create',
-            body: {
-              Name: name,
-              Labels: { [RUN_ID_LABEL]: this.runId },
-              Data: secret.bytes.toString('base64'),
+      try {
+        for (const secret of this.#secrets) {
+          const name = secretName(this.runId, secret.name);
+          const res = await this.#call(
+            {
+              method: 'POST',
+              path: '/secrets/create',
+              endpoint: 'POST /secrets/create',
+              body: {
+                Name: name,
+                Labels: { [RUN_ID_LABEL]: this.runId },
+                Data: secret.bytes.toString('base64'),
+              },
             },
-            signal,
-          },
-          `a secret named "${name}"`,
+            `a secret named "${name}"`,
+          );
+          ids.set(secret.name, res.json<{ ID: string }>().ID);
+        }
+      } catch (error) {
+        await Promise.allSettled(
+          [...ids.values()].map((id) =>
+            this.#call({ method: 'DELETE', path: `/secrets/${id}`, endpoint: 'DELETE /secrets/{id}' }),
+          ),
         );
-        ids.set(secret.name, res.json<{ ID: string }>().ID);
+        throw error;
       }
       return ids;
     })().catch((error: unknown) => {
-      this.#secretIds = undefined; // the next spawn tries again; terminateAll removes what was made
+      this.#secretIds = undefined; // the next spawn tries again
       throw error;
     });
-    return this.#secretIds;
+    return untilAborted(this.#secretIds, signal);
   }
 
   async #removeSecrets(): Promise<void> {

@@ -260,5 +260,25 @@ describeOnRealEngine('SwarmLauncher on a real Docker engine', TEST, () => {
       await again.terminateAll();
       expect(await leftovers(`ordo.run-id=${workers.runId}`)).toMatchObject({ services: [], secrets: [] });
     });
+
+    it('a secret that cannot be created removes the ones made before it, so the next spawn starts clean', async () => {
+      await using first = launcher({ secrets: [{ name: 'b', data: 'second-secret' }], events: false });
+      await first.spawn('w1', { args: ['sleep', '300'] });
+      // Same run id: "a" is new, "b" clashes with the first launcher's.
+      await using second = launcher({
+        runId: first.runId,
+        secrets: [
+          { name: 'a', data: 'first-secret' },
+          { name: 'b', data: 'second-secret' },
+        ],
+        events: false,
+      });
+      const clash = await second.spawn('w2').catch((e: unknown) => e);
+      expect(isOrdoError(clash, 'LAUNCHER_ENGINE_ERROR')).toBe(true);
+      // Only the first launcher's secret is left: "a" was removed when "b" failed.
+      expect((await leftovers(`ordo.run-id=${first.runId}`)).secrets).toHaveLength(1);
+      await first.terminateAll();
+      expect(await leftovers(`ordo.run-id=${first.runId}`)).toMatchObject({ services: [], secrets: [] });
+    });
   });
 });
