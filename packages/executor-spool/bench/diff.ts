@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
 import { createSpool, DiffCache } from '../src/index.js';
+import { blobId } from '../src/internal/content.js';
 import { round, writeResults } from './util.js';
 
 const run = promisify(execFile);
@@ -92,11 +93,12 @@ async function bench(c: Case) {
   const jsdiff: number[] = [];
   const git: number[] = [];
   const first: number[] = [];
+  const hashes: number[] = [];
   const again: number[] = [];
   let ordoPatch = '';
   let jsdiffPatch = '';
   for (let k = 0; k < WARMUP + RUNS; k++) {
-    if (k === WARMUP) for (const list of [ordo, jsdiff, git, first, again]) list.length = 0;
+    if (k === WARMUP) for (const list of [ordo, jsdiff, git, first, again, hashes]) list.length = 0;
     const ours = async () => {
       // What a user does: a spool over the tree, the edit staged, its diff (no memo).
       await using spool = createSpool({ root: dir, diffCache: false });
@@ -119,6 +121,10 @@ async function bench(c: Case) {
     await using cached = createSpool({ root: dir, diffCache: new DiffCache() });
     await cached.write('a.txt', c.after);
     first.push(await time(() => cached.diff()));
+    // The floor under any git-identical diff: the blob ids of both sides its `index` line carries.
+    const beforeBytes = Buffer.from(c.before);
+    const afterBytes = Buffer.from(c.after);
+    hashes.push(await time(() => blobId(beforeBytes) + blobId(afterBytes)));
     again.push(await time(() => cached.diff()));
   }
   await rm(dir, { recursive: true, force: true });
@@ -139,11 +145,12 @@ async function bench(c: Case) {
       jsdiff: count(jsdiffPatch, /^[-+](?![-+]{2} )/gm),
     },
     firstDiffMs: round(median(first)),
+    blobIdsOfBothSidesMs: round(median(hashes)),
     repeatDiffMs: round(median(again)),
     memoSpeedup: round(median(first) / median(again)),
   };
   console.log(
-    `${c.name}: ordo stage + diff ${result.ordoStageAndDiffMs} ms, jsdiff ${result.jsdiffMs} ms (${result.speedupVsJsdiff}x), git diff --no-index ${result.gitDiffNoIndexMs} ms (ordo/git ${result.ratioToGit}); repeat diff ${result.memoSpeedup}x faster than the first [target ${c.target}]`,
+    `${c.name}: ordo stage + diff ${result.ordoStageAndDiffMs} ms, jsdiff ${result.jsdiffMs} ms (${result.speedupVsJsdiff}x), git diff --no-index ${result.gitDiffNoIndexMs} ms (ordo/git ${result.ratioToGit}); repeat diff ${result.memoSpeedup}x faster than the first; blob ids of both sides ${result.blobIdsOfBothSidesMs} ms [target ${c.target}]`,
   );
   return result;
 }

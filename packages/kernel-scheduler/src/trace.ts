@@ -195,7 +195,7 @@ export class TraceBuilder {
     this.#statuses.push(status);
     this.#resultDigests.push(resultDigest);
     this.#chain.push(entryJson({ seq, id, status, resultDigest }));
-    if (seq === 0 || seq === this.#order.length - 1 || status === 'failed' || status === 'timed_out') {
+    if (isCheckpoint(seq, this.#order.length, status)) {
       this.#checkpoints.push({ seq, id, status, resultDigest, digest: this.#chain.digest() });
     }
   }
@@ -205,12 +205,10 @@ export class TraceBuilder {
     const count = this.#statuses.length;
     const last = this.#checkpoints[this.#checkpoints.length - 1];
     const digest = count === 0 ? this.#genesis : last?.seq === count - 1 ? last.digest : this.#chain.digest();
-    const { order, statuses, resultDigests, genesis } = {
-      order: this.#order,
-      statuses: this.#statuses,
-      resultDigests: this.#resultDigests,
-      genesis: this.#genesis,
-    };
+    const order = this.#order;
+    const statuses = this.#statuses;
+    const resultDigests = this.#resultDigests;
+    const genesis = this.#genesis;
     const trace = {
       version: TRACE_VERSION,
       seed: this.#seed,
@@ -244,10 +242,12 @@ export function traceCheckpoints(trace: Trace): readonly TraceEntry[] {
   const known = checkpointsOf.get(trace);
   if (known) return known;
   const { entries } = trace;
-  return entries.filter(
-    (entry, i) =>
-      i === 0 || i === entries.length - 1 || entry.status === 'failed' || entry.status === 'timed_out',
-  );
+  return entries.filter((entry, i) => isCheckpoint(i, entries.length, entry.status));
+}
+
+/** Which entries the run history keeps: the first, the last and every `failed` or `timed_out` one. */
+function isCheckpoint(seq: number, count: number, status: TaskStatus): boolean {
+  return seq === 0 || seq === count - 1 || status === 'failed' || status === 'timed_out';
 }
 
 function materializeEntries(

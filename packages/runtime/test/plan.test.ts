@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
+import { findUnsafeKey } from '@ordo/governance';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
@@ -13,6 +14,7 @@ import {
   parsePlanText,
   resolvePlan,
 } from '../src/index.js';
+import { PLAN_MAX_DEPTH } from '../src/plan.js';
 
 const task = { id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } };
 
@@ -272,17 +274,8 @@ describe('resolvePlan of an object that carries a digest', () => {
   });
 
   it('round-trips every valid plan (property)', async () => {
-    // Plans refuse the keys that could pollute prototypes anywhere: valid inputs have none.
-    const unsafe = new Set(['__proto__', 'constructor', 'prototype']);
-    const hasUnsafeKey = (value: unknown): boolean =>
-      typeof value === 'object' &&
-      value !== null &&
-      (Array.isArray(value)
-        ? value.some(hasUnsafeKey)
-        : Object.keys(value).some(
-            (key) => unsafe.has(key) || hasUnsafeKey((value as Record<string, unknown>)[key]),
-          ));
-    const safeJson = fc.jsonValue().filter((value) => !hasUnsafeKey(value));
+    // Plans refuse the keys that could pollute prototypes anywhere (findUnsafeKey): valid inputs have none.
+    const safeJson = fc.jsonValue().filter((value) => findUnsafeKey({ value }, PLAN_MAX_DEPTH) === undefined);
     const id = fc.stringMatching(/^[a-z][a-z0-9]{0,5}$/);
     const shellTask = fc.record({
       id,

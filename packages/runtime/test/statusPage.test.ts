@@ -1,12 +1,16 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { systemClock } from '@ordo/contracts';
 import { type Browser, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
+import { createHttpHandler, type HttpHandlerParts } from '../src/http.js';
 import { createRuntime, type PlanInput, type Runtime } from '../src/index.js';
 import { EventHub, type LiveEvent, MAX_SUBSCRIBERS } from '../src/internal/eventHub.js';
 import { STATUS_PAGE_HTML } from '../src/internal/statusPage.js';
@@ -107,6 +111,43 @@ describe('the live status page', () => {
     } finally {
       await closeServer(server);
       await runtime.close();
+    }
+  });
+
+  it('cuts off a client that stops reading, and answers 503 past the stream cap', async () => {
+    const hub = new EventHub();
+    // Only /events is asked for: it needs the hub and a clock.
+    const handler = createHttpHandler({ events: hub, clock: systemClock } as unknown as HttpHandlerParts);
+    const server = createServer(handler);
+    const base = await listen(server);
+    const { port } = new URL(base);
+    try {
+      // A raw client that sends the request and then never reads a byte.
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      socket.pause();
+      await vi.waitFor(() => expect(hub.size).toBe(1));
+      const big = {
+        kind: 'feature',
+        event: { type: 'task-failed', message: 'x'.repeat(10_000) },
+      } as unknown as LiveEvent;
+      // 40 MB of events: far past what the socket buffers and the 4 MiB limit hold.
+      for (let i = 0; i < 4_000 && hub.size > 0; i++) {
+        hub.publish(big);
+        if (i % 50 === 0) await nextTurn();
+      }
+      expect(hub.size).toBe(0);
+      socket.destroy();
+
+      const open = Array.from({ length: MAX_SUBSCRIBERS }, () => hub.subscribe(() => {}));
+      const refused = await fetch(`${base}/events`);
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({
+        error: expect.stringMatching(/Too many open event streams/),
+      });
+      for (const unsubscribe of open) unsubscribe?.();
+    } finally {
+      await closeServer(server);
     }
   });
 

@@ -53,21 +53,7 @@ export async function openSource(content: {
   if (buffer) {
     return { size, read: async (pos, len) => buffer.subarray(pos, pos + len), close: async () => {} };
   }
-  const handle: FileHandle = await open(content.file as string, 'r');
-  return {
-    size,
-    async read(pos, len) {
-      const out = Buffer.allocUnsafe(Math.max(0, Math.min(len, size - pos)));
-      let done = 0;
-      while (done < out.length) {
-        const { bytesRead } = await handle.read(out, done, out.length - done, pos + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return out.subarray(0, done);
-    },
-    close: () => handle.close(),
-  };
+  return fdSource(await openFd(content.file as string, constants.O_RDONLY), size);
 }
 
 /** The content's bytes in chunks, without loading a spilled file whole. */
@@ -143,16 +129,24 @@ export async function openRegular(p: string, at: string): Promise<{ fd: number; 
   }
 }
 
+/**
+ * Fills `out` from the open file `fd` at `pos`, a GiB a read at most (one read takes at most 2^31 − 1
+ * bytes); returns how many bytes it got (fewer at the end of a file that shrank).
+ */
+async function readInto(fd: number, out: Buffer, pos: number): Promise<number> {
+  let done = 0;
+  while (done < out.length) {
+    const n = await readFd(fd, out, done, Math.min(out.length - done, 2 ** 30), pos + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
 /** Reads all `size` bytes of the open file `fd` from its start (fewer if it shrank). */
 export async function readAllFd(fd: number, size: number): Promise<Buffer> {
   const bytes = Buffer.allocUnsafe(size);
-  let read = 0;
-  while (read < size) {
-    // One read takes at most 2^31 − 1 bytes: read a GiB at a time.
-    const n = await readFd(fd, bytes, read, Math.min(size - read, 2 ** 30), read);
-    if (n === 0) break;
-    read += n;
-  }
+  const read = await readInto(fd, bytes, 0);
   return read === size ? bytes : bytes.subarray(0, read);
 }
 
@@ -162,13 +156,7 @@ export function fdSource(fd: number, size: number): ByteSource {
     size,
     async read(pos, len) {
       const out = Buffer.allocUnsafe(Math.max(0, Math.min(len, size - pos)));
-      let done = 0;
-      while (done < out.length) {
-        const n = await readFd(fd, out, done, out.length - done, pos + done);
-        if (n === 0) break;
-        done += n;
-      }
-      return out.subarray(0, done);
+      return out.subarray(0, await readInto(fd, out, pos));
     },
     close: () => closeFd(fd),
   };
