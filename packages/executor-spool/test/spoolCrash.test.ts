@@ -14,7 +14,11 @@ const child = fileURLToPath(new URL('./spoolCrashChild.ts', import.meta.url));
 /** Runs the child commit, which kills itself half way; resolves with the signal that ended it. */
 function crashingCommit(
   root: string,
-  when: 'between-renames' | 'before-renames' = 'between-renames',
+  when:
+    | 'between-renames'
+    | 'before-renames'
+    | 'after-prepare'
+    | 'prepared-between-renames' = 'between-renames',
 ): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(
@@ -105,5 +109,29 @@ describe('a process killed in the middle of a commit', () => {
       '.ordo-spool/old-1/0',
       'a.txt',
     ]);
+  });
+
+  it('after spool.prepare(): recovery removes the prepared journal and temp files and touches no file', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n', 'c.txt': 'old c\n', 'd.txt': 'old d\n' });
+    expect(await crashingCommit(tree.dir, 'after-prepare')).toBe('SIGKILL');
+    const left = await readdir(tree.dir, { recursive: true });
+    // The preparation is on disk (three temp files and a journal), no file is replaced.
+    expect(left.filter((p) => p.endsWith('.tmp'))).toHaveLength(3);
+    expect(left).toContain('.ordo-spool');
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect((await readdir(tree.dir, { recursive: true })).sort()).toEqual(['a.txt', 'b', 'c.txt', 'd.txt']);
+    expect(await readFile(tree.file('d.txt'), 'utf8')).toBe('old d\n');
+  });
+
+  it('a prepared commit killed between renames is rolled back like any other', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n', 'c.txt': 'old c\n', 'd.txt': 'old d\n' });
+    expect(await crashingCommit(tree.dir, 'prepared-between-renames')).toBe('SIGKILL');
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('new a\n');
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
+    expect(await readFile(tree.file('c.txt'), 'utf8')).toBe('old c\n');
+    expect(await readFile(tree.file('d.txt'), 'utf8')).toBe('old d\n');
+    expect((await readdir(tree.dir)).sort()).toEqual(['a.txt', 'b', 'c.txt', 'd.txt']);
   });
 });

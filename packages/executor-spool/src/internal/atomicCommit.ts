@@ -155,6 +155,36 @@ interface Step<F extends CommitFile> {
   replaced: boolean;
 }
 
+/** What {@link prepareFiles} left on disk for a later {@link commitFiles}: a journal and the temp files. */
+export interface PreparedFiles {
+  readonly id: string;
+  readonly tmpTag: string;
+  /** Per file (in the order given): its temp file (relative to the root) and what it was when written. */
+  readonly temps: ReadonlyArray<{ rel: string; identity: FileIdentity } | undefined>;
+  /** Whether each file got a backup slot in the journal. */
+  readonly backups: readonly boolean[];
+  /** The directories the preparation made for temp files, in the order made. */
+  readonly created: readonly string[];
+  /** The journal's real path (its key in the in-process registry of commits in progress). */
+  readonly journalPath: string;
+}
+
+/** The device, inode, size and change time of a temp file: a later commit renames only that same file. */
+interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  ctimeNs: bigint;
+}
+
+const identityOf = async (at: string): Promise<FileIdentity> => {
+  const info = await lstat(at, { bigint: true });
+  return { dev: info.dev, ino: info.ino, size: info.size, ctimeNs: info.ctimeNs };
+};
+
+const sameIdentity = (a: FileIdentity, b: FileIdentity) =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.ctimeNs === b.ctimeNs;
+
 /**
  * Writes `content` to the new file `tmp`, with `mode` (whatever the umask), fsynced if asked. A chmod is
  * skipped where `modes` knows that creating the file already gave it `mode`. Everything goes through the one
@@ -281,63 +311,32 @@ const notRegularNow = (rel: string) =>
 export async function commitFiles<F extends CommitFile>(
   files: readonly F[],
   settings: CommitSettings<F>,
+  prepared?: PreparedFiles,
 ): Promise<CommitOutcome> {
   const { fsync, limit, logger, tree } = settings;
-  const id = `${Date.now().toString(36)}-${tag()}`;
-  // One random tag per commit: the index tells its temp files apart.
-  const tmpTag = tag();
-  const backupDir = `${JOURNAL_DIR}/${id}`;
-  const journalName = `${id}.json`;
-  const journalPath = journalPathOf(tree.root, journalName);
-  const markerRel = `${JOURNAL_DIR}/${id}${REPLACING}`;
+  const plan = planCommit(files, tree, prepared);
+  const { steps, journalPath, backupDir, markerRel } = plan;
   const journal = { journal: true };
-  const steps: Array<Step<F>> = files.map((file, index) => ({
-    file,
-    index,
-    tmp: file.content ? tmpRel(file.rel, tmpTag, index) : undefined,
-    backup: file.existed ? `${backupDir}/${index}` : undefined,
-    replaced: false,
-  }));
-  const body: Journal = {
-    version: 3,
-    id,
-    pid: process.pid,
-    host: hostname(),
-    files: steps.map((s) => ({ path: s.file.rel, tmp: s.tmp, backup: s.backup ? true : undefined })),
-  };
-  const cleanUp = async () => {
-    await settle(steps, limit, async (s) =>
-      s.tmp && !s.replaced ? unlink(await tree.must(s.tmp)).catch(ignoreMissing) : undefined,
-    );
-    // The directories this commit made, deepest first; one that is not empty stays.
-    for (const dir of [...tree.created].reverse()) await rmdir(await tree.must(dir)).catch(() => {});
-    await endJournal();
-  };
-  const endJournal = async () => {
-    // The marker first: a journal without one is only cleaned up by a recovery, never rolled back. The
-    // journal last: a crash in between leaves it, accounting for every backup still there.
-    await unlinkIn(tree, markerRel);
-    await settle(steps, limit, async (s) => (s.backup ? unlinkIn(tree, s.backup) : undefined));
-    const backups = await tree.at(backupDir, journal).catch(() => undefined);
-    if (backups) await rmdir(backups).catch(() => {});
-    await unlinkIn(tree, `${JOURNAL_DIR}/${journalName}`);
-    const dir = await tree.at(JOURNAL_DIR).catch(() => undefined);
-    if (dir) await rmdir(dir).catch(() => {});
-    tree.forget(JOURNAL_DIR);
-    active.delete(journalPath);
-  };
+  const cleanUp = () => removeCommit(plan, tree, limit);
 
-  active.add(journalPath);
-  try {
-    await writeJournal(tree, journalName, seal(settings.key, Buffer.from(JSON.stringify(body))), fsync);
-    // The backup folder only once the journal names it: a crash never leaves one that no journal explains.
-    if (steps.some((s) => s.backup)) await tree.dir(backupDir, { create: true, journal: true });
-  } catch (error) {
-    await endJournal();
-    throw failed(
-      error,
-      `while writing its journal in ${tree.root}/${JOURNAL_DIR}; no file of the tree was touched`,
-    );
+  if (prepared === undefined) {
+    active.add(journalPath);
+    try {
+      await writeJournal(
+        tree,
+        plan.journalName,
+        seal(settings.key, Buffer.from(JSON.stringify(plan.body))),
+        fsync,
+      );
+      // The backup folder only once the journal names it: a crash never leaves one that no journal explains.
+      if (steps.some((s) => s.backup)) await tree.dir(backupDir, { create: true, journal: true });
+    } catch (error) {
+      await endJournal(plan, tree, limit);
+      throw failed(
+        error,
+        `while writing its journal in ${tree.root}/${JOURNAL_DIR}; no file of the tree was touched`,
+      );
+    }
   }
 
   // Verify, back up and write each file in one go, so that reading some files overlaps writing others.
@@ -362,8 +361,18 @@ export async function commitFiles<F extends CommitFile>(
       await backUp(step.file.path, await tree.must(rel), await tree.must(step.backup, journal));
     }
     if (content && step.tmp) {
-      const at = (await tree.at(step.tmp, { create: true })) as string;
-      await writeReplacement(at, content, mode, fsync, modes);
+      const written = prepared?.temps[step.index];
+      if (written) {
+        // Written by prepareFiles: rename only the very file it wrote (same inode, size and change time).
+        const now = await identityOf(await tree.must(step.tmp)).catch(() => undefined);
+        if (!now || !sameIdentity(now, written.identity))
+          throw new Error(
+            `the prepared temp file of ${step.file.path} was changed or replaced since it was written`,
+          );
+      } else {
+        const at = (await tree.at(step.tmp, { create: true })) as string;
+        await writeReplacement(at, content, mode, fsync, modes);
+      }
     }
   });
   if (verifyError || stale.length > 0 || writeError !== undefined) {
@@ -437,8 +446,149 @@ export async function commitFiles<F extends CommitFile>(
   // Each directory once, however many of its files the commit replaced.
   if (fsync)
     await settle([...new Set(steps.map((s) => dirOf(s.file.rel)))], limit, (d) => syncTreeDir(tree, d));
-  await endJournal();
+  await endJournal(plan, tree, limit);
   return { stale: [] };
+}
+
+/** The names and steps of one commit: new ones, or those its preparation wrote. */
+interface CommitPlan<F extends CommitFile> {
+  id: string;
+  tmpTag: string;
+  backupDir: string;
+  journalName: string;
+  journalPath: string;
+  markerRel: string;
+  steps: Array<Step<F>>;
+  body: Journal;
+  /** Directories a preparation made (the commit's own are in its tree's `created`). */
+  preparedDirs: readonly string[];
+}
+
+function planCommit<F extends CommitFile>(
+  files: readonly F[],
+  tree: Tree,
+  prepared?: PreparedFiles,
+): CommitPlan<F> {
+  const id = prepared?.id ?? `${Date.now().toString(36)}-${tag()}`;
+  // One random tag per commit: the index tells its temp files apart.
+  const tmpTag = prepared?.tmpTag ?? tag();
+  const backupDir = `${JOURNAL_DIR}/${id}`;
+  const journalName = `${id}.json`;
+  if (
+    prepared &&
+    (prepared.temps.length !== files.length ||
+      files.some((f, i) => !!f.content !== !!prepared.temps[i] || f.existed !== prepared.backups[i]))
+  ) {
+    throw new Error('commitFiles: the prepared commit is of other files; discard it and commit again');
+  }
+  const steps: Array<Step<F>> = files.map((file, index) => ({
+    file,
+    index,
+    tmp: file.content ? tmpRel(file.rel, tmpTag, index) : undefined,
+    backup: file.existed ? `${backupDir}/${index}` : undefined,
+    replaced: false,
+  }));
+  return {
+    id,
+    tmpTag,
+    backupDir,
+    journalName,
+    journalPath: prepared?.journalPath ?? journalPathOf(tree.root, journalName),
+    markerRel: `${JOURNAL_DIR}/${id}${REPLACING}`,
+    steps,
+    body: {
+      version: 3,
+      id,
+      pid: process.pid,
+      host: hostname(),
+      files: steps.map((s) => ({ path: s.file.rel, tmp: s.tmp, backup: s.backup ? true : undefined })),
+    },
+    preparedDirs: prepared?.created ?? [],
+  };
+}
+
+/** Removes what a commit that replaced nothing (or was rolled back) left: temp files, its new directories, its journal. */
+async function removeCommit<F extends CommitFile>(plan: CommitPlan<F>, tree: Tree, limit: Limiter) {
+  await settle(plan.steps, limit, async (s) =>
+    s.tmp && !s.replaced ? unlink(await tree.must(s.tmp)).catch(ignoreMissing) : undefined,
+  );
+  // The directories this commit made, deepest first; one that is not empty stays.
+  for (const dir of [...plan.preparedDirs, ...tree.created].reverse())
+    await rmdir(await tree.must(dir)).catch(() => {});
+  await endJournal(plan, tree, limit);
+}
+
+async function endJournal<F extends CommitFile>(plan: CommitPlan<F>, tree: Tree, limit: Limiter) {
+  // The marker first: a journal without one is only cleaned up by a recovery, never rolled back. The
+  // journal last: a crash in between leaves it, accounting for every backup still there.
+  await unlinkIn(tree, plan.markerRel);
+  await settle(plan.steps, limit, async (s) => (s.backup ? unlinkIn(tree, s.backup) : undefined));
+  const backups = await tree.at(plan.backupDir, { journal: true }).catch(() => undefined);
+  if (backups) await rmdir(backups).catch(() => {});
+  await unlinkIn(tree, `${JOURNAL_DIR}/${plan.journalName}`);
+  const dir = await tree.at(JOURNAL_DIR).catch(() => undefined);
+  if (dir) await rmdir(dir).catch(() => {});
+  tree.forget(JOURNAL_DIR);
+  active.delete(plan.journalPath);
+}
+
+/** Settings of {@link prepareFiles}: a commit's, without the checks and the test hooks. */
+export type PrepareSettings = Pick<CommitSettings<CommitFile>, 'tree' | 'key' | 'fsync' | 'limit' | 'logger'>;
+
+/**
+ * The first, durable half of {@link commitFiles}, done ahead of it and without touching a file of the tree:
+ * the journal (so a crash leaves nothing that no journal explains) and every replacement temp file, fsynced.
+ * Nothing is checked against the disk here; {@link commitFiles} with the result checks every file as
+ * always, renames only the temp files this wrote (same inode, size and change time), and writes the rest.
+ * Until then the journal has no `.replacing` marker, so a recovery after a crash only removes it and its
+ * temp files. Give the result to exactly one {@link commitFiles} or {@link discardPrepared}.
+ */
+export async function prepareFiles(
+  files: readonly CommitFile[],
+  settings: PrepareSettings,
+): Promise<PreparedFiles> {
+  const { fsync, limit, tree } = settings;
+  const plan = planCommit(files, tree);
+  const temps: Array<{ rel: string; identity: FileIdentity } | undefined> = plan.steps.map(() => undefined);
+  active.add(plan.journalPath);
+  try {
+    await writeJournal(
+      tree,
+      plan.journalName,
+      seal(settings.key, Buffer.from(JSON.stringify(plan.body))),
+      fsync,
+    );
+    if (plan.steps.some((s) => s.backup)) await tree.dir(plan.backupDir, { create: true, journal: true });
+    const modes = new CreateModes();
+    const error = await settle(plan.steps, limit, async (step) => {
+      const { content, mode } = step.file;
+      if (!content || !step.tmp) return;
+      const at = (await tree.at(step.tmp, { create: true })) as string;
+      await writeReplacement(at, content, mode, fsync, modes);
+      temps[step.index] = { rel: step.tmp, identity: await identityOf(at) };
+    });
+    if (error !== undefined) throw error;
+  } catch (error) {
+    await removeCommit(plan, tree, limit);
+    throw failed(error, 'while preparing the replacement files; no file of the tree was touched');
+  }
+  return {
+    id: plan.id,
+    tmpTag: plan.tmpTag,
+    temps,
+    backups: files.map((f) => f.existed),
+    created: [...tree.created],
+    journalPath: plan.journalPath,
+  };
+}
+
+/** Removes what {@link prepareFiles} wrote for `files`, when they will not be committed after all. */
+export async function discardPrepared(
+  files: readonly CommitFile[],
+  prepared: PreparedFiles,
+  settings: Pick<CommitSettings<CommitFile>, 'tree' | 'limit'>,
+): Promise<void> {
+  await removeCommit(planCommit(files, settings.tree, prepared), settings.tree, settings.limit);
 }
 
 /** Unlinks `rel` (under the journal directory) if it is there. */
