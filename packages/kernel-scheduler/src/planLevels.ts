@@ -1,3 +1,4 @@
+import { TaskPriority } from '@ordo/contracts';
 import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import { type Orderable, planOrder } from './planOrder.js';
 
@@ -9,8 +10,11 @@ export interface GraphNode extends Orderable {
 
 /**
  * Splits a task graph into levels with Kahn's algorithm: level 0 holds the tasks without dependencies,
- * level k the tasks whose dependencies all sit in earlier levels and at least one in level k − 1. Inside a
- * level the order is {@link planOrder}'s (priority, seeded hash, id), so the plan is the same on every run.
+ * level k the tasks whose dependencies all sit in earlier levels and at least one in level k − 1. Level 0 is
+ * in {@link planOrder}'s order (priority, seeded hash, id). In a later level, a task comes by priority, then
+ * by when it becomes ready (the position of its last dependency in the order so far), then as
+ * {@link planOrder} puts it: a task's turn to commit then follows when its inputs committed, so in eager
+ * mode no task waits to commit behind one that could only start later. The plan is the same on every run.
  *
  * Throws `SCHEDULER_DUPLICATE_ID` for a repeated id, `SCHEDULER_UNKNOWN_DEP` for a dependency that is not in
  * the graph and `SCHEDULER_CYCLE` (with `details.cycle`) when the graph has a cycle, before anything runs.
@@ -45,8 +49,21 @@ export function planLevels<T extends GraphNode>(tasks: readonly T[], seed: strin
   const levels: T[][] = [];
   let current = tasks.filter((t) => remaining.get(t.id) === 0);
   let placed = 0;
+  /** Each placed task's position in the whole commit order. */
+  const position = new Map<string, number>();
   while (current.length > 0) {
     const level = planOrder(current, seed);
+    if (placed > 0) {
+      // A task is ready once its last dependency committed: commit it in that order (priority first; the
+      // seeded order breaks ties, as the sort is stable), so no task waits behind one that became ready later.
+      const ready = new Map(level.map((t) => [t.id, readyAt(t, position)]));
+      level.sort(
+        (a, b) =>
+          (a.priority ?? TaskPriority.NORMAL) - (b.priority ?? TaskPriority.NORMAL) ||
+          (ready.get(a.id) as number) - (ready.get(b.id) as number),
+      );
+    }
+    for (const [i, task] of level.entries()) position.set(task.id, placed + i);
     levels.push(level);
     placed += level.length;
     const next: T[] = [];
@@ -68,6 +85,13 @@ export function planLevels<T extends GraphNode>(tasks: readonly T[], seed: strin
     );
   }
   return levels;
+}
+
+/** The commit position of `task`'s last dependency (all of them are placed in earlier levels). */
+function readyAt(task: GraphNode, position: ReadonlyMap<string, number>): number {
+  let last = -1;
+  for (const dep of task.deps ?? []) last = Math.max(last, position.get(dep) as number);
+  return last;
 }
 
 /** Maps ids to tasks, throwing `SCHEDULER_DUPLICATE_ID` on the first repeated id. */

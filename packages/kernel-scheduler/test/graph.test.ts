@@ -1,4 +1,5 @@
 import { isOrdoError } from '@ordo/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createScheduler, type GraphTask, planLevels, planOrder } from '../src/index.js';
 import { deferred, hops } from './helpers.js';
@@ -20,6 +21,67 @@ describe('planLevels', () => {
     expect(levels[1]).toEqual(planOrder([{ id: 'test' }, { id: 'docs' }], 'seed').map((t) => t.id));
     expect(levels[2]).toEqual(['deploy']);
     expect(idsOf(planLevels([...tasks].reverse(), 'seed'))).toEqual(levels);
+  });
+
+  it('orders a later level by when each task becomes ready (its last dependency), priority first', () => {
+    const roots = Array.from({ length: 8 }, (_, i) => ({ id: `a${i}` }));
+    const rootOrder = planOrder(roots, 's').map((t) => t.id);
+    // b_i depends on a_i; b_urgent (priority 0) on the last root: it still comes first.
+    const children = [
+      ...roots.map((r, i) => ({ id: `b${i}`, deps: [r.id] })),
+      { id: 'b-urgent', priority: 0, deps: [rootOrder.at(-1) as string] },
+      { id: 'b-both', deps: [rootOrder[0] as string, rootOrder[1] as string] },
+    ];
+    const [first, second] = idsOf(planLevels([...children, ...roots], 's'));
+    expect(first).toEqual(rootOrder);
+    const expected = [
+      'b-urgent',
+      ...rootOrder.flatMap((a, i) => (i === 1 ? [`b${a.slice(1)}`, 'b-both'] : [`b${a.slice(1)}`])),
+    ];
+    // b-both is ready with the second root; it ties with that root's child, which the seeded order breaks.
+    expect(second?.filter((id) => id !== 'b-both')).toEqual(expected.filter((id) => id !== 'b-both'));
+    const both = second?.indexOf('b-both') as number;
+    expect(both === 2 || both === 3).toBe(true);
+  });
+
+  it('property: every later level is in (priority, ready position, seeded order) order; levels are Kahn levels', () => {
+    const graph = fc
+      .integer({ min: 1, max: 30 })
+      .chain((n) =>
+        fc.tuple(
+          fc.array(fc.integer({ min: 0, max: 4 }), { minLength: n, maxLength: n }),
+          fc.array(fc.array(fc.nat(), { maxLength: 3 }), { minLength: n, maxLength: n }),
+          fc.string({ maxLength: 4 }),
+        ),
+      );
+    fc.assert(
+      fc.property(graph, ([priorities, depPicks, seed]) => {
+        // Task i may depend only on tasks before it: always a DAG.
+        const tasks = priorities.map((priority, i) => ({
+          id: `t${i}`,
+          priority,
+          deps: i === 0 ? [] : (depPicks[i] ?? []).map((d) => `t${d % i}`),
+        }));
+        const levels = planLevels(tasks, seed);
+        const position = new Map(levels.flat().map((t, i) => [t.id, i]));
+        const levelOf = new Map(levels.flatMap((l, k) => l.map((t) => [t.id, k] as const)));
+        for (const task of tasks) {
+          const depLevels = task.deps.map((d) => levelOf.get(d) as number);
+          expect(levelOf.get(task.id)).toBe(depLevels.length === 0 ? 0 : Math.max(...depLevels) + 1);
+        }
+        levels.forEach((level, k) => {
+          const ready = (t: (typeof tasks)[number]) =>
+            k === 0 ? -1 : Math.max(-1, ...t.deps.map((d) => position.get(d) as number));
+          const seeded = planOrder(level, seed).map((t) => t.id);
+          const expected = [...seeded]
+            .map((id) => tasks.find((t) => t.id === id) as (typeof tasks)[number])
+            .sort((a, b) => a.priority - b.priority || ready(a) - ready(b))
+            .map((t) => t.id);
+          expect(level.map((t) => t.id)).toEqual(expected);
+        });
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('names the ids on a cycle', () => {
