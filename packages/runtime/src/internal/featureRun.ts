@@ -313,12 +313,22 @@ export async function runFeatureOn(
           clock,
           logger,
         });
+        openSpools.add(staged.spool);
+        try {
+          // The durable half of the commit (its journal and temp files, fsynced) now, in parallel with the
+          // other tasks, so the ordered commit stage only checks, renames and syncs.
+          await staged.spool.prepare({ signal });
+        } catch (error) {
+          openSpools.delete(staged.spool);
+          await staged.spool.close().catch(() => {});
+          throw signal.aborted ? signal.reason : error;
+        }
         if (signal.aborted) {
           // The run may already have closed the open spools: close this one here.
+          openSpools.delete(staged.spool);
           await staged.spool.close().catch(() => {});
           throw signal.reason;
         }
-        openSpools.add(staged.spool);
         return { edits: '', staged: { ...staged, startedAt: began } };
       } finally {
         if (timer !== undefined) clock.clearTimeout(timer);
@@ -353,6 +363,7 @@ export async function runFeatureOn(
       killPoint('spool-committed');
       await journal.committed(task.id);
       killPoint('commit-record');
+      journal.diffLater(workspace, paths);
       const verificationMs = clock.now() - t0;
       const durationMs = clock.now() - staged.startedAt;
       metrics.commitDuration.observe(verificationMs / 1000);

@@ -66,6 +66,8 @@ export class RunJournal {
   readonly #baselineDir: string;
   readonly #handle: FileHandle;
   readonly #baseline = new Map<string, boolean>();
+  /** Diffs started during the run, by path ({@link RunJournal.diffLater}). */
+  readonly #diffs = new Map<string, Promise<string>>();
   #tail: Promise<void> = Promise.resolve();
 
   private constructor(file: string, handle: FileHandle, runId: string) {
@@ -197,6 +199,26 @@ export class RunJournal {
     return this.#append({ t: 'commit', taskId }, true);
   }
 
+  /**
+   * Starts the diff of `paths` against their baseline now, while the run goes on, so that {@link diff} at the
+   * end only joins them. A later commit of the same path starts it again (the latest one is kept).
+   */
+  diffLater(workspace: string, paths: readonly string[]): void {
+    for (const rel of paths) {
+      const diff = this.#diffOf(workspace, rel);
+      diff.catch(() => {}); // diff() computes it again
+      this.#diffs.set(rel, diff);
+    }
+  }
+
+  #diffOf(workspace: string, rel: string): Promise<string> {
+    return (async () => {
+      const copy = path.join(this.#baselineDir, ...rel.split('/'));
+      const before = this.#baseline.get(rel) ? await readOrNull(copy) : null;
+      return unifiedDiff(rel, before, await readOrNull(path.join(workspace, ...rel.split('/'))));
+    })();
+  }
+
   /** The unified diff of every path the feature changed, against its content before the feature. */
   async diff(workspace: string): Promise<string> {
     const paths = [...this.#baseline.keys()].sort();
@@ -205,11 +227,9 @@ export class RunJournal {
     for (let i = 0; i < paths.length; i += DIFF_BATCH) {
       parts.push(
         ...(await Promise.all(
-          paths.slice(i, i + DIFF_BATCH).map(async (rel) => {
-            const copy = path.join(this.#baselineDir, ...rel.split('/'));
-            const before = this.#baseline.get(rel) ? await readOrNull(copy) : null;
-            return unifiedDiff(rel, before, await readOrNull(path.join(workspace, ...rel.split('/'))));
-          }),
+          paths
+            .slice(i, i + DIFF_BATCH)
+            .map((rel) => (this.#diffs.get(rel) ?? this.#diffOf(workspace, rel)).catch(() => this.#diffOf(workspace, rel))),
         )),
       );
     }
