@@ -66,4 +66,12 @@ export {
   type TaskPriorityName,
   taskPriorityName,
 } from './taskPriority.js';
+export {
+  FEATURE_TASK_STATUSES,
+  type FeatureTaskStatus,
+  TASK_LIFECYCLE_STATUSES,
+  TASK_RUN_STATUSES,
+  type TaskLifecycleStatus,
+  type TaskRunStatus,
+} from './taskStatus.js';
 export { isTerminalWorkerStatus, WorkerStatus } from './workerStatus.js';

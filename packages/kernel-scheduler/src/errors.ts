@@ -21,14 +21,19 @@ export const SchedulerErrorCode = {
   INVALID_TASK: 'SCHEDULER_INVALID_TASK',
   /** An option is out of range (concurrency, timeouts, history size, hook settings). */
   INVALID_OPTIONS: 'SCHEDULER_INVALID_OPTIONS',
-  /** Recorded as the error of a `timed_out` task: it ran longer than its timeout. */
-  TIMEOUT: 'SCHEDULER_TIMEOUT',
   /**
-   * Recorded as the error of a `cancelled` task. `details.reason` says why: `fail-fast` (an earlier task
-   * failed), `dependency` (`details.dependency` did not succeed), `aborted` (the caller's signal) or
-   * `closed` (the scheduler was closed).
+   * The error of a `timed_out` record: contracts' `TaskTimeoutError`, code `TASK_TIMEOUT` (`details.id`,
+   * `details.timeoutMs`).
+   * @deprecated Use `TaskErrorCode.TASK_TIMEOUT` from `@ordo/contracts`: one code for a timed-out task in every package.
    */
-  CANCELLED: 'SCHEDULER_CANCELLED',
+  TIMEOUT: 'TASK_TIMEOUT',
+  /**
+   * The error of a `cancelled` record: contracts' `TaskCancelledError`, code `TASK_CANCELLED`.
+   * `details.reason` says why: `fail-fast` (an earlier task failed), `dependency` (`details.dependency`
+   * did not succeed), `aborted` (the caller's signal) or `closed` (the scheduler was closed).
+   * @deprecated Use `TaskErrorCode.TASK_CANCELLED` from `@ordo/contracts`: one code for a cancelled task in every package.
+   */
+  CANCELLED: 'TASK_CANCELLED',
   /** The scheduler was closed; `schedule` rejects with this and in-flight runs end with it. */
   CLOSED: 'SCHEDULER_CLOSED',
   /** A trace given to `replay` does not verify (`details` carries the {@link TraceVerification}). */
@@ -54,7 +59,7 @@ export type SchedulerErrorCode = (typeof SchedulerErrorCode)[keyof typeof Schedu
  *
  * @example
  * ```ts
- * const failed = run.records.find((r) => r.error instanceof SchedulerError && r.error.code === 'SCHEDULER_TIMEOUT');
+ * const invalid = run.records.find((r) => r.error instanceof SchedulerError && r.error.code === 'SCHEDULER_UNSERIALIZABLE');
  * ```
  */
 export class SchedulerError<C extends SchedulerErrorCode = SchedulerErrorCode> extends OrdoError {

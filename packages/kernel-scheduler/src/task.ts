@@ -1,7 +1,7 @@
-import type { Logger } from '@ordo/contracts';
+import type { Logger, TaskRunStatus } from '@ordo/contracts';
 import type { CancelReason } from './errors.js';
 import type { GraphNode } from './planLevels.js';
-import type { TaskStatus, Trace } from './trace.js';
+import type { Trace } from './trace.js';
 
 /**
  * What a running task receives. `signal` and `logger` are getters, made on first read: spreading the
@@ -10,8 +10,8 @@ import type { TaskStatus, Trace } from './trace.js';
  */
 export interface TaskContext {
   /**
-   * Aborts when the task times out (reason: a `SCHEDULER_TIMEOUT` error), when fail-fast stops the run, when
-   * the caller's signal aborts or when the scheduler closes (reason: a `SCHEDULER_CANCELLED` error). Pass it
+   * Aborts when the task times out (reason: a `TASK_TIMEOUT` error), when fail-fast stops the run, when
+   * the caller's signal aborts or when the scheduler closes (reason: a `TASK_CANCELLED` error). Pass it
    * to everything the task waits on.
    */
   readonly signal: AbortSignal;
@@ -102,10 +102,10 @@ export interface TaskRecord<T = unknown> {
   /** Position in commit order, from 0. */
   readonly seq: number;
   readonly id: string;
-  readonly status: TaskStatus;
+  readonly status: TaskRunStatus;
   /** The task's return value when `status` is `ok`. */
   readonly value?: T | undefined;
-  /** What the task threw (`failed`), a `SCHEDULER_TIMEOUT` error (`timed_out`) or a `SCHEDULER_CANCELLED` error (`cancelled`). */
+  /** What the task threw (`failed`), a `TASK_TIMEOUT` error (`timed_out`) or a `TASK_CANCELLED` error (`cancelled`), both classes of `@ordo/contracts`. */
   readonly error?: unknown;
   /** When the task started (clock ms); `undefined` if it never started. */
   readonly startedAt: number | undefined;
@@ -114,7 +114,7 @@ export interface TaskRecord<T = unknown> {
 }
 
 /** How many records of each status a run has. */
-export type StatusCounts = Record<TaskStatus, number>;
+export type StatusCounts = Record<TaskRunStatus, number>;
 
 /**
  * The result of one `schedule` or `scheduleGraph` call. `Tr` is `Trace` for a scheduler with the trace on

@@ -1,15 +1,19 @@
 import { createHash, type Hash, hash } from 'node:crypto';
+import { TASK_RUN_STATUSES, type TaskRunStatus } from '@ordo/contracts';
 import { canonicalJson } from './canonicalJson.js';
 
-/** The outcome of a task: `ok`, `failed` (threw), `timed_out` (ran past its timeout) or `cancelled` (never finished). */
-export type TaskStatus = 'ok' | 'failed' | 'timed_out' | 'cancelled';
+/**
+ * How one run of a task ended: the contracts {@link TaskRunStatus}.
+ * @deprecated Use `TaskRunStatus` from `@ordo/contracts` (the same type under its one name).
+ */
+export type TaskStatus = TaskRunStatus;
 
 /** One link of a trace's hash chain. */
 export interface TraceEntry {
   /** Position in commit order, from 0. */
   readonly seq: number;
   readonly id: string;
-  readonly status: TaskStatus;
+  readonly status: TaskRunStatus;
   /** sha256 (hex) of the UTF-8 of the RFC 8785 canonical JSON of the result (see {@link resultDigest}). */
   readonly resultDigest: string;
   /**
@@ -177,7 +181,7 @@ export class TraceBuilder {
   readonly #order: readonly string[];
   readonly #genesis: string;
   readonly #chain: ChainStream;
-  readonly #statuses: TaskStatus[] = [];
+  readonly #statuses: TaskRunStatus[] = [];
   readonly #resultDigests: string[] = [];
   readonly #checkpoints: TraceEntry[] = [];
 
@@ -190,7 +194,7 @@ export class TraceBuilder {
   }
 
   /** Appends the next entry in commit order. */
-  append(id: string, status: TaskStatus, resultDigest: string): void {
+  append(id: string, status: TaskRunStatus, resultDigest: string): void {
     const seq = this.#statuses.length;
     this.#statuses.push(status);
     this.#resultDigests.push(resultDigest);
@@ -246,21 +250,21 @@ export function traceCheckpoints(trace: Trace): readonly TraceEntry[] {
 }
 
 /** Which entries the run history keeps: the first, the last and every `failed` or `timed_out` one. */
-function isCheckpoint(seq: number, count: number, status: TaskStatus): boolean {
+function isCheckpoint(seq: number, count: number, status: TaskRunStatus): boolean {
   return seq === 0 || seq === count - 1 || status === 'failed' || status === 'timed_out';
 }
 
 function materializeEntries(
   genesis: string,
   order: readonly string[],
-  statuses: readonly TaskStatus[],
+  statuses: readonly TaskRunStatus[],
   resultDigests: readonly string[],
 ): TraceEntry[] {
   const chain = new ChainStream(genesis);
   const entries: TraceEntry[] = new Array(statuses.length);
   for (let seq = 0; seq < statuses.length; seq++) {
     const id = order[seq] as string;
-    const status = statuses[seq] as TaskStatus;
+    const status = statuses[seq] as TaskRunStatus;
     const resultDigest = resultDigests[seq] as string;
     chain.push(entryJson({ seq, id, status, resultDigest }));
     entries[seq] = { seq, id, status, resultDigest, digest: chain.digest() };
@@ -285,7 +289,7 @@ export const NULL_DIGEST = sha256('null');
  * resultDigest('ok', { files: 3 }, undefined); // sha256 of '{"files":3}'
  * ```
  */
-export function resultDigest(status: TaskStatus, value: unknown, error: unknown): string {
+export function resultDigest(status: TaskRunStatus, value: unknown, error: unknown): string {
   if (status === 'ok') return valueDigest(value);
   if (status === 'failed') return errorDigest(error);
   return NULL_DIGEST;
@@ -434,7 +438,7 @@ export function verifyTrace(trace: Trace | TraceV2 | TraceV1): TraceVerification
 }
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
-const STATUSES: ReadonlySet<unknown> = new Set<TaskStatus>(['ok', 'failed', 'timed_out', 'cancelled']);
+const STATUSES: ReadonlySet<unknown> = new Set<TaskRunStatus>(TASK_RUN_STATUSES);
 
 function isTraceOptions(options: unknown): options is TraceOptions {
   if (typeof options !== 'object' || options === null) return false;

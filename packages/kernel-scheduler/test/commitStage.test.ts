@@ -54,7 +54,7 @@ describe('the ordered commit stage', () => {
     expect((byId.build?.error as Error).message).toBe('disk full');
     expect(byId.sync?.status).toBe('failed');
     expect(byId.test?.status).toBe('cancelled');
-    expect(isOrdoError(byId.test?.error, 'SCHEDULER_CANCELLED')).toBe(true);
+    expect(isOrdoError(byId.test?.error, 'TASK_CANCELLED')).toBe(true);
   });
 
   it('is not called for a task that failed, and a dependent starts only after the commit returned', async () => {

@@ -209,7 +209,7 @@ describe('scheduleGraph', () => {
     expect(byId.package?.status).toBe('cancelled');
     expect(byId.lint?.status).toBe('ok');
     expect(byId.test?.error).toMatchObject({
-      code: 'SCHEDULER_CANCELLED',
+      code: 'TASK_CANCELLED',
       details: { reason: 'dependency', dependency: 'build' },
     });
     expect(byId.package?.error).toMatchObject({ details: { dependency: 'test' } });

@@ -132,9 +132,9 @@ describe('schedule', () => {
     expect(started).toEqual([failing, hanging]);
     await hops(1);
     expect(abortReasons).toHaveLength(1);
-    expect(isOrdoError(abortReasons[0], 'SCHEDULER_CANCELLED')).toBe(true);
+    expect(isOrdoError(abortReasons[0], 'TASK_CANCELLED')).toBe(true);
     const cancelled = run.records[3]?.error;
-    expect(isOrdoError(cancelled, 'SCHEDULER_CANCELLED') && cancelled.details?.reason).toBe('fail-fast');
+    expect(isOrdoError(cancelled, 'TASK_CANCELLED') && cancelled.details?.reason).toBe('fail-fast');
     expect(run.records[2]?.startedAt).toBeUndefined();
   });
 
@@ -176,7 +176,7 @@ describe('schedule', () => {
     ]);
     await hops(1);
     await clock.advanceAsync(1_000);
-    expect(isOrdoError(reason, 'SCHEDULER_TIMEOUT')).toBe(true);
+    expect(isOrdoError(reason, 'TASK_TIMEOUT')).toBe(true);
     await clock.advanceAsync(4_000);
     const run = await running;
     const byId = Object.fromEntries(run.records.map((r) => [r.id, r]));

@@ -1,3 +1,4 @@
+import { TASK_LIFECYCLE_STATUSES, type TaskLifecycleStatus } from '@ordo/contracts';
 import { decodeArray, decodeFields, encodeFields, type Fields, field, pick } from './internal/codec.js';
 
 /**
@@ -101,8 +102,12 @@ export class WorkerMetrics implements Readonly<WorkerMetricsData> {
 
 // ── TaskMetrics ──────────────────────────────────────────────────────────────────────────────────
 
-/** Where a task is: not claimed yet, claimed by a worker, running, or finished either way. */
-export type TaskStatus = 'pending' | 'claimed' | 'running' | 'completed' | 'failed';
+/**
+ * Where a task is: not claimed yet, claimed by a worker, running, or finished either way (contracts'
+ * {@link TaskLifecycleStatus}).
+ * @deprecated Use `TaskLifecycleStatus` from `@ordo/contracts` (the same type under its one name).
+ */
+export type TaskStatus = TaskLifecycleStatus;
 
 /** The fields of a {@link TaskMetrics}. */
 export interface TaskMetricsData {
@@ -113,7 +118,7 @@ export interface TaskMetricsData {
   /** The worker that claimed its latest attempt; `null` before any claim. */
   workerId: string | null;
   /** Where it is now. */
-  status: TaskStatus;
+  status: TaskLifecycleStatus;
   /** How many times it was claimed (1 for a task that ran once). */
   attempts: number;
   /** When it was created (planned). */
@@ -140,7 +145,7 @@ const TASK_FIELDS: Fields = {
   taskId: field('string'),
   level: count,
   workerId: field('string', true),
-  status: field(['pending', 'claimed', 'running', 'completed', 'failed']),
+  status: field(TASK_LIFECYCLE_STATUSES),
   attempts: count,
   createdAt: time,
   claimedAt: time,
@@ -166,7 +171,7 @@ export class TaskMetrics implements Readonly<TaskMetricsData> {
   declare readonly taskId: string;
   declare readonly level: number;
   declare readonly workerId: string | null;
-  declare readonly status: TaskStatus;
+  declare readonly status: TaskLifecycleStatus;
   declare readonly attempts: number;
   declare readonly createdAt: number | null;
   declare readonly claimedAt: number | null;

@@ -1,8 +1,8 @@
-import { type Clock, systemClock } from '@ordo/contracts';
+import { type Clock, systemClock, type TaskLifecycleStatus } from '@ordo/contracts';
 import { durationMs, openDuration, toEpochMs } from './duration.js';
 import { StateUnknownEntityError } from './errors.js';
 import { writeFileAtomic } from './internal/atomicWrite.js';
-import { FeatureMetrics, LevelMetrics, TaskMetrics, type TaskStatus, WorkerMetrics } from './metrics.js';
+import { FeatureMetrics, LevelMetrics, TaskMetrics, WorkerMetrics } from './metrics.js';
 import { percentile } from './percentile.js';
 import type { LauncherState, LevelState, TaskState, WorkerState } from './stateSchema.js';
 import { type StateSource, StateStore } from './stateStore.js';
@@ -223,7 +223,7 @@ function taskMetrics(t: TaskState): TaskMetrics {
   });
 }
 
-function taskStatus(t: TaskState): TaskStatus {
+function taskStatus(t: TaskState): TaskLifecycleStatus {
   if (t.completedAt !== null) return 'completed';
   if (t.failedAt !== null) return 'failed';
   if (t.startedAt !== null) return 'running';
@@ -231,7 +231,7 @@ function taskStatus(t: TaskState): TaskStatus {
 }
 
 function counts(tasks: readonly TaskMetrics[]) {
-  const of = (...statuses: TaskStatus[]) => tasks.filter((t) => statuses.includes(t.status)).length;
+  const of = (...statuses: TaskLifecycleStatus[]) => tasks.filter((t) => statuses.includes(t.status)).length;
   return {
     completed: of('completed'),
     failed: of('failed'),

@@ -1,4 +1,4 @@
-import type { Clock, Launcher, Logger } from '@ordo/contracts';
+import type { Clock, FeatureTaskStatus, Launcher, Logger } from '@ordo/contracts';
 import type { OrdoConfig } from '@ordo/governance';
 import type { Trace } from '@ordo/kernel-scheduler';
 import type { ContainerLimits, ContainerMount, FeatureMetricsJson } from '@ordo/launcher';
@@ -143,7 +143,8 @@ export type FeatureStatus = 'succeeded' | 'failed' | 'cancelled';
 export interface TaskOutcome {
   id: string;
   level: number;
-  status: 'committed' | 'failed' | 'skipped' | 'cancelled';
+  /** `committed`, `failed`, `skipped` or `cancelled` (contracts' {@link FeatureTaskStatus}). */
+  status: FeatureTaskStatus;
   /** Paths (relative to the workspace) the commit wrote or deleted. */
   files: readonly string[];
   /** The error code and message when it failed. */

@@ -1,11 +1,16 @@
-import type { Clock, Logger } from '@ordo/contracts';
+import {
+  type Clock,
+  type Logger,
+  TaskCancelledError,
+  type TaskRunStatus,
+  TaskTimeoutError,
+} from '@ordo/contracts';
 import type { LimitFunction } from 'p-limit';
 import { type CancelReason, SchedulerError, SchedulerErrorCode } from '../errors.js';
 import type { Run, StatusCounts, Task, TaskContext, TaskRecord } from '../task.js';
 import {
   errorDigest,
   NULL_DIGEST,
-  type TaskStatus,
   type Trace,
   TraceBuilder,
   type TraceOptions,
@@ -63,7 +68,7 @@ enum State {
   Settled = 3,
 }
 
-const isFailure = (status: TaskStatus) => status === 'failed' || status === 'timed_out';
+const isFailure = (status: TaskRunStatus) => status === 'failed' || status === 'timed_out';
 
 /**
  * Runs one plan: starts nodes as their level (or their dependencies) allow, on workers that each hold one
@@ -226,7 +231,7 @@ export class RunEngine<T> {
         if (running) await running;
         continue;
       }
-      let status: TaskStatus = 'ok';
+      let status: TaskRunStatus = 'ok';
       let value: T | undefined;
       let error: unknown;
       try {
@@ -270,7 +275,7 @@ export class RunEngine<T> {
   }
 
   /** @internal called by an {@link Attempt} exactly once. */
-  attemptSettled(attempt: Attempt<T>, status: TaskStatus, value: T | undefined, error: unknown): void {
+  attemptSettled(attempt: Attempt<T>, status: TaskRunStatus, value: T | undefined, error: unknown): void {
     const seq = attempt.seq;
     this.#running[seq] = undefined;
     if (this.#state[seq] !== State.Running) return;
@@ -330,7 +335,7 @@ export class RunEngine<T> {
       aborted: "the caller's signal aborted the run",
       closed: 'the scheduler was closed',
     }[reason];
-    const error = new SchedulerError(SchedulerErrorCode.CANCELLED, `Task "${id}" was cancelled: ${why}.`, {
+    const error = new TaskCancelledError(`Task "${id}" was cancelled: ${why}.`, {
       details: dependency === undefined ? { id, reason } : { id, reason, dependency },
     });
     // A running task ends now; one that had already settled keeps its times; one never started has none.
@@ -421,7 +426,7 @@ export class RunEngine<T> {
   ): void {
     this.#committing = false;
     this.#hooked = seq;
-    let finalStatus: TaskStatus = status;
+    let finalStatus: TaskRunStatus = status;
     let finalValue = value;
     let finalError = error;
     if (this.#o.trace) {
@@ -546,8 +551,7 @@ class Attempt<T> implements TaskContext {
     extra.clock = clock;
     extra.timer = clock.setTimeout(() => {
       extra.timer = undefined;
-      const error = new SchedulerError(
-        SchedulerErrorCode.TIMEOUT,
+      const error = new TaskTimeoutError(
         `Task "${attempt.id}" timed out after ${ms} ms. Raise its timeoutMs or make it finish sooner.`,
         { details: { id: attempt.id, timeoutMs: ms } },
       );
@@ -563,7 +567,7 @@ class Attempt<T> implements TaskContext {
     Attempt.finish(attempt, 'cancelled', undefined, reason);
   }
 
-  static finish<T>(attempt: Attempt<T>, status: TaskStatus, value: T | undefined, error: unknown): void {
+  static finish<T>(attempt: Attempt<T>, status: TaskRunStatus, value: T | undefined, error: unknown): void {
     if (attempt.#done) return;
     attempt.#done = true;
     const extra = attempt.#extra;

@@ -511,7 +511,7 @@ export async function runFeatureOn(
 
 /** Why the scheduler cancelled a record (`dependency`, `aborted`, `closed`, `fail-fast`), if it did. */
 function cancelReason(error: unknown): string | undefined {
-  if (!isOrdoError(error, 'SCHEDULER_CANCELLED')) return undefined;
+  if (!isOrdoError(error, 'TASK_CANCELLED')) return undefined;
   return (error as { details?: { reason?: string } }).details?.reason;
 }
 

@@ -229,7 +229,11 @@ export class RunJournal {
         ...(await Promise.all(
           paths
             .slice(i, i + DIFF_BATCH)
-            .map((rel) => (this.#diffs.get(rel) ?? this.#diffOf(workspace, rel)).catch(() => this.#diffOf(workspace, rel))),
+            .map((rel) =>
+              (this.#diffs.get(rel) ?? this.#diffOf(workspace, rel)).catch(() =>
+                this.#diffOf(workspace, rel),
+              ),
+            ),
         )),
       );
     }
