@@ -351,3 +351,17 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     this.#timer = undefined;
   }
 }
+
+/**
+ * Makes a circuit breaker (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new CircuitBreaker(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const breaker = createCircuitBreaker({ name: 'search-api', failureThreshold: 5 });
+ * const value = await breaker.execute(() => fetchIt());
+ * ```
+ */
+export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
+  return new CircuitBreaker(options);
+}

@@ -41,6 +41,7 @@ export {
   CircuitBreaker,
   type CircuitBreakerEvents,
   type CircuitBreakerOptions,
+  createCircuitBreaker,
 } from './circuitBreaker.js';
 export {
   CONFIG_MAX_BYTES,
@@ -98,6 +99,7 @@ export {
   type HealthReport,
 } from './healthHandler.js';
 export {
+  createMemoryGovernor,
   type GovernedMonitor,
   type GovernorAction,
   type GovernorMetrics,
@@ -110,6 +112,7 @@ export {
 } from './memoryGovernor.js';
 export { type DetectMemoryLimitOptions, detectMemoryLimit, type MemoryLimit } from './memoryLimit.js';
 export {
+  createMemoryMonitor,
   type MemoryLevelChange,
   MemoryMonitor,
   type MemoryMonitorEvents,
@@ -132,6 +135,7 @@ export {
 } from './metrics.js';
 export type { GovernancePolicy, PolicyKind, PolicyStats } from './policy.js';
 export {
+  createPriorityQueue,
   type EnqueueResult,
   PriorityQueue,
   type PriorityQueueEvents,
@@ -155,6 +159,7 @@ export {
   timeout,
 } from './timeout.js';
 export {
+  createWorkerPool,
   type RunOptions,
   type WorkerExit,
   type WorkerExitReason,

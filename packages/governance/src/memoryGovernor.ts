@@ -230,3 +230,18 @@ export class MemoryGovernor<T extends QueueItem = QueueItem> extends EventEmitte
     this.emit('action', full);
   }
 }
+
+/**
+ * Makes a memory governor (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new MemoryGovernor(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const governor = createMemoryGovernor({ monitor, queue, running });
+ * ```
+ */
+export function createMemoryGovernor<T extends QueueItem = QueueItem>(
+  options: MemoryGovernorOptions<T>,
+): MemoryGovernor<T> {
+  return new MemoryGovernor<T>(options);
+}

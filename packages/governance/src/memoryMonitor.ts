@@ -278,3 +278,17 @@ export class MemoryMonitor extends EventEmitter<MemoryMonitorEvents> implements 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/**
+ * Makes a memory monitor (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new MemoryMonitor(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const monitor = createMemoryMonitor({ limitBytes: 512 * 2 ** 20 });
+ * monitor.start();
+ * ```
+ */
+export function createMemoryMonitor(options: MemoryMonitorOptions = {}): MemoryMonitor {
+  return new MemoryMonitor(options);
+}

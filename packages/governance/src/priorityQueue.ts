@@ -330,3 +330,18 @@ export class PriorityQueue<T extends QueueItem = QueueItem> extends EventEmitter
     }
   }
 }
+
+/**
+ * Makes a priority queue (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new PriorityQueue(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const queue = createPriorityQueue({ maxDepth: 1_000 });
+ * ```
+ */
+export function createPriorityQueue<T extends QueueItem = QueueItem>(
+  options: PriorityQueueOptions = {},
+): PriorityQueue<T> {
+  return new PriorityQueue<T>(options);
+}

@@ -1282,3 +1282,17 @@ function describe(error: unknown): string {
 function exitText(info: WorkerExitInfo): string {
   return info.reason ?? (info.signal ? `signal ${info.signal}` : `exit code ${info.code}`);
 }
+
+/**
+ * Makes the worker pool (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new WorkerPool(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const pool = createWorkerPool<{ n: number }, number>({ launcher, maxWorkers: 4 });
+ * const result = await pool.run({ n: 1 });
+ * ```
+ */
+export function createWorkerPool<P = unknown, R = unknown>(options: WorkerPoolOptions): WorkerPool<P, R> {
+  return new WorkerPool<P, R>(options);
+}

@@ -822,3 +822,16 @@ export class ContainerLauncher
     );
   }
 }
+
+/**
+ * Makes a container launcher (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new ContainerLauncher(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const launcher = createContainerLauncher({ image: 'node:20', cmd: ['node', 'worker.js'] });
+ * ```
+ */
+export function createContainerLauncher(options: ContainerLauncherOptions): ContainerLauncher {
+  return new ContainerLauncher(options);
+}

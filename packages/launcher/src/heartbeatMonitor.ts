@@ -134,3 +134,16 @@ function isNotFound(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
+
+/**
+ * Makes a heartbeat monitor (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new HeartbeatMonitor(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const monitor = createHeartbeatMonitor({ dir: heartbeatDir });
+ * ```
+ */
+export function createHeartbeatMonitor(options: HeartbeatMonitorOptions): HeartbeatMonitor {
+  return new HeartbeatMonitor(options);
+}

@@ -130,3 +130,17 @@ export class HeartbeatWriter {
     await this.close();
   }
 }
+
+/**
+ * Makes a heartbeat writer (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new HeartbeatWriter(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const writer = createHeartbeatWriter();
+ * writer.start();
+ * ```
+ */
+export function createHeartbeatWriter(options: HeartbeatWriterOptions = {}): HeartbeatWriter {
+  return new HeartbeatWriter(options);
+}

@@ -14,6 +14,7 @@ export {
   type ContainerLimits,
   type ContainerMount,
   type ContainerWorkerHandle,
+  createContainerLauncher,
   type EventsStreamChange,
   type MonitorMode,
   RUN_ID_LABEL,
@@ -48,11 +49,17 @@ export {
 } from './errors.js';
 export { HEARTBEAT_DIR_ENV, type Heartbeat, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
 export {
+  createHeartbeatMonitor,
   HeartbeatMonitor,
   type HeartbeatMonitorOptions,
   type HeartbeatMonitorStats,
 } from './heartbeatMonitor.js';
-export { HeartbeatWriter, type HeartbeatWriterOptions, writeHeartbeat } from './heartbeatWriter.js';
+export {
+  createHeartbeatWriter,
+  HeartbeatWriter,
+  type HeartbeatWriterOptions,
+  writeHeartbeat,
+} from './heartbeatWriter.js';
 export {
   FeatureMetrics,
   type FeatureMetricsData,
@@ -67,7 +74,11 @@ export {
   WorkerMetrics,
   type WorkerMetricsData,
 } from './metrics.js';
-export { MetricsCollector, type MetricsCollectorOptions } from './metricsCollector.js';
+export {
+  createMetricsCollector,
+  MetricsCollector,
+  type MetricsCollectorOptions,
+} from './metricsCollector.js';
 export { percentile } from './percentile.js';
 export {
   type CountsApiCalls,
@@ -90,6 +101,7 @@ export {
   type WorkerState,
 } from './stateSchema.js';
 export {
+  openStateStore,
   type ReadStateOptions,
   type ReadStateResult,
   readStateFile,
@@ -101,11 +113,13 @@ export {
   type TaskFailedOptions,
 } from './stateStore.js';
 export {
+  createSubprocessLauncher,
   type ProcessWorkerHandle,
   SubprocessLauncher,
   type SubprocessLauncherOptions,
 } from './subprocessLauncher.js';
 export {
+  createSwarmLauncher,
   type SwarmEventsStreamChange,
   SwarmLauncher,
   type SwarmLauncherEvents,

@@ -257,3 +257,20 @@ function stats(tasks: readonly TaskMetrics[]) {
 function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * Makes a metrics collector over `source` (a {@link StateStore}, or any {@link StateSource}): the `createX`
+ * way every long-lived ordo component is made (`new MetricsCollector(source, options)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const collector = createMetricsCollector({ source: store });
+ * console.log(collector.featureMetrics().toJSON());
+ * ```
+ */
+export function createMetricsCollector(
+  options: MetricsCollectorOptions & { source: StateSource },
+): MetricsCollector {
+  const { source, ...rest } = options;
+  return new MetricsCollector(source, rest);
+}

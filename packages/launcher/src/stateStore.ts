@@ -684,3 +684,19 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
     );
   });
 }
+
+/**
+ * Opens (or creates) a state file as a {@link StateStore}: the `createX` way, with the `signal` in the
+ * options (`StateStore.open(options, signal)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const store = await openStateStore({ file: '.ordo/state.json', feature: 'checkout' });
+ * ```
+ */
+export function openStateStore(
+  options: StateStoreOptions & { signal?: AbortSignal | undefined } = {},
+): Promise<StateStore> {
+  const { signal, ...rest } = options;
+  return StateStore.open(rest, signal);
+}

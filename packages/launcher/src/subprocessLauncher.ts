@@ -284,3 +284,16 @@ function writeLine(child: ChildProcessWithoutNullStreams, line: string): Promise
     child.stdin.write(`${line}\n`, (error) => (error ? reject(error) : resolve()));
   });
 }
+
+/**
+ * Makes a subprocess launcher (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new SubprocessLauncher(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const launcher = createSubprocessLauncher({ command: process.execPath, args: ['worker.js'] });
+ * ```
+ */
+export function createSubprocessLauncher(options: SubprocessLauncherOptions): SubprocessLauncher {
+  return new SubprocessLauncher(options);
+}

@@ -722,3 +722,16 @@ export class SwarmLauncher
     );
   }
 }
+
+/**
+ * Makes a Docker Swarm launcher (the `createX` way every long-lived ordo component is made; the class is exported for its
+ * type and `instanceof`, and `new SwarmLauncher(…)` keeps working).
+ *
+ * @example
+ * ```ts
+ * const launcher = createSwarmLauncher({ image: 'ordo-worker', network: 'host' });
+ * ```
+ */
+export function createSwarmLauncher(options: SwarmLauncherOptions): SwarmLauncher {
+  return new SwarmLauncher(options);
+}
