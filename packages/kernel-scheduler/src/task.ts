@@ -63,7 +63,9 @@ export interface Task<T = unknown> {
    * fail-fast) while a commit runs waits for it: that task keeps its real outcome, later ones are cancelled.
    *
    * When to use: side effects that must happen in commit order, e.g. writing staged edits to disk.
-   * Gotchas: the commit gets no timeout and no signal; keep it short, a slow commit holds back every later one.
+   * Gotchas: the commit gets no timeout; keep it short, a slow commit holds back every later one. Its
+   * `context.signal` aborts when the run stops: pass it to what the commit waits on; a commit that rejects
+   * with `signal.reason` is recorded `cancelled` (`TASK_CANCELLED`), any other outcome stands.
    * @default none (the record commits as `run` left it)
    */
   commit?(value: T, context: CommitContext): T | PromiseLike<T>;
@@ -77,6 +79,11 @@ export interface CommitContext {
   readonly id: string;
   /** The task's position in commit order, from 0. */
   readonly seq: number;
+  /**
+   * Aborts (with the stop's error as its reason) when the run stops while this commit runs: the caller's
+   * signal, or `close()`. Rejecting with `signal.reason` records the task `cancelled`.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** A task in a graph: a {@link Task} with the ids it depends on. */

@@ -147,6 +147,42 @@ describe('the ordered commit stage', () => {
     expect(run.records.slice(1).map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
   });
 
+  it("a commit's signal aborts with the stop's error; a commit that gives up with it is recorded cancelled", async () => {
+    for (const how of ['abort', 'close'] as const) {
+      const scheduler = createScheduler({ seed: 's', concurrency: 2 });
+      const controller = new AbortController();
+      const seen: AbortSignal[] = [];
+      const tasks = ['one', 'two'].map((id) => ({
+        id,
+        run: () => id,
+        commit: (v: string, context: { signal: AbortSignal }) => {
+          seen.push(context.signal);
+          if (how === 'abort') controller.abort(new Error('stop'));
+          else void scheduler.close();
+          // A commit waiting on something that honours the signal.
+          return new Promise<string>((resolve, reject) => {
+            if (context.signal.aborted) reject(context.signal.reason);
+            context.signal.addEventListener('abort', () => reject(context.signal.reason), { once: true });
+            setTimeout(() => resolve(v), 5_000).unref();
+          });
+        },
+      }));
+      const ended = new Promise<unknown>((resolve) => scheduler.once('end', (run) => resolve(run)));
+      const result = scheduler.schedule(tasks, { signal: controller.signal });
+      await expect(result).rejects.toBeDefined();
+      const run = (await ended) as { records: { status: string; error?: unknown }[] };
+      expect(seen, how).toHaveLength(1);
+      expect(seen[0]?.aborted, how).toBe(true);
+      if (how === 'abort') expect((seen[0]?.reason as Error).message).toBe('stop');
+      expect(
+        run.records.map((r) => r.status),
+        how,
+      ).toEqual(['cancelled', 'cancelled']);
+      expect(isOrdoError(run.records[0]?.error, 'TASK_CANCELLED'), how).toBe(true);
+      await scheduler.close();
+    }
+  });
+
   it('with failFast, a failed commit cancels every later task, and their commits never run', async () => {
     await using scheduler = createScheduler({ seed: 's', failFast: true, concurrency: 4 });
     const committed: string[] = [];

@@ -107,6 +107,8 @@ export class RunEngine<T> {
   #finished = false;
   #tripped = false;
   #stopped: Extract<CancelReason, 'aborted' | 'closed'> | undefined;
+  /** The commit stages' signal: aborted (with the stop's error) when the run stops. Made at the first commit. */
+  #commitAbort: AbortController | undefined;
   #error: unknown;
   #callbackFailed = false;
   readonly #startedAt: number;
@@ -156,6 +158,7 @@ export class RunEngine<T> {
     if (this.#finished || this.#stopped) return;
     this.#stopped = reason;
     this.#error = error;
+    this.#commitAbort?.abort(error);
     // A commit in progress is awaited: its task keeps the outcome of its commit.
     this.#cancelFrom(this.#committing ? this.#next + 1 : this.#next, reason);
     this.#drain();
@@ -392,7 +395,9 @@ export class RunEngine<T> {
   /** Runs the commit stage of the task at `seq` (the next to commit); its outcome replaces the record. */
   #startCommit(seq: number, task: Task<T>, record: TaskRecord<T>): void {
     this.#committing = true;
-    const context = { runId: this.#o.runId, id: task.id, seq };
+    this.#commitAbort ??= new AbortController();
+    const signal = this.#commitAbort.signal;
+    const context = { runId: this.#o.runId, id: task.id, seq, signal };
     let result: T | PromiseLike<T>;
     try {
       result = (task.commit as NonNullable<Task<T>['commit']>)(record.value as T, context);
@@ -410,7 +415,12 @@ export class RunEngine<T> {
         this.#drain();
       },
       (error: unknown) => {
-        this.#committed(seq, record, 'failed', undefined, error);
+        if (signal.aborted && error === signal.reason) {
+          // The commit gave up because the run stopped: the task is cancelled, like every later one.
+          this.#committing = false;
+          this.#hooked = seq;
+          this.#results[seq] = this.#cancelled(seq, this.#stopped ?? 'aborted');
+        } else this.#committed(seq, record, 'failed', undefined, error);
         this.#drain();
       },
     );

@@ -35,7 +35,8 @@ import type {
   TaskOutcome,
 } from '../types.js';
 import { type CommittedFact, editsDigest, storeTrace, traced, untraced } from './featureTrace.js';
-import { LevelView, mayOverlap, RESERVED_DIRS } from './levelView.js';
+import { LevelView, RESERVED_DIRS } from './levelView.js';
+import { earlierOverlaps } from './overlapIndex.js';
 import { type CommittedTask, RunJournal } from './runJournal.js';
 import type { RuntimeMetrics } from './runtimeMetrics.js';
 import { stageEdits } from './stageEdits.js';
@@ -340,7 +341,12 @@ export async function runFeatureOn(
   };
 
   /** The ordered commit stage of one task: claim its paths in its level, journal, commit the spool. */
-  const commitTask = async (task: PlanTask, level: number, step: Step): Promise<CommittedFact> => {
+  const commitTask = async (
+    task: PlanTask,
+    level: number,
+    step: Step,
+    signal: AbortSignal,
+  ): Promise<CommittedFact> => {
     const staged = step.staged;
     if (staged === undefined) return { edits: step.edits };
     try {
@@ -356,7 +362,8 @@ export async function runFeatureOn(
       killPoint('staged');
       await journal.intent(task.id, digest, staged.files);
       killPoint('intent');
-      await staged.spool.commit();
+      // A stop before the spool writes anything ends the commit here (the intent alone changes nothing).
+      await staged.spool.commit({ signal });
       // The spool's journal is gone: make that durable before the commit line, or a power loss could
       // bring the journal back and have recovery roll back a commit the journal calls done.
       await syncDirectory(workspace);
@@ -387,17 +394,18 @@ export async function runFeatureOn(
   };
 
   const order = levels.flat();
+  // Earlier-level tasks whose declared files may overlap: a task must read what they committed.
+  const overlaps = earlierOverlaps(
+    order.map((task) => ({
+      id: task.id,
+      level: (byId.get(task.id) as { level: number }).level,
+      files: task.files,
+    })),
+  );
   const graph: GraphTask<Step>[] = order.map((task, seq) => {
     const level = (byId.get(task.id) as { level: number }).level;
-    // Earlier-level tasks whose declared files may overlap: this task must read what they committed.
-    const after: string[] = [];
-    for (let i = 0; i < seq; i++) {
-      const other = order[i] as PlanTask;
-      const otherLevel = (byId.get(other.id) as { level: number }).level;
-      if (otherLevel < level && !task.deps.includes(other.id) && mayOverlap(task.files, other.files)) {
-        after.push(other.id);
-      }
-    }
+    const deps = new Set(task.deps);
+    const after = (overlaps[seq] as string[]).filter((id) => !deps.has(id));
     return {
       id: task.id,
       priority: task.priority,
@@ -405,7 +413,7 @@ export async function runFeatureOn(
       after,
       // No scheduler timeout: it would count the wait for a worker; runTask times the worker.
       run: ({ signal }) => runTask(task, level, signal),
-      commit: (step) => commitTask(task, level, step),
+      commit: (step, { signal }) => commitTask(task, level, step, signal),
     };
   });
 
