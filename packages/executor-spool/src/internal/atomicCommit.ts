@@ -322,14 +322,7 @@ export async function commitFiles<F extends CommitFile>(
   if (prepared === undefined) {
     active.add(journalPath);
     try {
-      await writeJournal(
-        tree,
-        plan.journalName,
-        seal(settings.key, Buffer.from(JSON.stringify(plan.body))),
-        fsync,
-      );
-      // The backup folder only once the journal names it: a crash never leaves one that no journal explains.
-      if (steps.some((s) => s.backup)) await tree.dir(backupDir, { create: true, journal: true });
+      await startJournal(plan, tree, settings.key, fsync);
     } catch (error) {
       await endJournal(plan, tree, limit);
       throw failed(
@@ -507,6 +500,18 @@ function planCommit<F extends CommitFile>(
   };
 }
 
+/** Writes the commit's sealed journal, then its backup folder if it has backups. */
+async function startJournal<F extends CommitFile>(
+  plan: CommitPlan<F>,
+  tree: Tree,
+  key: Buffer,
+  fsync: boolean,
+) {
+  await writeJournal(tree, plan.journalName, seal(key, Buffer.from(JSON.stringify(plan.body))), fsync);
+  // The backup folder only once the journal names it: a crash never leaves one that no journal explains.
+  if (plan.steps.some((s) => s.backup)) await tree.dir(plan.backupDir, { create: true, journal: true });
+}
+
 /** Removes what a commit that replaced nothing (or was rolled back) left: temp files, its new directories, its journal. */
 async function removeCommit<F extends CommitFile>(plan: CommitPlan<F>, tree: Tree, limit: Limiter) {
   await settle(plan.steps, limit, async (s) =>
@@ -552,13 +557,7 @@ export async function prepareFiles(
   const temps: Array<{ rel: string; identity: FileIdentity } | undefined> = plan.steps.map(() => undefined);
   active.add(plan.journalPath);
   try {
-    await writeJournal(
-      tree,
-      plan.journalName,
-      seal(settings.key, Buffer.from(JSON.stringify(plan.body))),
-      fsync,
-    );
-    if (plan.steps.some((s) => s.backup)) await tree.dir(plan.backupDir, { create: true, journal: true });
+    await startJournal(plan, tree, settings.key, fsync);
     const modes = new CreateModes();
     const error = await settle(plan.steps, limit, async (step) => {
       const { content, mode } = step.file;
