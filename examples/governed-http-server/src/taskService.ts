@@ -9,11 +9,12 @@ import {
   type Admission,
   createAdmission,
   createHealthHandler,
+  createMemoryMonitor,
   createMetrics,
+  createPriorityQueue,
   type GovernanceMetrics,
   type HealthHandler,
-  MemoryMonitor,
-  PriorityQueue,
+  type PriorityQueue,
 } from '@ordo/governance';
 
 /** A queued unit of work. */
@@ -45,8 +46,8 @@ export interface TaskService {
 
 /** Builds the service: a queue of `maxDepth` jobs and one worker. */
 export function createTaskService({ maxDepth = 3 } = {}): TaskService {
-  const monitor = new MemoryMonitor({ intervalMs: 5_000 }).start();
-  const queue = new PriorityQueue<Job>({ maxDepth });
+  const monitor = createMemoryMonitor({ intervalMs: 5_000 }).start();
+  const queue = createPriorityQueue<Job>({ maxDepth });
   const metrics = createMetrics();
   const binding = metrics.bind({ monitor, queue }); // gauges read at scrape time, counters kept by events
   const admission = createAdmission({

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { type Clock, isOrdoError, systemClock } from '@ordo/contracts';
 import { createRestrictedFetch, type RestrictedFetch } from '@ordo/executor-spool';
-import { CircuitBreaker, retry, type WrappedPolicy, wrap } from '@ordo/governance';
+import { type CircuitBreaker, createCircuitBreaker, retry, type WrappedPolicy, wrap } from '@ordo/governance';
 
 /** What the example found, for its smoke test. */
 export interface ResilientFetchDemo {
@@ -73,7 +73,7 @@ export async function main(
   const breakerFor = (host: string) => {
     let policy = policies.get(host);
     if (!policy) {
-      const breaker = new CircuitBreaker({
+      const breaker = createCircuitBreaker({
         name: host,
         failureThreshold: 3,
         windowMs: 10_000,
