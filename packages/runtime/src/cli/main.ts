@@ -7,6 +7,7 @@ import { type RuntimeFactory, run } from './commands/run.js';
 import { serve } from './commands/serve.js';
 import { status } from './commands/status.js';
 import { verify } from './commands/verify.js';
+import { worker } from './commands/worker.js';
 import { ExitCode } from './exitCode.js';
 import { exitCodeFor, formatError } from './formatError.js';
 import type { CliIo } from './io.js';
@@ -153,6 +154,33 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
     .action(async (flags) => setExit(await serve(flags, io, createRuntime)));
 
   program
+    .command('worker')
+    .description(
+      "Run this process as a worker: joins a runtime's worker endpoint with --connect, else serves IPC v1 on stdin/stdout.",
+    )
+    .option(
+      '--connect <url>',
+      'the endpoint: unix:///path.sock, tcp://127.0.0.1:port or tls://host:port (default: $ORDO_WORKER_CONNECT)',
+    )
+    .option('--token-file <file>', 'the credential file the runtime wrote (default: $ORDO_WORKER_TOKEN_FILE)')
+    .option('--worker-id <id>', 'the id a starter gave this worker (default: $ORDO_WORKER_ID)')
+    .option('--tls-ca <file>', "the CA of the endpoint's certificate (PEM)")
+    .option('--tls-cert <file>', "this worker's certificate, for mutual TLS (PEM)")
+    .option('--tls-key <file>', "this worker's private key, for mutual TLS (PEM)")
+    .option('--allow-insecure', 'allow tcp:// to a host that is not loopback')
+    .option(
+      '--max-attempts <n>',
+      'failed connection attempts in a row before giving up (default: unlimited)',
+      integerAtLeast(1),
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the host shut down or the worker was stopped (SIGINT/SIGTERM), 1 refused (wrong token, other version) or unreachable after --max-attempts, 2 usage error.\n' +
+        'Example:\n  ordo worker --connect tls://build-host:7070 --token-file /run/secrets/ordo-worker --tls-ca ca.pem',
+    )
+    .action(async (flags) => setExit(await worker(flags, io)));
+
+  program
     .command('config')
     .description('Check ordo config files.')
     .command('check')
@@ -202,7 +230,8 @@ function commanderExit(error: CommanderError, argv: readonly string[], io: CliIo
 function commandPath(argv: readonly string[]): string {
   const [first, second] = argv;
   if (first === 'config' && second === 'check') return 'ordo config check';
-  return first !== undefined && ['run', 'status', 'serve', 'verify', 'replay', 'config'].includes(first)
+  return first !== undefined &&
+    ['run', 'status', 'serve', 'verify', 'replay', 'worker', 'config'].includes(first)
     ? `ordo ${first}`
     : 'ordo';
 }

@@ -1,0 +1,44 @@
+import type { Clock, Logger } from '@ordo/contracts';
+import { createRemoteLauncher, type RemoteLauncher } from '@ordo/launcher';
+import { Counter, type Registry } from 'prom-client';
+import type { RemoteWorkersOptions, WorkerEndpointInfo } from '../types.js';
+
+/**
+ * The runtime's worker endpoint: a `RemoteLauncher` listening where `options.listen` says, its refusals
+ * counted in `ordo_worker_endpoint_refusals_total{reason}` of the runtime's registry.
+ */
+export async function createRemoteWorkers(
+  options: RemoteWorkersOptions,
+  parts: { clock: Clock | undefined; logger: Logger },
+): Promise<RemoteLauncher> {
+  return createRemoteLauncher({ ...options, clock: parts.clock, logger: parts.logger });
+}
+
+/** Registers the endpoint's counters in `registry` and keeps them current. */
+export function bindRemoteMetrics(launcher: RemoteLauncher, registry: Registry): void {
+  const refusals = new Counter({
+    name: 'ordo_worker_endpoint_refusals_total',
+    help: 'Worker endpoint connections refused before any task data, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  new Counter({
+    name: 'ordo_worker_endpoint_accepted_total',
+    help: 'Worker endpoint connections that authenticated and got a worker id.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(launcher.stats().accepted);
+    },
+  });
+  launcher.on('refused', ({ reason }) => refusals.inc({ reason }));
+}
+
+/** What `runtime.workerEndpoint` shows. */
+export function endpointInfo(launcher: RemoteLauncher): WorkerEndpointInfo {
+  return {
+    url: launcher.url,
+    tokenFile: launcher.tokenFile,
+    stats: () => launcher.stats(),
+  };
+}
