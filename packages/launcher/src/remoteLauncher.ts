@@ -172,6 +172,7 @@ export interface RemoteLauncher extends Launcher {
   readonly tokenFile: string;
   /** Counters of accepted and refused connections. */
   stats(): RemoteEndpointStats;
+  spawn(workerId: string, spec?: WorkerSpec, signal?: AbortSignal): Promise<RemoteWorkerHandle>;
   handle(workerId: string): RemoteWorkerHandle | undefined;
   on<E extends keyof RemoteLauncherEvents>(
     event: E,

@@ -89,11 +89,10 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
     const plan = crashPlan(pidFile);
 
     const localWs = await tempWorkspace();
-    let local;
-    {
+    const local = await (async () => {
       await using runtime = await createRuntime({ workspace: localWs, workers: 3 });
-      local = await runKillingVictim(runtime, plan, pidFile);
-    }
+      return runKillingVictim(runtime, plan, pidFile);
+    })();
     await rm(pidFile, { force: true });
 
     const remoteWs = await tempWorkspace();
