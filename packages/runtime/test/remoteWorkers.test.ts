@@ -320,3 +320,49 @@ function rawExchange(port: number, data: string): Promise<{ reply: unknown; line
     socket.write(data);
   });
 }
+
+describe('ordo run --worker-listen', () => {
+  it('runs a plan on workers that were started first and join once the endpoint is up', async () => {
+    const ws = await tempWorkspace({
+      'plan.yaml': [
+        'feature: cli-remote',
+        'tasks:',
+        '  - { id: a, files: [a.txt], run: { shell: "echo a > a.txt" } }',
+        '  - { id: b, deps: [a], files: [a.txt, b.txt], run: { shell: "cat a.txt > b.txt; echo b >> b.txt" } }',
+      ].join('\n'),
+    });
+    const dir = await tempDir('ordo-remote-cli-');
+    const sock = path.join(dir, 'w.sock');
+    const tokenFile = path.join(dir, 'token');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(tokenFile, 'a-token-made-by-the-operator-0123\n', { mode: 0o600 });
+    // The workers come first: they retry (with backoff) until the endpoint listens.
+    const workers = [0, 1].map(() => {
+      const w = startOrdo(['worker', '--connect', `unix://${sock}`, '--token-file', tokenFile], ws);
+      processes.push(w);
+      return w;
+    });
+    const run = startOrdo(
+      [
+        'run',
+        'plan.yaml',
+        '--workers',
+        '2',
+        '--worker-listen',
+        sock,
+        '--worker-token-file',
+        tokenFile,
+        '--json',
+      ],
+      ws,
+    );
+    processes.push(run);
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(run.stdout())).toMatchObject({ status: 'succeeded' });
+    expect(run.stderr()).toContain(`ordo worker --connect unix://${sock} --token-file ${tokenFile}`);
+    expect(await readTree(ws)).toMatchObject({ 'a.txt': 'a\n', 'b.txt': 'a\nb\n' });
+    for (const w of workers) expect(await w.exited).toEqual({ code: 0, signal: null });
+    // The operator's credential file stays.
+    expect(await readFile(tokenFile, 'utf8')).toBe('a-token-made-by-the-operator-0123\n');
+  }, 60_000);
+});

@@ -98,6 +98,17 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
       integerAtLeast(1),
     )
     .option('--resume', 'pick up an unfinished feature: committed tasks are skipped, the rest run')
+    .option(
+      '--worker-listen <addr>',
+      'run the tasks on remote workers (`ordo worker --connect`) joining at this endpoint: a unix socket path, 127.0.0.1:port, or host:port with --worker-tls-*',
+    )
+    .option(
+      '--worker-token-file <file>',
+      "the workers' credential file (made with a random token if missing)",
+    )
+    .option('--worker-tls-key <file>', "the endpoint's TLS key (PEM)")
+    .option('--worker-tls-cert <file>', "the endpoint's TLS certificate (PEM)")
+    .option('--worker-tls-ca <file>', 'the CA of worker certificates: mutual TLS (PEM)')
     .option('--json', 'print the FeatureResult as JSON instead of the progress view and summary')
     .option('--diff', 'print the unified diff of the changed files after the summary');
   workspaceOptions(runCommand, { config: true })
@@ -148,7 +159,19 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
     .command('serve')
     .description('Serve /health, /metrics (Prometheus) and /status over HTTP until SIGINT or SIGTERM.')
     .option('--port <port>', 'the port; 0 picks a free one', port, DEFAULT_SERVE_PORT)
-    .option('--host <host>', 'the address to listen on', '127.0.0.1');
+    .option('--host <host>', 'the address to listen on', '127.0.0.1')
+    .option(
+      '--worker-listen <addr>',
+      'serve a worker endpoint for `ordo worker --connect`: a unix socket path, 127.0.0.1:port, or host:port with --worker-tls-*',
+    )
+    .option(
+      '--worker-token-file <file>',
+      "the workers' credential file (made with a random token if missing)",
+    )
+    .option('--worker-tls-key <file>', "the endpoint's TLS key (PEM)")
+    .option('--worker-tls-cert <file>', "the endpoint's TLS certificate (PEM)")
+    .option('--worker-tls-ca <file>', 'the CA of worker certificates: mutual TLS (PEM)')
+    .option('--workers <n>', 'how many workers the pool keeps (default: the config)', integerAtLeast(1));
   workspaceOptions(serveCommand, { config: true })
     .addHelpText('after', '\nExit codes: 0 stopped cleanly, 1 could not start (port in use, bad config).')
     .action(async (flags) => setExit(await serve(flags, io, createRuntime)));
