@@ -191,6 +191,10 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
     const text = await runtime.metricsText();
     expect(text).toMatch(/ordo_worker_endpoint_refusals_total\{reason="bad-token"\} 1/);
     expect(text).toMatch(/ordo_worker_endpoint_refusals_total\{reason="timeout"\} 1/);
+    // The connected worker, with where it runs (the host name it reported, its address).
+    expect(text).toMatch(
+      /ordo_worker_endpoint_worker_info\{worker_id="[^"]+",node="[^"]+",hostname="[^"]+",address="127\.0\.0\.1"\} 1/,
+    );
 
     const { writeFile } = await import('node:fs/promises');
     await writeFile(gate, '');

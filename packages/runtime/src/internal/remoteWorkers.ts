@@ -1,6 +1,7 @@
 import type { Clock, Logger } from '@ordo/contracts';
+import { isTerminalWorkerStatus } from '@ordo/contracts';
 import { createRemoteLauncher, type RemoteLauncher } from '@ordo/launcher';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RemoteWorkersOptions, WorkerEndpointInfo } from '../types.js';
 
 /**
@@ -32,6 +33,25 @@ export function bindRemoteMetrics(launcher: RemoteLauncher, registry: Registry):
     },
   });
   launcher.on('refused', ({ reason }) => refusals.inc({ reason }));
+  // Where each connected worker runs: the starter's node (a Swarm node), else the host it reported.
+  const placement = new Gauge({
+    name: 'ordo_worker_endpoint_worker_info',
+    help: 'One series per connected remote worker, labelled with where it runs.',
+    labelNames: ['worker_id', 'node', 'hostname', 'address'],
+    registers: [registry],
+  });
+  launcher.on('status', ({ workerId, to }) => {
+    const node = launcher.handle(workerId)?.node;
+    if (node === undefined) return;
+    const labels = {
+      worker_id: workerId,
+      node: node.nodeId,
+      hostname: node.hostname ?? '',
+      address: node.address,
+    };
+    if (isTerminalWorkerStatus(to)) placement.remove(labels);
+    else placement.set(labels, 1);
+  });
 }
 
 /** What `runtime.workerEndpoint` shows. */
