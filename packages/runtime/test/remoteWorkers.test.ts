@@ -91,7 +91,7 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
     const localWs = await tempWorkspace();
     const local = await (async () => {
       await using runtime = await createRuntime({ workspace: localWs, workers: 3 });
-      return runKillingVictim(runtime, plan, pidFile);
+      return await runKillingVictim(runtime, plan, pidFile);
     })();
     await rm(pidFile, { force: true });
 
@@ -113,6 +113,7 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
       status: 'failed',
       error: { code: 'WORKER_CRASHED' },
     });
+    expect(local.tasks.filter((t) => t.status === 'committed')).toHaveLength(6);
     expect(remote.tasks.filter((t) => t.status === 'committed')).toHaveLength(6);
     expect(remote.traceDigest).toBe(local.traceDigest);
     expect(await readTree(remoteWs)).toEqual(await readTree(localWs));
