@@ -265,6 +265,8 @@ const NOT_FAILURES: ReadonlySet<RefusalReason> = new Set([
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 const DEFAULT_REPORT_MS = 5000;
 const SHUTDOWN_LINE = encodeMessage({ type: 'SHUTDOWN' }).trimEnd();
+/** How long a terminated worker gets at least to read its SHUTDOWN and close, in ms. */
+const SHUTDOWN_FLUSH_MS = 1000;
 
 class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> implements RemoteLauncher {
   readonly #o: RemoteLauncherOptions;
@@ -751,7 +753,8 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
 
   /**
    * Ends the worker's session: a spawn still waiting fails; a connected worker is sent SHUTDOWN and its
-   * connection is closed after `graceMs` at most; a worker the starter made is terminated through it.
+   * connection is closed when the worker closes it, or after `graceMs` (at least 1 s, so the SHUTDOWN is
+   * read) at most; a worker the starter made is terminated through it.
    */
   async terminate(workerId: string, options: TerminateOptions = {}): Promise<void> {
     const record = this.record(workerId);
@@ -766,8 +769,12 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
     const io = record.io;
     const stopping = this.#starter?.terminate(workerId, options).catch(() => {});
     if (io !== undefined) {
+      // The worker closes its side once it read the SHUTDOWN; destroying at once could reset the
+      // connection before it did (it would then take the end for a lost link and keep reconnecting).
       io.end(SHUTDOWN_LINE);
-      record.stopTimer = this.clock.setTimeout(() => void io.close(), graceMs, { unref: true });
+      record.stopTimer = this.clock.setTimeout(() => void io.close(), Math.max(graceMs, SHUTDOWN_FLUSH_MS), {
+        unref: true,
+      });
       await io.closed;
     }
     await stopping;

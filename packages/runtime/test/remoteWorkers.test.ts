@@ -362,11 +362,15 @@ describe('ordo run --worker-listen', () => {
       ws,
     );
     processes.push(run);
-    expect(await run.exited).toEqual({ code: 0, signal: null });
+    const outputs = () =>
+      [run, ...workers].map((p) => `--- ${p.child.pid}\n${p.stdout()}\n${p.stderr()}`).join('\n');
+    const timer = setTimeout(() => console.error(`still waiting:\n${outputs()}`), 40_000);
+    expect(await run.exited, outputs()).toEqual({ code: 0, signal: null });
     expect(JSON.parse(run.stdout())).toMatchObject({ status: 'succeeded' });
     expect(run.stderr()).toContain(`ordo worker --connect unix://${sock} --token-file ${tokenFile}`);
     expect(await readTree(ws)).toMatchObject({ 'a.txt': 'a\n', 'b.txt': 'a\nb\n' });
-    for (const w of workers) expect(await w.exited).toEqual({ code: 0, signal: null });
+    for (const w of workers) expect(await w.exited, outputs()).toEqual({ code: 0, signal: null });
+    clearTimeout(timer);
     // The operator's credential file stays.
     expect(await readFile(tokenFile, 'utf8')).toBe('a-token-made-by-the-operator-0123\n');
   }, 60_000);
