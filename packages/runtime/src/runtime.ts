@@ -39,7 +39,12 @@ import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { guardSpawns } from './internal/guardedLauncher.js';
-import { bindRemoteMetrics, createRemoteWorkers, endpointInfo } from './internal/remoteWorkers.js';
+import {
+  bindRemoteMetrics,
+  createRemoteWorkers,
+  endpointInfo,
+  placementOf,
+} from './internal/remoteWorkers.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { storedStatus } from './internal/storedStatus.js';
@@ -148,7 +153,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
   };
   pool.on('workerSpawned', ({ workerId }) => tryRecord(() => store?.recordWorkerStarted(workerId)));
-  pool.on('workerReady', ({ workerId }) => tryRecord(() => store?.recordWorkerReady(workerId)));
+  const recordReady = (s: StateStore | undefined, workerId: string) => {
+    s?.recordWorkerReady(workerId);
+    const node = placementOf(launcher, workerId);
+    if (node !== undefined) s?.recordWorkerPlacement(workerId, node);
+  };
+  pool.on('workerReady', ({ workerId }) => tryRecord(() => recordReady(store, workerId)));
   pool.on('workerExited', ({ workerId, code, reason }) => {
     if (UNEXPECTED_EXITS.has(reason)) runtimeMetrics.workerCrashes.inc();
     tryRecord(() => store?.recordWorkerExited(workerId, code));
@@ -230,7 +240,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             for (const id of pool.workerIds()) {
               tryRecord(() => {
                 s.recordWorkerStarted(id);
-                s.recordWorkerReady(id);
+                recordReady(s, id);
               });
             }
           },

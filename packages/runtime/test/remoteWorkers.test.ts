@@ -125,6 +125,22 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
       tasks: [{ id: 'a', files: ['after.txt'], run: { shell: 'echo after > after.txt' } }],
     });
     expect(again.status).toBe('succeeded');
+    // Where each worker ran is in the state file: `ordo status` shows it.
+    const { hostname } = await import('node:os');
+    const status = startOrdo(['status', '--json'], remoteWs);
+    processes.push(status);
+    expect((await status.exited).code).toBe(0);
+    const shown = JSON.parse(status.stdout()) as {
+      workers: { workerId: string; node?: string }[];
+    };
+    // The two live workers; the killed one's replacement waits for a worker that never comes (no node).
+    const placed = shown.workers.filter((w) => w.node !== undefined);
+    expect(placed.length).toBe(2);
+    for (const w of placed) expect(w.node).toBe(hostname());
+    const view = startOrdo(['status'], remoteWs);
+    processes.push(view);
+    await view.exited;
+    expect(view.stdout()).toMatch(/Node/);
     const stats = runtime.workerEndpoint?.stats();
     expect(stats?.accepted).toBeGreaterThanOrEqual(3);
     expect(Object.values(stats?.refused ?? {}).every((n) => n === 0)).toBe(true);

@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@ordo/contracts';
+import type { Clock, Launcher, Logger } from '@ordo/contracts';
 import { isTerminalWorkerStatus } from '@ordo/contracts';
 import { createRemoteLauncher, type RemoteLauncher } from '@ordo/launcher';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -61,4 +61,15 @@ export function endpointInfo(launcher: RemoteLauncher): WorkerEndpointInfo {
     tokenFile: launcher.tokenFile,
     stats: () => launcher.stats(),
   };
+}
+
+/**
+ * Where a worker runs, for the state file: the host name (else the node id) on its handle's `node`, which
+ * Swarm and remote workers have; `undefined` for local workers.
+ */
+export function placementOf(launcher: Launcher, workerId: string): string | undefined {
+  const node = (launcher.handle(workerId) as { node?: { nodeId?: unknown; hostname?: unknown } } | undefined)
+    ?.node;
+  if (typeof node?.hostname === 'string' && node.hostname !== '') return node.hostname;
+  return typeof node?.nodeId === 'string' && node.nodeId !== '' ? node.nodeId : undefined;
 }
