@@ -298,7 +298,7 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
       heartbeatDir: undefined,
     });
     this.#o = options;
-    this.#address = parseEndpointAddress(options.listen, 'listen');
+    this.#address = parseEndpointAddress(options?.listen, 'listen');
     this.#tls = options.tls !== undefined;
     if (this.#address.kind === 'tcp') {
       if (this.#address.tls && !this.#tls) {

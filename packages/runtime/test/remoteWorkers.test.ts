@@ -344,13 +344,24 @@ function rawExchange(port: number, data: string): Promise<{ reply: unknown; line
 
 describe('ordo run --worker-listen', () => {
   it('runs a plan on workers that were started first and join once the endpoint is up', async () => {
+    const gates = await tempDir('ordo-remote-gates-');
+    // a and b wait for each other: the run needs both workers at once.
+    const meet = (me: string, other: string) =>
+      `touch ${gates}/${me}; while [ ! -f ${gates}/${other} ]; do sleep 0.05; done; echo ${me} > ${me}.txt`;
     const ws = await tempWorkspace({
-      'plan.yaml': [
-        'feature: cli-remote',
-        'tasks:',
-        '  - { id: a, files: [a.txt], run: { shell: "echo a > a.txt" } }',
-        '  - { id: b, deps: [a], files: [a.txt, b.txt], run: { shell: "cat a.txt > b.txt; echo b >> b.txt" } }',
-      ].join('\n'),
+      'plan.json': JSON.stringify({
+        feature: 'cli-remote',
+        tasks: [
+          { id: 'a', files: ['a.txt'], run: { shell: meet('a', 'b') } },
+          { id: 'b', files: ['b.txt'], run: { shell: meet('b', 'a') } },
+          {
+            id: 'c',
+            deps: ['a', 'b'],
+            files: ['a.txt', 'b.txt', 'c.txt'],
+            run: { shell: 'cat a.txt b.txt > c.txt' },
+          },
+        ],
+      }),
     });
     const dir = await tempDir('ordo-remote-cli-');
     const sock = path.join(dir, 'w.sock');
@@ -366,7 +377,7 @@ describe('ordo run --worker-listen', () => {
     const run = startOrdo(
       [
         'run',
-        'plan.yaml',
+        'plan.json',
         '--workers',
         '2',
         '--worker-listen',
@@ -384,7 +395,7 @@ describe('ordo run --worker-listen', () => {
     expect(await run.exited, outputs()).toEqual({ code: 0, signal: null });
     expect(JSON.parse(run.stdout())).toMatchObject({ status: 'succeeded' });
     expect(run.stderr()).toContain(`ordo worker --connect unix://${sock} --token-file ${tokenFile}`);
-    expect(await readTree(ws)).toMatchObject({ 'a.txt': 'a\n', 'b.txt': 'a\nb\n' });
+    expect(await readTree(ws)).toMatchObject({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'a\nb\n' });
     for (const w of workers) expect(await w.exited, outputs()).toEqual({ code: 0, signal: null });
     clearTimeout(timer);
     // The operator's credential file stays.
