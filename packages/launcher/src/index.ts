@@ -89,6 +89,36 @@ export {
   type PollerStats,
   type PollerTick,
 } from './poller.js';
+export {
+  type OpenWorkerConnectionOptions,
+  openWorkerConnection,
+  type WorkerConnection,
+  type WorkerTlsOptions,
+} from './remoteClient.js';
+export {
+  CredentialInvalidError,
+  InsecureListenError,
+  ListenFailedError,
+  type RefusalReason,
+  RemoteConnectTimeoutError,
+  RemoteErrorCode,
+  RemoteOptionsError,
+  RemoteRefusedError,
+  RemoteUnreachableError,
+} from './remoteErrors.js';
+export {
+  createRemoteLauncher,
+  type RemoteEndpointStats,
+  type RemoteLauncher,
+  type RemoteLauncherEvents,
+  type RemoteLauncherOptions,
+  type RemotePlacement,
+  type RemoteRefusal,
+  type RemoteTlsOptions,
+  type RemoteWorkerHandle,
+  WORKER_CONNECT_ENV,
+  WORKER_TOKEN_FILE_ENV,
+} from './remoteLauncher.js';
 export { type RenderStatusOptions, renderStatus } from './renderStatus.js';
 export {
   checkState,

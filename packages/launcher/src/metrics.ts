@@ -44,6 +44,11 @@ export interface WorkerMetricsData {
   totalTaskMs: number;
   /** `totalTaskMs / tasksCompleted`; `null` when it completed none. */
   avgTaskMs: number | null;
+  /**
+   * Where it ran (a Swarm node's host name, a remote worker's host), when its launcher says; left out for
+   * local workers.
+   */
+  node?: string | undefined;
 }
 
 const WORKER_FIELDS: Fields = {
@@ -58,6 +63,7 @@ const WORKER_FIELDS: Fields = {
   tasksFailed: count,
   totalTaskMs: field('ms'),
   avgTaskMs: ms,
+  node: field('string', false, true),
 } satisfies Record<keyof WorkerMetricsData, unknown>;
 
 /**
@@ -81,6 +87,7 @@ export class WorkerMetrics implements Readonly<WorkerMetricsData> {
   declare readonly tasksFailed: number;
   declare readonly totalTaskMs: number;
   declare readonly avgTaskMs: number | null;
+  declare readonly node?: string | undefined;
 
   constructor(data: WorkerMetricsData) {
     Object.assign(this, pick(WORKER_FIELDS, data));

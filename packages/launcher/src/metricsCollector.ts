@@ -200,6 +200,7 @@ function workerMetrics(w: WorkerState, now: number): WorkerMetrics {
     tasksFailed: w.tasksFailed,
     totalTaskMs: w.taskMs,
     avgTaskMs: w.tasksCompleted > 0 ? w.taskMs / w.tasksCompleted : null,
+    ...(w.node !== undefined && { node: w.node }),
   });
 }
 

@@ -67,8 +67,10 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
   }
 
   if (metrics.workers.length > 0) {
+    // A Node column only when some worker ran elsewhere (Swarm, remote workers).
+    const placed = metrics.workers.some((w) => w.node !== undefined);
     const table = new Table({
-      head: ['Worker', 'Init', 'Tasks', 'Avg', 'Uptime'].map((h) => c.cyan(h)),
+      head: ['Worker', ...(placed ? ['Node'] : []), 'Init', 'Tasks', 'Avg', 'Uptime'].map((h) => c.cyan(h)),
       style: { head: [], border: [], compact: true },
     });
     for (const w of metrics.workers) {
@@ -78,6 +80,7 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
           : `${w.tasksCompleted}`;
       table.push([
         w.exitedAt === null ? w.workerId : c.dim(`${w.workerId} (exited)`),
+        ...(placed ? [w.node ?? '-'] : []),
         formatDuration(w.initializationMs),
         tasks,
         formatDuration(w.avgTaskMs),

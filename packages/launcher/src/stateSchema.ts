@@ -25,6 +25,8 @@ export interface WorkerState {
   tasksFailed: number;
   /** The summed execution time of the tasks it completed. */
   taskMs: number;
+  /** Where it runs (a node or host name), when its launcher says; absent for local workers. */
+  node?: string | undefined;
 }
 
 /** A task in the state file. Claim, start and end times are those of its latest attempt. */

@@ -359,6 +359,17 @@ export class StateStore extends EventEmitter<StateStoreEvents> implements StateS
     this.#changed();
   }
 
+  /**
+   * Where a worker runs (a Swarm node's host name, a remote worker's host), shown by `ordo status` and the
+   * worker metrics. An empty name is ignored; longer than 256 characters is cut.
+   */
+  recordWorkerPlacement(workerId: string, node: string): void {
+    const worker = this.#worker(workerId);
+    if (typeof node !== 'string' || node === '' || worker.node === node.slice(0, 256)) return;
+    worker.node = node.slice(0, 256);
+    this.#changed();
+  }
+
   /** A worker exited, with its exit code if it had one. */
   recordWorkerExited(workerId: string, exitCode?: number | null): void {
     const worker = this.#worker(workerId);

@@ -46,9 +46,12 @@ export type {
   PlanSource,
   PlanTask,
   PlanTaskInput,
+  RemoteWorkersOptions,
   RunFeatureOptions,
   Runtime,
   RuntimeHttpOptions,
   RuntimeOptions,
   TaskOutcome,
+  WorkerEndpointInfo,
+  WorkersOptions,
 } from './types.js';

@@ -39,6 +39,12 @@ import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { guardSpawns } from './internal/guardedLauncher.js';
+import {
+  bindRemoteMetrics,
+  createRemoteWorkers,
+  endpointInfo,
+  placementOf,
+} from './internal/remoteWorkers.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { storedStatus } from './internal/storedStatus.js';
@@ -81,13 +87,16 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
   const config = await loadRuntimeConfig(options.config, options.signal);
-  const concurrency = options.workers ?? config.workers.max;
+  const remote = typeof options.workers === 'object' ? options.workers?.remote : undefined;
+  const concurrency =
+    (typeof options.workers === 'object' ? options.workers?.count : options.workers) ?? config.workers.max;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
     throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
   }
 
   const enginePolicy = createEnginePolicy({ clock: options.clock, logger });
-  const launcher = await buildLauncher(options, workspace, logger, enginePolicy.policy);
+  const endpoint = remote && (await createRemoteWorkers(remote, { clock: options.clock, logger }));
+  const launcher = endpoint || (await buildLauncher(options, workspace, logger, enginePolicy.policy));
   const monitor = new MemoryMonitor({
     limitBytes: config.memory.limitBytes,
     basis: config.memory.basis,
@@ -104,6 +113,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const metrics = createMetrics();
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
+  if (endpoint) bindRemoteMetrics(endpoint, metrics.registry);
   const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
   // The engine breaker only sees calls with launcher: 'docker'; otherwise it stays closed.
   const breakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
@@ -143,7 +153,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
   };
   pool.on('workerSpawned', ({ workerId }) => tryRecord(() => store?.recordWorkerStarted(workerId)));
-  pool.on('workerReady', ({ workerId }) => tryRecord(() => store?.recordWorkerReady(workerId)));
+  const recordReady = (s: StateStore | undefined, workerId: string) => {
+    s?.recordWorkerReady(workerId);
+    const node = placementOf(launcher, workerId);
+    if (node !== undefined) s?.recordWorkerPlacement(workerId, node);
+  };
+  pool.on('workerReady', ({ workerId }) => tryRecord(() => recordReady(store, workerId)));
   pool.on('workerExited', ({ workerId, code, reason }) => {
     if (UNEXPECTED_EXITS.has(reason)) runtimeMetrics.workerCrashes.inc();
     tryRecord(() => store?.recordWorkerExited(workerId, code));
@@ -225,7 +240,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             for (const id of pool.workerIds()) {
               tryRecord(() => {
                 s.recordWorkerStarted(id);
-                s.recordWorkerReady(id);
+                recordReady(s, id);
               });
             }
           },
@@ -282,6 +297,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     config,
     workspace,
     stateDir,
+    workerEndpoint: endpoint ? endpointInfo(endpoint) : undefined,
     runFeature,
     status: () => (collector?.featureMetrics() ?? lastStatus)?.toJSON(),
     metricsText: () => metrics.registry.metrics(),

@@ -1,7 +1,13 @@
 import type { Clock, FeatureTaskStatus, Launcher, Logger } from '@ordo/contracts';
 import type { OrdoConfig } from '@ordo/governance';
 import type { Trace } from '@ordo/kernel-scheduler';
-import type { ContainerLimits, ContainerMount, FeatureMetricsJson } from '@ordo/launcher';
+import type {
+  ContainerLimits,
+  ContainerMount,
+  FeatureMetricsJson,
+  RemoteEndpointStats,
+  RemoteLauncherOptions,
+} from '@ordo/launcher';
 
 /** The built-in launchers `createRuntime` can build, or any {@link Launcher} the host brings. */
 export type LauncherChoice = 'subprocess' | 'docker' | Launcher;
@@ -20,8 +26,11 @@ export interface RuntimeOptions {
   stateDir?: string | undefined;
   /** Which workers run the tasks. @default 'subprocess' */
   launcher?: LauncherChoice | undefined;
-  /** How many workers run at once. @default `config.workers.max` */
-  workers?: number | undefined;
+  /**
+   * How many workers run at once, or `{ count, remote }` to run them as remote workers that connect in to
+   * the runtime's worker endpoint (`ordo worker --connect`). @default `config.workers.max`
+   */
+  workers?: number | WorkersOptions | undefined;
   /** For `launcher: 'docker'`: the worker image, what it mounts and runs. @default { image: ORDO_WORKER_IMAGE } */
   docker?: DockerWorkerOptions | undefined;
   /** Extra environment variables for every worker. @default {} */
@@ -32,6 +41,35 @@ export interface RuntimeOptions {
   clock?: Clock | undefined;
   /** Aborting it closes the runtime. */
   signal?: AbortSignal | undefined;
+}
+
+/** `workers` as an object: how many, and where they come from. */
+export interface WorkersOptions {
+  /** How many workers run at once. @default `config.workers.max` */
+  count?: number | undefined;
+  /**
+   * Serve a worker endpoint and run the pool on the workers that connect to it (or that `remote.starter`
+   * starts, e.g. a `SwarmLauncher`); `launcher` is then not used. The feature run, spool, validation,
+   * commits and trace stay here.
+   */
+  remote?: RemoteWorkersOptions | undefined;
+}
+
+/**
+ * The runtime's worker endpoint (`createRemoteLauncher` of `@ordo/launcher`): `listen` (a unix socket, or
+ * TCP with `tls`; plain TCP only on loopback or with `allowInsecure`), the credential (`tokenFile`, or a
+ * random token in a private temp file), an optional `starter` and the handshake limits.
+ */
+export type RemoteWorkersOptions = Omit<RemoteLauncherOptions, 'clock' | 'logger'>;
+
+/** Where remote workers connect, as `runtime.workerEndpoint` shows it. */
+export interface WorkerEndpointInfo {
+  /** The URL to give `ordo worker --connect`. */
+  url: string;
+  /** The credential file to give `--token-file` (or `ORDO_WORKER_TOKEN_FILE`). */
+  tokenFile: string;
+  /** Accepted and refused connections so far. */
+  stats(): RemoteEndpointStats;
 }
 
 /**
@@ -213,6 +251,8 @@ export interface Runtime extends AsyncDisposable {
    * `RESUME_MISMATCH`; `WORKER_START_FAILED` / `RUNTIME_LAUNCHER_UNSUPPORTED` when no worker can start.
    */
   runFeature(plan: PlanSource, options?: RunFeatureOptions): Promise<FeatureResult>;
+  /** The worker endpoint, when `workers.remote` is set. */
+  readonly workerEndpoint: WorkerEndpointInfo | undefined;
   /** The current feature's metrics, or the last one's, or `undefined` before any. */
   status(): FeatureMetricsJson | undefined;
   /** The Prometheus text exposition of every metric. */

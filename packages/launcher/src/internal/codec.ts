@@ -10,13 +10,18 @@ import { MetricsInputError } from '../errors.js';
  */
 export type FieldKind = 'string' | 'count' | 'ms' | 'time' | readonly string[];
 
-/** A field's kind, and whether it may be `null`. */
+/** A field's kind, whether it may be `null`, and whether it may be left out (then it is not in the JSON). */
 export interface Field {
   readonly kind: FieldKind;
   readonly nullable: boolean;
+  readonly optional?: boolean | undefined;
 }
 
-export const field = (kind: FieldKind, nullable = false): Field => ({ kind, nullable });
+export const field = (kind: FieldKind, nullable = false, optional = false): Field => ({
+  kind,
+  nullable,
+  ...(optional && { optional }),
+});
 
 /** A record of field descriptors. */
 export type Fields = Readonly<Record<string, Field>>;
@@ -24,7 +29,10 @@ export type Fields = Readonly<Record<string, Field>>;
 /** Copies exactly the described fields of `data`, in the descriptor's order. */
 export function pick<T>(fields: Fields, data: T): T {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(fields)) out[key] = (data as Record<string, unknown>)[key];
+  for (const [key, f] of Object.entries(fields)) {
+    const value = (data as Record<string, unknown>)[key];
+    if (value !== undefined || f.optional !== true) out[key] = value;
+  }
   return out as T;
 }
 
@@ -33,6 +41,7 @@ export function encodeFields(fields: Fields, data: object): Record<string, unkno
   const out: Record<string, unknown> = {};
   for (const [key, f] of Object.entries(fields)) {
     const value = (data as Record<string, unknown>)[key];
+    if (value === undefined && f.optional === true) continue;
     out[key] = f.kind === 'time' && value !== null ? new Date(value as number).toISOString() : value;
   }
   return out;
@@ -51,6 +60,7 @@ export function decodeFields(fields: Fields, json: unknown, what: string): Recor
   const out: Record<string, unknown> = {};
   for (const [key, f] of Object.entries(fields)) {
     const value = source[key];
+    if (value === undefined && f.optional === true) continue;
     if (value === null && f.nullable) {
       out[key] = null;
       continue;

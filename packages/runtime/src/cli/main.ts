@@ -7,6 +7,7 @@ import { type RuntimeFactory, run } from './commands/run.js';
 import { serve } from './commands/serve.js';
 import { status } from './commands/status.js';
 import { verify } from './commands/verify.js';
+import { worker } from './commands/worker.js';
 import { ExitCode } from './exitCode.js';
 import { exitCodeFor, formatError } from './formatError.js';
 import type { CliIo } from './io.js';
@@ -97,6 +98,17 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
       integerAtLeast(1),
     )
     .option('--resume', 'pick up an unfinished feature: committed tasks are skipped, the rest run')
+    .option(
+      '--worker-listen <addr>',
+      'run the tasks on remote workers (`ordo worker --connect`) joining at this endpoint: a unix socket path, 127.0.0.1:port, or host:port with --worker-tls-*',
+    )
+    .option(
+      '--worker-token-file <file>',
+      "the workers' credential file (made with a random token if missing)",
+    )
+    .option('--worker-tls-key <file>', "the endpoint's TLS key (PEM)")
+    .option('--worker-tls-cert <file>', "the endpoint's TLS certificate (PEM)")
+    .option('--worker-tls-ca <file>', 'the CA of worker certificates: mutual TLS (PEM)')
     .option('--json', 'print the FeatureResult as JSON instead of the progress view and summary')
     .option('--diff', 'print the unified diff of the changed files after the summary');
   workspaceOptions(runCommand, { config: true })
@@ -147,10 +159,49 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
     .command('serve')
     .description('Serve /health, /metrics (Prometheus) and /status over HTTP until SIGINT or SIGTERM.')
     .option('--port <port>', 'the port; 0 picks a free one', port, DEFAULT_SERVE_PORT)
-    .option('--host <host>', 'the address to listen on', '127.0.0.1');
+    .option('--host <host>', 'the address to listen on', '127.0.0.1')
+    .option(
+      '--worker-listen <addr>',
+      'serve a worker endpoint for `ordo worker --connect`: a unix socket path, 127.0.0.1:port, or host:port with --worker-tls-*',
+    )
+    .option(
+      '--worker-token-file <file>',
+      "the workers' credential file (made with a random token if missing)",
+    )
+    .option('--worker-tls-key <file>', "the endpoint's TLS key (PEM)")
+    .option('--worker-tls-cert <file>', "the endpoint's TLS certificate (PEM)")
+    .option('--worker-tls-ca <file>', 'the CA of worker certificates: mutual TLS (PEM)')
+    .option('--workers <n>', 'how many workers the pool keeps (default: the config)', integerAtLeast(1));
   workspaceOptions(serveCommand, { config: true })
     .addHelpText('after', '\nExit codes: 0 stopped cleanly, 1 could not start (port in use, bad config).')
     .action(async (flags) => setExit(await serve(flags, io, createRuntime)));
+
+  program
+    .command('worker')
+    .description(
+      "Run this process as a worker: joins a runtime's worker endpoint with --connect, else serves IPC v1 on stdin/stdout.",
+    )
+    .option(
+      '--connect <url>',
+      'the endpoint: unix:///path.sock, tcp://127.0.0.1:port or tls://host:port (default: $ORDO_WORKER_CONNECT)',
+    )
+    .option('--token-file <file>', 'the credential file the runtime wrote (default: $ORDO_WORKER_TOKEN_FILE)')
+    .option('--worker-id <id>', 'the id a starter gave this worker (default: $ORDO_WORKER_ID)')
+    .option('--tls-ca <file>', "the CA of the endpoint's certificate (PEM)")
+    .option('--tls-cert <file>', "this worker's certificate, for mutual TLS (PEM)")
+    .option('--tls-key <file>', "this worker's private key, for mutual TLS (PEM)")
+    .option('--allow-insecure', 'allow tcp:// to a host that is not loopback')
+    .option(
+      '--max-attempts <n>',
+      'failed connection attempts in a row before giving up (default: unlimited)',
+      integerAtLeast(1),
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the host shut down or the worker was stopped (SIGINT/SIGTERM), 1 refused (wrong token, other version) or unreachable after --max-attempts, 2 usage error.\n' +
+        'Example:\n  ordo worker --connect tls://build-host:7070 --token-file /run/secrets/ordo-worker --tls-ca ca.pem',
+    )
+    .action(async (flags) => setExit(await worker(flags, io)));
 
   program
     .command('config')
@@ -202,7 +253,8 @@ function commanderExit(error: CommanderError, argv: readonly string[], io: CliIo
 function commandPath(argv: readonly string[]): string {
   const [first, second] = argv;
   if (first === 'config' && second === 'check') return 'ordo config check';
-  return first !== undefined && ['run', 'status', 'serve', 'verify', 'replay', 'config'].includes(first)
+  return first !== undefined &&
+    ['run', 'status', 'serve', 'verify', 'replay', 'worker', 'config'].includes(first)
     ? `ordo ${first}`
     : 'ordo';
 }

@@ -8,6 +8,7 @@ import { type CliIo, colorFor } from '../io.js';
 import { LiveStatusView } from '../liveStatusView.js';
 import { type WorkspaceFlags, workspacePaths } from '../options.js';
 import { formatEvent, formatSummary } from '../progressLines.js';
+import { printWorkerEndpoint, type WorkerListenFlags, workersOption } from './workerListen.js';
 
 /** Builds the runtime a command works with: `createRuntime`, or another in a host's own CLI. */
 export type RuntimeFactory = (options: RuntimeOptions) => Runtime | Promise<Runtime>;
@@ -16,7 +17,7 @@ const INTERRUPTED_NOTE =
   'interrupted: the feature was cancelled; committed tasks stay committed, `ordo run <plan> --resume` runs the rest\n';
 
 /** The flags of `ordo run`. */
-export interface RunFlags extends WorkspaceFlags {
+export interface RunFlags extends WorkspaceFlags, WorkerListenFlags {
   launcher?: 'subprocess' | 'docker' | undefined;
   /** The worker image for `--launcher docker`. @default `ORDO_WORKER_IMAGE` */
   image?: string | undefined;
@@ -53,9 +54,10 @@ export async function run(
     stateDir: paths.stateDir,
     config: paths.configFile,
     launcher: flags.launcher,
-    workers: flags.workers,
+    workers: workersOption(flags, io),
     docker: flags.launcher === 'docker' && image !== undefined ? { image } : undefined,
   });
+  printWorkerEndpoint(runtime, io.stderr, 'ordo run');
   const progress = progressFor(runtime, flags, io);
   const committedBefore = new Set<string>();
   let result: FeatureResult;

@@ -4,9 +4,10 @@ import { ExitCode } from '../exitCode.js';
 import type { CliIo } from '../io.js';
 import { type WorkspaceFlags, workspacePaths } from '../options.js';
 import type { RuntimeFactory } from './run.js';
+import { printWorkerEndpoint, type WorkerListenFlags, workersOption } from './workerListen.js';
 
 /** The flags of `ordo serve`. */
-export interface ServeFlags extends WorkspaceFlags {
+export interface ServeFlags extends WorkspaceFlags, WorkerListenFlags {
   /** @default 9464 */
   port: number;
   /** @default '127.0.0.1' */
@@ -24,12 +25,14 @@ export async function serve(flags: ServeFlags, io: CliIo, createRuntime: Runtime
     workspace: paths.workspace,
     stateDir: paths.stateDir,
     config: paths.configFile,
+    workers: workersOption(flags, io),
   });
   const server = createServer(runtime.httpHandler());
   await listen(server, flags.port, flags.host);
   const { port } = server.address() as AddressInfo;
   const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
   io.stdout.write(`ordo serve: listening on http://${host}:${port} (GET /health, /metrics, /status)\n`);
+  printWorkerEndpoint(runtime, io.stdout, 'ordo serve');
   try {
     await untilAborted(io.signal);
   } finally {
