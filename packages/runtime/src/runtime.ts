@@ -1,7 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   childAbortController,
   isOrdoError,
@@ -34,7 +32,6 @@ import {
   RuntimeOptionsError,
 } from './errors.js';
 import { createHttpHandler } from './http.js';
-import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
@@ -45,6 +42,9 @@ import { storedStatus } from './internal/storedStatus.js';
 import type { TaskPayload } from './internal/taskWire.js';
 import { resolvePlan } from './plan.js';
 import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
+import { workerCommand } from './workerCommand.js';
+
+export { workerCommand };
 
 /**
  * Builds the runtime: loads the config, starts the memory monitor, and wires the governance queue, memory
@@ -326,6 +326,8 @@ async function buildLauncher(
     return new SubprocessLauncher({ command, args, cwd: workspace, logger, clock: options.clock });
   }
   if (choice === 'docker') {
+    // The Docker code loads only for a Docker run.
+    const { createDockerLauncher } = await import('./internal/dockerLauncher.js');
     return createDockerLauncher(options.docker, {
       workerCommand: workerCommand(),
       logger,
@@ -338,22 +340,6 @@ async function buildLauncher(
     'launcher',
     `expected 'subprocess', 'docker' or a Launcher, got ${String(choice)}.`,
   );
-}
-
-/**
- * How to start `@ordo/runtime/worker` with this Node: the built `dist/worker.js`, or, when the runtime
- * itself runs from source (tests, the `@ordo/source` condition), `src/worker.ts` through tsx.
- */
-export function workerCommand(): { command: string; args: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    return {
-      command: process.execPath,
-      args: ['--conditions=@ordo/source', '--import', tsx, path.join(path.dirname(here), 'worker.ts')],
-    };
-  }
-  return { command: process.execPath, args: [path.join(path.dirname(here), 'worker.js')] };
 }
 
 /**
