@@ -50,6 +50,8 @@ export type {
   Runtime,
   RuntimeHttpOptions,
   RuntimeOptions,
+  RuntimeTelemetryOptions,
   TaskOutcome,
+  TelemetryTracer,
 } from './types.js';
 export { workerCommand } from './workerCommand.js';

@@ -40,6 +40,7 @@ import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { storedStatus } from './internal/storedStatus.js';
 import type { TaskPayload } from './internal/taskWire.js';
+import { loadTelemetry } from './internal/telemetry.js';
 import { resolvePlan } from './plan.js';
 import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
 import { workerCommand } from './workerCommand.js';
@@ -81,6 +82,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
   const config = await loadRuntimeConfig(options.config, options.signal);
+  const telemetry = await loadTelemetry(options.telemetry);
   const concurrency = options.workers ?? config.workers.max;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
     throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
@@ -209,6 +211,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         );
       });
       // From here on an abort (the caller's, or close()) ends in a 'cancelled' result, not a rejection.
+      const spans = telemetry?.feature(plan);
       return runFeatureOn(
         {
           workspace,
@@ -239,8 +242,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             runOptions.onEvent?.(event);
           },
           replay: runOptions.replay,
+          telemetry: spans,
         },
-      );
+      ).catch((error: unknown) => {
+        spans?.end(error);
+        throw error;
+      });
     })();
     entry.done = run.catch(() => {});
     try {
