@@ -169,6 +169,28 @@ describe('OpenTelemetry spans of a feature run', () => {
     }
   });
 
+  it('runs a feature unchanged when the tracer throws', async () => {
+    const ws = await tempWorkspace();
+    const tracer = {
+      startSpan: () => {
+        throw new Error('tracer broke');
+      },
+    };
+    await using runtime = await createRuntime({ workspace: ws, workers: 1, telemetry: { tracer } });
+    const result = await runtime.runFeature({
+      feature: 'broken-tracer',
+      tasks: [
+        {
+          id: 'x',
+          files: ['x.txt'],
+          run: { shell: 'if [ -n "$TRACEPARENT" ]; then printf set; else printf none; fi > x.txt' },
+        },
+      ],
+    });
+    expect(result.status).toBe('succeeded');
+    expect(await readFile(path.join(ws, 'x.txt'), 'utf8')).toBe('none');
+  });
+
   it('refuses a telemetry option without a tracer with RUNTIME_OPTIONS_INVALID', async () => {
     const ws = await tempWorkspace();
     for (const telemetry of [{}, { tracer: null }, { tracer: { startSpan: 'no' } }, null]) {

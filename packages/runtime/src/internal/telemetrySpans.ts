@@ -7,7 +7,15 @@
  * `ordo.task.commit` (the ordered spool commit). A task's worker gets the `ordo.task` span's context as a
  * W3C `traceparent`, so the spans the task makes nest under it.
  */
-import { type Context, context, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  INVALID_SPAN_CONTEXT,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { FeatureEvent, Plan, RuntimeTelemetryOptions } from '../types.js';
 import { untraced } from './featureTrace.js';
 import { errorCode } from './taskErrors.js';
@@ -29,14 +37,33 @@ export const SpanAttribute = {
   ERROR_CODE: 'ordo.error.code',
 } as const;
 
+/** What the runtime uses of a `Tracer` (all that `TelemetryTracer` asks of the host). */
+type SpanStarter = Pick<Tracer, 'startSpan'>;
+
 /** The runtime's telemetry on the host's tracer. */
 export function createRuntimeTelemetry(options: RuntimeTelemetryOptions): RuntimeTelemetry {
-  const tracer = options.tracer as unknown as Tracer;
+  const tracer = safeTracer(options.tracer as unknown as SpanStarter);
   return { feature: (plan) => createFeatureSpans(tracer, plan, context.active()) };
 }
 
+/**
+ * The host's tracer, except that a `startSpan` that throws gives a non-recording span: a broken tracer
+ * loses spans, never a run.
+ */
+function safeTracer(tracer: SpanStarter): SpanStarter {
+  return {
+    startSpan: (name, options, parent) => {
+      try {
+        return tracer.startSpan(name, options, parent);
+      } catch {
+        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+      }
+    },
+  };
+}
+
 /** The spans of one run of `plan`, under `parent`. */
-export function createFeatureSpans(tracer: Tracer, plan: Plan, parent: Context): FeatureTelemetry {
+export function createFeatureSpans(tracer: SpanStarter, plan: Plan, parent: Context): FeatureTelemetry {
   const priority = new Map(plan.tasks.map((t) => [t.id, t.priority]));
   const feature = tracer.startSpan(
     'ordo.feature',
@@ -146,7 +173,11 @@ export function createFeatureSpans(tracer: Tracer, plan: Plan, parent: Context):
     },
     traceparent: (taskId, level) => {
       if (ended) return undefined;
-      return formatTraceparent(taskSpan(taskId, level).span.spanContext());
+      try {
+        return formatTraceparent(taskSpan(taskId, level).span.spanContext());
+      } catch {
+        return undefined;
+      }
     },
     step: (taskId, level, step, fn) => {
       if (ended) return fn();
@@ -157,14 +188,18 @@ export function createFeatureSpans(tracer: Tracer, plan: Plan, parent: Context):
         parentContext,
       );
       const settle = (failure?: { error: unknown }) => {
-        if (failure !== undefined) {
-          const error = untraced(failure.error);
-          const code = errorCode(error);
-          span.setAttribute(SpanAttribute.ERROR_CODE, code);
-          const message = error instanceof Error ? error.message : String(error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: `${code}: ${message}` });
+        try {
+          if (failure !== undefined) {
+            const error = untraced(failure.error);
+            const code = errorCode(error);
+            span.setAttribute(SpanAttribute.ERROR_CODE, code);
+            const message = error instanceof Error ? error.message : String(error);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: `${code}: ${message}` });
+          }
+          span.end();
+        } catch {
+          // A span that throws loses its end, not the task.
         }
-        span.end();
       };
       return context.with(trace.setSpan(parentContext, span), fn).then(
         (value) => {
@@ -182,10 +217,15 @@ export function createFeatureSpans(tracer: Tracer, plan: Plan, parent: Context):
       ended = true;
       const open = [...tasks.values(), ...levels.values()].map((e) => e.span);
       for (const span of [...open, feature]) {
-        if (!span.isRecording()) continue;
-        if (error !== undefined)
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
-        span.end();
+        try {
+          if (!span.isRecording()) continue;
+          if (error !== undefined) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
+          }
+          span.end();
+        } catch {
+          // As in onEvent: a broken span is skipped.
+        }
       }
     },
   };
