@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -216,7 +217,17 @@ describe('OpenTelemetry spans of a feature run', () => {
       },
     );
     const report = JSON.parse(stdout.trim().split('\n').at(-1) as string);
+    // No import of @opentelemetry/* was even tried, by the host or its workers.
     expect(report).toMatchObject({ afterImport: '', afterRun: '', status: 'succeeded', shell: 'none\n' });
+    expect(report.cjsAfterImport).toEqual([]);
+    // The only OpenTelemetry code in the process is prom-client's own dependency (it requires
+    // @opentelemetry/api for exemplars), loaded with governance's metrics by createRuntime, not by ordo.
+    const fromPromClient = createRequire(createRequire(import.meta.url).resolve('prom-client')).resolve(
+      '@opentelemetry/api',
+    );
+    const promClientOtel = fromPromClient.slice(0, fromPromClient.indexOf('/@opentelemetry/api/') + 20);
+    expect(report.cjsAfterRun).toContain(fromPromClient);
+    for (const file of report.cjsAfterRun) expect(file.startsWith(promClientOtel)).toBe(true);
     expect(report.telemetryError).toMatchObject({ code: 'RUNTIME_OPTIONS_INVALID' });
     expect(report.telemetryError.message).toContain('npm i @opentelemetry/api');
   });
