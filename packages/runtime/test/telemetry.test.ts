@@ -170,6 +170,41 @@ describe('OpenTelemetry spans of a feature run', () => {
     }
   });
 
+  it('ends every span of a cancelled run: the task cancelled with its code, not as an error', async () => {
+    const ws = await tempWorkspace();
+    const pidFile = path.join(await tempDir('ordo-otel-pid-'), 'pid');
+    const { exporter, tracer } = memoryTracer();
+    await using runtime = await createRuntime({ workspace: ws, workers: 1, telemetry: { tracer } });
+    const abort = new AbortController();
+    const result = await runtime.runFeature(
+      {
+        feature: 'cancelled',
+        tasks: [
+          {
+            id: 'h',
+            files: ['h.txt'],
+            run: { module: fixture('tasks.mjs'), export: 'hang', input: { pidFile } },
+          },
+          { id: 'after', deps: ['h'], files: ['a.txt'], run: { shell: 'echo a > a.txt' } },
+        ],
+      },
+      { signal: abort.signal, onEvent: (e) => e.type === 'task-start' && abort.abort() },
+    );
+    expect(result.status).toBe('cancelled');
+    const spans = exporter.getFinishedSpans();
+    const task = (id: string) =>
+      spans.find((s) => s.name === 'ordo.task' && attr(s, 'ordo.task.id') === id) as ReadableSpan;
+    expect(task('h').attributes).toMatchObject({
+      'ordo.task.status': 'cancelled',
+      'ordo.error.code': 'TASK_CANCELLED',
+    });
+    expect(task('h').status.code).not.toBe(2);
+    expect(attr(task('after'), 'ordo.task.status')).toBe(result.tasks[1]?.status);
+    const feature = spans.find((s) => s.name === 'ordo.feature') as ReadableSpan;
+    expect(attr(feature, 'ordo.feature.status')).toBe('cancelled');
+    expect(spans.filter((s) => s.name === 'ordo.level').every((l) => l.ended)).toBe(true);
+  });
+
   it('runs a feature unchanged when the tracer throws', async () => {
     const ws = await tempWorkspace();
     const tracer = {

@@ -116,8 +116,9 @@ export function createFeatureSpans(tracer: SpanStarter, plan: Plan, parent: Cont
   ) => {
     const { span } = taskSpan(taskId, level);
     span.setAttribute(SpanAttribute.TASK_STATUS, status);
-    if (error !== undefined) {
-      span.setAttribute(SpanAttribute.ERROR_CODE, error.code);
+    if (error !== undefined) span.setAttribute(SpanAttribute.ERROR_CODE, error.code);
+    // A cancelled task carries its code (TASK_CANCELLED) but is not an error of the task.
+    if (error !== undefined && status === 'failed') {
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${error.code}: ${error.message}` });
     }
     span.end();
