@@ -84,6 +84,11 @@ describe('OpenTelemetry spans of a feature run', () => {
     const traceId = feature.spanContext().traceId;
     expect(spans.every((s) => s.spanContext().traceId === traceId)).toBe(true);
 
+    const [scheduler, ...otherSchedulers] = named('ordo.scheduler.run');
+    expect(otherSchedulers).toEqual([]);
+    expect(parentOf(scheduler as ReadableSpan)).toBe(idOf(feature));
+    expect(scheduler?.attributes['ordo.tasks']).toBe(5);
+
     const levels = named('ordo.level');
     expect(levels.map((l) => attr(l, 'ordo.level')).sort()).toEqual([0, 1]);
     for (const level of levels) expect(parentOf(level)).toBe(idOf(feature));

@@ -42,7 +42,7 @@ import { stageEdits } from './stageEdits.js';
 import { STATE_FILE } from './stateLayout.js';
 import { cancelledError, conflictError, errorCode, exitError, timeoutError } from './taskErrors.js';
 import { isTaskResult, type TaskPayload } from './taskWire.js';
-import { type FeatureTelemetry, traceStep } from './telemetry.js';
+import { type FeatureTelemetry, traceScheduler, traceStep } from './telemetry.js';
 import { killPoint } from './testKillPoint.js';
 
 /** What a feature run needs from its runtime. */
@@ -433,7 +433,9 @@ export async function runFeatureOn(
         run = ended as Run<Step>;
       });
       try {
-        await scheduler.scheduleGraph(graph, { signal: options.signal, onCommit: onRecord, mode: 'eager' });
+        await traceScheduler(options.telemetry, () =>
+          scheduler.scheduleGraph(graph, { signal: options.signal, onCommit: onRecord, mode: 'eager' }),
+        );
       } finally {
         await scheduler.close();
       }

@@ -14,6 +14,8 @@ export interface FeatureTelemetry {
   traceparent(taskId: string, level: number): string | undefined;
   /** Runs one step of a task (the scheduler's `run`, or the spool `commit`) in a child span of the task span. */
   step<T>(taskId: string, level: number, step: 'run' | 'commit', fn: () => Promise<T>): Promise<T>;
+  /** Runs the scheduler's graph run of the feature in an `ordo.scheduler.run` span, a child of the feature span. */
+  scheduler<T>(fn: () => Promise<T>): Promise<T>;
   /** Ends every span still open (a run that threw, or was cut short); `error` marks them failed. */
   end(error?: unknown): void;
 }
@@ -32,6 +34,11 @@ export function traceStep<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   return telemetry === undefined ? fn() : telemetry.step(taskId, level, step, fn);
+}
+
+/** Runs the scheduler's graph run in its span when the run is traced, else just runs it. */
+export function traceScheduler<T>(telemetry: FeatureTelemetry | undefined, fn: () => Promise<T>): Promise<T> {
+  return telemetry === undefined ? fn() : telemetry.scheduler(fn);
 }
 
 /**

@@ -4,7 +4,8 @@
  *
  * Shape: `ordo.feature` (the host's active context as parent) → `ordo.level` per level → `ordo.task` per
  * task → `ordo.task.run` (the scheduler's run of the task: snapshot, queue, worker, staging) and
- * `ordo.task.commit` (the ordered spool commit). A task's worker gets the `ordo.task` span's context as a
+ * `ordo.task.commit` (the ordered spool commit); beside the levels, `ordo.scheduler.run` spans the
+ * scheduler's graph run of the whole feature. A task's worker gets the `ordo.task` span's context as a
  * W3C `traceparent`, so the spans the task makes nest under it.
  */
 import {
@@ -35,6 +36,7 @@ export const SpanAttribute = {
   TASK_STATUS: 'ordo.task.status',
   WORKER_ID: 'ordo.worker.id',
   ERROR_CODE: 'ordo.error.code',
+  TASKS: 'ordo.tasks',
 } as const;
 
 /** What the runtime uses of a `Tracer` (all that `TelemetryTracer` asks of the host). */
@@ -124,6 +126,40 @@ export function createFeatureSpans(tracer: SpanStarter, plan: Plan, parent: Cont
     span.end();
   };
 
+  /** Runs `fn` in a span `name` under `parentContext`; a rejection marks it failed with its error code. */
+  const inSpan = <T>(
+    name: string,
+    attributes: Record<string, string | number>,
+    parentContext: Context,
+    fn: () => Promise<T>,
+  ): Promise<T> => {
+    const span = tracer.startSpan(name, { attributes }, parentContext);
+    const settle = (failure?: { error: unknown }) => {
+      try {
+        if (failure !== undefined) {
+          const error = untraced(failure.error);
+          const code = errorCode(error);
+          span.setAttribute(SpanAttribute.ERROR_CODE, code);
+          const message = error instanceof Error ? error.message : String(error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: `${code}: ${message}` });
+        }
+        span.end();
+      } catch {
+        // A span that throws loses its end, not the task.
+      }
+    };
+    return context.with(trace.setSpan(parentContext, span), fn).then(
+      (value) => {
+        settle();
+        return value;
+      },
+      (error: unknown) => {
+        settle({ error });
+        throw error;
+      },
+    );
+  };
+
   const onEvent = (event: FeatureEvent) => {
     if (ended) return;
     switch (event.type) {
@@ -182,36 +218,16 @@ export function createFeatureSpans(tracer: SpanStarter, plan: Plan, parent: Cont
     },
     step: (taskId, level, step, fn) => {
       if (ended) return fn();
-      const parentContext = taskSpan(taskId, level).context;
-      const span = tracer.startSpan(
+      return inSpan(
         `ordo.task.${step}`,
-        { attributes: { [SpanAttribute.TASK_ID]: taskId } },
-        parentContext,
+        { [SpanAttribute.TASK_ID]: taskId },
+        taskSpan(taskId, level).context,
+        fn,
       );
-      const settle = (failure?: { error: unknown }) => {
-        try {
-          if (failure !== undefined) {
-            const error = untraced(failure.error);
-            const code = errorCode(error);
-            span.setAttribute(SpanAttribute.ERROR_CODE, code);
-            const message = error instanceof Error ? error.message : String(error);
-            span.setStatus({ code: SpanStatusCode.ERROR, message: `${code}: ${message}` });
-          }
-          span.end();
-        } catch {
-          // A span that throws loses its end, not the task.
-        }
-      };
-      return context.with(trace.setSpan(parentContext, span), fn).then(
-        (value) => {
-          settle();
-          return value;
-        },
-        (error: unknown) => {
-          settle({ error });
-          throw error;
-        },
-      );
+    },
+    scheduler: (fn) => {
+      if (ended) return fn();
+      return inSpan('ordo.scheduler.run', { [SpanAttribute.TASKS]: plan.tasks.length }, featureContext, fn);
     },
     end: (error) => {
       if (ended) return;
