@@ -1,6 +1,11 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { type Document, isNode, Lexer, LineCounter, Parser, parseDocument } from 'yaml';
+import { lazyModule } from '@ordo/contracts';
+import type * as Yaml from 'yaml';
+import type { Document, LineCounter } from 'yaml';
+
+/** yaml, loaded on the first parse: importing it costs about 30 ms, which a host that never parses should not pay. */
+const yaml = lazyModule<typeof Yaml>(import.meta.url, 'yaml');
 
 /**
  * Keys that are never copied out of a parsed document or an options object: assigning them on a plain
@@ -62,8 +67,8 @@ export function parseBoundedYaml(text: string, bounds: YamlBounds): YamlParsed |
     measureYaml(text, { ...bounds, maxDepth: bounds.maxDepth * 2 + 8 }) ??
     measureSyntaxTree(text, bounds.maxDepth);
   if (refused) return refused;
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  const lineCounter = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { lineCounter, uniqueKeys: true });
   const [error] = doc.errors;
   if (error) {
     return {
@@ -110,7 +115,7 @@ function measureSyntaxTree(text: string, maxDepth: number): YamlRefusal | undefi
     // [node, depth, whether node is an item of a flow collection (a `key: value` item there is one more
     // level: the composer makes it a one-pair map)]
     const stack: Array<[node: unknown, depth: number, flowItem: boolean]> = [];
-    for (const token of new Parser().parse(text)) stack.push([token, 0, false]);
+    for (const token of new (yaml().Parser)().parse(text)) stack.push([token, 0, false]);
     for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
       const [node, depth, flowItem] = next;
       if (typeof node !== 'object' || node === null) continue;
@@ -145,7 +150,7 @@ function isPairItem(item: object): boolean {
 function lineOf(doc: Document, lineCounter: LineCounter, path: readonly string[]): number | undefined {
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth), true);
-    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    if (yaml().isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
   }
   return undefined;
 }
@@ -171,7 +176,7 @@ export function measureYaml(text: string, bounds: YamlBounds): YamlRefusal | und
   let line = 1;
   let atLineStart = true;
   let scalarNext = false;
-  for (const token of new Lexer().lex(text)) {
+  for (const token of new (yaml().Lexer)().lex(text)) {
     if (scalarNext) {
       scalarNext = false;
       moveOver(token);

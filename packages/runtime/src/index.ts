@@ -31,8 +31,8 @@ export {
   WorkerProtocolError,
 } from './errors.js';
 export { type HostNodeMountsOptions, hostNodeMounts } from './hostNodeMounts.js';
+export { createRuntime } from './lazyRuntime.js';
 export { loadPlan, type ParsePlanOptions, parsePlan, parsePlanText, resolvePlan } from './plan.js';
-export { createRuntime, workerCommand } from './runtime.js';
 export type {
   DeepPartial,
   DockerWorkerOptions,
@@ -51,7 +51,10 @@ export type {
   Runtime,
   RuntimeHttpOptions,
   RuntimeOptions,
+  RuntimeTelemetryOptions,
   TaskOutcome,
+  TelemetryTracer,
   WorkerEndpointInfo,
   WorkersOptions,
 } from './types.js';
+export { workerCommand } from './workerCommand.js';

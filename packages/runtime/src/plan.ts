@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { findUnsafeKey, MAX_DURATION_MS, parseBoundedYaml, readBoundedText } from '@ordo/governance';
+import { lazyModule } from '@ordo/contracts';
+import { findUnsafeKey, parseBoundedYaml, readBoundedText } from '@ordo/governance/yaml';
 import { planLevels } from '@ordo/kernel-scheduler';
-import { type Document, isNode, type LineCounter } from 'yaml';
-import { z } from 'zod';
+import type * as Yaml from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { PlanInvalidError, type PlanIssue, PlanUnreadableError } from './errors.js';
+import { planSchema } from './internal/planSchema.js';
 import type { Plan, PlanInput, PlanSource, PlanTask } from './types.js';
 
-const NAME = /^[A-Za-z0-9._-]+$/;
-const TASK_ID = /^[A-Za-z0-9._:-]+$/;
+/** yaml, for the line of an issue; the bounded reader has loaded it by then. */
+const yaml = lazyModule<typeof Yaml>(import.meta.url, 'yaml');
+
 const PRIORITY_NAMES = { CRITICAL: 0, HIGH: 1, NORMAL: 2, LOW: 3 } as const;
 
 /** The largest plan text or file accepted, in bytes (8 MiB). */
@@ -16,54 +19,6 @@ export const PLAN_MAX_BYTES = 8 * 1024 * 1024;
 
 /** The deepest nesting a plan may have, `run.input` included. */
 export const PLAN_MAX_DEPTH = 64;
-
-/** A declared file: workspace-relative, `/`-separated, no `..`, no absolute path. */
-const declaredFile = z
-  .string()
-  .min(1, 'expected a non-empty path or glob')
-  .refine(
-    (p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p),
-    'expected a workspace-relative path, not an absolute one',
-  )
-  .refine((p) => !p.split('/').includes('..'), 'expected a path inside the workspace (no `..` segment)')
-  .refine((p) => !p.includes('\\') && !p.includes('\0'), 'expected `/` as the separator and no NUL byte');
-
-const runSchema = z.union(
-  [
-    z.strictObject({ shell: z.string().min(1, 'expected a non-empty bash command') }),
-    z.strictObject({
-      module: z.string().min(1, 'expected a module path'),
-      export: z.string().min(1).optional(),
-      input: z.unknown().optional(),
-    }),
-  ],
-  { error: 'expected { shell: "<bash command>" } or { module: "<path>", export?, input? }' },
-);
-
-const taskSchema = z.strictObject({
-  id: z.string().regex(TASK_ID, 'expected an id of letters, digits, `.`, `_`, `:` or `-`'),
-  deps: z.array(z.string()).optional(),
-  priority: z
-    .union([z.enum(['CRITICAL', 'HIGH', 'NORMAL', 'LOW']), z.literal([0, 1, 2, 3])], {
-      error: 'expected CRITICAL, HIGH, NORMAL, LOW or 0–3',
-    })
-    .optional(),
-  files: z.array(declaredFile, { error: 'expected a list of the paths or globs the task may touch' }),
-  timeoutMs: z
-    .number()
-    .int()
-    .positive('expected a whole number of ms > 0')
-    .max(MAX_DURATION_MS, `expected at most ${MAX_DURATION_MS} ms (2^31−1, the longest timer Node can set)`)
-    .optional(),
-  preemptable: z.boolean({ error: 'expected true or false' }).optional(),
-  run: runSchema,
-});
-
-const planSchema = z.strictObject({
-  feature: z.string().regex(NAME, 'expected a name of letters, digits, `.`, `_` or `-`'),
-  seed: z.number().int('expected a whole number').optional(),
-  tasks: z.array(taskSchema).min(1, 'expected at least one task'),
-});
 
 /** Options for {@link parsePlan}. */
 export interface ParsePlanOptions {
@@ -96,7 +51,7 @@ export function parsePlan(input: unknown, options: ParsePlanOptions = {}): Plan 
     const where = unsafe.path.map((key) => (/^\d+$/.test(key) ? Number(key) : key));
     throw new PlanInvalidError(source, [toIssue(where, unsafe.reason, lineOf)]);
   }
-  const parsed = planSchema.safeParse(input);
+  const parsed = planSchema().safeParse(input);
   // Every bad field in one pass: the id and dependency checks run on the raw tasks too, so an unknown
   // dependency is named beside a schema error instead of only after it is fixed.
   const issues: PlanIssue[] = parsed.success
@@ -313,7 +268,7 @@ function formatPath(where: readonly PropertyKey[]): string {
 function lineIn(doc: Document, lineCounter: LineCounter, where: readonly PropertyKey[]): number | undefined {
   for (let depth = where.length; depth >= 0; depth--) {
     const node = doc.getIn(where.slice(0, depth) as unknown[], true);
-    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    if (yaml().isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
   }
   return undefined;
 }

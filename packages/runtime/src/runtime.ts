@@ -1,7 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   childAbortController,
   isOrdoError,
@@ -34,7 +32,6 @@ import {
   RuntimeOptionsError,
 } from './errors.js';
 import { createHttpHandler } from './http.js';
-import { createDockerLauncher } from './internal/dockerLauncher.js';
 import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
@@ -49,8 +46,12 @@ import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { storedStatus } from './internal/storedStatus.js';
 import type { TaskPayload } from './internal/taskWire.js';
+import { loadTelemetry } from './internal/telemetry.js';
 import { resolvePlan } from './plan.js';
 import type { FeatureResult, Plan, PlanSource, RunFeatureOptions, Runtime, RuntimeOptions } from './types.js';
+import { workerCommand } from './workerCommand.js';
+
+export { workerCommand };
 
 /**
  * Builds the runtime: loads the config, starts the memory monitor, and wires the governance queue, memory
@@ -87,6 +88,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
   const config = await loadRuntimeConfig(options.config, options.signal);
+  const telemetry = await loadTelemetry(options.telemetry);
   const remote = typeof options.workers === 'object' ? options.workers?.remote : undefined;
   const concurrency =
     (typeof options.workers === 'object' ? options.workers?.count : options.workers) ?? config.workers.max;
@@ -224,6 +226,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         );
       });
       // From here on an abort (the caller's, or close()) ends in a 'cancelled' result, not a rejection.
+      const spans = telemetry?.feature(plan);
       return runFeatureOn(
         {
           workspace,
@@ -254,8 +257,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             runOptions.onEvent?.(event);
           },
           replay: runOptions.replay,
+          telemetry: spans,
         },
-      );
+      ).catch((error: unknown) => {
+        spans?.end(error);
+        throw error;
+      });
     })();
     entry.done = run.catch(() => {});
     try {
@@ -342,6 +349,8 @@ async function buildLauncher(
     return new SubprocessLauncher({ command, args, cwd: workspace, logger, clock: options.clock });
   }
   if (choice === 'docker') {
+    // The Docker code loads only for a Docker run.
+    const { createDockerLauncher } = await import('./internal/dockerLauncher.js');
     return createDockerLauncher(options.docker, {
       workerCommand: workerCommand(),
       logger,
@@ -354,22 +363,6 @@ async function buildLauncher(
     'launcher',
     `expected 'subprocess', 'docker' or a Launcher, got ${String(choice)}.`,
   );
-}
-
-/**
- * How to start `@ordo/runtime/worker` with this Node: the built `dist/worker.js`, or, when the runtime
- * itself runs from source (tests, the `@ordo/source` condition), `src/worker.ts` through tsx.
- */
-export function workerCommand(): { command: string; args: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    return {
-      command: process.execPath,
-      args: ['--conditions=@ordo/source', '--import', tsx, path.join(path.dirname(here), 'worker.ts')],
-    };
-  }
-  return { command: process.execPath, args: [path.join(path.dirname(here), 'worker.js')] };
 }
 
 /**

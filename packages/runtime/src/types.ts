@@ -41,6 +41,35 @@ export interface RuntimeOptions {
   clock?: Clock | undefined;
   /** Aborting it closes the runtime. */
   signal?: AbortSignal | undefined;
+  /**
+   * OpenTelemetry tracing of every feature run (needs the optional peer `@opentelemetry/api`): a span per
+   * feature, level and task, with the tasks' run and commit steps as children, and each task's context
+   * passed to its worker. Without it, nothing of OpenTelemetry is loaded. @default off
+   */
+  telemetry?: RuntimeTelemetryOptions | undefined;
+}
+
+/**
+ * How a runtime traces its feature runs. The spans are made with `tracer`, as children of the context that
+ * is active when `runFeature` is called.
+ *
+ * @example
+ * ```ts
+ * import { trace } from '@opentelemetry/api';
+ * await using runtime = await createRuntime({ workspace, telemetry: { tracer: trace.getTracer('ordo') } });
+ * ```
+ */
+export interface RuntimeTelemetryOptions {
+  /**
+   * An OpenTelemetry `Tracer` (`trace.getTracer(name)` of `@opentelemetry/api`, or a provider's own
+   * `getTracer`). Typed by shape so that hosts without the peer installed need none of its types.
+   */
+  tracer: TelemetryTracer;
+}
+
+/** The part of an OpenTelemetry `Tracer` the runtime uses; any `Tracer` of `@opentelemetry/api` 1.x fits. */
+export interface TelemetryTracer {
+  startSpan(name: string, options?: unknown, context?: unknown): unknown;
 }
 
 /** `workers` as an object: how many, and where they come from. */

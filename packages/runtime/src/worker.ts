@@ -25,6 +25,7 @@ import type { ShellPool } from '@ordo/executor-spool';
 import { serveWorker, type WorkerServer } from '@ordo/governance/worker';
 import type { WorkerTlsOptions } from '@ordo/launcher';
 import { fromWire, type TaskPayload, type TaskResult, toWire, type WireEdit } from './internal/taskWire.js';
+import { traceparentEnv, withTraceparent } from './internal/telemetryWorker.js';
 
 /** What a module task's export receives. */
 export interface ModuleTaskContext {
@@ -67,7 +68,10 @@ const MAX_OUTPUT_BYTES = 1024 * 1024;
  * calls that when done.
  */
 export async function runWorkerTask(payload: TaskPayload, signal: AbortSignal): Promise<TaskResult> {
-  return payload.run.kind === 'shell' ? runShell(payload, signal) : runModule(payload, signal);
+  // Traced runs: the task's spans nest under the runtime's task span (W3C traceparent).
+  return withTraceparent(payload.traceparent, () =>
+    payload.run.kind === 'shell' ? runShell(payload, signal) : runModule(payload, signal),
+  );
 }
 
 /** Options for {@link serveRuntimeWorker}. */
@@ -174,6 +178,7 @@ async function runBash(
         ORDO_TASK_ID: payload.taskId,
         ORDO_FEATURE: payload.feature,
         ORDO_WORKSPACE: payload.workspace,
+        ...traceparentEnv(payload.traceparent),
       },
     });
     const tail = Buffer.from(result.stderr, 'utf8');

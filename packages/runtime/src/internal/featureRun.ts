@@ -43,6 +43,7 @@ import { stageEdits } from './stageEdits.js';
 import { STATE_FILE } from './stateLayout.js';
 import { cancelledError, conflictError, errorCode, exitError, timeoutError } from './taskErrors.js';
 import { isTaskResult, type TaskPayload } from './taskWire.js';
+import { type FeatureTelemetry, traceScheduler, traceStep } from './telemetry.js';
 import { killPoint } from './testKillPoint.js';
 
 /** What a feature run needs from its runtime. */
@@ -68,6 +69,8 @@ export interface FeatureRunOptions {
   onEvent: ((event: FeatureEvent) => void) | undefined;
   /** A stored feature trace to replay against: the run is compared with it task by task. */
   replay?: Trace | undefined;
+  /** The run's OpenTelemetry spans, when the runtime traces. */
+  telemetry?: FeatureTelemetry | undefined;
 }
 
 /** A task's edits, staged and validated in its own spool, waiting for its turn to commit. */
@@ -106,6 +109,7 @@ export async function runFeatureOn(
 ): Promise<FeatureResult> {
   const { workspace, stateDir, clock, logger, metrics } = parts;
   const emit = (event: FeatureEvent) => {
+    options.telemetry?.onEvent(event);
     try {
       options.onEvent?.(event);
     } catch (error) {
@@ -277,6 +281,7 @@ export async function runFeatureOn(
           files: snapshot.files,
           absent: snapshot.absent,
           run: task.run,
+          traceparent: options.telemetry?.traceparent(task.id, level),
         };
         const result = await parts.pool.run(payload, {
           id: task.id,
@@ -412,8 +417,10 @@ export async function runFeatureOn(
       deps: task.deps,
       after,
       // No scheduler timeout: it would count the wait for a worker; runTask times the worker.
-      run: ({ signal }) => runTask(task, level, signal),
-      commit: (step, { signal }) => commitTask(task, level, step, signal),
+      run: ({ signal }) =>
+        traceStep(options.telemetry, task.id, level, 'run', () => runTask(task, level, signal)),
+      commit: (step, { signal }) =>
+        traceStep(options.telemetry, task.id, level, 'commit', () => commitTask(task, level, step, signal)),
     };
   });
 
@@ -445,7 +452,9 @@ export async function runFeatureOn(
         run = ended as Run<Step>;
       });
       try {
-        await scheduler.scheduleGraph(graph, { signal: options.signal, onCommit: onRecord, mode: 'eager' });
+        await traceScheduler(options.telemetry, () =>
+          scheduler.scheduleGraph(graph, { signal: options.signal, onCommit: onRecord, mode: 'eager' }),
+        );
       } finally {
         await scheduler.close();
       }

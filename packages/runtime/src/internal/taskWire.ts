@@ -27,6 +27,8 @@ export interface TaskPayload {
   /** Declared literal paths (not globs) that did not exist: `read` answers `undefined` for them. */
   absent: string[];
   run: PlanTask['run'];
+  /** The W3C trace context of the task's span when the runtime traces (`createRuntime({ telemetry })`). */
+  traceparent?: string | undefined;
 }
 
 /** One edit a worker reports: new content, or `null` for a delete. */

@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
+import { fixture } from './helpers/workspace.js';
+
+const run = promisify(execFile);
+const TSX = pathToFileURL(fileURLToPath(import.meta.resolve('tsx'))).href;
+
+/** Packages that only some calls need: none of them may load with `import('@ordo/runtime')`. */
+const HEAVY = [
+  'zod',
+  'yaml',
+  'prom-client',
+  'ajv',
+  'undici',
+  'cli-table3',
+  'commander',
+  'tinyglobby',
+  '@opentelemetry',
+  'governance/src/index.ts',
+  'governance/src/config.ts',
+  'governance/src/metrics.ts',
+  'launcher/src/index.ts',
+  'launcher/src/containerLauncher.ts',
+  'executor-spool/src/index.ts',
+  'runtime/src/runtime.ts',
+  'runtime/src/internal/dockerLauncher.ts',
+];
+
+/** The heavy packages among loaded module URLs and paths. */
+function heavyIn(loaded: readonly string[]): string[] {
+  const found = new Set<string>();
+  for (const entry of loaded) {
+    const file = entry.startsWith('file:') ? fileURLToPath(entry) : entry;
+    for (const name of HEAVY) {
+      if (file.includes(`/node_modules/${name}/`) || file.endsWith(`/packages/${name}`)) found.add(name);
+    }
+  }
+  return [...found].sort();
+}
+
+describe('import cost', () => {
+  it('loads none of the parts a call needs with import("@ordo/runtime"), and zod and yaml on the first plan parsed (fresh process)', async () => {
+    const log = path.join(await tempDir('ordo-import-log-'), 'loads.log');
+    const child = fixture('importCost/importChild.ts');
+    const record = pathToFileURL(fixture('importCost/recordLoads.mjs')).href;
+    const { stdout } = await run(
+      process.execPath,
+      ['--conditions=@ordo/source', '--import', record, '--import', TSX, child],
+      { cwd: path.dirname(child), env: { ...process.env, ORDO_TEST_LOAD_LOG: log }, timeout: 60_000 },
+    );
+    const report = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+      afterImport: string[];
+      afterParse: string[];
+    };
+    // The recorder saw the import itself (it would pass vacuously otherwise).
+    expect(report.afterImport.some((u) => u.endsWith('/packages/runtime/src/index.ts'))).toBe(true);
+    expect(heavyIn(report.afterImport)).toEqual([]);
+    expect(heavyIn(report.afterParse)).toEqual(['yaml', 'zod']);
+  });
+});
