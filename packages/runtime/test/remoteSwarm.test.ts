@@ -108,6 +108,10 @@ describe.skipIf(skip)('remote workers as Docker Swarm services', () => {
     expect(result.status).toBe('succeeded');
     expect(result.traceDigest).toBe(local.traceDigest);
     expect(await readTree(ws)).toEqual({ 'a.txt': 'a from a\n', 'b.txt': 'b\n', 'c.txt': 'a from a\nb\n' });
+    // The run may finish on the first worker to connect; the second service still connects in.
+    const deadline = Date.now() + 120_000;
+    while ((runtime.workerEndpoint?.stats().connected ?? 0) < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
     expect(runtime.workerEndpoint?.stats()).toMatchObject({ accepted: 2, connected: 2 });
     // The token reached the workers only as a secret file: not in any service's spec.
     const { stdout } = await run('docker', [
