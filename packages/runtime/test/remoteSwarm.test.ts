@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SwarmLauncher } from '@ordo/launcher';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, hostNodeMounts, type PlanInput, workerCommand } from '../src/index.js';
 import { readTree, tempWorkspace } from './helpers/workspace.js';
@@ -109,10 +109,10 @@ describe.skipIf(skip)('remote workers as Docker Swarm services', () => {
     expect(result.traceDigest).toBe(local.traceDigest);
     expect(await readTree(ws)).toEqual({ 'a.txt': 'a from a\n', 'b.txt': 'b\n', 'c.txt': 'a from a\nb\n' });
     // The run may finish on the first worker to connect; the second service still connects in.
-    const deadline = Date.now() + 120_000;
-    while ((runtime.workerEndpoint?.stats().connected ?? 0) < 2 && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(runtime.workerEndpoint?.stats()).toMatchObject({ accepted: 2, connected: 2 });
+    await vi.waitFor(
+      () => expect(runtime.workerEndpoint?.stats()).toMatchObject({ accepted: 2, connected: 2 }),
+      { timeout: 120_000, interval: 200 },
+    );
     // The token reached the workers only as a secret file: not in any service's spec.
     const { stdout } = await run('docker', [
       'service',
