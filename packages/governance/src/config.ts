@@ -7,6 +7,7 @@ import {
   ConfigUnreadableError,
   GovernanceOptionsError,
 } from './errors.js';
+import { FEATURE_FLAG_NAMES, FEATURE_FLAGS, type FeatureFlagName, parseFeatureFlag } from './featureFlags.js';
 import { closest } from './internal/didYouMean.js';
 import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
 
@@ -81,13 +82,17 @@ export interface OrdoConfig {
     /** The log level. Live. @default 'info' */
     level: ConfigLogLevel;
   };
-  /** Feature flags, also set by `FF_MEMORY_GOVERNANCE`, `FF_WORKER_POOL`, `FF_CIRCUIT_BREAKERS`. Critical. */
+  /**
+   * Feature flags: kill switches, also set by `FF_MEMORY_GOVERNANCE`, `FF_WORKER_POOL`, `FF_CIRCUIT_BREAKERS`
+   * (on only for the exact text `true`; any other value turns the flag off). See {@link FEATURE_FLAGS} for
+   * what each one's "off" means. Critical.
+   */
   flags: {
-    /** @default true */
+    /** Memory-aware admission, shedding, preemption and kills. @default true */
     memoryGovernance: boolean;
-    /** @default true */
+    /** Many workers at once; off runs every task on one worker, one at a time. @default true */
     workerPool: boolean;
-    /** @default true */
+    /** Circuit breakers around worker spawns and Engine calls; off lets calls pass through. @default true */
     circuitBreakers: boolean;
   };
 }
@@ -208,11 +213,9 @@ export const configSchema = z
   });
 
 /** The environment variables that set feature flags, and the flag each sets. */
-const FLAG_VARIABLES: Readonly<Record<string, keyof OrdoConfig['flags']>> = {
-  FF_MEMORY_GOVERNANCE: 'memoryGovernance',
-  FF_WORKER_POOL: 'workerPool',
-  FF_CIRCUIT_BREAKERS: 'circuitBreakers',
-};
+const FLAG_VARIABLES: Readonly<Record<string, FeatureFlagName>> = Object.fromEntries(
+  FEATURE_FLAG_NAMES.map((name) => [FEATURE_FLAGS[name].variable, name]),
+);
 
 /** Options for {@link loadConfig}. */
 export interface LoadConfigOptions {
@@ -227,7 +230,7 @@ export interface LoadConfigOptions {
   /**
    * The environment to read overrides and feature flags from: `ORDO_WORKERS__MAX=4` sets `workers.max`
    * (sections split by `__`, words by `_`, so `ORDO_WORKERS__HEAP_MB` sets `workers.heapMb`), and
-   * `FF_WORKER_POOL=0` sets `flags.workerPool`. Variables with the prefix but no `__` are not config
+   * `FF_WORKER_POOL=false` turns `flags.workerPool` off (a flag variable is on only when it is exactly `true`). Variables with the prefix but no `__` are not config
    * (`ORDO_HOME`) and are ignored.
    * @default process.env
    */
@@ -458,11 +461,9 @@ function parseScalar(raw: string): unknown {
   return text;
 }
 
-function parseFlag(raw: string): unknown {
-  const text = raw.trim().toLowerCase();
-  if (['1', 'true', 'on', 'yes'].includes(text)) return true;
-  if (['0', 'false', 'off', 'no', ''].includes(text)) return false;
-  return raw;
+/** A flag variable is on only for the exact text `true` (the rollout plan's `FF_X === 'true'`). */
+function parseFlag(raw: string): boolean {
+  return parseFeatureFlag(raw);
 }
 
 /** Sets a leaf in a tree of null-prototype objects (own properties only, so no key reaches a prototype). */

@@ -14,7 +14,8 @@ import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
 
 /**
  * The keys that apply while running: thresholds, intervals, rates, log level, breaker tuning. Every other
- * key (worker count and sizes, limits, queue depth, flags) is critical: a change needs a restart.
+ * key (worker count and sizes, limits, queue depth, the Docker status cache, flags) is critical: a change
+ * needs a restart.
  */
 export const LIVE_CONFIG_KEYS: readonly string[] = [
   'memory.intervalMs',
@@ -23,7 +24,6 @@ export const LIVE_CONFIG_KEYS: readonly string[] = [
   'breaker',
   'admission',
   'launcher.pollIntervalMs',
-  'launcher.monitorCooldownMs',
   'log.level',
 ];
 

@@ -41,6 +41,7 @@ export {
   CircuitBreaker,
   type CircuitBreakerEvents,
   type CircuitBreakerOptions,
+  type CircuitBreakerSettings,
 } from './circuitBreaker.js';
 export {
   CONFIG_MAX_BYTES,
@@ -52,6 +53,7 @@ export {
   MAX_DURATION_MS,
   type OrdoConfig,
 } from './config.js';
+export { CONFIG_KEY_DOCS, configKeyPaths, renderConfigTable } from './configKeys.js';
 export {
   type ConfigChange,
   ConfigWatcher,
@@ -91,6 +93,16 @@ export {
   type FallbackPolicyEvents,
   fallback,
 } from './fallback.js';
+export {
+  createFeatureFlagGauge,
+  FEATURE_FLAG_NAMES,
+  FEATURE_FLAGS,
+  type FeatureFlagGaugeOptions,
+  type FeatureFlagInfo,
+  type FeatureFlagName,
+  type FeatureFlags,
+  parseFeatureFlag,
+} from './featureFlags.js';
 export {
   createHealthHandler,
   type HealthHandler,
