@@ -75,6 +75,8 @@ export interface ConfigWatcherEvents {
   restartRequired: [keys: string[]];
   /** An edit was invalid (`CONFIG_INVALID` or `CONFIG_UNREADABLE`); the last good configuration stays. */
   invalid: [error: unknown];
+  /** Every reload's outcome (after `change`, `restartRequired` or `invalid`), also when nothing changed. */
+  reloaded: [outcome: ReloadOutcome];
 }
 
 /**
@@ -109,7 +111,11 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
    * configuration and emits `invalid`. Reloads run one at a time.
    */
   reload(): Promise<ReloadOutcome> {
-    this.#reloading = this.#reloading.then(() => this.#reload());
+    this.#reloading = this.#reloading.then(async () => {
+      const outcome = await this.#reload();
+      this.emit('reloaded', outcome);
+      return outcome;
+    });
     return this.#reloading;
   }
 

@@ -13,6 +13,7 @@ export {
   type AdmissionDecision,
   type AdmissionOptions,
   type AdmissionRejectionBody,
+  type AdmissionSettings,
   createAdmission,
   type FastifyReplyLike,
   type RetryAfterOptions,
@@ -109,6 +110,7 @@ export {
   type HealthHandlerOptions,
   type HealthReport,
 } from './healthHandler.js';
+export { createLevelLogger, type LevelLogger } from './levelLogger.js';
 export {
   type GovernedMonitor,
   type GovernorAction,

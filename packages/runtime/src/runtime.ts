@@ -7,6 +7,7 @@ import {
   isOrdoError,
   type Launcher,
   type Logger,
+  type MemoryPressure,
   noopLogger,
   type Policy,
   systemClock,
@@ -15,8 +16,11 @@ import {
 import { createKeyedMutex } from '@ordo/executor-spool';
 import {
   CircuitBreaker,
+  type ConfigChange,
   createAdmission,
+  createFeatureFlagGauge,
   createHealthHandler,
+  createLevelLogger,
   createMetrics,
   loadConfig,
   MemoryGovernor,
@@ -39,6 +43,7 @@ import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { guardSpawns } from './internal/guardedLauncher.js';
+import { createLiveConfig } from './internal/liveConfig.js';
 import { createRuntimeMetrics } from './internal/runtimeMetrics.js';
 import { DEFAULT_STATE_DIR } from './internal/stateLayout.js';
 import { storedStatus } from './internal/storedStatus.js';
@@ -79,15 +84,29 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const stateDir = path.resolve(workspace, options.stateDir ?? DEFAULT_STATE_DIR);
   await mkdir(stateDir, { recursive: true });
   const clock = options.clock ?? systemClock;
-  const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
-  const config = await loadRuntimeConfig(options.config, options.signal);
-  const concurrency = options.workers ?? config.workers.max;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-    throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
+  if (options.watch && typeof options.config !== 'string') {
+    throw new RuntimeOptionsError(
+      'watch',
+      'watching needs the config as a file path: pass config: "ordo.yaml".',
+    );
   }
+  const config = await loadRuntimeConfig(options.config, options.signal);
+  // log.level filters the host's logger; a reload changes it for every child.
+  const levels = createLevelLogger(options.logger ?? noopLogger, config.log.level);
+  const logger = levels.logger.child({ component: 'ordo-runtime' });
+  const { flags } = config;
+  const requested = options.workers ?? config.workers.max;
+  if (!(Number.isInteger(requested) && requested >= 1)) {
+    throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(requested)}.`);
+  }
+  // Worker pool off (FF_WORKER_POOL): one worker runs every task, one at a time.
+  const concurrency = flags.workerPool ? requested : 1;
 
   const enginePolicy = createEnginePolicy({ clock: options.clock, logger });
-  const launcher = await buildLauncher(options, workspace, logger, enginePolicy.policy);
+  enginePolicy.breaker.configure(config.breaker);
+  // Circuit breakers off (FF_CIRCUIT_BREAKERS): Engine calls keep their retry but pass every breaker.
+  const engineCalls = flags.circuitBreakers ? enginePolicy.policy : enginePolicy.retry;
+  const launcher = await buildLauncher(options, workspace, logger, engineCalls, config);
   const monitor = new MemoryMonitor({
     limitBytes: config.memory.limitBytes,
     basis: config.memory.basis,
@@ -106,15 +125,20 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
   const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
   // The engine breaker only sees calls with launcher: 'docker'; otherwise it stays closed.
-  const breakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
-  const poller = createPoller({ launcher, intervalMs: config.launcher.pollIntervalMs, clock, logger });
-  poller.start();
+  const allBreakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
+  const breakers = flags.circuitBreakers ? allBreakers : [];
+  const startPoller = (intervalMs: number) => {
+    const next = createPoller({ launcher, intervalMs, clock, logger });
+    next.start();
+    return next;
+  };
+  let poller = startPoller(config.launcher.pollIntervalMs);
 
   let store: StateStore | undefined;
   let collector: MetricsCollector | undefined;
   let lastStatus: ReturnType<MetricsCollector['featureMetrics']> | undefined;
   const pool = new WorkerPool<TaskPayload, unknown>({
-    launcher: guardSpawns(launcher, spawnBreaker),
+    launcher: flags.circuitBreakers ? guardSpawns(launcher, spawnBreaker) : launcher,
     spec: workerSpec(options, launcher),
     maxWorkers: concurrency,
     heapMB: config.workers.heapMb,
@@ -123,18 +147,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     maxRestartsPerHour: config.workers.maxRestartsPerHour,
     stallTimeoutMs: config.workers.stallTimeoutMs,
     queue,
-    memory: monitor,
+    // Memory governance off (FF_MEMORY_GOVERNANCE): the pool starts tasks at any memory level.
+    ...(flags.memoryGovernance ? { memory: monitor } : {}),
     clock,
     logger,
   });
-  const governor = new MemoryGovernor({
-    monitor,
-    queue,
-    running: pool.running,
-    metrics,
-    logger,
-    cooldownMs: 10_000,
-  });
+  const governor = flags.memoryGovernance
+    ? new MemoryGovernor({ monitor, queue, running: pool.running, metrics, logger, cooldownMs: 10_000 })
+    : undefined;
   const tryRecord = (fn: () => void) => {
     try {
       fn();
@@ -162,12 +182,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     monitor,
     queue,
     breakers,
-    policies: options.launcher === 'docker' ? [enginePolicy.policy] : [],
+    policies: options.launcher === 'docker' ? [engineCalls] : [],
     pool,
   });
-  const health = createHealthHandler({ monitor, queue, breakers });
+  createFeatureFlagGauge({ registry: metrics.registry, flags: () => flags });
+  const health = createHealthHandler({ monitor, queue, breakers, flags });
   const admission = createAdmission({
-    monitor,
+    // Memory governance off: admission only by the queue and the rate, never a memory 503.
+    monitor: flags.memoryGovernance ? monitor : UNPRESSURED,
     queue,
     // Retry-After from the pool's measured task durations and its real worker count.
     pool,
@@ -176,6 +198,32 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock,
     onReject: (d) => metrics.admissionRejections.inc({ reason: REJECTION_REASON[d.code] }),
     logger,
+  });
+  const applyLive = ({ config: next, changed }: ConfigChange) => {
+    const touched = (prefix: string) => changed.some((key) => key.startsWith(prefix));
+    if (touched('memory.')) monitor.configure(next.memory);
+    if (touched('breaker.')) for (const breaker of allBreakers) breaker.configure(next.breaker);
+    if (touched('admission.')) {
+      admission.configure({
+        rejectAtFraction: next.admission.memoryThreshold,
+        rate: { perSecond: next.admission.ratePerSecond, burst: next.admission.burst },
+      });
+    }
+    if (touched('log.')) levels.setLevel(next.log.level);
+    if (touched('launcher.pollIntervalMs')) {
+      const old = poller;
+      poller = startPoller(next.launcher.pollIntervalMs);
+      void old.close();
+    }
+  };
+  const live = createLiveConfig({
+    file: typeof options.config === 'string' ? options.config : undefined,
+    initial: config,
+    watch: options.watch ?? false,
+    apply: applyLive,
+    registry: metrics.registry,
+    logger,
+    clock,
   });
 
   let closed = false;
@@ -262,7 +310,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         current.abort.abort(new RuntimeClosedError());
         await current.done;
       }
-      await governor.close();
+      await live.close();
+      await governor?.close();
       await pool.close({ mode: 'kill' });
       await poller.close();
       await launcher.close();
@@ -279,7 +328,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const runtime: Runtime = {
-    config,
+    get config() {
+      return live.current;
+    },
+    reloadConfig: () => live.reload(),
     workspace,
     stateDir,
     runFeature,
@@ -318,6 +370,7 @@ async function buildLauncher(
   workspace: string,
   logger: Logger,
   enginePolicy: Policy,
+  config: OrdoConfig,
 ): Promise<Launcher> {
   const choice = options.launcher ?? 'subprocess';
   if (typeof choice === 'object' && choice !== null) return choice;
@@ -332,6 +385,7 @@ async function buildLauncher(
       clock: options.clock,
       signal: options.signal,
       policy: enginePolicy,
+      cooldownMs: config.launcher.monitorCooldownMs,
     });
   }
   throw new RuntimeOptionsError(
@@ -374,6 +428,9 @@ const REJECTION_REASON = {
   QUEUE_FULL: 'queue_full',
   RATE_LIMITED: 'rate',
 } as const;
+
+/** What admission sees while memory governance is off: never any pressure. */
+const UNPRESSURED: MemoryPressure = { level: 'normal', lastSnapshot: undefined };
 
 /** Worker exits the runtime counts as crashes (`ordo_runtime_worker_crashes_total`). */
 const UNEXPECTED_EXITS: ReadonlySet<string> = new Set(['crash', 'oom', 'startup', 'handshake', 'stalled']);
