@@ -10,6 +10,7 @@ import {
 import { FEATURE_FLAG_NAMES, FEATURE_FLAGS, type FeatureFlagName, parseFeatureFlag } from './featureFlags.js';
 import { closest } from './internal/didYouMean.js';
 import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
+import { type ConfigWarning, envVariableFor, LEGACY_ENV } from './legacyEnv.js';
 
 /** The log levels `log.level` accepts. */
 export type ConfigLogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -239,6 +240,12 @@ export interface LoadConfigOptions {
   prefix?: string | undefined;
   /** Aborts reading the file. */
   signal?: AbortSignal | undefined;
+  /**
+   * Told about each deprecated `KURULTAI_*` variable read (the seed's v2.0 names, {@link LEGACY_ENV}) and
+   * each one ignored because an `ORDO_*` variable sets the same key. The runtime logs them at warn.
+   * @default ignore
+   */
+  onWarning?: ((warning: ConfigWarning) => void) | undefined;
 }
 
 /**
@@ -283,7 +290,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoC
     if (!read.ok) throw new ConfigUnreadableError(options.file, read.cause ?? new Error(read.message));
     parsed = parseFile(read.text, options.file);
   }
-  return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_');
+  return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_', options.onWarning);
 }
 
 /** A parsed YAML file: its plain value and where each key path is written (`file:line`). */
@@ -329,6 +336,7 @@ function resolveConfig(
   file: ParsedFile,
   env: Readonly<Record<string, string | undefined>>,
   prefix: string,
+  onWarning: ((warning: ConfigWarning) => void) | undefined,
 ): OrdoConfig {
   const issues: ConfigIssue[] = [];
   const fileTree = file.tree;
@@ -345,7 +353,7 @@ function resolveConfig(
   const sources = new Map<string, string>();
   const merged = structuredClone(defaultConfig) as unknown as Tree;
   mergeInto(merged, fileTree, [], file.locate, sources, issues);
-  applyEnv(merged, env, prefix, sources, issues);
+  applyEnv(merged, env, prefix, sources, issues, onWarning);
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
@@ -426,9 +434,35 @@ function applyEnv(
   prefix: string,
   sources: Map<string, string>,
   issues: ConfigIssue[],
+  onWarning: ((warning: ConfigWarning) => void) | undefined,
 ): void {
   const overrides: Tree = Object.create(null) as Tree;
   const variables = new Map<string, string>();
+  // The seed's KURULTAI_* names first, so an ORDO_* variable for the same key wins.
+  for (const [name, key] of Object.entries(LEGACY_ENV)) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const replacement = envVariableFor(key, prefix);
+    if (env[replacement] !== undefined) {
+      onWarning?.({
+        code: 'CONFIG_SHADOWED_VARIABLE',
+        variable: name,
+        key,
+        replacement,
+        message: `${name} is ignored: ${replacement} sets ${key}. Remove ${name}.`,
+      });
+      continue;
+    }
+    setPath(overrides, key.split('.'), parseScalar(raw));
+    variables.set(key, `${name} (deprecated: use ${replacement})`);
+    onWarning?.({
+      code: 'CONFIG_DEPRECATED_VARIABLE',
+      variable: name,
+      key,
+      replacement,
+      message: `${name} is deprecated: it sets ${key}; use ${replacement} instead.`,
+    });
+  }
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined) continue;
     const flag = FLAG_VARIABLES[name];

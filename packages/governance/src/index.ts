@@ -110,6 +110,7 @@ export {
   type HealthHandlerOptions,
   type HealthReport,
 } from './healthHandler.js';
+export { type ConfigWarning, envVariableFor, LEGACY_ENV } from './legacyEnv.js';
 export { createLevelLogger, type LevelLogger } from './levelLogger.js';
 export {
   type GovernedMonitor,

@@ -17,6 +17,7 @@ import { createKeyedMutex } from '@ordo/executor-spool';
 import {
   CircuitBreaker,
   type ConfigChange,
+  type ConfigWarning,
   createAdmission,
   createFeatureFlagGauge,
   createHealthHandler,
@@ -90,10 +91,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       'watching needs the config as a file path: pass config: "ordo.yaml".',
     );
   }
-  const config = await loadRuntimeConfig(options.config, options.signal);
+  const warnings: ConfigWarning[] = [];
+  const config = await loadRuntimeConfig(options.config, options.signal, (w) => warnings.push(w));
   // log.level filters the host's logger; a reload changes it for every child.
   const levels = createLevelLogger(options.logger ?? noopLogger, config.log.level);
   const logger = levels.logger.child({ component: 'ordo-runtime' });
+  for (const w of warnings) logger.warn({ code: w.code, variable: w.variable, key: w.key }, w.message);
   const { flags } = config;
   const requested = options.workers ?? config.workers.max;
   if (!(Number.isInteger(requested) && requested >= 1)) {
@@ -359,9 +362,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 function loadRuntimeConfig(
   config: RuntimeOptions['config'],
   signal: AbortSignal | undefined,
+  onWarning: (warning: ConfigWarning) => void,
 ): Promise<OrdoConfig> {
-  if (typeof config === 'string') return loadConfig({ file: config, signal });
-  return loadConfig({ values: config, signal });
+  if (typeof config === 'string') return loadConfig({ file: config, signal, onWarning });
+  return loadConfig({ values: config, signal, onWarning });
 }
 
 /** The launcher the options ask for. */
