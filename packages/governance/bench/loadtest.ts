@@ -10,7 +10,12 @@
  * after the spike, and the heap growth between the 2nd and the last minute (between the first and last
  * third of a scaled run). Writes bench/results/loadtest-<profile>.json.
  *
- *   pnpm --filter @ordo/governance loadtest -- --profile steady|peak|spike [--minutes N]
+ *   pnpm --filter @ordo/governance loadtest -- --profile steady|peak|spike|leak [--minutes N] [--check]
+ *
+ * `leak` is a continuous moderate load (4 agents, every 500 ms) for the leak run. Every run also records heap
+ * (after a forced GC when node runs with --expose-gc) and tree RSS once a second and gives the leak verdict
+ * of `leakVerdict.ts` (least-squares slope under a stated bound); `--check` exits 1 when it fails.
+ * `pnpm soak:load` (bench/soak.ts) runs steady 10 min, peak 5, spike 1 and leak 60; `pnpm soak:ci` a 60 s leak.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,11 +24,13 @@ import { parseArgs } from 'node:util';
 import { fixtureWorkerEntry } from '../test/helpers/entries.js';
 import { hasProc, processTreeRss } from '../test/helpers/procTree.js';
 import { startService } from '../test/helpers/service.js';
+import { leakVerdict } from './leakVerdict.js';
 
 const PROFILES = {
   steady: { agents: 1, everyMs: 30_000, scaledEveryMs: 2_000 },
   peak: { agents: 10, everyMs: 1_000, scaledEveryMs: 1_000 },
   spike: { agents: 20, everyMs: 100, scaledEveryMs: 100 },
+  leak: { agents: 4, everyMs: 500, scaledEveryMs: 500 },
 } as const;
 type ProfileName = keyof typeof PROFILES;
 
@@ -33,6 +40,7 @@ const { values } = parseArgs({
     profile: { type: 'string', default: 'steady' },
     minutes: { type: 'string' },
     seconds: { type: 'string', default: '20' },
+    check: { type: 'boolean', default: false },
   },
 });
 const name = values.profile as ProfileName;
@@ -57,9 +65,19 @@ const heap: { at: number; bytes: number }[] = [];
 const started = performance.now();
 const elapsed = () => performance.now() - started;
 
+const rssSeries: { at: number; bytes: number }[] = [];
+const heapSeries: { at: number; bytes: number }[] = [];
+const gc = (globalThis as { gc?: () => void }).gc;
+let ticks = 0;
 const sampler = setInterval(() => {
   if (hasProc) rss.push({ at: elapsed(), bytes: processTreeRss().bytes });
   heap.push({ at: elapsed(), bytes: process.memoryUsage().heapUsed });
+  // Once a second: the series the leak verdict reads (heap after a GC when --expose-gc is on).
+  if (ticks++ % 4 === 0) {
+    gc?.();
+    heapSeries.push({ at: Math.round(elapsed()), bytes: process.memoryUsage().heapUsed });
+    if (hasProc) rssSeries.push({ at: Math.round(elapsed()), bytes: processTreeRss().bytes });
+  }
 }, 250);
 
 const inFlight = new Set<Promise<void>>();
@@ -136,6 +154,11 @@ const windowMs = soak && durationMs >= 3 * 60_000 ? 60_000 : durationMs / 3;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 const early = heap.filter((s) => s.at >= (soak ? 60_000 : 0) && s.at < (soak ? 60_000 : 0) + windowMs);
 const late = heap.filter((s) => s.at >= durationMs - windowMs);
+// Warm-up: the first minute of a soak, the first 10 s of a short run (workers start, JIT, caches fill).
+const verdict = leakVerdict(
+  { heap: heapSeries, rss: rssSeries },
+  soak && durationMs >= 10 * 60_000 ? 60_000 : 10_000,
+);
 const result = {
   name: `loadtest-${name}`,
   date: new Date().toISOString(),
@@ -158,8 +181,18 @@ const result = {
     recoveredAt === undefined ? null : Number(((recoveredAt - loadEndedAt) / 1_000).toFixed(2)),
   heapGrowthMB: toMB(mean(late.map((s) => s.bytes)) - mean(early.map((s) => s.bytes))),
   heapWindows: soak && durationMs >= 3 * 60_000 ? '2nd minute vs last minute' : 'first third vs last third',
+  heapAfterGc: gc !== undefined,
+  verdict,
+  series: { heap: heapSeries, rss: rssSeries },
 };
-console.log(JSON.stringify(result, null, 2));
+const { series: _series, ...summary } = result;
+console.log(JSON.stringify(summary, null, 2));
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 writeFileSync(`${dir}loadtest-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+if (values.check && !verdict.pass) {
+  console.error(
+    `loadtest ${name}: leak verdict failed (heap ${verdict.heap.slopeMBPerHour} MB/h, allowed ${verdict.heap.allowedMBPerHour})`,
+  );
+  process.exitCode = 1;
+}

@@ -112,7 +112,16 @@ export interface Admission {
   check(): AdmissionDecision;
   /** How many requests were admitted and refused, by reason. */
   readonly counters: Readonly<AdmissionCounters>;
+  /**
+   * Changes the memory fraction and the rate while running (a config hot reload). Fields left out keep
+   * their value; a new rate starts a full bucket of the new `burst`. Throws `GOVERNANCE_OPTIONS_INVALID`
+   * and changes nothing if a value is invalid.
+   */
+  configure(settings: AdmissionSettings): void;
 }
+
+/** The settings of an {@link Admission} that can change while it runs (see `configure`). */
+export type AdmissionSettings = Pick<AdmissionOptions, 'rejectAtFraction' | 'rate'>;
 
 /**
  * Builds an HTTP admission gate in front of a worker pool, after fastify's under-pressure: 503 while memory
@@ -136,10 +145,18 @@ export interface Admission {
  * ```
  */
 export function createAdmission(options: AdmissionOptions): Admission {
-  const rejectAt = options.rejectAtFraction ?? 0.9;
-  if (!(rejectAt > 0 && rejectAt <= 1)) {
-    throw new GovernanceOptionsError('createAdmission', 'rejectAtFraction', rejectAt, 'a fraction in (0, 1]');
-  }
+  const checkFraction = (fraction: number) => {
+    if (!(fraction > 0 && fraction <= 1)) {
+      throw new GovernanceOptionsError(
+        'createAdmission',
+        'rejectAtFraction',
+        fraction,
+        'a fraction in (0, 1]',
+      );
+    }
+    return fraction;
+  };
+  let rejectAt = checkFraction(options.rejectAtFraction ?? 0.9);
   const { monitor, queue, pool } = options;
   const retry = typeof options.retryAfter === 'object' ? options.retryAfter : {};
   const fixed = typeof options.retryAfter === 'number' ? options.retryAfter : undefined;
@@ -151,7 +168,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const minSeconds = retry.minSeconds ?? 1;
   const maxSeconds = retry.maxSeconds ?? 300;
   const logger = options.logger ?? noopLogger;
-  const rate = options.rate && createRate(options.rate, options.clock ?? systemClock);
+  let rate = options.rate && createRate(options.rate, options.clock ?? systemClock);
   const counters: AdmissionCounters = {
     admitted: 0,
     rejectedMemory: 0,
@@ -255,7 +272,14 @@ export function createAdmission(options: AdmissionOptions): Admission {
     return reply;
   };
 
-  return Object.assign(middleware, { handle, admissionHook, check, counters });
+  const configure = (settings: AdmissionSettings) => {
+    const nextRejectAt = checkFraction(settings.rejectAtFraction ?? rejectAt);
+    const nextRate = settings.rate ? createRate(settings.rate, options.clock ?? systemClock) : rate;
+    rejectAt = nextRejectAt;
+    rate = nextRate;
+  };
+
+  return Object.assign(middleware, { handle, admissionHook, check, counters, configure });
 }
 
 function createRate(option: NonNullable<AdmissionOptions['rate']>, clock: Clock): AdmissionRate {

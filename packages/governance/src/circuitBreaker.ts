@@ -71,6 +71,12 @@ export interface CircuitBreakerOptions {
   logger?: Logger | undefined;
 }
 
+/** The settings of a {@link CircuitBreaker} that can change while it runs (see `configure`). */
+export type CircuitBreakerSettings = Pick<
+  CircuitBreakerOptions,
+  'failureThreshold' | 'windowMs' | 'successThreshold' | 'backoff' | 'halfOpenMaxConcurrent'
+>;
+
 /** A change of a breaker's state, as the `state` event reports it. */
 export interface BreakerStateChange {
   name: string;
@@ -115,13 +121,13 @@ export interface CircuitBreakerEvents {
 export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implements Breaker, GovernancePolicy {
   readonly kind = 'breaker';
   readonly name: string;
-  readonly #failureThreshold: number;
-  readonly #windowMs: number;
-  readonly #successThreshold: number;
-  readonly #initialMs: number;
-  readonly #factor: number;
-  readonly #maxMs: number;
-  readonly #halfOpenMax: number;
+  #failureThreshold: number;
+  #windowMs: number;
+  #successThreshold: number;
+  #initialMs: number;
+  #factor: number;
+  #maxMs: number;
+  #halfOpenMax: number;
   readonly #isFailure: (error: unknown) => boolean;
   readonly #timeoutMs: number | undefined;
   readonly #clock: Clock;
@@ -166,6 +172,48 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
       options.timeoutMs === undefined ? undefined : positive(component, 'timeoutMs', options.timeoutMs);
     this.#clock = options.clock ?? systemClock;
     this.#logger = (options.logger ?? noopLogger).child({ breaker: this.name });
+  }
+
+  /**
+   * Changes the thresholds, window, backoff or half-open concurrency while running (a config hot reload).
+   * Fields left out keep their value; the state, the failures counted and an open period already started
+   * stay as they are, and the new values apply from the next call or re-open. Throws
+   * `GOVERNANCE_OPTIONS_INVALID` and changes nothing if a value is invalid.
+   */
+  configure(settings: CircuitBreakerSettings): void {
+    const component = 'CircuitBreaker';
+    const failureThreshold = positiveInteger(
+      component,
+      'failureThreshold',
+      settings.failureThreshold ?? this.#failureThreshold,
+    );
+    const windowMs = positive(component, 'windowMs', settings.windowMs ?? this.#windowMs);
+    const successThreshold = positiveInteger(
+      component,
+      'successThreshold',
+      settings.successThreshold ?? this.#successThreshold,
+    );
+    const initialMs = positive(
+      component,
+      'backoff.initialMs',
+      settings.backoff?.initialMs ?? this.#initialMs,
+    );
+    const factor = positive(component, 'backoff.factor', settings.backoff?.factor ?? this.#factor);
+    const maxMs = positive(component, 'backoff.maxMs', settings.backoff?.maxMs ?? this.#maxMs);
+    const halfOpenMax = positiveInteger(
+      component,
+      'halfOpenMaxConcurrent',
+      settings.halfOpenMaxConcurrent ?? this.#halfOpenMax,
+    );
+    this.#failureThreshold = failureThreshold;
+    this.#windowMs = windowMs;
+    this.#successThreshold = successThreshold;
+    this.#initialMs = initialMs;
+    this.#factor = factor;
+    this.#maxMs = maxMs;
+    this.#halfOpenMax = halfOpenMax;
+    if (this.#failures.length > failureThreshold)
+      this.#failures.splice(0, this.#failures.length - failureThreshold);
   }
 
   /** `closed`, `open` or `half-open`. */

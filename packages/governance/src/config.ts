@@ -7,8 +7,10 @@ import {
   ConfigUnreadableError,
   GovernanceOptionsError,
 } from './errors.js';
+import { FEATURE_FLAG_NAMES, FEATURE_FLAGS, type FeatureFlagName, parseFeatureFlag } from './featureFlags.js';
 import { closest } from './internal/didYouMean.js';
 import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
+import { type ConfigWarning, envVariableFor, LEGACY_ENV } from './legacyEnv.js';
 
 /** The log levels `log.level` accepts. */
 export type ConfigLogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -81,13 +83,17 @@ export interface OrdoConfig {
     /** The log level. Live. @default 'info' */
     level: ConfigLogLevel;
   };
-  /** Feature flags, also set by `FF_MEMORY_GOVERNANCE`, `FF_WORKER_POOL`, `FF_CIRCUIT_BREAKERS`. Critical. */
+  /**
+   * Feature flags: kill switches, also set by `FF_MEMORY_GOVERNANCE`, `FF_WORKER_POOL`, `FF_CIRCUIT_BREAKERS`
+   * (on only for the exact text `true`; any other value turns the flag off). See {@link FEATURE_FLAGS} for
+   * what each one's "off" means. Critical.
+   */
   flags: {
-    /** @default true */
+    /** Memory-aware admission, shedding, preemption and kills. @default true */
     memoryGovernance: boolean;
-    /** @default true */
+    /** Many workers at once; off runs every task on one worker, one at a time. @default true */
     workerPool: boolean;
-    /** @default true */
+    /** Circuit breakers around worker spawns and Engine calls; off lets calls pass through. @default true */
     circuitBreakers: boolean;
   };
 }
@@ -208,11 +214,9 @@ export const configSchema = z
   });
 
 /** The environment variables that set feature flags, and the flag each sets. */
-const FLAG_VARIABLES: Readonly<Record<string, keyof OrdoConfig['flags']>> = {
-  FF_MEMORY_GOVERNANCE: 'memoryGovernance',
-  FF_WORKER_POOL: 'workerPool',
-  FF_CIRCUIT_BREAKERS: 'circuitBreakers',
-};
+const FLAG_VARIABLES: Readonly<Record<string, FeatureFlagName>> = Object.fromEntries(
+  FEATURE_FLAG_NAMES.map((name) => [FEATURE_FLAGS[name].variable, name]),
+);
 
 /** Options for {@link loadConfig}. */
 export interface LoadConfigOptions {
@@ -227,7 +231,7 @@ export interface LoadConfigOptions {
   /**
    * The environment to read overrides and feature flags from: `ORDO_WORKERS__MAX=4` sets `workers.max`
    * (sections split by `__`, words by `_`, so `ORDO_WORKERS__HEAP_MB` sets `workers.heapMb`), and
-   * `FF_WORKER_POOL=0` sets `flags.workerPool`. Variables with the prefix but no `__` are not config
+   * `FF_WORKER_POOL=false` turns `flags.workerPool` off (a flag variable is on only when it is exactly `true`). Variables with the prefix but no `__` are not config
    * (`ORDO_HOME`) and are ignored.
    * @default process.env
    */
@@ -236,6 +240,12 @@ export interface LoadConfigOptions {
   prefix?: string | undefined;
   /** Aborts reading the file. */
   signal?: AbortSignal | undefined;
+  /**
+   * Told about each deprecated `KURULTAI_*` variable read (the seed's v2.0 names, {@link LEGACY_ENV}) and
+   * each one ignored because an `ORDO_*` variable sets the same key. The runtime logs them at warn.
+   * @default ignore
+   */
+  onWarning?: ((warning: ConfigWarning) => void) | undefined;
 }
 
 /**
@@ -280,7 +290,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<OrdoC
     if (!read.ok) throw new ConfigUnreadableError(options.file, read.cause ?? new Error(read.message));
     parsed = parseFile(read.text, options.file);
   }
-  return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_');
+  return resolveConfig(parsed, options.env ?? process.env, options.prefix ?? 'ORDO_', options.onWarning);
 }
 
 /** A parsed YAML file: its plain value and where each key path is written (`file:line`). */
@@ -326,6 +336,7 @@ function resolveConfig(
   file: ParsedFile,
   env: Readonly<Record<string, string | undefined>>,
   prefix: string,
+  onWarning: ((warning: ConfigWarning) => void) | undefined,
 ): OrdoConfig {
   const issues: ConfigIssue[] = [];
   const fileTree = file.tree;
@@ -342,7 +353,7 @@ function resolveConfig(
   const sources = new Map<string, string>();
   const merged = structuredClone(defaultConfig) as unknown as Tree;
   mergeInto(merged, fileTree, [], file.locate, sources, issues);
-  applyEnv(merged, env, prefix, sources, issues);
+  applyEnv(merged, env, prefix, sources, issues, onWarning);
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
@@ -423,9 +434,35 @@ function applyEnv(
   prefix: string,
   sources: Map<string, string>,
   issues: ConfigIssue[],
+  onWarning: ((warning: ConfigWarning) => void) | undefined,
 ): void {
   const overrides: Tree = Object.create(null) as Tree;
   const variables = new Map<string, string>();
+  // The seed's KURULTAI_* names first, so an ORDO_* variable for the same key wins.
+  for (const [name, key] of Object.entries(LEGACY_ENV)) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const replacement = envVariableFor(key, prefix);
+    if (env[replacement] !== undefined) {
+      onWarning?.({
+        code: 'CONFIG_SHADOWED_VARIABLE',
+        variable: name,
+        key,
+        replacement,
+        message: `${name} is ignored: ${replacement} sets ${key}. Remove ${name}.`,
+      });
+      continue;
+    }
+    setPath(overrides, key.split('.'), parseScalar(raw));
+    variables.set(key, `${name} (deprecated: use ${replacement})`);
+    onWarning?.({
+      code: 'CONFIG_DEPRECATED_VARIABLE',
+      variable: name,
+      key,
+      replacement,
+      message: `${name} is deprecated: it sets ${key}; use ${replacement} instead.`,
+    });
+  }
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined) continue;
     const flag = FLAG_VARIABLES[name];
@@ -458,11 +495,9 @@ function parseScalar(raw: string): unknown {
   return text;
 }
 
-function parseFlag(raw: string): unknown {
-  const text = raw.trim().toLowerCase();
-  if (['1', 'true', 'on', 'yes'].includes(text)) return true;
-  if (['0', 'false', 'off', 'no', ''].includes(text)) return false;
-  return raw;
+/** A flag variable is on only for the exact text `true` (the rollout plan's `FF_X === 'true'`). */
+function parseFlag(raw: string): boolean {
+  return parseFeatureFlag(raw);
 }
 
 /** Sets a leaf in a tree of null-prototype objects (own properties only, so no key reaches a prototype). */

@@ -14,7 +14,8 @@ import { deepFreeze, getPath, isTree, type Tree } from './internal/tree.js';
 
 /**
  * The keys that apply while running: thresholds, intervals, rates, log level, breaker tuning. Every other
- * key (worker count and sizes, limits, queue depth, flags) is critical: a change needs a restart.
+ * key (worker count and sizes, limits, queue depth, the Docker status cache, flags) is critical: a change
+ * needs a restart.
  */
 export const LIVE_CONFIG_KEYS: readonly string[] = [
   'memory.intervalMs',
@@ -23,7 +24,6 @@ export const LIVE_CONFIG_KEYS: readonly string[] = [
   'breaker',
   'admission',
   'launcher.pollIntervalMs',
-  'launcher.monitorCooldownMs',
   'log.level',
 ];
 
@@ -75,6 +75,8 @@ export interface ConfigWatcherEvents {
   restartRequired: [keys: string[]];
   /** An edit was invalid (`CONFIG_INVALID` or `CONFIG_UNREADABLE`); the last good configuration stays. */
   invalid: [error: unknown];
+  /** Every reload's outcome (after `change`, `restartRequired` or `invalid`), also when nothing changed. */
+  reloaded: [outcome: ReloadOutcome];
 }
 
 /**
@@ -109,7 +111,11 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
    * configuration and emits `invalid`. Reloads run one at a time.
    */
   reload(): Promise<ReloadOutcome> {
-    this.#reloading = this.#reloading.then(() => this.#reload());
+    this.#reloading = this.#reloading.then(async () => {
+      const outcome = await this.#reload();
+      this.emit('reloaded', outcome);
+      return outcome;
+    });
     return this.#reloading;
   }
 

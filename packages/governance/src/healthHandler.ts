@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type BreakerState, MEMORY_LEVELS, type MemoryLevel, type MemoryPressure } from '@ordo/contracts';
+import type { FeatureFlags } from './featureFlags.js';
 
 /** Options for {@link createHealthHandler}. Every part is optional; what is given is reported. */
 export interface HealthHandlerOptions {
@@ -23,6 +24,12 @@ export interface HealthHandlerOptions {
       }
     | undefined;
   /**
+   * The feature flags in force (a function is read at each request), reported as `flags`. While
+   * `memoryGovernance` is off, memory is reported but never makes the service unhealthy.
+   * @default not reported
+   */
+  flags?: FeatureFlags | (() => FeatureFlags) | undefined;
+  /**
    * The memory level from which the service answers 503.
    * @default 'critical'
    */
@@ -38,6 +45,8 @@ export interface HealthReport {
   memory?: { level: MemoryLevel; fractionOfLimit: number | undefined; rss: number | undefined };
   queue?: { depth: number; maxDepth: number };
   breakers?: Record<string, BreakerState>;
+  /** The feature flags in force, by name. */
+  flags?: Record<string, boolean>;
   workers?: {
     total: number;
     active: number;
@@ -56,8 +65,9 @@ export interface HealthHandler {
 
 /**
  * Builds a health endpoint: 200 `{ status: 'ok', … }`, or 503 `{ status: 'unhealthy', reasons, … }` while
- * memory is at or above `unhealthyAt` (critical by default) or the worker pool is degraded. The body
- * reports the memory level, queue depth, each breaker's state and the worker counts.
+ * memory is at or above `unhealthyAt` (critical by default, and only while the `memoryGovernance` flag is
+ * on) or the worker pool is degraded. The body reports the memory level, queue depth, each breaker's state,
+ * the worker counts and the feature flags.
  *
  * Gotchas: an open breaker is reported but keeps the status `ok`: a dependency being down does not make
  * this process unhealthy, and restarting it would not help.
@@ -74,10 +84,15 @@ export function createHealthHandler(options: HealthHandlerOptions): HealthHandle
     const reasons: string[] = [];
     const out: HealthReport = { status: 'ok', reasons };
     const { monitor, queue, breakers, pool } = options;
+    const flags = typeof options.flags === 'function' ? options.flags() : options.flags;
+    if (flags) out.flags = { ...flags };
     if (monitor) {
       const snapshot = monitor.lastSnapshot;
       out.memory = { level: monitor.level, fractionOfLimit: snapshot?.fractionOfLimit, rss: snapshot?.rss };
-      if (MEMORY_LEVELS.indexOf(monitor.level) >= unhealthyAt) reasons.push(`memory level ${monitor.level}`);
+      const governed = flags?.memoryGovernance !== false;
+      if (governed && MEMORY_LEVELS.indexOf(monitor.level) >= unhealthyAt) {
+        reasons.push(`memory level ${monitor.level}`);
+      }
     }
     if (queue) out.queue = { depth: queue.depth, maxDepth: queue.maxDepth };
     if (breakers) {

@@ -13,6 +13,7 @@ export {
   type AdmissionDecision,
   type AdmissionOptions,
   type AdmissionRejectionBody,
+  type AdmissionSettings,
   createAdmission,
   type FastifyReplyLike,
   type RetryAfterOptions,
@@ -41,6 +42,7 @@ export {
   CircuitBreaker,
   type CircuitBreakerEvents,
   type CircuitBreakerOptions,
+  type CircuitBreakerSettings,
   createCircuitBreaker,
 } from './circuitBreaker.js';
 export {
@@ -53,6 +55,7 @@ export {
   MAX_DURATION_MS,
   type OrdoConfig,
 } from './config.js';
+export { CONFIG_KEY_DOCS, configKeyPaths, renderConfigTable } from './configKeys.js';
 export {
   type ConfigChange,
   ConfigWatcher,
@@ -93,11 +96,23 @@ export {
   fallback,
 } from './fallback.js';
 export {
+  createFeatureFlagGauge,
+  FEATURE_FLAG_NAMES,
+  FEATURE_FLAGS,
+  type FeatureFlagGaugeOptions,
+  type FeatureFlagInfo,
+  type FeatureFlagName,
+  type FeatureFlags,
+  parseFeatureFlag,
+} from './featureFlags.js';
+export {
   createHealthHandler,
   type HealthHandler,
   type HealthHandlerOptions,
   type HealthReport,
 } from './healthHandler.js';
+export { type ConfigWarning, envVariableFor, LEGACY_ENV } from './legacyEnv.js';
+export { createLevelLogger, type LevelLogger } from './levelLogger.js';
 export {
   createMemoryGovernor,
   type GovernedMonitor,

@@ -100,18 +100,25 @@ describe('loadConfig', () => {
     });
     const config = await loadConfig({
       file,
-      env: { FF_MEMORY_GOVERNANCE: 'off', FF_WORKER_POOL: '1', FF_CIRCUIT_BREAKERS: 'false' },
+      env: { FF_MEMORY_GOVERNANCE: 'off', FF_WORKER_POOL: 'true', FF_CIRCUIT_BREAKERS: 'false' },
     });
     expect(config.flags).toEqual({ memoryGovernance: false, workerPool: true, circuitBreakers: false });
-    const bad = await invalid(loadConfig({ env: { FF_WORKER_POOL: 'maybe' } }));
-    expect(bad.issues).toEqual([
-      {
-        path: 'flags.workerPool',
-        value: 'maybe',
-        expected: 'expected boolean, received string',
-        source: 'env FF_WORKER_POOL',
-      },
-    ]);
+  });
+
+  it('turns a flag on only for the exact text true (FF_X === "true"); any other value turns it off', async () => {
+    for (const raw of ['1', 'TRUE', ' true', 'yes', 'on', 'maybe', '', 'false', '0']) {
+      const config = await loadConfig({ env: { FF_WORKER_POOL: raw, ORDO_FLAGS__CIRCUIT_BREAKERS: raw } });
+      expect(config.flags, JSON.stringify(raw)).toEqual({
+        memoryGovernance: true,
+        workerPool: false,
+        circuitBreakers: false,
+      });
+    }
+    const on = await loadConfig({
+      values: { flags: { workerPool: false } },
+      env: { FF_WORKER_POOL: 'true' },
+    });
+    expect(on.flags.workerPool).toBe(true);
   });
 
   it('lists every bad key path with its value, source and what was expected', async () => {

@@ -5,6 +5,7 @@ import {
   isOrdoError,
   type Launcher,
   type Logger,
+  type MemoryPressure,
   noopLogger,
   type Policy,
   systemClock,
@@ -13,8 +14,12 @@ import {
 import { createKeyedMutex } from '@ordo/executor-spool';
 import {
   CircuitBreaker,
+  type ConfigChange,
+  type ConfigWarning,
   createAdmission,
+  createFeatureFlagGauge,
   createHealthHandler,
+  createLevelLogger,
   createMetrics,
   loadConfig,
   MemoryGovernor,
@@ -36,6 +41,7 @@ import { createEnginePolicy } from './internal/enginePolicy.js';
 import { EventHub } from './internal/eventHub.js';
 import { runFeatureOn } from './internal/featureRun.js';
 import { guardSpawns } from './internal/guardedLauncher.js';
+import { createLiveConfig } from './internal/liveConfig.js';
 import {
   bindRemoteMetrics,
   createRemoteWorkers,
@@ -86,19 +92,35 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const stateDir = path.resolve(workspace, options.stateDir ?? DEFAULT_STATE_DIR);
   await mkdir(stateDir, { recursive: true });
   const clock = options.clock ?? systemClock;
-  const logger = (options.logger ?? noopLogger).child({ component: 'ordo-runtime' });
-  const config = await loadRuntimeConfig(options.config, options.signal);
+  if (options.watch && typeof options.config !== 'string') {
+    throw new RuntimeOptionsError(
+      'watch',
+      'watching needs the config as a file path: pass config: "ordo.yaml".',
+    );
+  }
+  const warnings: ConfigWarning[] = [];
+  const config = await loadRuntimeConfig(options.config, options.signal, (w) => warnings.push(w));
+  // log.level filters the host's logger; a reload changes it for every child.
+  const levels = createLevelLogger(options.logger ?? noopLogger, config.log.level);
+  const logger = levels.logger.child({ component: 'ordo-runtime' });
+  for (const w of warnings) logger.warn({ code: w.code, variable: w.variable, key: w.key }, w.message);
+  const { flags } = config;
   const telemetry = await loadTelemetry(options.telemetry);
   const remote = typeof options.workers === 'object' ? options.workers?.remote : undefined;
-  const concurrency =
+  const requested =
     (typeof options.workers === 'object' ? options.workers?.count : options.workers) ?? config.workers.max;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-    throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(concurrency)}.`);
+  if (!(Number.isInteger(requested) && requested >= 1)) {
+    throw new RuntimeOptionsError('workers', `expected a whole number >= 1, got ${String(requested)}.`);
   }
+  // Worker pool off (FF_WORKER_POOL): one worker runs every task, one at a time.
+  const concurrency = flags.workerPool ? requested : 1;
 
   const enginePolicy = createEnginePolicy({ clock: options.clock, logger });
+  enginePolicy.breaker.configure(config.breaker);
+  // Circuit breakers off (FF_CIRCUIT_BREAKERS): Engine calls keep their retry but pass every breaker.
+  const engineCalls = flags.circuitBreakers ? enginePolicy.policy : enginePolicy.retry;
   const endpoint = remote && (await createRemoteWorkers(remote, { clock: options.clock, logger }));
-  const launcher = endpoint || (await buildLauncher(options, workspace, logger, enginePolicy.policy));
+  const launcher = endpoint || (await buildLauncher(options, workspace, logger, engineCalls, config));
   const monitor = new MemoryMonitor({
     limitBytes: config.memory.limitBytes,
     basis: config.memory.basis,
@@ -118,15 +140,20 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (endpoint) bindRemoteMetrics(endpoint, metrics.registry);
   const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
   // The engine breaker only sees calls with launcher: 'docker'; otherwise it stays closed.
-  const breakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
-  const poller = createPoller({ launcher, intervalMs: config.launcher.pollIntervalMs, clock, logger });
-  poller.start();
+  const allBreakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
+  const breakers = flags.circuitBreakers ? allBreakers : [];
+  const startPoller = (intervalMs: number) => {
+    const next = createPoller({ launcher, intervalMs, clock, logger });
+    next.start();
+    return next;
+  };
+  let poller = startPoller(config.launcher.pollIntervalMs);
 
   let store: StateStore | undefined;
   let collector: MetricsCollector | undefined;
   let lastStatus: ReturnType<MetricsCollector['featureMetrics']> | undefined;
   const pool = new WorkerPool<TaskPayload, unknown>({
-    launcher: guardSpawns(launcher, spawnBreaker),
+    launcher: flags.circuitBreakers ? guardSpawns(launcher, spawnBreaker) : launcher,
     spec: workerSpec(options, launcher),
     maxWorkers: concurrency,
     heapMB: config.workers.heapMb,
@@ -135,18 +162,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     maxRestartsPerHour: config.workers.maxRestartsPerHour,
     stallTimeoutMs: config.workers.stallTimeoutMs,
     queue,
-    memory: monitor,
+    // Memory governance off (FF_MEMORY_GOVERNANCE): the pool starts tasks at any memory level.
+    ...(flags.memoryGovernance ? { memory: monitor } : {}),
     clock,
     logger,
   });
-  const governor = new MemoryGovernor({
-    monitor,
-    queue,
-    running: pool.running,
-    metrics,
-    logger,
-    cooldownMs: 10_000,
-  });
+  const governor = flags.memoryGovernance
+    ? new MemoryGovernor({ monitor, queue, running: pool.running, metrics, logger, cooldownMs: 10_000 })
+    : undefined;
   const tryRecord = (fn: () => void) => {
     try {
       fn();
@@ -179,12 +202,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     monitor,
     queue,
     breakers,
-    policies: options.launcher === 'docker' ? [enginePolicy.policy] : [],
+    // ordo_policy_attempts/rejections_total: worker starts let through or refused, and Engine calls.
+    policies: [
+      ...breakers.filter((b) => b === spawnBreaker),
+      ...(options.launcher === 'docker' ? [engineCalls] : []),
+    ],
     pool,
   });
-  const health = createHealthHandler({ monitor, queue, breakers });
+  createFeatureFlagGauge({ registry: metrics.registry, flags: () => flags });
+  const health = createHealthHandler({ monitor, queue, breakers, flags });
   const admission = createAdmission({
-    monitor,
+    // Memory governance off: admission only by the queue and the rate, never a memory 503.
+    monitor: flags.memoryGovernance ? monitor : UNPRESSURED,
     queue,
     // Retry-After from the pool's measured task durations and its real worker count.
     pool,
@@ -193,6 +222,32 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock,
     onReject: (d) => metrics.admissionRejections.inc({ reason: REJECTION_REASON[d.code] }),
     logger,
+  });
+  const applyLive = ({ config: next, changed }: ConfigChange) => {
+    const touched = (prefix: string) => changed.some((key) => key.startsWith(prefix));
+    if (touched('memory.')) monitor.configure(next.memory);
+    if (touched('breaker.')) for (const breaker of allBreakers) breaker.configure(next.breaker);
+    if (touched('admission.')) {
+      admission.configure({
+        rejectAtFraction: next.admission.memoryThreshold,
+        rate: { perSecond: next.admission.ratePerSecond, burst: next.admission.burst },
+      });
+    }
+    if (touched('log.')) levels.setLevel(next.log.level);
+    if (touched('launcher.pollIntervalMs')) {
+      const old = poller;
+      poller = startPoller(next.launcher.pollIntervalMs);
+      void old.close();
+    }
+  };
+  const live = createLiveConfig({
+    file: typeof options.config === 'string' ? options.config : undefined,
+    initial: config,
+    watch: options.watch ?? false,
+    apply: applyLive,
+    registry: metrics.registry,
+    logger,
+    clock,
   });
 
   let closed = false;
@@ -284,7 +339,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         current.abort.abort(new RuntimeClosedError());
         await current.done;
       }
-      await governor.close();
+      await live.close();
+      await governor?.close();
       await pool.close({ mode: 'kill' });
       await poller.close();
       await launcher.close();
@@ -301,7 +357,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const runtime: Runtime = {
-    config,
+    get config() {
+      return live.current;
+    },
+    reloadConfig: () => live.reload(),
     workspace,
     stateDir,
     workerEndpoint: endpoint ? endpointInfo(endpoint) : undefined,
@@ -330,9 +389,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 function loadRuntimeConfig(
   config: RuntimeOptions['config'],
   signal: AbortSignal | undefined,
+  onWarning: (warning: ConfigWarning) => void,
 ): Promise<OrdoConfig> {
-  if (typeof config === 'string') return loadConfig({ file: config, signal });
-  return loadConfig({ values: config, signal });
+  if (typeof config === 'string') return loadConfig({ file: config, signal, onWarning });
+  return loadConfig({ values: config, signal, onWarning });
 }
 
 /** The launcher the options ask for. */
@@ -341,6 +401,7 @@ async function buildLauncher(
   workspace: string,
   logger: Logger,
   enginePolicy: Policy,
+  config: OrdoConfig,
 ): Promise<Launcher> {
   const choice = options.launcher ?? 'subprocess';
   if (typeof choice === 'object' && choice !== null) return choice;
@@ -357,6 +418,7 @@ async function buildLauncher(
       clock: options.clock,
       signal: options.signal,
       policy: enginePolicy,
+      cooldownMs: config.launcher.monitorCooldownMs,
     });
   }
   throw new RuntimeOptionsError(
@@ -383,6 +445,9 @@ const REJECTION_REASON = {
   QUEUE_FULL: 'queue_full',
   RATE_LIMITED: 'rate',
 } as const;
+
+/** What admission sees while memory governance is off: never any pressure. */
+const UNPRESSURED: MemoryPressure = { level: 'normal', lastSnapshot: undefined };
 
 /** Worker exits the runtime counts as crashes (`ordo_runtime_worker_crashes_total`). */
 const UNEXPECTED_EXITS: ReadonlySet<string> = new Set(['crash', 'oom', 'startup', 'handshake', 'stalled']);

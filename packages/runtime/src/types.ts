@@ -1,5 +1,5 @@
 import type { Clock, FeatureTaskStatus, Launcher, Logger } from '@ordo/contracts';
-import type { OrdoConfig } from '@ordo/governance';
+import type { OrdoConfig, ReloadOutcome } from '@ordo/governance';
 import type { Trace } from '@ordo/kernel-scheduler';
 import type {
   ContainerLimits,
@@ -20,6 +20,15 @@ export interface RuntimeOptions {
    * @default the defaults plus the environment
    */
   config?: string | DeepPartial<OrdoConfig> | undefined;
+  /**
+   * Watch the config file (`config` must be a path) and apply edits while running: the live keys (memory
+   * interval, thresholds and hysteresis, breaker, admission, poll interval, log level) change the running
+   * parts and `/metrics` (`ordo_config_value`); a change to a restart-only key is logged at warn naming it
+   * and kept at its old value; an invalid edit is logged with why and the config in force stays.
+   * `runtime.reloadConfig()` does the same on demand.
+   * @default false
+   */
+  watch?: boolean | undefined;
   /** The directory task edits apply to. Every path a plan declares is relative to it. */
   workspace: string;
   /** Where the state file and the spool's scratch files live. @default `<workspace>/.ordo` */
@@ -267,8 +276,14 @@ export interface RuntimeHttpOptions {
 
 /** The wired runtime `createRuntime` returns. Dispose it (`await using`) or call `close()`. */
 export interface Runtime extends AsyncDisposable {
-  /** The config in force (defaults, file, environment). */
+  /** The config in force (defaults, file, environment, and the live keys of any reload since). */
   readonly config: Readonly<OrdoConfig>;
+  /**
+   * Reads the config file again and applies it by the rules of `watch`: which live keys applied, which
+   * restart-only keys were refused, and the error of an invalid edit (the config in force stays).
+   * @throws RuntimeOptionsError when the config was not given as a file path.
+   */
+  reloadConfig(): Promise<ReloadOutcome>;
   /** The workspace the edits apply to (absolute). */
   readonly workspace: string;
   /** Where the state file lives (absolute). */

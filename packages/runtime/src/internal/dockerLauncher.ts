@@ -22,6 +22,8 @@ export interface DockerLauncherContext {
   signal?: AbortSignal | undefined;
   /** What the launcher's Engine API calls run through (the runtime passes `wrap(retry, breaker)`). */
   policy?: Policy | undefined;
+  /** How long a worker's status is cached between Engine calls (`launcher.monitorCooldownMs`). @default 10000 */
+  cooldownMs?: number | undefined;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function createDockerLauncher(
     ...(docker?.limits ? { limits: docker.limits } : {}),
     attachStdio: true,
     ...(context.policy ? { policy: context.policy } : {}),
+    ...(context.cooldownMs === undefined ? {} : { cooldownMs: context.cooldownMs }),
     logger: context.logger,
     clock: context.clock,
   });

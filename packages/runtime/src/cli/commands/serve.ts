@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ExitCode } from '../exitCode.js';
 import type { CliIo } from '../io.js';
+import { createLineLogger } from '../lineLogger.js';
 import { type WorkspaceFlags, workspacePaths } from '../options.js';
 import type { RuntimeFactory } from './run.js';
 import { printWorkerEndpoint, type WorkerListenFlags, workersOption } from './workerListen.js';
@@ -17,7 +18,9 @@ export interface ServeFlags extends WorkspaceFlags, WorkerListenFlags {
 /**
  * `ordo serve`: serves the runtime's `/health`, `/metrics` and `/status` on node:http until `io.signal`
  * aborts (SIGINT or SIGTERM), then closes the server and the runtime and exits 0. Prints the URL it
- * listens on (with the real port when `--port 0`).
+ * listens on (with the real port when `--port 0`). With a config file it watches it: live keys apply
+ * without a restart, a restart-only key or an invalid edit is reported on stderr and changes nothing. The
+ * runtime's log lines (filtered by `log.level`) go to stderr.
  */
 export async function serve(flags: ServeFlags, io: CliIo, createRuntime: RuntimeFactory): Promise<ExitCode> {
   const paths = workspacePaths(flags, io.cwd);
@@ -26,6 +29,8 @@ export async function serve(flags: ServeFlags, io: CliIo, createRuntime: Runtime
     stateDir: paths.stateDir,
     config: paths.configFile,
     workers: workersOption(flags, io),
+    watch: paths.configFile !== undefined,
+    logger: createLineLogger(io.stderr, 'ordo serve'),
   });
   const server = createServer(runtime.httpHandler());
   await listen(server, flags.port, flags.host);
@@ -33,6 +38,7 @@ export async function serve(flags: ServeFlags, io: CliIo, createRuntime: Runtime
   const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
   io.stdout.write(`ordo serve: listening on http://${host}:${port} (GET /health, /metrics, /status)\n`);
   printWorkerEndpoint(runtime, io.stdout, 'ordo serve');
+  if (paths.configFile !== undefined) io.stdout.write(`ordo serve: watching ${paths.configFile}\n`);
   try {
     await untilAborted(io.signal);
   } finally {
