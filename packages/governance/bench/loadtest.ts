@@ -13,7 +13,7 @@
  *   pnpm --filter @ordo/governance loadtest -- --profile steady|peak|spike|leak [--minutes N] [--check]
  *
  * `leak` is a continuous moderate load (4 agents, every 500 ms) for the leak run. Every run also records heap
- * (after a forced GC when node runs with --expose-gc) and tree RSS once a second and gives the leak verdict
+ * (after a forced GC when node runs with --expose-gc) and the tree RSS floor (least of the last 5 s) once a second and gives the leak verdict
  * of `leakVerdict.ts` (least-squares slope under a stated bound); `--check` exits 1 when it fails.
  * `pnpm soak:load` (bench/soak.ts) runs steady 10 min, peak 5, spike 1 and leak 60; `pnpm soak:ci` a 60 s leak.
  */
@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { removeTempDirsSync } from '../../../vitest.tempDirs.js';
 import { fixtureWorkerEntry } from '../test/helpers/entries.js';
 import { hasProc, processTreeRss } from '../test/helpers/procTree.js';
 import { startService } from '../test/helpers/service.js';
@@ -68,6 +69,19 @@ const elapsed = () => performance.now() - started;
 const rssSeries: { at: number; bytes: number }[] = [];
 const heapSeries: { at: number; bytes: number }[] = [];
 const gc = (globalThis as { gc?: () => void }).gc;
+/*
+ * The tree RSS the leak verdict reads is its floor: the least of the 250 ms samples of the last 5 s. Each
+ * task allocates 8 MB in a worker, so a single sample swings by tens of MB with what is in flight (a 60 s
+ * slope through those swings failed the bound on a run with no leak); retained memory raises the floor.
+ */
+const FLOOR_WINDOW_MS = 5_000;
+const rssFloor = (now: number) => {
+  let floor = Number.POSITIVE_INFINITY;
+  for (let i = rss.length - 1; i >= 0 && (rss[i] as { at: number }).at >= now - FLOOR_WINDOW_MS; i--) {
+    floor = Math.min(floor, (rss[i] as { bytes: number }).bytes);
+  }
+  return Number.isFinite(floor) ? floor : processTreeRss().bytes;
+};
 let ticks = 0;
 const sampler = setInterval(() => {
   if (hasProc) rss.push({ at: elapsed(), bytes: processTreeRss().bytes });
@@ -76,7 +90,7 @@ const sampler = setInterval(() => {
   if (ticks++ % 4 === 0) {
     gc?.();
     heapSeries.push({ at: Math.round(elapsed()), bytes: process.memoryUsage().heapUsed });
-    if (hasProc) rssSeries.push({ at: Math.round(elapsed()), bytes: processTreeRss().bytes });
+    if (hasProc) rssSeries.push({ at: Math.round(elapsed()), bytes: rssFloor(elapsed()) });
   }
 }, 250);
 
@@ -137,6 +151,8 @@ while (elapsed() < durationMs + 30_000) {
 if (elapsed() < durationMs) await new Promise((resolve) => setTimeout(resolve, durationMs - elapsed()));
 clearInterval(sampler);
 await service.close();
+// The fixture worker was bundled into a temp dir for this run: remove it (no vitest cleanup runs here).
+removeTempDirsSync();
 
 const pct = (xs: number[], p: number) => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -191,8 +207,15 @@ const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 writeFileSync(`${dir}loadtest-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
 if (values.check && !verdict.pass) {
-  console.error(
-    `loadtest ${name}: leak verdict failed (heap ${verdict.heap.slopeMBPerHour} MB/h, allowed ${verdict.heap.allowedMBPerHour})`,
-  );
+  const judged = [
+    { label: 'heap', series: verdict.heap },
+    { label: 'tree RSS floor', series: verdict.rss },
+  ];
+  const failed = judged
+    .filter(({ series }) => series !== undefined && !series.pass)
+    .map(
+      ({ label, series }) => `${label} ${series?.slopeMBPerHour} MB/h (allowed ${series?.allowedMBPerHour})`,
+    );
+  console.error(`loadtest ${name}: leak verdict failed: ${failed.join(', ')}`);
   process.exitCode = 1;
 }

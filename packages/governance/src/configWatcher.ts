@@ -91,7 +91,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   #timer: TimerHandle | undefined;
   #reloading: Promise<ReloadOutcome> = Promise.resolve({ applied: [], refused: [] });
 
-  /** Use {@link watchConfig}, which loads the first configuration and starts watching. */
+  /** Use {@link watchConfig}, which loads the first configuration and starts watching, or {@link createConfigWatcher}. */
   constructor(options: WatchConfigOptions, initial: OrdoConfig) {
     super();
     this.#options = options;
@@ -205,6 +205,23 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 export async function watchConfig(options: WatchConfigOptions): Promise<ConfigWatcher> {
   const initial = await loadConfig(options);
   return new ConfigWatcher(options, initial).start();
+}
+
+/**
+ * Makes a watcher on a configuration the caller has already loaded (from `options.file`), without
+ * watching yet: `reload()` re-reads the file by hand, `start()` watches it. Use {@link watchConfig} to load
+ * and watch in one step.
+ *
+ * @example
+ * ```ts
+ * const config = await loadConfig({ file: 'ordo.yaml' });
+ * const watcher = createConfigWatcher({ file: 'ordo.yaml', initial: config });
+ * if (live) watcher.start();
+ * ```
+ */
+export function createConfigWatcher(options: WatchConfigOptions & { initial: OrdoConfig }): ConfigWatcher {
+  const { initial, ...rest } = options;
+  return new ConfigWatcher(rest, initial);
 }
 
 function diffLeaves(a: unknown, b: unknown, path = ''): string[] {

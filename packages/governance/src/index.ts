@@ -60,6 +60,7 @@ export {
   type ConfigChange,
   ConfigWatcher,
   type ConfigWatcherEvents,
+  createConfigWatcher,
   isLiveConfigKey,
   LIVE_CONFIG_KEYS,
   type ReloadOutcome,

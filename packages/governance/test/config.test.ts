@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import {
   type ConfigChange,
   ConfigInvalidError,
+  createConfigWatcher,
   defaultConfig,
   isLiveConfigKey,
   loadConfig,
@@ -265,6 +266,19 @@ describe('watchConfig', () => {
     expect(Object.isFrozen(watcher.current.memory)).toBe(true);
     expect(await watcher.reload()).toEqual({ applied: [], refused: [] });
     expect(changes).toHaveLength(1);
+  });
+
+  it('createConfigWatcher starts from the config it is given and reloads the file by hand', async () => {
+    const file = configFile(base);
+    const initial = await loadConfig({ file, env: {} });
+    await using watcher = createConfigWatcher({ file, initial, env: {} });
+    expect(watcher.current).toBe(initial);
+    writeFileSync(file, stringify({ ...base, log: { level: 'error' } }));
+    // Not watching: the edit applies only when reload() is called.
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(watcher.current.log.level).toBe('info');
+    expect(await watcher.reload()).toEqual({ applied: ['log.level'], refused: [] });
+    expect(watcher.current.log.level).toBe('error');
   });
 
   it('refuses critical keys with a warning that a restart is needed, still applying live ones', async () => {

@@ -38,7 +38,7 @@ describe('createX factories', () => {
       .filter(([, v]) => longLived(v))
       .map(([name]) => name);
     expect(classes).toEqual(expect.arrayContaining(['CircuitBreaker', 'MemoryMonitor', 'WorkerPool']));
-    // ConfigWatcher is made by watchConfig (it starts watching as it is made).
+    // ConfigWatcher is also made by watchConfig (which loads the file and starts watching).
     const missing = classes.filter(
       (name) =>
         typeof exports[`create${name}`] !== 'function' &&

@@ -13,23 +13,29 @@ import {
 } from '@ordo/contracts';
 import { createKeyedMutex } from '@ordo/executor-spool';
 import {
-  CircuitBreaker,
   type ConfigChange,
   type ConfigWarning,
   createAdmission,
+  createCircuitBreaker,
   createFeatureFlagGauge,
   createHealthHandler,
   createLevelLogger,
+  createMemoryGovernor,
+  createMemoryMonitor,
   createMetrics,
+  createPriorityQueue,
+  createWorkerPool,
   loadConfig,
-  MemoryGovernor,
-  MemoryMonitor,
   type OrdoConfig,
-  PriorityQueue,
   type QueueItem,
-  WorkerPool,
 } from '@ordo/governance';
-import { createPoller, type MetricsCollector, type StateStore, SubprocessLauncher } from '@ordo/launcher';
+import {
+  createPoller,
+  createSubprocessLauncher,
+  type MetricsCollector,
+  type StateStore,
+  SubprocessLauncher,
+} from '@ordo/launcher';
 import {
   LauncherUnsupportedError,
   RuntimeBusyError,
@@ -121,7 +127,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const engineCalls = flags.circuitBreakers ? enginePolicy.policy : enginePolicy.retry;
   const endpoint = remote && (await createRemoteWorkers(remote, { clock: options.clock, logger }));
   const launcher = endpoint || (await buildLauncher(options, workspace, logger, engineCalls, config));
-  const monitor = new MemoryMonitor({
+  const monitor = createMemoryMonitor({
     limitBytes: config.memory.limitBytes,
     basis: config.memory.basis,
     intervalMs: config.memory.intervalMs,
@@ -132,13 +138,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   monitor.sample();
   monitor.start();
-  const queue = new PriorityQueue<QueueItem>({
+  const queue = createPriorityQueue<QueueItem>({
     maxDepth: Math.max(config.queue.maxDepth, concurrency * 2),
   });
   const metrics = createMetrics();
   const runtimeMetrics = createRuntimeMetrics(metrics.registry);
   if (endpoint) bindRemoteMetrics(endpoint, metrics.registry);
-  const spawnBreaker = new CircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
+  const spawnBreaker = createCircuitBreaker({ name: 'worker-spawn', ...config.breaker, clock, logger });
   // The engine breaker only sees calls with launcher: 'docker'; otherwise it stays closed.
   const allBreakers = options.launcher === 'docker' ? [spawnBreaker, enginePolicy.breaker] : [spawnBreaker];
   const breakers = flags.circuitBreakers ? allBreakers : [];
@@ -152,7 +158,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   let store: StateStore | undefined;
   let collector: MetricsCollector | undefined;
   let lastStatus: ReturnType<MetricsCollector['featureMetrics']> | undefined;
-  const pool = new WorkerPool<TaskPayload, unknown>({
+  const pool = createWorkerPool<TaskPayload, unknown>({
     launcher: flags.circuitBreakers ? guardSpawns(launcher, spawnBreaker) : launcher,
     spec: workerSpec(options, launcher),
     maxWorkers: concurrency,
@@ -168,7 +174,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger,
   });
   const governor = flags.memoryGovernance
-    ? new MemoryGovernor({ monitor, queue, running: pool.running, metrics, logger, cooldownMs: 10_000 })
+    ? createMemoryGovernor({ monitor, queue, running: pool.running, metrics, logger, cooldownMs: 10_000 })
     : undefined;
   const tryRecord = (fn: () => void) => {
     try {
@@ -407,7 +413,7 @@ async function buildLauncher(
   if (typeof choice === 'object' && choice !== null) return choice;
   if (choice === 'subprocess') {
     const { command, args } = workerCommand();
-    return new SubprocessLauncher({ command, args, cwd: workspace, logger, clock: options.clock });
+    return createSubprocessLauncher({ command, args, cwd: workspace, logger, clock: options.clock });
   }
   if (choice === 'docker') {
     // The Docker code loads only for a Docker run.

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readStateFile } from '@ordo/launcher';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput } from '../src/index.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
@@ -573,20 +573,17 @@ async function settledResources(before: Record<string, number>): Promise<Record<
   }
 }
 
+/**
+ * Polls until `file` has content. (A `fs.promises.watch` iterator only starts watching on its first
+ * `next()`, so a write between the first read and that call was missed and the test hung.)
+ */
 async function waitForFile(file: string): Promise<string> {
-  const { watch } = await import('node:fs/promises');
-  const dir = path.dirname(file);
-  const ac = new AbortController();
-  const watcher = watch(dir, { signal: ac.signal });
-  try {
-    const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text) return text;
-    for await (const _ of watcher) {
-      const now = await readFile(file, 'utf8').catch(() => undefined);
-      if (now) return now;
-    }
-    throw new Error('watch ended');
-  } finally {
-    ac.abort();
-  }
+  return vi.waitFor(
+    async () => {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      if (!text) throw new Error(`${file} is still empty`);
+      return text;
+    },
+    { timeout: 30_000, interval: 20 },
+  );
 }

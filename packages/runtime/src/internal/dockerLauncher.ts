@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock, Logger, Policy } from '@ordo/contracts';
-import { ContainerLauncher, type ContainerMount } from '@ordo/launcher';
+import { type ContainerLauncher, type ContainerMount, createContainerLauncher } from '@ordo/launcher';
 import { RuntimeOptionsError } from '../errors.js';
 import { hostNodeMounts } from '../hostNodeMounts.js';
 import type { DockerWorkerOptions } from '../types.js';
@@ -58,7 +58,7 @@ export async function createDockerLauncher(
     cmd = [command, ...args];
     assertVisible(cmd, mounts);
   }
-  return new ContainerLauncher({
+  return createContainerLauncher({
     image,
     ...(cmd === undefined ? {} : { cmd }),
     mounts,

@@ -1,5 +1,12 @@
 import { type Clock, isOrdoError, type Logger } from '@ordo/contracts';
-import { CircuitBreaker, type RetryPolicy, retry, type WrappedPolicy, wrap } from '@ordo/governance';
+import {
+  type CircuitBreaker,
+  createCircuitBreaker,
+  type RetryPolicy,
+  retry,
+  type WrappedPolicy,
+  wrap,
+} from '@ordo/governance';
 
 /** The policy the runtime's container launcher runs its Engine API calls through, and its breaker. */
 export interface EnginePolicy {
@@ -42,7 +49,7 @@ export function isRetryableEngineError(error: unknown): boolean {
  * breaker is open calls fail at once with `BREAKER_OPEN` (not an engine failure, so not retried).
  */
 export function createEnginePolicy(context: { clock?: Clock | undefined; logger: Logger }): EnginePolicy {
-  const breaker = new CircuitBreaker({
+  const breaker = createCircuitBreaker({
     name: 'docker-engine',
     isFailure: isEngineFailure,
     clock: context.clock,

@@ -23,7 +23,7 @@ import {
   type Trace,
   verifyTrace,
 } from '@ordo/kernel-scheduler';
-import { MetricsCollector, StateStore } from '@ordo/launcher';
+import { createMetricsCollector, type MetricsCollector, StateStore } from '@ordo/launcher';
 import { TraceInvalidError, WorkerProtocolError } from '../errors.js';
 import type {
   FeatureDivergence,
@@ -150,7 +150,7 @@ export async function runFeatureOn(
     }));
   const committedBefore = resumed?.committed ?? new Map<string, CommittedTask>();
   const store = await StateStore.open({ file: stateFile, feature: plan.feature, clock, logger });
-  const collector = new MetricsCollector(store);
+  const collector = createMetricsCollector({ source: store });
   parts.attach(store, collector);
   store.recordFeatureStarted(plan.feature);
   levels.forEach((tasks, level) => {

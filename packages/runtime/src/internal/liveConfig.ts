@@ -1,5 +1,10 @@
 import type { Clock, Logger } from '@ordo/contracts';
-import { type ConfigChange, ConfigWatcher, type OrdoConfig, type ReloadOutcome } from '@ordo/governance';
+import {
+  type ConfigChange,
+  createConfigWatcher,
+  type OrdoConfig,
+  type ReloadOutcome,
+} from '@ordo/governance';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RuntimeOptionsError } from '../errors.js';
 
@@ -39,10 +44,12 @@ export function createLiveConfig(options: LiveConfigOptions): LiveConfig {
   const watcher =
     options.file === undefined
       ? undefined
-      : new ConfigWatcher(
-          { file: options.file, logger: options.logger, clock: options.clock },
-          options.initial,
-        );
+      : createConfigWatcher({
+          file: options.file,
+          initial: options.initial,
+          logger: options.logger,
+          clock: options.clock,
+        });
   const current = () => watcher?.current ?? options.initial;
   const reloads = new Counter<'outcome'>({
     name: 'ordo_config_reloads_total',

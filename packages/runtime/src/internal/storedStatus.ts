@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type FeatureMetricsJson, MetricsCollector, readStateFile } from '@ordo/launcher';
+import { createMetricsCollector, type FeatureMetricsJson, readStateFile } from '@ordo/launcher';
 import { STATE_FILE } from './stateLayout.js';
 
 /**
@@ -12,5 +12,7 @@ export async function storedStatus(
 ): Promise<FeatureMetricsJson | undefined> {
   const { state } = await readStateFile(path.join(stateDir, STATE_FILE), { signal });
   if (state === undefined) return undefined;
-  return new MetricsCollector({ revision: 0, state }).featureMetrics().toJSON();
+  return createMetricsCollector({ source: { revision: 0, state } })
+    .featureMetrics()
+    .toJSON();
 }

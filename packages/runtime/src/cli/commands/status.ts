@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { MetricsCollector, readStateFile, renderStatus } from '@ordo/launcher';
+import { createMetricsCollector, readStateFile, renderStatus } from '@ordo/launcher';
 import { STATE_FILE } from '../../internal/stateLayout.js';
 import { NoStateError } from '../cliErrors.js';
 import { ExitCode } from '../exitCode.js';
@@ -24,7 +24,7 @@ export async function status(flags: StatusFlags, io: CliIo): Promise<ExitCode> {
   if (recovered !== undefined) {
     io.stderr.write(`warning ${recovered.code}: ${recovered.message} Showing the backup.\n`);
   }
-  const collector = new MetricsCollector({ revision: 0, state }, { clock: io.clock });
+  const collector = createMetricsCollector({ source: { revision: 0, state }, clock: io.clock });
   const metrics = collector.featureMetrics();
   if (flags.json === true) {
     io.stdout.write(`${JSON.stringify(metrics, null, 2)}\n`);
