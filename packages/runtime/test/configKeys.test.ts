@@ -12,6 +12,7 @@ import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
 import { configKeyPaths } from '@ordo/governance';
 import { SubprocessLauncher } from '@ordo/launcher';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../vitest.tempDirs.js';
 import {
   createRuntime,
   type FeatureEvent,
@@ -88,6 +89,19 @@ async function run(values: Values, tasks: PlanInput['tasks'], extra: Partial<Run
   return { result, workers: workers.size, files, runtime };
 }
 
+/**
+ * `n` tasks that wait for each other (the `meet` barrier) for up to `waitMs`: they can only all meet on `n`
+ * distinct workers, so the number of workers used does not depend on how fast each worker started.
+ */
+async function meeting(n: number, waitMs: number): Promise<PlanInput['tasks']> {
+  const dir = await tempDir('ordo-probe-meet-');
+  return Array.from({ length: n }, (_, i) => ({
+    id: `m${i}`,
+    files: [`m${i}.txt`],
+    run: { module: probeTasks, export: 'meet', input: { dir, path: `m${i}.txt`, parties: n, waitMs } },
+  }));
+}
+
 const sleepers = (n: number) =>
   Array.from({ length: n }, (_, i) => ({
     id: `t${i}`,
@@ -154,11 +168,13 @@ async function spawnBreaker(values: Values, steps: Array<'fail' | 'ok' | number>
 /** The key's probe: it must find a difference between the two configs it builds. */
 const probes: Record<string, (() => Promise<void>) | 'needs-docker'> = {
   'workers.max': async () => {
-    expect((await run({ workers: { max: 1 } }, sleepers(3))).workers).toBe(1);
-    expect((await run({ workers: { max: 3 } }, sleepers(3))).workers).toBe(3);
+    // One worker: the two tasks run one after the other, each waiting out the barrier alone.
+    expect((await run({ workers: { max: 1 } }, await meeting(2, 1_500))).workers).toBe(1);
+    expect((await run({ workers: { max: 3 } }, await meeting(3, 30_000))).workers).toBe(3);
   },
   'flags.workerPool': async () => {
-    const off = await run({ workers: { max: 3 }, flags: { workerPool: false } }, sleepers(3), { workers: 3 });
+    const tasks = await meeting(2, 1_500);
+    const off = await run({ workers: { max: 3 }, flags: { workerPool: false } }, tasks, { workers: 3 });
     expect(off.workers).toBe(1);
     expect(off.result.status).toBe('succeeded');
   },
