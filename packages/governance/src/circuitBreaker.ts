@@ -114,7 +114,7 @@ export interface CircuitBreakerEvents {
  *
  * @example
  * ```ts
- * const breaker = new CircuitBreaker({ name: 'api.example.com', timeoutMs: 5_000 });
+ * const breaker = createCircuitBreaker({ name: 'api.example.com', timeoutMs: 5_000 });
  * const body = await breaker.execute(({ signal }) => fetch(url, { signal }).then((r) => r.text()));
  * ```
  */

@@ -113,7 +113,7 @@ const MESSAGES: Record<GovernorAction['action'], (action: Omit<GovernorAction, '
  * @example
  * ```ts
  * const running = new Map<string, RunningTask>();
- * await using governor = new MemoryGovernor({ monitor, queue, running, metrics, logger });
+ * await using governor = createMemoryGovernor({ monitor, queue, running, metrics, logger });
  * ```
  */
 export class MemoryGovernor<T extends QueueItem = QueueItem> extends EventEmitter<MemoryGovernorEvents> {

@@ -101,7 +101,7 @@ const DEFAULT_THRESHOLDS: MemoryThresholds = { warning: 0.7, critical: 0.85, eme
  *
  * @example
  * ```ts
- * const monitor = new MemoryMonitor(config.memory).start(); // or { limitBytes, intervalMs, … }
+ * const monitor = createMemoryMonitor(config.memory).start(); // or { limitBytes, intervalMs, … }
  * monitor.on('level', ({ from, to }) => console.log(`memory ${from} -> ${to}`));
  * ```
  */

@@ -337,9 +337,9 @@ const LOWEST_ADMITTED: Readonly<Record<MemoryLevel, TaskPriority>> = {
  *
  * @example
  * ```ts
- * await using pool = new WorkerPool({ entry: new URL('./worker.mjs', import.meta.url).pathname, heapMB: 256 });
+ * await using pool = createWorkerPool({ entry: new URL('./worker.mjs', import.meta.url).pathname, heapMB: 256 });
  * const result = await pool.run({ file: 'a.ts' }, { priority: TaskPriority.HIGH, signal });
- * // or on a launcher: new WorkerPool({ launcher: new SubprocessLauncher({ command: process.execPath, args: ['worker.mjs'] }) })
+ * // or on a launcher: createWorkerPool({ launcher: createSubprocessLauncher({ command: process.execPath, args: ['worker.mjs'] }) })
  * ```
  */
 export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoolEvents> {

@@ -77,7 +77,7 @@ class Wrapped<F> implements WrappedPolicy<F> {
  *
  * @example
  * ```ts
- * const policy = wrap(retry({ maxAttempts: 3 }), new CircuitBreaker({ name: 'api' }), timeout(2_000));
+ * const policy = wrap(retry({ maxAttempts: 3 }), createCircuitBreaker({ name: 'api' }), timeout(2_000));
  * await policy.execute(({ signal }) => fetch(url, { signal }));
  * ```
  */

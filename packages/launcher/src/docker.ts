@@ -43,7 +43,7 @@ export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
  * @example
  * ```ts
  * // DOCKER_HOST=tcp://build-host:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~/.docker/build-host
- * const launcher = new ContainerLauncher({ docker: dockerFromEnv(), image: 'my-worker:1' });
+ * const launcher = createContainerLauncher({ docker: dockerFromEnv(), image: 'my-worker:1' });
  * ```
  */
 export function dockerFromEnv(

@@ -62,7 +62,7 @@ export interface HeartbeatWriterOptions {
  * @example
  * ```ts
  * import { HeartbeatWriter } from '@ordo/launcher/worker';
- * await using heartbeat = new HeartbeatWriter({ intervalMs: 2_000 });
+ * await using heartbeat = createHeartbeatWriter({ intervalMs: 2_000 });
  * heartbeat.start();
  * await heartbeat.beat({ taskId: 't-42', progress: 0 });
  * ```

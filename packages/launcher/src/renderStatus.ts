@@ -36,7 +36,7 @@ const BAR_MAX = 50;
  * @example
  * ```ts
  * const { state } = await readStateFile('.ordo/state.json');
- * const collector = new MetricsCollector({ revision: state.revision, state });
+ * const collector = createMetricsCollector({ source: { revision: state.revision, state } });
  * process.stdout.write(renderStatus(collector.featureMetrics(), { color: process.stdout.isTTY }));
  * ```
  */

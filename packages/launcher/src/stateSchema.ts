@@ -1,4 +1,6 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import { lazyModule } from '@ordo/contracts';
+import type * as AjvModule from 'ajv';
+import type { Ajv, ErrorObject } from 'ajv';
 import schema from '../state.schema.json' with { type: 'json' };
 import { StateCorruptError, StateVersionError } from './errors.js';
 import { migrateState } from './internal/migrations.js';
@@ -80,12 +82,18 @@ export interface LauncherState {
 /** The most problems a `STATE_CORRUPT` error lists. */
 const MAX_PROBLEMS = 5;
 
+/** ajv, loaded on the first state file checked: most processes that import the launcher never read one. */
+const ajv = lazyModule<typeof AjvModule>(import.meta.url, 'ajv');
+
 let compiled: ReturnType<Ajv['compile']> | undefined;
 
 function validator(): ReturnType<Ajv['compile']> {
-  compiled ??= new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, logger: false }).compile(
-    schema,
-  );
+  compiled ??= new (ajv().Ajv)({
+    allErrors: true,
+    strict: true,
+    allowUnionTypes: true,
+    logger: false,
+  }).compile(schema);
   return compiled;
 }
 

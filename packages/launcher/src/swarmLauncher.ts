@@ -181,7 +181,7 @@ interface SwarmRecord extends EngineWorkerRecord {
  *
  * @example
  * ```ts
- * await using launcher = new SwarmLauncher({
+ * await using launcher = createSwarmLauncher({
  *   image: 'my-worker:1',
  *   cmd: ['ordo', 'worker', '--connect', 'tls://build-host:7070'],
  *   secrets: [{ name: 'ordo-token', data: token, env: 'ORDO_WORKER_TOKEN_FILE' }],

@@ -4,4 +4,9 @@
  * @packageDocumentation
  */
 export { HEARTBEAT_DIR_ENV, type Heartbeat, heartbeatPath, WORKER_ID_ENV } from './heartbeat.js';
-export { HeartbeatWriter, type HeartbeatWriterOptions, writeHeartbeat } from './heartbeatWriter.js';
+export {
+  createHeartbeatWriter,
+  HeartbeatWriter,
+  type HeartbeatWriterOptions,
+  writeHeartbeat,
+} from './heartbeatWriter.js';

@@ -41,6 +41,15 @@ describe('createX factories', () => {
     expect(missing).toEqual([]);
   });
 
+  it('the worker subpath has the same factories for what a worker makes (createHeartbeatWriter)', async () => {
+    const worker = (await import('../src/worker.js')) as Record<string, unknown>;
+    const classes = Object.entries(worker)
+      .filter(([, v]) => longLived(v))
+      .map(([name]) => name);
+    expect(classes).toEqual(['HeartbeatWriter']);
+    expect(worker.createHeartbeatWriter).toBe(launcher.createHeartbeatWriter);
+  });
+
   it('createSubprocessLauncher starts and watches a real process', async () => {
     await using subprocesses = createSubprocessLauncher({ command: 'bash' });
     expect(subprocesses).toBeInstanceOf(launcher.SubprocessLauncher);
