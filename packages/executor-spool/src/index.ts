@@ -67,6 +67,8 @@ export {
   type CheckedAgentOptions,
   createCheckedAgent,
   createRestrictedFetch,
+  type FetchSpan,
+  type FetchTracer,
   type RequestLike,
   type ResolvedAddress,
   type RestrictedFetch,

@@ -27,6 +27,10 @@ import {
   isLocalhostName,
   LOCALHOST_ADDRESSES,
 } from './hostPolicy.js';
+import { type FetchSpanHandle, type FetchTracer, startFetchSpan } from './internal/fetchSpan.js';
+
+export type { FetchSpan, FetchTracer } from './internal/fetchSpan.js';
+
 import { createResponseTap, REDIRECTS, type ResponseTap } from './internal/responseTap.js';
 import { parseRetryAfter } from './internal/retryAfter.js';
 import { undici } from './internal/undici.js';
@@ -111,6 +115,17 @@ export interface RestrictedFetchOptions extends HostPolicyOptions {
   clock?: Clock | undefined;
   /** Where refusals are logged. @default noopLogger */
   logger?: Logger | undefined;
+  /**
+   * An OpenTelemetry tracer (`trace.getTracer(name)` of `@opentelemetry/api`; any object with the same
+   * `startSpan` fits, nothing of OpenTelemetry is imported here). Each fetch is then one client span in
+   * the active context, named by its method, with OpenTelemetry's HTTP attributes (`http.request.method`,
+   * `url.full` without credentials, `server.address`, `server.port`, `http.response.status_code`,
+   * `error.type`: the ordo code of a refusal, or the status of a 4xx/5xx) and `ordo.fetch.redirects`.
+   * It ends when the body has been received whole (or the request failed); a tracer that throws loses spans,
+   * never a request.
+   * @default undefined (no spans)
+   */
+  tracer?: FetchTracer | undefined;
 }
 
 /** A `fetch` restricted by a policy, which owns a connection pool. */
@@ -354,19 +369,27 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
   ): Promise<Response> {
     const merged = mergeInput(input, init);
     let url = parseUrl(merged.url);
+    const span = startFetchSpan(options.tracer, (merged.init.method ?? 'GET').toUpperCase(), url);
     const child = childAbortController(merged.init.signal ?? undefined);
-    child.signal.throwIfAborted();
+    if (child.signal.aborted) {
+      span.fail(child.signal.reason);
+      span.end();
+      child.dispose();
+      child.signal.throwIfAborted();
+    }
     let timer: unknown;
     const done = () => {
       if (timer !== undefined) clock.clearTimeout(timer);
       child.dispose();
+      span.end();
     };
     if (timeoutMs !== Number.POSITIVE_INFINITY) {
       const href = url.href;
-      timer = clock.setTimeout(
-        () => child.controller.abort(new FetchTimeoutError(timeoutMs, href)),
-        timeoutMs,
-      );
+      timer = clock.setTimeout(() => {
+        const error = new FetchTimeoutError(timeoutMs, href);
+        span.fail(error);
+        child.controller.abort(error);
+      }, timeoutMs);
     }
     const requestInit: RequestInit = { ...merged.init, redirect: 'manual', signal: child.signal };
     let redirected = false;
@@ -378,14 +401,19 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         const href = url.href;
         const tap = createResponseTap(dispatcher(), maxBodyBytes, {
           // Aborting drops the connection instead of reading the rest.
-          onTooLarge: () => child.controller.abort(new FetchBodyTooLargeError(maxBodyBytes, href)),
+          onTooLarge: () => {
+            const error = new FetchBodyTooLargeError(maxBodyBytes, href);
+            span.fail(error);
+            child.controller.abort(error);
+          },
           onComplete: onResponseComplete,
         });
         requestInit.dispatcher = tap;
         const response = await send(host, url, requestInit, child.signal);
         const location = response.headers.get('location');
         if (!REDIRECTS.has(response.status) || location === null || merged.init.redirect === 'manual') {
-          return finish(response, tap, url, redirected, child.controller, done);
+          span.response(response.status, hop);
+          return finish(response, tap, url, redirected, child.controller, done, span);
         }
         await response.body?.cancel();
         if (merged.init.redirect === 'error')
@@ -398,8 +426,9 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
         redirected = true;
       }
     } catch (error) {
-      done();
       const reason = unwrap(error, child.signal);
+      span.fail(reason);
+      done();
       if (isOrdoError(reason)) logger.warn({ url: url.href, code: reason.code }, 'fetch refused');
       throw reason;
     }
@@ -418,8 +447,9 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
     redirected: boolean,
     controller: AbortController,
     done: () => void,
+    span: FetchSpanHandle,
   ): Response {
-    if (!tap.counted) return limitBody(response, url, redirected, controller, done);
+    if (!tap.counted) return limitBody(response, url, redirected, controller, done, span);
     tap.whenSettled(done);
     // The hops were followed by hand: say so as a followed fetch would (its url is already the last hop).
     if (redirected) Object.defineProperty(response, 'redirected', { value: true });
@@ -433,6 +463,7 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
     redirected: boolean,
     controller: AbortController,
     done: () => void,
+    span: FetchSpanHandle,
   ): Response {
     const source = response.body;
     let body: ReadableStream<Uint8Array> | null = null;
@@ -453,14 +484,17 @@ export function createRestrictedFetch(options: RestrictedFetchOptions = {}): Res
             if (received > maxBodyBytes) {
               const error = new FetchBodyTooLargeError(maxBodyBytes, url.href);
               controller.abort(error); // drops the connection instead of reading the rest
+              span.fail(error);
               done();
               stream.error(error);
               return;
             }
             stream.enqueue(value);
           } catch (error) {
+            const reason = unwrap(error, controller.signal);
+            span.fail(reason);
             done();
-            stream.error(unwrap(error, controller.signal));
+            stream.error(reason);
           }
         },
         cancel(reason) {

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -25,6 +27,7 @@ import { fixture, tempWorkspace } from './helpers/workspace.js';
 const run = promisify(execFile);
 const TSX = pathToFileURL(fileURLToPath(import.meta.resolve('tsx'))).href;
 const spanTask = fixture('otel/spanTask.mjs');
+const fetchTask = fixture('otel/fetchTask.mjs');
 const workerSetup = pathToFileURL(fixture('otel/workerSetup.mjs')).href;
 
 /** A provider of the real SDK whose spans land in memory. */
@@ -34,6 +37,19 @@ function memoryTracer() {
   return { exporter, tracer: provider.getTracer('ordo-test'), provider };
 }
 
+/** A loopback `node:http` server that answers `data`, for the fetching task. */
+async function dataServer() {
+  const server = createServer((_req, res) => res.end('data'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    async [Symbol.asyncDispose]() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 /** How far the SDK's span clocks may disagree (see the containment check). */
 const CLOCK_SLACK_NS = 2_000_000n;
 const idOf = (span: ReadableSpan) => span.spanContext().spanId;
@@ -41,9 +57,10 @@ const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
 const attr = (span: ReadableSpan, key: string) => span.attributes[key];
 
 describe('OpenTelemetry spans of a feature run', () => {
-  it('emits feature, level and task spans with run and commit steps, and the tasks’ own spans nest under them', async () => {
+  it('emits feature, level and task spans with run and commit steps, and the tasks’ own spans (a fetch too) nest under them', async () => {
     const ws = await tempWorkspace();
     const { exporter, tracer, provider } = memoryTracer();
+    await using server = await dataServer();
     const plan: PlanInput = {
       feature: 'traced',
       seed: 3,
@@ -53,6 +70,12 @@ describe('OpenTelemetry spans of a feature run', () => {
         { id: 'f', priority: 'LOW', files: ['f.txt'], run: { shell: 'echo broken >&2; exit 3' } },
         { id: 'c', deps: ['a'], files: ['spans/c.json'], run: { module: spanTask } },
         { id: 'g', deps: ['f'], files: ['g.txt'], run: { shell: 'echo g > g.txt' } },
+        {
+          id: 'h',
+          deps: ['a'],
+          files: ['spans/h.json'],
+          run: { module: fetchTask, input: { port: server.port } },
+        },
       ],
     };
     const result = await (async () => {
@@ -87,7 +110,7 @@ describe('OpenTelemetry spans of a feature run', () => {
     const [scheduler, ...otherSchedulers] = named('ordo.scheduler.run');
     expect(otherSchedulers).toEqual([]);
     expect(parentOf(scheduler as ReadableSpan)).toBe(idOf(feature));
-    expect(scheduler?.attributes['ordo.tasks']).toBe(5);
+    expect(scheduler?.attributes['ordo.tasks']).toBe(6);
 
     const levels = named('ordo.level');
     expect(levels.map((l) => attr(l, 'ordo.level')).sort()).toEqual([0, 1]);
@@ -96,7 +119,7 @@ describe('OpenTelemetry spans of a feature run', () => {
     expect(attr(levelSpan(0), 'ordo.level.status')).toBe('failed');
 
     const tasks = new Map(named('ordo.task').map((s) => [attr(s, 'ordo.task.id') as string, s]));
-    expect([...tasks.keys()].sort()).toEqual(['a', 'b', 'c', 'f', 'g']);
+    expect([...tasks.keys()].sort()).toEqual(['a', 'b', 'c', 'f', 'g', 'h']);
     const outcome = new Map(result.tasks.map((t) => [t.id, t]));
     for (const [id, span] of tasks) {
       const level = outcome.get(id)?.level as number;
@@ -147,6 +170,19 @@ describe('OpenTelemetry spans of a feature run', () => {
       expect(work).toMatchObject({ traceId, parentSpanId: idOf(tasks.get(id) as ReadableSpan) });
       expect(inner).toMatchObject({ traceId, parentSpanId: work?.spanId });
     }
+    // A task's restricted fetch (@ordo/executor-spool with the worker's tracer) is a child of its task span.
+    const fetched = JSON.parse(await readFile(path.join(ws, 'spans', 'h.json'), 'utf8')) as {
+      body: string;
+      spans: Array<{ traceId: string; parentSpanId?: string; status: number }>;
+    };
+    expect(fetched.body).toBe('data');
+    expect(fetched.spans).toEqual([
+      expect.objectContaining({
+        traceId,
+        parentSpanId: idOf(tasks.get('h') as ReadableSpan),
+        status: 200,
+      }),
+    ]);
     // A shell task gets its task span's context as TRACEPARENT.
     const b = tasks.get('b') as ReadableSpan;
     expect(await readFile(path.join(ws, 'tp-b.txt'), 'utf8')).toBe(`00-${traceId}-${idOf(b)}-01`);
