@@ -117,7 +117,9 @@ export {
   type RemoteTlsOptions,
   type RemoteWorkerHandle,
   WORKER_CONNECT_ENV,
+  WORKER_TLS_ENV,
   WORKER_TOKEN_FILE_ENV,
+  type WorkerTlsFiles,
 } from './remoteLauncher.js';
 export { type RenderStatusOptions, renderStatus } from './renderStatus.js';
 export {
@@ -158,4 +160,10 @@ export {
   type SwarmSecret,
   type SwarmWorkerHandle,
 } from './swarmLauncher.js';
+export {
+  createWorkerCertificates,
+  type PemCredential,
+  type WorkerCertificates,
+  type WorkerCertificatesOptions,
+} from './workerCertificates.js';
 // ── end of state and metrics ─────────────────────────────────────────────────────────────────────

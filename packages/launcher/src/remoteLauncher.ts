@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import {
@@ -43,11 +43,31 @@ import {
   RemoteConnectTimeoutError,
   RemoteOptionsError,
 } from './remoteErrors.js';
+import { createWorkerCertificates } from './workerCertificates.js';
 
 /** The environment variable that carries the endpoint's URL to a worker a starter launches. */
 export const WORKER_CONNECT_ENV = 'ORDO_WORKER_CONNECT';
 /** The environment variable that carries the credential file's path (never the token itself). */
 export const WORKER_TOKEN_FILE_ENV = 'ORDO_WORKER_TOKEN_FILE';
+/**
+ * The environment variables that carry the paths of a worker's TLS files (`tls: 'auto'`): the CA of the
+ * endpoint's certificate, and the worker's own certificate and key for mutual TLS.
+ */
+export const WORKER_TLS_ENV = {
+  CA: 'ORDO_WORKER_TLS_CA',
+  CERT: 'ORDO_WORKER_TLS_CERT',
+  KEY: 'ORDO_WORKER_TLS_KEY',
+} as const;
+
+/** The TLS files `tls: 'auto'` wrote for workers (PEM, `0600`, in a private directory). */
+export interface WorkerTlsFiles {
+  /** The CA the endpoint's certificate chains to: `ordo worker --tls-ca`. */
+  ca: string;
+  /** A client certificate the CA signed: `--tls-cert`. */
+  cert: string;
+  /** Its private key: `--tls-key`. */
+  key: string;
+}
 
 /** TLS of the endpoint: PEM text or bytes. With `ca`, every worker must present a certificate it signed. */
 export interface RemoteTlsOptions {
@@ -78,8 +98,15 @@ export interface RemoteLauncherOptions {
    * @default a file in a new private temp directory
    */
   tokenFile?: string | undefined;
-  /** Serve TLS (and with `tls.ca`, mutual TLS). @default none: a unix socket or loopback TCP */
-  tls?: RemoteTlsOptions | undefined;
+  /**
+   * Serve TLS (and with `tls.ca`, mutual TLS). `'auto'`: mutual TLS with a CA made for this endpoint
+   * (`createWorkerCertificates`): its private key stays in memory, the endpoint's certificate names the
+   * `listen` and `advertise` hosts (for a wildcard address also this machine's host name, `localhost`,
+   * 127.0.0.1 and ::1), and one worker credential is written to `tlsFiles` for workers (a starter's get
+   * the paths in `ORDO_WORKER_TLS_*`). Every certificate is valid for 30 days.
+   * @default none: a unix socket or loopback TCP
+   */
+  tls?: RemoteTlsOptions | 'auto' | undefined;
   /** Allow plain TCP on a non-loopback address. @default false */
   allowInsecure?: boolean | undefined;
   /** The URL workers are told to connect to. @default derived from `listen` (with the real port) */
@@ -170,6 +197,8 @@ export interface RemoteLauncher extends Launcher {
   readonly url: string;
   /** The credential file workers read the token from. */
   readonly tokenFile: string;
+  /** With `tls: 'auto'`: the files a worker needs (removed by `close()`); otherwise `undefined`. */
+  readonly tlsFiles: WorkerTlsFiles | undefined;
   /** Counters of accepted and refused connections. */
   stats(): RemoteEndpointStats;
   spawn(workerId: string, spec?: WorkerSpec, signal?: AbortSignal): Promise<RemoteWorkerHandle>;
@@ -287,6 +316,10 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
   #tokenFile = '';
   #madeTokenFile: string | undefined;
   #madeDir: string | undefined;
+  /** With `tls: 'auto'`: the worker credential to write, then where it was written. */
+  #autoTls: { ca: string; cert: string; key: string } | undefined;
+  #tlsDir: string | undefined;
+  #tlsFiles: WorkerTlsFiles | undefined;
   #url = '';
   #closing: Promise<void> | undefined;
 
@@ -333,7 +366,7 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
     });
     const onSocket = (socket: Socket) => void this.#onConnection(socket);
     if (options.tls) {
-      const tls = options.tls;
+      const tls = options.tls === 'auto' ? this.#makeAutoTls(options) : options.tls;
       const server = createTlsServer({
         key: tls.key,
         cert: tls.cert,
@@ -361,6 +394,46 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
     this.#server.on('error', (error) => this.logger.warn({ err: error }, 'worker endpoint error'));
   }
 
+  /**
+   * A new CA for this endpoint: its certificate and key (the CA's key is dropped with the generator),
+   * and one worker credential kept for `listen` to write.
+   */
+  #makeAutoTls(options: RemoteLauncherOptions): RemoteTlsOptions {
+    if (this.#address.kind !== 'tcp') {
+      throw new RemoteOptionsError(`tls: 'auto' needs a TCP listen address, got ${options.listen}.`);
+    }
+    const hosts = [this.#address.host];
+    if (options.advertise !== undefined) {
+      const advertised = parseEndpointAddress(options.advertise, 'advertise');
+      if (advertised.kind === 'tcp') hosts.push(advertised.host);
+    }
+    if (['0.0.0.0', '::', ''].includes(this.#address.host)) {
+      hosts.splice(0, 1, hostname(), 'localhost', '127.0.0.1', '::1');
+    }
+    const pki = createWorkerCertificates({ hosts, clock: this.clock });
+    this.#autoTls = { ca: pki.ca, ...pki.issueWorker('ordo-worker') };
+    return { ...pki.endpoint, ca: pki.ca };
+  }
+
+  /** Writes the worker credential of `tls: 'auto'` into a new private directory. */
+  async #writeTlsFiles(): Promise<void> {
+    if (this.#autoTls === undefined) return;
+    this.#tlsDir = await mkdtemp(path.join(tmpdir(), 'ordo-endpoint-tls-'));
+    const files: WorkerTlsFiles = {
+      ca: path.join(this.#tlsDir, 'ca.pem'),
+      cert: path.join(this.#tlsDir, 'worker.pem'),
+      key: path.join(this.#tlsDir, 'worker-key.pem'),
+    };
+    for (const part of ['ca', 'cert', 'key'] as const) {
+      await writeFile(files[part], this.#autoTls[part], { mode: 0o600 });
+    }
+    this.#tlsFiles = files;
+  }
+
+  get tlsFiles(): WorkerTlsFiles | undefined {
+    return this.#tlsFiles;
+  }
+
   get #handshakeMs(): number {
     return this.#o.handshakeTimeoutMs ?? 5000;
   }
@@ -376,6 +449,12 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
   /** Prepares the credential file and listens. */
   async listen(): Promise<void> {
     await this.#prepareToken();
+    try {
+      await this.#writeTlsFiles();
+    } catch (error) {
+      await this.#dropToken();
+      throw error;
+    }
     const address = this.#address;
     const shown = this.#o.listen;
     if (address.kind === 'unix') {
@@ -443,6 +522,9 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
   }
 
   async #dropToken(): Promise<void> {
+    if (this.#tlsDir !== undefined) await rm(this.#tlsDir, { recursive: true, force: true });
+    this.#tlsDir = undefined;
+    this.#tlsFiles = undefined;
     if (this.#madeTokenFile !== undefined) await rm(this.#madeTokenFile, { force: true });
     if (this.#madeDir !== undefined) await rm(this.#madeDir, { recursive: true, force: true });
     this.#madeTokenFile = undefined;
@@ -518,6 +600,11 @@ class RemoteEndpoint extends LauncherBase<RemoteRecord, RemoteLauncherEvents> im
                 [WORKER_CONNECT_ENV]: this.#url,
                 [WORKER_TOKEN_FILE_ENV]: this.#tokenFile,
                 [WORKER_ID_ENV]: workerId,
+                ...(this.#tlsFiles && {
+                  [WORKER_TLS_ENV.CA]: this.#tlsFiles.ca,
+                  [WORKER_TLS_ENV.CERT]: this.#tlsFiles.cert,
+                  [WORKER_TLS_ENV.KEY]: this.#tlsFiles.key,
+                }),
               },
             },
             signal,

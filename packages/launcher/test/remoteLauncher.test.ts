@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { type PeerCertificate, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { isOrdoError, WorkerStatus } from '@ordo/contracts';
 import { ManualClock } from '@ordo/contracts/testing';
@@ -33,6 +33,14 @@ async function endpoint(options: Partial<RemoteLauncherOptions> = {}): Promise<R
   return launcher;
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 const portOf = (url: string) => Number(url.slice(url.lastIndexOf(':') + 1));
 const tokenOf = async (l: RemoteLauncher) => (await readFile(l.tokenFile, 'utf8')).trim();
 
@@ -319,6 +327,69 @@ describe('createRemoteLauncher: mutual TLS', () => {
   });
 });
 
+describe("createRemoteLauncher: tls: 'auto'", () => {
+  it('makes a CA: the worker files it writes get in, the endpoint certificate names the hosts, close() removes them', async () => {
+    const port = await freePort();
+    const launcher = await endpoint({
+      listen: `127.0.0.1:${port}`,
+      tls: 'auto',
+      advertise: `tls://build-host.test:${port}`,
+    });
+    const files = launcher.tlsFiles;
+    if (files === undefined) throw new Error('no TLS files');
+    const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((f) => readFile(f)));
+    for (const file of [files.ca, files.cert, files.key]) expect((await stat(file)).mode & 0o777).toBe(0o600);
+    // The endpoint's certificate, as a client sees it: it names 127.0.0.1 and the advertised host.
+    const peer = await new Promise<PeerCertificate>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, ca, cert, key });
+      sockets.push(socket);
+      socket.on('secureConnect', () => resolve(socket.getPeerCertificate()));
+      socket.on('error', reject);
+    });
+    expect(peer.subjectaltname).toContain('IP Address:127.0.0.1');
+    expect(peer.subjectaltname).toContain('DNS:build-host.test');
+    const spawned = launcher.spawn('w1');
+    const worker = await openWorkerConnection({
+      url: `tls://127.0.0.1:${port}`,
+      token: await tokenOf(launcher),
+      tls: { ca, cert, key },
+    });
+    sockets.push(worker.socket);
+    expect((await spawned).status).toBe(WorkerStatus.READY);
+    await launcher.close();
+    await expect(stat(files.key)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(launcher.tlsFiles).toBeUndefined();
+  });
+
+  it('names this host, localhost and both loopbacks for a wildcard address; refuses auto on a unix socket', async () => {
+    const { X509Certificate } = await import('node:crypto');
+    const { hostname } = await import('node:os');
+    const launcher = await endpoint({ listen: '0.0.0.0:0', tls: 'auto' });
+    const ca = await readFile(launcher.tlsFiles?.ca as string);
+    const peer = await new Promise<Buffer>((resolve, reject) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: portOf(launcher.url),
+        ca,
+        servername: 'localhost',
+      });
+      sockets.push(socket);
+      socket.on('secureConnect', () => resolve(socket.getPeerCertificate().raw));
+      socket.on('error', () => {});
+      socket.on('close', () => reject(new Error('closed before the handshake')));
+    });
+    const cert = new X509Certificate(peer);
+    expect(cert.checkHost(hostname())).toBeDefined();
+    expect(cert.checkHost('localhost')).toBe('localhost');
+    expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(cert.checkIP('::1')).toBe('::1');
+    await using dir = await tempDir();
+    await expect(
+      createRemoteLauncher({ listen: join(dir.path, 'w.sock'), tls: 'auto' }),
+    ).rejects.toMatchObject({ code: 'REMOTE_INVALID_OPTIONS' });
+  });
+});
+
 describe('createRemoteLauncher: a starter', () => {
   const fixture = fileURLToPath(new URL('./fixtures/remoteWorker.ts', import.meta.url));
   const tsx = fileURLToPath(import.meta.resolve('tsx'));
@@ -341,6 +412,15 @@ describe('createRemoteLauncher: a starter', () => {
     ]);
     await launcher.terminate('w1', { graceMs: 2000 });
     expect(launcher.handle('w1')?.status).toBe(WorkerStatus.STOPPED);
+  }, 30_000);
+
+  it("with tls: 'auto', hands the started worker its TLS files (ORDO_WORKER_TLS_*) and pairs it over mutual TLS", async () => {
+    const launcher = await endpoint({ listen: '127.0.0.1:0', tls: 'auto', starter: starter() });
+    expect(launcher.url).toMatch(/^tls:/);
+    const handle = await launcher.spawn('w1');
+    expect(handle.status).toBe(WorkerStatus.READY);
+    expect(launcher.stats()).toMatchObject({ accepted: 1, connected: 1 });
+    await launcher.terminate('w1', { graceMs: 2000 });
   }, 30_000);
 
   it('refuses a connection that claims a worker id no spawn waits for', async () => {

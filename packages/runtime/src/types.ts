@@ -7,6 +7,7 @@ import type {
   FeatureMetricsJson,
   RemoteEndpointStats,
   RemoteLauncherOptions,
+  WorkerTlsFiles,
 } from '@ordo/launcher';
 
 /** The built-in launchers `createRuntime` can build, or any {@link Launcher} the host brings. */
@@ -106,6 +107,11 @@ export interface WorkerEndpointInfo {
   url: string;
   /** The credential file to give `--token-file` (or `ORDO_WORKER_TOKEN_FILE`). */
   tokenFile: string;
+  /**
+   * With `remote.tls: 'auto'`: the worker's TLS files to give `--tls-ca`, `--tls-cert` and `--tls-key`
+   * (or `ORDO_WORKER_TLS_CA`, `_CERT`, `_KEY`); removed when the runtime closes. Otherwise `undefined`.
+   */
+  tlsFiles: WorkerTlsFiles | undefined;
   /** Accepted and refused connections so far. */
   stats(): RemoteEndpointStats;
 }

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { IPC_PROTOCOL_VERSION, LineSplitter } from '@ordo/contracts';
@@ -283,6 +283,44 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
     await expect(readFile(path.join(path.dirname(ws), 'escape.txt'))).rejects.toThrow();
   }, 60_000);
 
+  it("tls: 'auto' makes a CA: a worker with the files it wrote runs tasks over mutual TLS; no certificate, or the CA alone, is refused", async () => {
+    const ws = await tempWorkspace();
+    const runtime = await createRuntime({
+      workspace: ws,
+      workers: { count: 1, remote: { listen: 'tls://127.0.0.1:0', tls: 'auto' } },
+    });
+    const endpoint = runtime.workerEndpoint;
+    const files = endpoint?.tlsFiles;
+    expect(endpoint?.url).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/);
+    if (files === undefined) throw new Error('no TLS files');
+    for (const file of [files.ca, files.cert, files.key]) {
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    }
+    // Without a client certificate (only the CA, to trust the endpoint): refused at the TLS layer.
+    const noCert = startWorker(runtime, ws, ['--tls-ca', files.ca, '--max-attempts', '1']);
+    expect((await noCert.exited).code).toBe(1);
+    expect(endpoint?.stats().refused.tls).toBeGreaterThanOrEqual(1);
+    expect(endpoint?.stats().accepted).toBe(0);
+    // The files through the environment, as a starter hands them to the workers it starts.
+    const worker = startOrdo(
+      ['worker', '--connect', endpoint?.url as string, '--token-file', endpoint?.tokenFile as string],
+      ws,
+      { ORDO_WORKER_TLS_CA: files.ca, ORDO_WORKER_TLS_CERT: files.cert, ORDO_WORKER_TLS_KEY: files.key },
+    );
+    processes.push(worker);
+    await waitForWaiting(runtime, 1);
+    const result = await runtime.runFeature({
+      feature: 'over-tls',
+      tasks: [{ id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } }],
+    });
+    expect(result.status).toBe('succeeded');
+    expect(await readFile(path.join(ws, 'a.txt'), 'utf8')).toBe('a\n');
+    await runtime.close();
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    // close() removes the credential it wrote.
+    await expect(stat(files.key)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 60_000);
+
   it('a worker exits cleanly when the host shuts down', async () => {
     const ws = await tempWorkspace();
     const sockDir = await tempDir('ordo-remote-sock-');
@@ -400,5 +438,48 @@ describe('ordo run --worker-listen', () => {
     clearTimeout(timer);
     // The operator's credential file stays.
     expect(await readFile(tokenFile, 'utf8')).toBe('a-token-made-by-the-operator-0123\n');
+  }, 60_000);
+
+  it('--worker-tls-auto: the printed join command carries the CA and worker files, and a worker started with it runs the plan', async () => {
+    const ws = await tempWorkspace({
+      'plan.json': JSON.stringify({
+        feature: 'cli-tls',
+        tasks: [{ id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } }],
+      }),
+    });
+    const run = startOrdo(
+      ['run', 'plan.json', '--workers', '1', '--worker-listen', '127.0.0.1:0', '--worker-tls-auto', '--json'],
+      ws,
+    );
+    processes.push(run);
+    let join: RegExpMatchArray | null = null;
+    for (let i = 0; i < 600 && join === null; i++) {
+      join = run
+        .stderr()
+        .match(/workers join with: ordo (worker --connect tls:\/\/127\.0\.0\.1:\d+ .*--tls-key \S+)/);
+      if (join === null) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(join, run.stderr()).not.toBeNull();
+    const argv = (join?.[1] as string).split(' ');
+    for (const flag of ['--token-file', '--tls-ca', '--tls-cert', '--tls-key']) expect(argv).toContain(flag);
+    const worker = startOrdo(argv, ws);
+    processes.push(worker);
+    expect(await run.exited, `${run.stderr()}\n${worker.stderr()}`).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(run.stdout())).toMatchObject({ status: 'succeeded' });
+    expect(await readFile(path.join(ws, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
+
+  it('refuses --worker-tls-auto with TLS files, or without --worker-listen, as a usage error', async () => {
+    const ws = await tempWorkspace({ 'plan.json': JSON.stringify({ feature: 'x', tasks: [] }) });
+    for (const extra of [
+      ['--worker-listen', '127.0.0.1:0', '--worker-tls-auto', '--worker-tls-ca', 'ca.pem'],
+      ['--worker-tls-auto'],
+    ]) {
+      const run = startOrdo(['run', 'plan.json', ...extra], ws);
+      processes.push(run);
+      expect((await run.exited).code, run.stderr()).toBe(2);
+      expect(run.stderr()).toMatch(/--worker-tls-auto|--worker-listen/);
+    }
   }, 60_000);
 });

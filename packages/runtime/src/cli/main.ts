@@ -109,6 +109,10 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
     .option('--worker-tls-key <file>', "the endpoint's TLS key (PEM)")
     .option('--worker-tls-cert <file>', "the endpoint's TLS certificate (PEM)")
     .option('--worker-tls-ca <file>', 'the CA of worker certificates: mutual TLS (PEM)')
+    .option(
+      '--worker-tls-auto',
+      'mutual TLS with a CA made for this endpoint; the worker credential files are printed',
+    )
     .option('--json', 'print the FeatureResult as JSON instead of the progress view and summary')
     .option('--diff', 'print the unified diff of the changed files after the summary');
   workspaceOptions(runCommand, { config: true })
@@ -171,6 +175,10 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
     .option('--worker-tls-key <file>', "the endpoint's TLS key (PEM)")
     .option('--worker-tls-cert <file>', "the endpoint's TLS certificate (PEM)")
     .option('--worker-tls-ca <file>', 'the CA of worker certificates: mutual TLS (PEM)')
+    .option(
+      '--worker-tls-auto',
+      'mutual TLS with a CA made for this endpoint; the worker credential files are printed',
+    )
     .option('--workers <n>', 'how many workers the pool keeps (default: the config)', integerAtLeast(1));
   workspaceOptions(serveCommand, { config: true })
     .addHelpText('after', '\nExit codes: 0 stopped cleanly, 1 could not start (port in use, bad config).')
@@ -187,9 +195,15 @@ function buildProgram(io: CliIo, createRuntime: RuntimeFactory, setExit: (code: 
     )
     .option('--token-file <file>', 'the credential file the runtime wrote (default: $ORDO_WORKER_TOKEN_FILE)')
     .option('--worker-id <id>', 'the id a starter gave this worker (default: $ORDO_WORKER_ID)')
-    .option('--tls-ca <file>', "the CA of the endpoint's certificate (PEM)")
-    .option('--tls-cert <file>', "this worker's certificate, for mutual TLS (PEM)")
-    .option('--tls-key <file>', "this worker's private key, for mutual TLS (PEM)")
+    .option('--tls-ca <file>', "the CA of the endpoint's certificate (PEM; default: $ORDO_WORKER_TLS_CA)")
+    .option(
+      '--tls-cert <file>',
+      "this worker's certificate, for mutual TLS (PEM; default: $ORDO_WORKER_TLS_CERT)",
+    )
+    .option(
+      '--tls-key <file>',
+      "this worker's private key, for mutual TLS (PEM; default: $ORDO_WORKER_TLS_KEY)",
+    )
     .option('--allow-insecure', 'allow tcp:// to a host that is not loopback')
     .option(
       '--max-attempts <n>',

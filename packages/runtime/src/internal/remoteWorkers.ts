@@ -59,6 +59,7 @@ export function endpointInfo(launcher: RemoteLauncher): WorkerEndpointInfo {
   return {
     url: launcher.url,
     tokenFile: launcher.tokenFile,
+    tlsFiles: launcher.tlsFiles,
     stats: () => launcher.stats(),
   };
 }

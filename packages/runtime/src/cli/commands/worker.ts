@@ -41,7 +41,11 @@ export async function worker(flags: WorkerFlags, io: CliIo): Promise<ExitCode> {
   }
   const pem = (file: string | undefined) =>
     file === undefined ? undefined : readFile(resolve(io.cwd, file));
-  const [ca, cert, key] = await Promise.all([pem(flags.tlsCa), pem(flags.tlsCert), pem(flags.tlsKey)]);
+  const [ca, cert, key] = await Promise.all([
+    pem(flags.tlsCa ?? nonEmpty(io.env.ORDO_WORKER_TLS_CA)),
+    pem(flags.tlsCert ?? nonEmpty(io.env.ORDO_WORKER_TLS_CERT)),
+    pem(flags.tlsKey ?? nonEmpty(io.env.ORDO_WORKER_TLS_KEY)),
+  ]);
   const tokenFile = flags.tokenFile ?? io.env.ORDO_WORKER_TOKEN_FILE;
   io.stderr.write(`ordo worker: connecting to ${url}\n`);
   const result = await connectWorker({
@@ -63,4 +67,9 @@ export async function worker(flags: WorkerFlags, io: CliIo): Promise<ExitCode> {
     `ordo worker: stopped (${result.reason}) after ${result.sessions} session${result.sessions === 1 ? '' : 's'}\n`,
   );
   return ExitCode.OK;
+}
+
+/** An environment value, unless it is unset or empty. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -14,6 +14,8 @@ export interface WorkerListenFlags {
   workerTlsKey?: string | undefined;
   workerTlsCert?: string | undefined;
   workerTlsCa?: string | undefined;
+  /** Mutual TLS with a CA made for the endpoint (`tls: 'auto'`). */
+  workerTlsAuto?: boolean | undefined;
   /** How many workers the pool keeps. */
   workers?: number | undefined;
 }
@@ -21,8 +23,15 @@ export interface WorkerListenFlags {
 /** The `workers` option of `createRuntime` for these flags (a count, or a count and the endpoint). */
 export function workersOption(flags: WorkerListenFlags, io: Pick<CliIo, 'cwd'>): RuntimeOptions['workers'] {
   const tlsFlags = [flags.workerTlsKey, flags.workerTlsCert, flags.workerTlsCa];
+  if (flags.workerTlsAuto === true && tlsFlags.some((f) => f !== undefined)) {
+    throw new CliUsageError('Give --worker-tls-auto or the --worker-tls-key/cert/ca files, not both.');
+  }
   if (flags.workerListen === undefined) {
-    if (flags.workerTokenFile !== undefined || tlsFlags.some((f) => f !== undefined)) {
+    if (
+      flags.workerTokenFile !== undefined ||
+      flags.workerTlsAuto === true ||
+      tlsFlags.some((f) => f !== undefined)
+    ) {
       throw new CliUsageError('The --worker-token-file and --worker-tls-* options need --worker-listen.', {
         hint: 'add --worker-listen <addr>, e.g. --worker-listen /run/ordo/workers.sock',
       });
@@ -34,13 +43,15 @@ export function workersOption(flags: WorkerListenFlags, io: Pick<CliIo, 'cwd'>):
   }
   const pem = (file: string) => readFileSync(resolve(io.cwd, file));
   const tls =
-    flags.workerTlsKey !== undefined && flags.workerTlsCert !== undefined
-      ? {
-          key: pem(flags.workerTlsKey),
-          cert: pem(flags.workerTlsCert),
-          ...(flags.workerTlsCa !== undefined && { ca: pem(flags.workerTlsCa) }),
-        }
-      : undefined;
+    flags.workerTlsAuto === true
+      ? ('auto' as const)
+      : flags.workerTlsKey !== undefined && flags.workerTlsCert !== undefined
+        ? {
+            key: pem(flags.workerTlsKey),
+            cert: pem(flags.workerTlsCert),
+            ...(flags.workerTlsCa !== undefined && { ca: pem(flags.workerTlsCa) }),
+          }
+        : undefined;
   const listen = flags.workerListen.startsWith('.')
     ? resolve(io.cwd, flags.workerListen)
     : flags.workerListen;
@@ -58,7 +69,9 @@ export function workersOption(flags: WorkerListenFlags, io: Pick<CliIo, 'cwd'>):
 export function printWorkerEndpoint(runtime: Runtime, out: CliOutput, prefix: string): void {
   const endpoint = runtime.workerEndpoint;
   if (endpoint === undefined) return;
+  const tls = endpoint.tlsFiles;
+  const tlsFlags = tls === undefined ? '' : ` --tls-ca ${tls.ca} --tls-cert ${tls.cert} --tls-key ${tls.key}`;
   out.write(
-    `${prefix}: workers join with: ordo worker --connect ${endpoint.url} --token-file ${endpoint.tokenFile}\n`,
+    `${prefix}: workers join with: ordo worker --connect ${endpoint.url} --token-file ${endpoint.tokenFile}${tlsFlags}\n`,
   );
 }

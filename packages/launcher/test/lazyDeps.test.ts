@@ -9,8 +9,9 @@ const child = `
   import { createRequire } from 'node:module';
   import path from 'node:path';
   const cache = createRequire(import.meta.url).cache;
-  const loaded = () => Object.keys(cache).some((f) => /[\\\\/]node_modules[\\\\/]ajv[\\\\/]/.test(f));
-  const report = { atStart: loaded() };
+  const has = (name) => Object.keys(cache).some((f) => f.split(path.sep).join('/').includes('/node_modules/' + name + '/'));
+  const loaded = () => has('ajv');
+  const report = { atStart: loaded(), forgeAtStart: has('node-forge') };
   const { openStateStore, readStateFile } = await import('@ordo/launcher');
   report.afterImport = loaded();
   const file = path.join(process.argv[1], 'state.json');
@@ -21,11 +22,15 @@ const child = `
   const { state } = await readStateFile(file);
   report.afterRead = loaded();
   report.workers = state.workers.length;
+  report.forgeBeforeCa = has('node-forge');
+  const { createWorkerCertificates } = await import('@ordo/launcher');
+  createWorkerCertificates({ hosts: ['127.0.0.1'] });
+  report.forgeAfterCa = has('node-forge');
   process.stdout.write(JSON.stringify(report));
 `;
 
-describe('ajv is loaded lazily', () => {
-  it('is not loaded by importing the package or writing state, only by the first state file it checks', async () => {
+describe('ajv and node-forge are loaded lazily', () => {
+  it('ajv is not loaded by importing the package or writing state, only by the first state file it checks; node-forge only by the first certificate', async () => {
     await using dir = await tempDir();
     const { stdout } = await promisify(execFile)(
       process.execPath,
@@ -38,6 +43,9 @@ describe('ajv is loaded lazily', () => {
       afterWrite: false,
       afterRead: true,
       workers: 1,
+      forgeAtStart: false,
+      forgeBeforeCa: false,
+      forgeAfterCa: true,
     });
   });
 });
