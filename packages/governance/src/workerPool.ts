@@ -97,7 +97,12 @@ export interface WorkerPoolOptions {
   stallTimeoutMs?: number | undefined;
   /** How long a worker may take to stop after CANCEL or SHUTDOWN before it is killed, in ms. @default 5000 */
   cancelGraceMs?: number | undefined;
-  /** How long a new worker may take to announce READY before it is killed, in ms. @default 30000 */
+  /**
+   * How long a new worker may take to announce READY before it is killed, in ms, counted from when the
+   * launcher hands it over: a launcher whose spawn waits for a worker (a remote endpoint waiting for one
+   * to join) is not cut short, and that wait never counts against the restart budget.
+   * @default 30000
+   */
   startupTimeoutMs?: number | undefined;
   /**
    * How often workers report MEMORY and HEARTBEAT, in ms; at most half of `stallTimeoutMs`.
@@ -873,7 +878,6 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
       [IpcEnv.MAX_MESSAGE_BYTES]: String(this.#maxMessageBytes),
       [IpcEnv.REPORT_INTERVAL_MS]: String(this.#reportIntervalMs),
     };
-    worker.timer = this.#clock.setTimeout(() => this.#kill(worker, 'startup'), this.#startupTimeoutMs);
     const o = this.#options;
     if (o.launcher === undefined) {
       try {
@@ -927,6 +931,9 @@ export class WorkerPool<P = unknown, R = unknown> extends EventEmitter<WorkerPoo
     }
     // Killed or retired while it was starting: end it now.
     if (worker.state === 'stopping') transport.kill();
+    // The startup limit runs from here, when the worker exists: a launcher's spawn may wait for one (a
+    // remote endpoint waits for a worker to join), and that wait is no failed start.
+    else worker.timer = this.#clock.setTimeout(() => this.#kill(worker, 'startup'), this.#startupTimeoutMs);
     worker.log.info({ heapMB: this.heapMB }, 'worker spawned');
     this.emit('workerSpawned', { workerId: worker.id, pid: transport.pid });
     transport.listen();

@@ -2,8 +2,9 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { IPC_PROTOCOL_VERSION, LineSplitter } from '@ordo/contracts';
+import { ManualClock } from '@ordo/contracts/testing';
 import { openWorkerConnection } from '@ordo/launcher';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput, type Runtime } from '../src/index.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
@@ -319,6 +320,30 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     // close() removes the credential it wrote.
     await expect(stat(files.key)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 60_000);
+
+  it('a worker that joins after the startup limit is no failed start: it runs the tasks and no restart is counted', async () => {
+    const ws = await tempWorkspace();
+    const sockDir = await tempDir('ordo-remote-sock-');
+    const clock = new ManualClock(Date.now());
+    await using runtime = await createRuntime({
+      workspace: ws,
+      clock,
+      config: { workers: { maxRestartsPerHour: 1 } },
+      workers: { count: 1, remote: { listen: path.join(sockDir, 'w.sock') } },
+    });
+    const run = runtime.runFeature({
+      feature: 'late',
+      tasks: [{ id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } }],
+    });
+    // The pool asked the endpoint for a worker; nobody has joined for well past the 30 s startup limit.
+    await vi.waitFor(() => expect(runtime.workerEndpoint?.stats().pending).toBe(1));
+    for (let i = 0; i < 4; i++) clock.advance(31_000);
+    const worker = startWorker(runtime, ws);
+    const result = await run;
+    expect(result.status, worker.stderr()).toBe('succeeded');
+    expect(await runtime.metricsText()).toMatch(/ordo_runtime_worker_crashes_total 0/);
+    expect(runtime.workerEndpoint?.stats()).toMatchObject({ accepted: 1, connected: 1 });
   }, 60_000);
 
   it('a worker exits cleanly when the host shuts down', async () => {
