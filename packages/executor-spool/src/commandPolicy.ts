@@ -1,8 +1,12 @@
-import { parse } from 'shell-quote';
+import { lazyModule } from '@ordo/contracts';
+import type * as ShellQuote from 'shell-quote';
 import { ShellNotAllowedError, ShellOptionError } from './errors.js';
 import { braceExpansionCount } from './internal/braceExpansion.js';
 import { checkBuiltinArguments } from './internal/builtinArguments.js';
 import { type ScannedWord, scanCommandLine } from './internal/shellLexer.js';
+
+// Loaded by the first command checked, not by importing the package.
+const shellQuote = lazyModule<typeof ShellQuote>(import.meta.url, 'shell-quote');
 
 /** What {@link checkCommand} enforces. */
 export interface CommandPolicy {
@@ -133,7 +137,7 @@ function checkCommandWord(word: ScannedWord, allowed: ReadonlySet<string>): stri
       'a command word must be a literal name, without parameters, globs, braces, tilde or substitutions',
     );
   }
-  const parsed = parse(raw);
+  const parsed = shellQuote().parse(raw);
   const name = parsed[0];
   if (parsed.length !== 1 || typeof name !== 'string') {
     throw new ShellNotAllowedError(raw, 'the command word could not be read unambiguously');

@@ -1,11 +1,16 @@
 import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
+import { lazyModule } from '@ordo/contracts';
+import type ipaddr from 'ipaddr.js';
 import {
   FetchBlockedAddressError,
   FetchHostNotAllowedError,
   FetchOptionError,
   FetchUrlNotAllowedError,
 } from './errors.js';
+
+// Loaded by the first address check, not by importing the package: a process that never fetches (the
+// runtime's parent, for one) does not carry it.
+const ip = lazyModule<typeof ipaddr>(import.meta.url, 'ipaddr.js');
 
 /** What {@link createHostPolicy} enforces. */
 export interface HostPolicyOptions {
@@ -86,7 +91,7 @@ export function normalizeHost(host: string): string {
  * (`2000::/3`) is blocked.
  */
 export function blockedRange(address: string): string | undefined {
-  return judge(ipaddr.parse(address))[0]?.range;
+  return judge(ip().parse(address))[0]?.range;
 }
 
 /** One reason an address is blocked: the range, and the (possibly embedded) address that is in it. */
@@ -95,7 +100,9 @@ interface Judgement {
   address: ipaddr.IPv4 | ipaddr.IPv6;
 }
 
-const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
+let globalUnicast: [ipaddr.IPv6, number] | undefined;
+/** 2000::/3, the global unicast block. */
+const GLOBAL_UNICAST = () => (globalUnicast ??= ip().parseCIDR('2000::/3') as [ipaddr.IPv6, number]);
 
 /** Every reason `address` is blocked; empty when it is public unicast. */
 function judge(address: ipaddr.IPv4 | ipaddr.IPv6): Judgement[] {
@@ -108,7 +115,7 @@ function judge(address: ipaddr.IPv4 | ipaddr.IPv6): Judgement[] {
   if (carried) return judge(carried);
   const range = v6.range();
   const out: Judgement[] = [];
-  if (!v6.match(GLOBAL_UNICAST))
+  if (!v6.match(GLOBAL_UNICAST()))
     out.push({ range: range === 'unicast' ? 'notGlobalUnicast' : range, address });
   else if (range !== 'unicast' && range !== '6to4' && range !== 'teredo') out.push({ range, address });
   for (const tunnelled of tunnelledIPv4(v6)) out.push(...judge(tunnelled));
@@ -122,7 +129,7 @@ function judge(address: ipaddr.IPv4 | ipaddr.IPv6): Judgement[] {
 function carriedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   const b = v6.toByteArray();
   const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
-  const low = () => new ipaddr.IPv4(b.slice(12, 16));
+  const low = () => new (ip().IPv4)(b.slice(12, 16));
   if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return low(); // ::ffff:0:0/96 mapped
   if (zero(0, 12) && !(zero(12, 15) && (b[15] as number) <= 1)) return low(); // ::/96 compatible
   if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return low(); // ::ffff:0:0:0/96
@@ -134,13 +141,13 @@ function carriedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4 | undefined {
 function tunnelledIPv4(v6: ipaddr.IPv6): ipaddr.IPv4[] {
   const b = v6.toByteArray();
   const out: ipaddr.IPv4[] = [];
-  if (b[0] === 0x20 && b[1] === 0x02) out.push(new ipaddr.IPv4(b.slice(2, 6)));
+  if (b[0] === 0x20 && b[1] === 0x02) out.push(new (ip().IPv4)(b.slice(2, 6)));
   if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0) {
-    out.push(new ipaddr.IPv4(b.slice(4, 8)));
-    out.push(new ipaddr.IPv4(b.slice(12, 16).map((x) => x ^ 0xff)));
+    out.push(new (ip().IPv4)(b.slice(4, 8)));
+    out.push(new (ip().IPv4)(b.slice(12, 16).map((x) => x ^ 0xff)));
   }
   if (((b[8] as number) & 0xfc) === 0 && b[9] === 0 && b[10] === 0x5e && b[11] === 0xfe) {
-    out.push(new ipaddr.IPv4(b.slice(12, 16)));
+    out.push(new (ip().IPv4)(b.slice(12, 16)));
   }
   return out;
 }
@@ -211,7 +218,7 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
   for (const entry of options.allowPrivate ?? []) {
     if (typeof entry === 'string' && entry.includes('/')) {
       try {
-        const [range, bits] = ipaddr.parseCIDR(entry);
+        const [range, bits] = ip().parseCIDR(entry);
         privateRanges.push([
           toIPv4IfMapped(range),
           range.kind() === 'ipv6' && isMapped(range) ? bits - 96 : bits,
@@ -253,7 +260,7 @@ export function createHostPolicy(options: HostPolicyOptions = {}): HostPolicy {
   function checkAddress(host: string, address: string): void {
     const canonical = canonicalAddress(address);
     if (canonical === undefined) throw new FetchBlockedAddressError(host, address, 'not an IP address');
-    const whole = toIPv4IfMapped(ipaddr.parse(canonical));
+    const whole = toIPv4IfMapped(ip().parse(canonical));
     for (const { range, address: inner } of judge(whole)) {
       if (!mayReachPrivate(host, canonical, whole, inner))
         throw new FetchBlockedAddressError(host, canonical, range);
@@ -316,7 +323,7 @@ function bareHost(hostname: string): string {
 /** The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or `undefined` for a name. */
 function canonicalAddress(host: string): string | undefined {
   if (isIP(host) === 0) return undefined;
-  return toIPv4IfMapped(ipaddr.parse(host)).toString();
+  return toIPv4IfMapped(ip().parse(host)).toString();
 }
 
 function isMapped(address: ipaddr.IPv4 | ipaddr.IPv6): address is ipaddr.IPv6 {

@@ -5,7 +5,7 @@ import type * as Yaml from 'yaml';
 import type { Document, LineCounter } from 'yaml';
 
 /** yaml, loaded on the first parse: importing it costs about 30 ms, which a host that never parses should not pay. */
-const yaml = lazyModule<typeof Yaml>(import.meta.url, 'yaml');
+export const yaml = lazyModule<typeof Yaml>(import.meta.url, 'yaml');
 
 /**
  * Keys that are never copied out of a parsed document or an options object: assigning them on a plain

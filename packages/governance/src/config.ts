@@ -1,6 +1,6 @@
-import { type Document, isMap, isScalar, type LineCounter } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { z } from 'zod';
-import { FORBIDDEN_KEYS, findUnsafeKey, parseBoundedYaml, readBoundedText } from './boundedYaml.js';
+import { FORBIDDEN_KEYS, findUnsafeKey, parseBoundedYaml, readBoundedText, yaml } from './boundedYaml.js';
 import {
   ConfigInvalidError,
   type ConfigIssue,
@@ -321,6 +321,7 @@ function locate(doc: Document, lineCounter: LineCounter, file: string, path: rea
   let node: unknown = doc.contents;
   let line: number | undefined;
   for (const key of path) {
+    const { isMap, isScalar } = yaml();
     if (!isMap(node)) break;
     const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
     const start = isScalar(pair?.key) ? pair.key.range?.[0] : undefined;

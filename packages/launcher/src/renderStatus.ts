@@ -1,7 +1,13 @@
-import Table from 'cli-table3';
-import pc from 'picocolors';
+import { lazyModule } from '@ordo/contracts';
+import type TableClass from 'cli-table3';
+import type Picocolors from 'picocolors';
 import { formatDuration, openDuration, toEpochMs } from './duration.js';
 import type { FeatureMetrics, LevelMetrics } from './metrics.js';
+
+// Loaded by the first render, not by importing the package: a host that never renders a status (the
+// runtime's parent process, for one) does not carry them.
+const Table = lazyModule<typeof TableClass>(import.meta.url, 'cli-table3');
+const pc = lazyModule<typeof Picocolors>(import.meta.url, 'picocolors');
 
 /** Options for {@link renderStatus}. */
 export interface RenderStatusOptions {
@@ -42,7 +48,7 @@ const BAR_MAX = 50;
  */
 export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptions = {}): string {
   const noColor = (process.env.NO_COLOR ?? '') !== '';
-  const c = pc.createColors(options.color === true && !noColor);
+  const c = pc().createColors(options.color === true && !noColor);
   const width = options.width ?? 80;
   const now = toEpochMs(options.now ?? metrics.generatedAt) as number;
   const openMs = (start: number | null, end: number | null) => openDuration(start, end, now);
@@ -69,7 +75,7 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
   if (metrics.workers.length > 0) {
     // A Node column only when some worker ran elsewhere (Swarm, remote workers).
     const placed = metrics.workers.some((w) => w.node !== undefined);
-    const table = new Table({
+    const table = new (Table())({
       head: ['Worker', ...(placed ? ['Node'] : []), 'Init', 'Tasks', 'Avg', 'Uptime'].map((h) => c.cyan(h)),
       style: { head: [], border: [], compact: true },
     });
@@ -108,7 +114,7 @@ export function renderStatus(metrics: FeatureMetrics, options: RenderStatusOptio
 function levelLine(
   level: LevelMetrics,
   openMs: (start: number | null, end: number | null) => number | null,
-  c: ReturnType<typeof pc.createColors>,
+  c: ReturnType<typeof Picocolors.createColors>,
 ): string {
   const failed = level.failed > 0 ? c.red(`, ${level.failed} failed`) : '';
   const duration = formatDuration(openMs(level.startedAt, level.completedAt));
