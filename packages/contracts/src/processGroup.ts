@@ -21,7 +21,8 @@ export interface GroupLeader {
  */
 export function signalProcessGroup(child: GroupLeader, signal: NodeJS.Signals): boolean {
   const pid = child.pid;
-  if (pid !== undefined && process.platform !== 'win32') {
+  // Only a real child pid: -0 is 0, and process.kill(0) would signal the caller's own group.
+  if (pid !== undefined && Number.isSafeInteger(pid) && pid > 1 && process.platform !== 'win32') {
     try {
       process.kill(-pid, signal);
       return true;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it, vi } from 'vitest';
 import { signalProcessGroup } from '../src/index.js';
-import { processAlive } from '../src/testing.js';
+import { killProcess, processAlive } from '../src/testing.js';
 
 describe('signalProcessGroup', () => {
   it('ends a detached child and the processes it started', async () => {
@@ -21,5 +21,43 @@ describe('signalProcessGroup', () => {
     expect(signalProcessGroup(child, 'SIGKILL')).toBe(true);
     await exited;
     expect(signalProcessGroup({ pid: undefined, kill: () => false }, 'SIGTERM')).toBe(false);
+  });
+
+  it('never signals its own group: a pid of 0, 1, a negative or NaN one goes to the child alone', () => {
+    const sent = vi.spyOn(process, 'kill').mockImplementation(() => true);
+    try {
+      for (const pid of [0, 1, -1, -0, Number.NaN, 2 ** 53]) {
+        const kills: string[] = [];
+        const leader = { pid, kill: (signal?: NodeJS.Signals) => kills.push(signal ?? '') > 0 };
+        expect(signalProcessGroup(leader, 'SIGKILL')).toBe(true);
+        expect(kills).toEqual(['SIGKILL']);
+      }
+      expect(sent).not.toHaveBeenCalled();
+    } finally {
+      sent.mockRestore();
+    }
+  });
+});
+
+describe('killProcess (testing)', () => {
+  it('kills one process and reports a gone one', async () => {
+    const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    expect(killProcess(child.pid as number)).toBe(true);
+    await exited;
+    expect(killProcess(child.pid as number)).toBe(false);
+  });
+
+  it('refuses what would signal a group or itself: 0 (an empty pid file), negatives, NaN, its own pid', () => {
+    const sent = vi.spyOn(process, 'kill').mockImplementation(() => true);
+    try {
+      for (const pid of [Number(''), -0, -42, Number.NaN, 1.5, process.pid, Number.POSITIVE_INFINITY]) {
+        expect(() => killProcess(pid)).toThrow(RangeError);
+      }
+      expect(sent).not.toHaveBeenCalled();
+    } finally {
+      sent.mockRestore();
+    }
   });
 });

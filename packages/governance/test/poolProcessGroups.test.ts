@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '@ordo/contracts/testing';
+import { killProcess, processAlive } from '@ordo/contracts/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WorkerPool } from '../src/index.js';
 import type { FixtureTask } from './fixtures/worker.js';
@@ -16,13 +16,7 @@ beforeAll(async () => {
   entry = await fixtureWorkerEntry();
 });
 afterEach(() => {
-  for (const pid of strays.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone, as it should be.
-    }
-  }
+  for (const pid of strays.splice(0)) killProcess(pid);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

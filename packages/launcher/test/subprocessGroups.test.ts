@@ -1,18 +1,12 @@
 import { WorkerStatus } from '@ordo/contracts';
-import { processAlive } from '@ordo/contracts/testing';
+import { killProcess, processAlive } from '@ordo/contracts/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SubprocessLauncher } from '../src/index.js';
 import { nextStatus } from './helpers.js';
 
 const strays: number[] = [];
 afterEach(() => {
-  for (const pid of strays.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone, as it should be.
-    }
-  }
+  for (const pid of strays.splice(0)) killProcess(pid);
 });
 
 /** Starts a worker that spawns a `sleep` grandchild (reported on stdout), then runs `rest`. */

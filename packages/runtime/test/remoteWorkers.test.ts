@@ -2,7 +2,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { IPC_PROTOCOL_VERSION, LineSplitter } from '@ordo/contracts';
-import { ManualClock } from '@ordo/contracts/testing';
+import { killProcess, ManualClock } from '@ordo/contracts/testing';
 import { openWorkerConnection } from '@ordo/launcher';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
@@ -74,12 +74,18 @@ async function runKillingVictim(runtime: Runtime, plan: PlanInput, pidFile: stri
   const waiter = eventWaiter<FeatureEvent>();
   const run = runtime.runFeature(plan, { onEvent: waiter.onEvent });
   await waiter.next((e) => e.type === 'task-start' && e.taskId === 'victim');
-  let pid: number | undefined;
-  for (let i = 0; i < 400 && pid === undefined; i++) {
-    pid = await readFile(pidFile, 'utf8').then(Number, () => undefined);
-    if (pid === undefined) await new Promise((r) => setTimeout(r, 25));
+  // The file can be there and still empty (writeFile truncates, then writes): Number('') is 0, and
+  // process.kill(0) would kill this test's whole process group, CI's shell included.
+  let pid = 0;
+  for (let i = 0; i < 400 && !(pid > 1); i++) {
+    pid = await readFile(pidFile, 'utf8').then(
+      (text) => (/^[0-9]+$/.test(text) ? Number(text) : 0),
+      () => 0,
+    );
+    if (!(pid > 1)) await new Promise((r) => setTimeout(r, 25));
   }
-  process.kill(pid as number, 'SIGKILL');
+  if (!(pid > 1)) throw new Error(`${pidFile} never held the victim's pid`);
+  killProcess(pid);
   return run;
 }
 

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { killProcess } from '@ordo/contracts/testing';
 import { readStateFile } from '@ordo/launcher';
 import { describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
@@ -252,7 +253,7 @@ describe('runFeature on subprocess workers', () => {
     );
     await waiter.next((e) => e.type === 'task-start' && e.taskId === 'victim');
     const pid = Number(await waitForFile(pidFile));
-    process.kill(pid, 'SIGKILL');
+    killProcess(pid);
     const result = await run;
     const victim = result.tasks.find((t) => t.id === 'victim');
     expect(victim).toMatchObject({ status: 'failed', error: { code: 'WORKER_CRASHED' } });

@@ -60,6 +60,8 @@ export function sessionMembers(session: number, marker: string | undefined): num
  * meanwhile. Returns how many processes outside the group were signalled.
  */
 export function signalTree(leader: number, signal: NodeJS.Signals, marker: string | undefined): number {
+  // -0 is 0, and process.kill(0) would signal our own process group: only a real child's pid.
+  if (!Number.isSafeInteger(leader) || leader <= 1) return 0;
   try {
     process.kill(-leader, signal);
   } catch {
