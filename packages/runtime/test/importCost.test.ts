@@ -84,5 +84,9 @@ describe('import cost', () => {
     expect(heavyIn(report.afterRun, ['zod', 'prom-client'])).toEqual(['prom-client', 'zod']);
     expect(heavyIn(report.afterRun, NOT_FOR_A_RUN)).toEqual([]);
     expect(heavyIn(report.afterParse, NOT_FOR_A_RUN)).toEqual(['yaml']);
+    // One zod: the plan schema and governance's config share its ES module build (no .cjs copy).
+    const zodFiles = report.afterParse.filter((u) => u.includes('/node_modules/zod/'));
+    expect(zodFiles.some((u) => u.endsWith('.js'))).toBe(true);
+    expect(zodFiles.filter((u) => u.endsWith('.cjs'))).toEqual([]);
   });
 });

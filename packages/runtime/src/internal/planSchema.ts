@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { lazyModule } from '@ordo/contracts';
 import type * as Zod from 'zod';
 
@@ -10,8 +11,12 @@ const TASK_ID = /^[A-Za-z0-9._:-]+$/;
  */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-/** zod, loaded on the first plan parsed: importing it costs about 50 ms that `import('@ordo/runtime')` should not pay. */
-const zod = lazyModule<typeof Zod>(import.meta.url, 'zod');
+/**
+ * zod, loaded on the first plan parsed: importing it costs about 50 ms that `import('@ordo/runtime')` should
+ * not pay. Its ES module build is loaded (require(esm), by the path `import` resolves to), the same instance
+ * governance's config imports: `require('zod')` would load the CommonJS build as a second copy (about 6 MB).
+ */
+const zod = lazyModule<typeof Zod>(import.meta.url, fileURLToPath(import.meta.resolve('zod')));
 
 /** The zod schema of a plan as written, built on first use and kept. */
 export const planSchema = (): ReturnType<typeof buildPlanSchema> => {
