@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { lazyModule } from '@ordo/contracts';
 import { findUnsafeKey, parseBoundedYaml, readBoundedText } from '@ordo/governance/yaml';
-import { planLevels } from '@ordo/kernel-scheduler';
+import { planLevels } from '@ordo/kernel-scheduler/plan';
 import type * as Yaml from 'yaml';
 import type { Document, LineCounter } from 'yaml';
 import { PlanInvalidError, type PlanIssue, PlanUnreadableError } from './errors.js';
