@@ -24,3 +24,28 @@ export function killProcess(pid: number, signal: NodeJS.Signals = 'SIGKILL'): bo
     throw error;
   }
 }
+
+/**
+ * {@link killProcess} for every pid of `pids`, for a test's teardown: a pid that cannot be signalled does not
+ * spare the ones after it; the failures are thrown together at the end as an `AggregateError`.
+ * Returns how many were signalled.
+ *
+ * @example
+ * ```js
+ * afterEach(() => killProcesses(strays.splice(0)));
+ * ```
+ */
+export function killProcesses(pids: Iterable<number>, signal: NodeJS.Signals = 'SIGKILL'): number {
+  const failures: unknown[] = [];
+  let signalled = 0;
+  for (const pid of pids) {
+    try {
+      if (killProcess(pid, signal)) signalled++;
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0)
+    throw new AggregateError(failures, `killProcesses: ${failures.length} pid(s) could not be signalled`);
+  return signalled;
+}

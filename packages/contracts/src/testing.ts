@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { heapSizeLimitFor } from './heapSizeLimit.js';
-export { killProcess } from './killProcess.js';
+export { killProcess, killProcesses } from './killProcess.js';
 export { ManualClock } from './manualClock.js';
 export { processAlive } from './processAlive.js';
 export { type LogRecord, RecordingLogger } from './recordingLogger.js';

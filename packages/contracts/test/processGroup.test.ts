@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
-import { signalProcessGroup } from '../src/index.js';
-import { killProcess, processAlive } from '../src/testing.js';
+import { processExists, signalProcessGroup } from '../src/index.js';
+import { killProcess, killProcesses, processAlive } from '../src/testing.js';
 
 describe('signalProcessGroup', () => {
   it('ends a detached child and the processes it started', async () => {
@@ -37,6 +38,19 @@ describe('signalProcessGroup', () => {
       sent.mockRestore();
     }
   });
+
+  it('killProcesses kills every pid even past a refused one, then throws the refusals together', async () => {
+    const children = [
+      spawn('sleep', ['1000'], { stdio: 'ignore' }),
+      spawn('sleep', ['1000'], { stdio: 'ignore' }),
+    ];
+    const exits = children.map((child) => once(child, 'exit'));
+    const [first, second] = children.map((child) => child.pid as number) as [number, number];
+    expect(() => killProcesses([first, 0, second])).toThrow(AggregateError);
+    await Promise.all(exits);
+    expect(processExists(first) || processExists(second)).toBe(false);
+    expect(killProcesses([first, second])).toBe(0);
+  });
 });
 
 describe('killProcess (testing)', () => {
@@ -58,6 +72,22 @@ describe('killProcess (testing)', () => {
       expect(sent).not.toHaveBeenCalled();
     } finally {
       sent.mockRestore();
+    }
+  });
+});
+
+describe('processExists', () => {
+  it('is true for this process and a live child, false once it is reaped, never for pid 0, -1 or NaN', async () => {
+    expect(processExists(process.pid)).toBe(true);
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const exited = once(child, 'exit');
+    expect(processExists(child.pid as number)).toBe(true);
+    child.kill('SIGKILL');
+    await exited;
+    expect(processExists(child.pid as number)).toBe(false);
+    // kill(0, 0) and kill(-1, 0) succeed: they address process groups, not a writer.
+    for (const pid of [0, -0, -1, Number.NaN, 1.5, Number.POSITIVE_INFINITY, 2 ** 53]) {
+      expect(processExists(pid)).toBe(false);
     }
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killProcess, ManualClock, processAlive } from '@ordo/contracts/testing';
+import { killProcesses, ManualClock, processAlive } from '@ordo/contracts/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createShellPool } from '../src/index.js';
 
@@ -30,7 +30,7 @@ function groupOf(pid: number): number {
 
 const strays: number[] = [];
 afterEach(() => {
-  for (const pid of strays.splice(0)) killProcess(pid);
+  killProcesses(strays.splice(0));
 });
 
 function pids(stdout: string): number[] {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killProcess, processAlive } from '@ordo/contracts/testing';
+import { killProcesses, processAlive } from '@ordo/contracts/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WorkerPool } from '../src/index.js';
 import type { FixtureTask } from './fixtures/worker.js';
@@ -16,7 +16,7 @@ beforeAll(async () => {
   entry = await fixtureWorkerEntry();
 });
 afterEach(() => {
-  for (const pid of strays.splice(0)) killProcess(pid);
+  killProcesses(strays.splice(0));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -220,6 +220,8 @@ describe('recovery from the backup', () => {
     await writeFile(`${file}.999999999.1.tmp`, 'half a wri');
     await writeFile(`${file}.bak.999999999.2.tmp`, '');
     await writeFile(`${file}.${process.pid}.77.tmp`, 'mine, alive');
+    // pid 0 addresses the process group (kill(0, 0) succeeds): never a live writer.
+    await writeFile(`${file}.0.3.tmp`, 'forged');
     await (await StateStore.open({ file })).close();
     const present = async (p: string) =>
       stat(p).then(
@@ -229,6 +231,7 @@ describe('recovery from the backup', () => {
     expect(await present(`${file}.999999999.1.tmp`)).toBe(false);
     expect(await present(`${file}.bak.999999999.2.tmp`)).toBe(false);
     expect(await present(`${file}.${process.pid}.77.tmp`)).toBe(true);
+    expect(await present(`${file}.0.3.tmp`)).toBe(false);
   });
 });
 

@@ -1,12 +1,12 @@
 import { WorkerStatus } from '@ordo/contracts';
-import { killProcess, processAlive } from '@ordo/contracts/testing';
+import { killProcesses, processAlive } from '@ordo/contracts/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SubprocessLauncher } from '../src/index.js';
 import { nextStatus } from './helpers.js';
 
 const strays: number[] = [];
 afterEach(() => {
-  for (const pid of strays.splice(0)) killProcess(pid);
+  killProcesses(strays.splice(0));
 });
 
 /** Starts a worker that spawns a `sleep` grandchild (reported on stdout), then runs `rest`. */

@@ -7,7 +7,11 @@ import { tempDir } from '../../../vitest.tempDirs.js';
 import { fixture } from './helpers/workspace.js';
 
 const run = promisify(execFile);
-const TSX = pathToFileURL(fileURLToPath(import.meta.resolve('tsx'))).href;
+/**
+ * tsx's ES module hooks only: its CommonJS hook would compile an ES module that is `require`d (zod's, by the
+ * plan schema) into a copy of its own, where plain Node loads it through require(esm), as a host's process does.
+ */
+const TSX_ESM = pathToFileURL(fileURLToPath(import.meta.resolve('tsx/esm'))).href;
 
 /** Packages that only some calls need: none of them may load with `import('@ordo/runtime')`. */
 const HEAVY = [
@@ -72,7 +76,7 @@ describe('import cost', () => {
     const record = pathToFileURL(fixture('importCost/recordLoads.mjs')).href;
     const { stdout } = await run(
       process.execPath,
-      ['--conditions=@ordo/source', '--import', record, '--import', TSX, child],
+      ['--conditions=@ordo/source', '--import', record, '--import', TSX_ESM, child],
       { cwd: path.dirname(child), env: { ...process.env, ORDO_TEST_LOAD_LOG: log }, timeout: 60_000 },
     );
     const report = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
@@ -94,5 +98,20 @@ describe('import cost', () => {
     const zodFiles = report.afterParse.filter((u) => u.includes('/node_modules/zod/'));
     expect(zodFiles.some((u) => u.endsWith('.js'))).toBe(true);
     expect(zodFiles.filter((u) => u.endsWith('.cjs'))).toEqual([]);
+  });
+
+  it('parses a plan while an import() elsewhere is still loading zod (fresh process)', async () => {
+    const child = fixture('importCost/zodRaceChild.ts');
+    const slow = pathToFileURL(fixture('importCost/slowZod.mjs')).href;
+    const held = path.join(await tempDir('ordo-zod-race-'), 'held');
+    const { stdout } = await run(
+      process.execPath,
+      ['--conditions=@ordo/source', '--import', slow, '--import', TSX_ESM, child],
+      { cwd: path.dirname(child), env: { ...process.env, ORDO_TEST_ZOD_HELD: held }, timeout: 60_000 },
+    );
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({
+      parsed: { tasks: 1 },
+      governanceLoaded: true,
+    });
   });
 });

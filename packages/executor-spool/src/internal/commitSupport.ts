@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDirectory } from '@ordo/contracts';
+import { processExists, syncDirectory } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import { readAllFd } from './content.js';
 import { closeFd, fstatFd, fsyncFd, openFd } from './fd.js';
@@ -69,15 +69,8 @@ export const failed = (cause: unknown, what: string) =>
     { cause },
   );
 
-/** Whether a process of this host is still running. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Whether a process of this host is still running (a pid that is not a positive integer never is). */
+export const isAlive = processExists;
 
 /** A journal a crashed commit may have left. */
 export interface LeftJournal {

@@ -1,6 +1,6 @@
 import { copyFile, link, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { syncDirectory } from '@ordo/contracts';
+import { processExists, syncDirectory } from '@ordo/contracts';
 
 let counter = 0;
 
@@ -67,11 +67,5 @@ export async function removeStaleTemps(file: string): Promise<void> {
 }
 
 function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid === process.pid || processExists(pid);
 }
