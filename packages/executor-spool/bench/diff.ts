@@ -29,6 +29,7 @@ const uptime = () => os.loadavg()[0]?.toFixed(2) as string;
 
 interface ContenderReport {
   contender: string;
+  firstCallMs: number;
   samples: number[];
   hunks: number;
   changedLines: number;
@@ -54,6 +55,7 @@ async function bench(c: DiffCase, index: number) {
     await writeFile(path.join(dir, 'b.txt'), c.after);
     const contenders = c.jsdiff ? ['ordo', 'jsdiff', 'git'] : ['ordo', 'git'];
     const medians = new Map<string, number[]>(contenders.map((name) => [name, []]));
+    const firstCalls = new Map<string, number[]>(contenders.map((name) => [name, []]));
     const last = new Map<string, ContenderReport>();
     const ordoExtras = {
       firstDiffMs: [] as number[],
@@ -67,6 +69,7 @@ async function bench(c: DiffCase, index: number) {
       for (const name of order) {
         const report = await runContender(name, index, dir);
         medians.get(name)?.push(median(report.samples));
+        firstCalls.get(name)?.push(report.firstCallMs);
         last.set(name, report);
         if (name === 'ordo') {
           ordoExtras.firstDiffMs.push(median(report.firstDiffMs ?? []));
@@ -88,6 +91,11 @@ async function bench(c: DiffCase, index: number) {
       gitDiffNoIndexMs: spread(git),
       speedupVsJsdiff: jsdiff ? round(median(jsdiff) / median(ordo)) : null,
       ratioToGit: round(median(ordo) / median(git)),
+      // The first call of each fresh process: what a one-shot host pays, cold code included.
+      firstCallMs: Object.fromEntries([...firstCalls].map(([name, xs]) => [name, spread(xs)])),
+      firstCallSpeedupVsJsdiff: jsdiff
+        ? round(median(firstCalls.get('jsdiff') as number[]) / median(firstCalls.get('ordo') as number[]))
+        : null,
       target: c.target,
       hunks: Object.fromEntries([...last].map(([name, report]) => [name, report.hunks])),
       changedLines: Object.fromEntries([...last].map(([name, report]) => [name, report.changedLines])),
@@ -100,7 +108,13 @@ async function bench(c: DiffCase, index: number) {
     console.log(
       `${c.name} [load ${result.load.before} → ${result.load.after}]: ordo stage + diff ${fmt(result.ordoStageAndDiffMs)}` +
         (result.jsdiffMs ? `, jsdiff ${fmt(result.jsdiffMs)} (${result.speedupVsJsdiff}x)` : '') +
-        `, git diff --no-index ${fmt(result.gitDiffNoIndexMs)} (ordo/git ${result.ratioToGit}); repeat diff ${result.memoSpeedup}x faster than the first; blob ids of both sides ${result.blobIdsOfBothSidesMs} ms [target ${c.target}]`,
+        `, git diff --no-index ${fmt(result.gitDiffNoIndexMs)} (ordo/git ${result.ratioToGit}); first call in a fresh process: ${Object.entries(
+          result.firstCallMs,
+        )
+          .map(([name, s]) => `${name} ${fmt(s)}`)
+          .join(
+            ', ',
+          )}; repeat diff ${result.memoSpeedup}x faster than the first; blob ids of both sides ${result.blobIdsOfBothSidesMs} ms [target ${c.target}]`,
     );
     return result;
   } finally {

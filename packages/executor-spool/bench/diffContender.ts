@@ -1,8 +1,9 @@
 /**
  * One contender of the diff benchmark in a fresh process (started by bench/diff.ts):
  * `tsx --conditions=@ordo/source bench/diffContender.ts <ordo|jsdiff|git> <case index> <dir>`, where `dir`
- * holds the case's old file as `a.txt` and its new one as `b.txt`. Warms up (at least 5 calls and 1 s), times
- * `RUNS` calls one after another and prints one JSON line: the samples and what the last patch held.
+ * holds the case's old file as `a.txt` and its new one as `b.txt`. Times the first call (cold), warms up (at
+ * least 5 calls and 1 s in all), times `RUNS` calls one after another and prints one JSON line: the first
+ * call, the samples and what the last patch held.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -45,23 +46,26 @@ const contenders: Record<string, () => Promise<void> | void> = {
     }
   },
 };
-const call = contenders[contender];
-if (!call) throw new Error(`unknown contender ${contender}`);
-
 async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
   const start = performance.now();
   await fn();
   return performance.now() - start;
 }
 
+const call = contenders[contender];
+if (!call) throw new Error(`unknown contender ${contender}`);
+
+// The first call in a fresh process (cold code, as a one-shot host pays it), then the warm-up.
+const firstCallMs = await time(call);
 const warmStart = performance.now();
-for (let k = 0; k < WARMUP_CALLS || performance.now() - warmStart < WARMUP_MS; k++) await call();
+for (let k = 1; k < WARMUP_CALLS || performance.now() - warmStart < WARMUP_MS; k++) await call();
 const samples: number[] = [];
 for (let k = 0; k < RUNS; k++) samples.push(await time(call));
 
 const count = (re: RegExp) => (patch.match(re) ?? []).length;
 const report: Record<string, unknown> = {
   contender,
+  firstCallMs,
   samples,
   hunks: count(/^@@/gm),
   changedLines: count(/^[-+](?![-+]{2} )/gm),
