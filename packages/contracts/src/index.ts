@@ -44,7 +44,7 @@ export {
 export { isOrdoError, OrdoError, type OrdoErrorOptions, type SerializedError } from './ordoError.js';
 export type { Policy, PolicyContext } from './policy.js';
 export { processExists } from './processExists.js';
-export { type GroupLeader, signalProcessGroup } from './processGroup.js';
+export { type GroupLeader, isChildGroupPid, signalProcessGroup } from './processGroup.js';
 export type { RateLimitDecision, RateLimiter } from './rateLimiter.js';
 export { syncDirectory } from './syncDirectory.js';
 export {

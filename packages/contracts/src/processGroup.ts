@@ -5,6 +5,15 @@ export interface GroupLeader {
 }
 
 /**
+ * Whether `pid` may name a child's process group to signal as `-pid`: a safe integer above 1. `kill(0)`
+ * and `kill(-0)` signal the caller's own group (CI's shell with it), `kill(-1)` every process the caller
+ * may signal, and pid 1 is init; NaN or a fraction is a bug upstream (`Number('')` of an empty pid file is 0).
+ */
+export function isChildGroupPid(pid: number | undefined): pid is number {
+  return pid !== undefined && Number.isSafeInteger(pid) && pid > 1;
+}
+
+/**
  * Sends `signal` to the whole process group a child leads (it must have been spawned with
  * `detached: true`, which makes it a group and session leader), so what it started (a `sleep` a task
  * spawned, a shell's pipeline) ends with it. Falls back to the child alone when the group is gone or
@@ -21,8 +30,7 @@ export interface GroupLeader {
  */
 export function signalProcessGroup(child: GroupLeader, signal: NodeJS.Signals): boolean {
   const pid = child.pid;
-  // Only a real child pid: -0 is 0, and process.kill(0) would signal the caller's own group.
-  if (pid !== undefined && Number.isSafeInteger(pid) && pid > 1 && process.platform !== 'win32') {
+  if (isChildGroupPid(pid) && process.platform !== 'win32') {
     try {
       process.kill(-pid, signal);
       return true;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
-import { processExists, signalProcessGroup } from '../src/index.js';
+import { isChildGroupPid, processExists, signalProcessGroup } from '../src/index.js';
 import { killProcess, killProcesses, processAlive } from '../src/testing.js';
 
 describe('signalProcessGroup', () => {
@@ -37,19 +37,8 @@ describe('signalProcessGroup', () => {
     } finally {
       sent.mockRestore();
     }
-  });
-
-  it('killProcesses kills every pid even past a refused one, then throws the refusals together', async () => {
-    const children = [
-      spawn('sleep', ['1000'], { stdio: 'ignore' }),
-      spawn('sleep', ['1000'], { stdio: 'ignore' }),
-    ];
-    const exits = children.map((child) => once(child, 'exit'));
-    const [first, second] = children.map((child) => child.pid as number) as [number, number];
-    expect(() => killProcesses([first, 0, second])).toThrow(AggregateError);
-    await Promise.all(exits);
-    expect(processExists(first) || processExists(second)).toBe(false);
-    expect(killProcesses([first, second])).toBe(0);
+    expect([0, -0, 1, -1, Number.NaN, 1.5, 2 ** 53, undefined].map(isChildGroupPid)).not.toContain(true);
+    expect(isChildGroupPid(2)).toBe(true);
   });
 });
 
@@ -73,6 +62,19 @@ describe('killProcess (testing)', () => {
     } finally {
       sent.mockRestore();
     }
+  });
+
+  it('killProcesses kills every pid even past a refused one, then throws the refusals together', async () => {
+    const children = [
+      spawn('sleep', ['1000'], { stdio: 'ignore' }),
+      spawn('sleep', ['1000'], { stdio: 'ignore' }),
+    ];
+    const exits = children.map((child) => once(child, 'exit'));
+    const [first, second] = children.map((child) => child.pid as number) as [number, number];
+    expect(() => killProcesses([first, 0, second])).toThrow(AggregateError);
+    await Promise.all(exits);
+    expect(processExists(first) || processExists(second)).toBe(false);
+    expect(killProcesses([first, second])).toBe(0);
   });
 });
 

@@ -1,6 +1,7 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { lazyModule, syncDirectory } from '../src/index.js';
@@ -31,6 +32,38 @@ describe('lazyModule', () => {
   it('throws the resolution error of a module the caller does not have', () => {
     const load = lazyModule(import.meta.url, 'no-such-module-ordo');
     expect(() => load()).toThrow(/no-such-module-ordo/);
+  });
+
+  it('with preferImport, loads the ES module build an import() shares; else, or without one, the CommonJS build', async () => {
+    const dir = await tempDir('ordo-contracts-lazy-');
+    const pkg = async (name: string, exports: unknown) => {
+      const root = path.join(dir, 'node_modules', name);
+      await mkdir(root, { recursive: true });
+      await writeFile(path.join(root, 'package.json'), JSON.stringify({ name, version: '1.0.0', exports }));
+      await writeFile(path.join(root, 'index.mjs'), "export const kind = 'esm';\n");
+      await writeFile(path.join(root, 'index.cjs'), "exports.kind = 'cjs';\n");
+      return root;
+    };
+    const dual = await pkg('dual', {
+      '.': { import: './index.mjs', require: './index.cjs' },
+      './package.json': './package.json',
+    });
+    await pkg('dual-nested', {
+      '.': { import: { default: './index.mjs' }, require: './index.cjs' },
+      './package.json': './package.json',
+    });
+    await pkg('cjs-only', { '.': { require: './index.cjs' }, './package.json': './package.json' });
+    await pkg('manifest-hidden', { '.': { import: './index.mjs', require: './index.cjs' } });
+    const from = pathToFileURL(path.join(dir, 'caller.js'));
+    const esm = lazyModule<{ kind: string }>(from, 'dual', { preferImport: true })();
+    expect(esm.kind).toBe('esm');
+    // The very instance a static or dynamic import of the package holds: one copy in the process.
+    expect(esm).toBe(await import(pathToFileURL(path.join(dual, 'index.mjs')).href));
+    expect(lazyModule<{ kind: string }>(from, 'dual-nested', { preferImport: true })().kind).toBe('esm');
+    expect(lazyModule<{ kind: string }>(from, 'dual')().kind).toBe('cjs');
+    expect(lazyModule<{ kind: string }>(from, 'cjs-only', { preferImport: true })().kind).toBe('cjs');
+    // Without an exported package.json the import build cannot be found without guessing: CommonJS.
+    expect(lazyModule<{ kind: string }>(from, 'manifest-hidden', { preferImport: true })().kind).toBe('cjs');
   });
 });
 

@@ -14,12 +14,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type DiffCase, diffCases } from './diffCases.js';
-import { round, writeResults } from './util.js';
+import { median, round, writeResults } from './util.js';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.DIFF_BENCH_ROUNDS ?? 5);
 const contenderScript = fileURLToPath(new URL('./diffContender.ts', import.meta.url));
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const spread = (xs: readonly number[]) => ({
   min: round(Math.min(...xs)),
   median: round(median(xs)),

@@ -11,17 +11,10 @@ import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { createSpool } from '../src/index.js';
 import { diffCases } from './diffCases.js';
-import { round, writeResults } from './util.js';
+import { median, round, time, writeResults } from './util.js';
 
 const RUNS = 9;
 const WARMUP = 2;
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 /** Runs the cases that have a jsdiff figure; returns the results. */
 export async function benchDiffAlternating() {

@@ -11,6 +11,7 @@ import { createTwoFilesPatch } from 'diff';
 import { createSpool, DiffCache } from '../src/index.js';
 import { blobId } from '../src/internal/content.js';
 import { diffCases } from './diffCases.js';
+import { time } from './util.js';
 
 const RUNS = Number(process.env.DIFF_BENCH_RUNS ?? 9);
 const WARMUP_CALLS = 5;
@@ -46,12 +47,6 @@ const contenders: Record<string, () => Promise<void> | void> = {
     }
   },
 };
-async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
-
 const call = contenders[contender];
 if (!call) throw new Error(`unknown contender ${contender}`);
 

@@ -13,17 +13,9 @@ import { create as createMemFs } from 'mem-fs';
 import { create as createEditor } from 'mem-fs-editor';
 import writeFileAtomic from 'write-file-atomic';
 import { createSpool, DiffCache, type SpoolCommitMode } from '../src/index.js';
+import { median, round, time } from './util.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const now = () => performance.now();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const round = (x: number, digits = 2) => Number(x.toFixed(digits));
-
-async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
-  const start = now();
-  await fn();
-  return now() - start;
-}
 
 const benchDir = process.env.SPOOL_BENCH_DIR ?? os.tmpdir();
 

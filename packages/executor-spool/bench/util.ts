@@ -59,8 +59,21 @@ export async function interleave(
   });
 }
 
-export function round(n: number): number {
-  return Math.round(n * 100) / 100;
+/** `n` rounded to `digits` decimals (2 unless told). */
+export function round(n: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(n * scale) / scale;
+}
+
+/** The middle value of `xs` (the upper one of the two middles for an even count). */
+export const median = (xs: readonly number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** Wall time of one call of `fn`, in ms. */
+export async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
 }
 
 /** Writes `bench/results/<name>.json` with the machine and the date. */

@@ -1,5 +1,16 @@
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RecordingLogger } from '@ordo/contracts/testing';
@@ -141,6 +152,29 @@ describe('a process killed in the middle of an in-place commit', () => {
     expect(logger.at('warn')).toMatchObject([
       { msg: 'spool removed a rollback journal torn by a crash before the commit touched any file' },
     ]);
+  });
+
+  it('a torn journal whose name says pid 0 is a dead writer’s, not a live one (kill(0, 0) succeeds)', async () => {
+    await using tree = await tempTree({ 'a.txt': 'old a\n' });
+    const signal = await runChild({
+      root: tree.dir,
+      edits: [{ path: 'a.txt', data: Buffer.from('new a\n').toString('base64') }],
+      crashAt: -1,
+      concurrency: 1,
+      fsync: false,
+    });
+    expect(signal).toBe('SIGKILL');
+    const [journal] = (await readdir(tree.file('.ordo-spool'))) as [string];
+    const full = (await stat(tree.file(`.ordo-spool/${journal}`))).size;
+    await truncate(tree.file(`.ordo-spool/${journal}`), full - 3);
+    const forged = journal.replace(/\.\d+\.rollback$/, '.0.rollback');
+    expect(forged).not.toBe(journal);
+    await rename(tree.file(`.ordo-spool/${journal}`), tree.file(`.ordo-spool/${forged}`));
+    expect(await recoverSpool(tree.dir)).toBe(1);
+    expect(
+      (await readdir(tree.file('.ordo-spool')).catch(() => [])).filter((n) => n.endsWith('.rollback')),
+    ).toEqual([]);
+    expect(await readFile(tree.file('a.txt'), 'utf8')).toBe('old a\n');
   });
 
   it('a complete journal is rolled back by the next createSpool on the root, with both deletes and adds', async () => {

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { heapSizeLimitFor } from '@ordo/contracts/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type FeatureResult, type PlanInput } from '../src/index.js';
+import { waitForFile } from './helpers/files.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
 /*
@@ -350,13 +351,4 @@ describe("launcher: 'docker' options", () => {
 async function eventually(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 150 && !(await check()); i++) await new Promise((r) => setTimeout(r, 200));
   expect(await check()).toBe(true);
-}
-
-async function waitForFile(file: string): Promise<string> {
-  for (let i = 0; i < 600; i++) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    if (text !== '') return text;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${file} never appeared`);
 }

@@ -7,6 +7,7 @@ import { openWorkerConnection } from '@ordo/launcher';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput, type Runtime } from '../src/index.js';
+import { waitForPid } from './helpers/files.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 import { type OrdoProcess, startOrdo } from './support/ordoProcess.js';
 
@@ -74,17 +75,7 @@ async function runKillingVictim(runtime: Runtime, plan: PlanInput, pidFile: stri
   const waiter = eventWaiter<FeatureEvent>();
   const run = runtime.runFeature(plan, { onEvent: waiter.onEvent });
   await waiter.next((e) => e.type === 'task-start' && e.taskId === 'victim');
-  // The file can be there and still empty (writeFile truncates, then writes): Number('') is 0, and
-  // process.kill(0) would kill this test's whole process group, CI's shell included.
-  let pid = 0;
-  for (let i = 0; i < 400 && !(pid > 1); i++) {
-    pid = await readFile(pidFile, 'utf8').then(
-      (text) => (/^[0-9]+$/.test(text) ? Number(text) : 0),
-      () => 0,
-    );
-    if (!(pid > 1)) await new Promise((r) => setTimeout(r, 25));
-  }
-  if (!(pid > 1)) throw new Error(`${pidFile} never held the victim's pid`);
+  const pid = await waitForPid(pidFile, 10_000);
   killProcess(pid);
   return run;
 }

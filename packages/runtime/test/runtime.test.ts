@@ -2,9 +2,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { killProcess } from '@ordo/contracts/testing';
 import { readStateFile } from '@ordo/launcher';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, type PlanInput } from '../src/index.js';
+import { waitForPid } from './helpers/files.js';
 import { eventWaiter, fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
 const tasks = fixture('tasks.mjs');
@@ -252,7 +253,7 @@ describe('runFeature on subprocess workers', () => {
       { onEvent: waiter.onEvent },
     );
     await waiter.next((e) => e.type === 'task-start' && e.taskId === 'victim');
-    const pid = Number(await waitForFile(pidFile));
+    const pid = await waitForPid(pidFile);
     killProcess(pid);
     const result = await run;
     const victim = result.tasks.find((t) => t.id === 'victim');
@@ -578,13 +579,3 @@ async function settledResources(before: Record<string, number>): Promise<Record<
  * Polls until `file` has content. (A `fs.promises.watch` iterator only starts watching on its first
  * `next()`, so a write between the first read and that call was missed and the test hung.)
  */
-async function waitForFile(file: string): Promise<string> {
-  return vi.waitFor(
-    async () => {
-      const text = await readFile(file, 'utf8').catch(() => '');
-      if (!text) throw new Error(`${file} is still empty`);
-      return text;
-    },
-    { timeout: 30_000, interval: 20 },
-  );
-}

@@ -1,10 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { heapSizeLimitFor, processAlive } from '@ordo/contracts/testing';
 import { SubprocessLauncher } from '@ordo/launcher';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
 import { createRuntime, type FeatureEvent, parsePlan } from '../src/index.js';
+import { waitForPid } from './helpers/files.js';
 import { fixture, readTree, tempWorkspace } from './helpers/workspace.js';
 
 const tasks = fixture('tasks.mjs');
@@ -127,7 +128,7 @@ describe("the runtime's workers come from the governance pool", () => {
       ],
     });
     expect(result.tasks[0]).toMatchObject({ status: 'failed', error: { code: 'TASK_STALLED' } });
-    const grandchild = Number(await readFile(pidFile, 'utf8'));
+    const grandchild = await waitForPid(pidFile);
     await until(() => !processAlive(grandchild));
   });
 

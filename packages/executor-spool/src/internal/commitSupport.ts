@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { processExists, syncDirectory } from '@ordo/contracts';
+import { syncDirectory } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import { readAllFd } from './content.js';
 import { closeFd, fstatFd, fsyncFd, openFd } from './fd.js';
@@ -68,9 +68,6 @@ export const failed = (cause: unknown, what: string) =>
     `The commit failed ${what}. The staged edits are kept: fix the cause (${(cause as Error)?.message ?? String(cause)}) and commit again.`,
     { cause },
   );
-
-/** Whether a process of this host is still running (a pid that is not a positive integer never is). */
-export const isAlive = processExists;
 
 /** A journal a crashed commit may have left. */
 export interface LeftJournal {

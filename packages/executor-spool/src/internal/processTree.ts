@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { isChildGroupPid } from '@ordo/contracts';
 
 /**
  * Finds and signals every process a slot's shell left behind, without cgroups (so it works as root and
@@ -60,8 +61,8 @@ export function sessionMembers(session: number, marker: string | undefined): num
  * meanwhile. Returns how many processes outside the group were signalled.
  */
 export function signalTree(leader: number, signal: NodeJS.Signals, marker: string | undefined): number {
-  // -0 is 0, and process.kill(0) would signal our own process group: only a real child's pid.
-  if (!Number.isSafeInteger(leader) || leader <= 1) return 0;
+  // Not a child's group (0 is ours, and session 0 holds the kernel's threads): nothing to signal or scan.
+  if (!isChildGroupPid(leader)) return 0;
   try {
     process.kill(-leader, signal);
   } catch {

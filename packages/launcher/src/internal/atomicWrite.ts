@@ -61,11 +61,7 @@ export async function removeStaleTemps(file: string): Promise<void> {
   const stale = names.filter((name) => {
     if (!name.startsWith(`${base}.`) || !name.endsWith('.tmp')) return false;
     const match = /^(?:\.bak)?\.(\d+)\.\d+\.tmp$/.exec(name.slice(base.length));
-    return match !== null && !isAlive(Number(match[1]));
+    return match !== null && !processExists(Number(match[1]));
   });
   await Promise.all(stale.map((name) => rm(join(dir, name), { force: true }).catch(() => {})));
-}
-
-function isAlive(pid: number): boolean {
-  return pid === process.pid || processExists(pid);
 }

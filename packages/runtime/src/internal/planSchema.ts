@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { lazyModule } from '@ordo/contracts';
 import type * as Zod from 'zod';
 
 const NAME = /^[A-Za-z0-9._-]+$/;
@@ -13,29 +12,11 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * zod, loaded on the first plan parsed: importing it costs about 50 ms that `import('@ordo/runtime')` should
- * not pay. Its ES module build is loaded (require(esm) of the file its `exports` name for `import`, resolved
- * from this package), the instance governance's config imports: `require('zod')` would load the CommonJS
- * build as a second copy (about 6 MB on its own, 18 MB of the runtime bench's RSS). While an `import()`
- * elsewhere is still loading that build, Node refuses to `require` it; the CommonJS build serves then.
+ * not pay. `preferImport`: its ES module build, the instance governance's config imports; `require('zod')`
+ * alone would load the CommonJS build as a second copy (99.3 MB against 80.8 MB of parent RSS in the
+ * runtime bench).
  */
-function loadZod(): typeof Zod {
-  const require = createRequire(import.meta.url);
-  try {
-    const manifestPath = require.resolve('zod/package.json');
-    const manifest = require(manifestPath) as { exports?: { '.'?: { import?: unknown } } };
-    const entry = manifest.exports?.['.']?.import;
-    if (typeof entry === 'string') return require(path.join(path.dirname(manifestPath), entry)) as typeof Zod;
-  } catch {
-    // The ES module build is mid-load in this process (or zod's layout changed): the CommonJS build below.
-  }
-  return require('zod') as typeof Zod;
-}
-
-let loadedZod: typeof Zod | undefined;
-const zod = (): typeof Zod => {
-  loadedZod ??= loadZod();
-  return loadedZod;
-};
+const zod = lazyModule<typeof Zod>(import.meta.url, 'zod', { preferImport: true });
 
 /** The zod schema of a plan as written, built on first use and kept. */
 export const planSchema = (): ReturnType<typeof buildPlanSchema> => {
