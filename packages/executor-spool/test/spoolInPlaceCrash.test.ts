@@ -42,6 +42,18 @@ async function runChild(plan: CrashPlan): Promise<string | null> {
   });
 }
 
+/**
+ * Crashes a commit of `plan` while it writes its rollback journal (the child is killed at once, then the
+ * journal is cut short by 3 bytes, as a crash mid-write leaves it); returns the journal's name.
+ */
+async function tornJournal(root: string, plan: Omit<CrashPlan, 'root' | 'crashAt'>): Promise<string> {
+  expect(await runChild({ ...plan, root, crashAt: -1 })).toBe('SIGKILL');
+  const [journal] = (await readdir(path.join(root, '.ordo-spool'))) as [string];
+  const file = path.join(root, '.ordo-spool', journal);
+  await truncate(file, (await stat(file)).size - 3);
+  return journal;
+}
+
 type FileState = { bytes: Uint8Array; mode: number } | null;
 
 const PATHS = ['a.txt', 'b.bin', 'd/c.txt', 'd/e/f.txt', 'g.txt'] as const;
@@ -128,20 +140,14 @@ describe('a process killed in the middle of an in-place commit', () => {
 
   it('a torn journal (the crash came while it was written) is removed and nothing is put back', async () => {
     await using tree = await tempTree({ 'a.txt': 'old a\n', 'b.txt': 'old b\n' });
-    const signal = await runChild({
-      root: tree.dir,
+    await tornJournal(tree.dir, {
       edits: [
         { path: 'a.txt', data: Buffer.from('new a\n').toString('base64') },
         { path: 'b.txt', data: null },
       ],
-      crashAt: -1,
       concurrency: 2,
       fsync: true,
     });
-    expect(signal).toBe('SIGKILL');
-    const [journal] = await readdir(tree.file('.ordo-spool'));
-    const full = (await stat(tree.file(`.ordo-spool/${journal}`))).size;
-    await truncate(tree.file(`.ordo-spool/${journal}`), full - 3);
     // Someone else changes a file before any recovery runs: a torn journal must not undo that.
     await writeFile(tree.file('a.txt'), 'theirs\n');
     const logger = new RecordingLogger();
@@ -156,17 +162,11 @@ describe('a process killed in the middle of an in-place commit', () => {
 
   it('a torn journal whose name says pid 0 is a dead writer’s, not a live one (kill(0, 0) succeeds)', async () => {
     await using tree = await tempTree({ 'a.txt': 'old a\n' });
-    const signal = await runChild({
-      root: tree.dir,
+    const journal = await tornJournal(tree.dir, {
       edits: [{ path: 'a.txt', data: Buffer.from('new a\n').toString('base64') }],
-      crashAt: -1,
       concurrency: 1,
       fsync: false,
     });
-    expect(signal).toBe('SIGKILL');
-    const [journal] = (await readdir(tree.file('.ordo-spool'))) as [string];
-    const full = (await stat(tree.file(`.ordo-spool/${journal}`))).size;
-    await truncate(tree.file(`.ordo-spool/${journal}`), full - 3);
     const forged = journal.replace(/\.\d+\.rollback$/, '.0.rollback');
     expect(forged).not.toBe(journal);
     await rename(tree.file(`.ordo-spool/${journal}`), tree.file(`.ordo-spool/${forged}`));
