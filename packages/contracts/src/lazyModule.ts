@@ -7,7 +7,8 @@ export interface LazyModuleOptions {
    * Load the ES module build the package's `exports` name for `import` (through require(esm)) when it has
    * one: the instance a static `import` of the same package elsewhere in the process holds, so the process
    * keeps one copy instead of that one and the CommonJS build. While an `import()` elsewhere is still loading
-   * that build, Node refuses to `require` it (`ERR_INTERNAL_ASSERTION`); the CommonJS build serves then.
+   * that build, Node refuses to `require` it (`ERR_INTERNAL_ASSERTION` on Node 20 and 22,
+   * `ERR_REQUIRE_ESM_RACE_CONDITION` on Node 24); the CommonJS build serves then.
    * @default false
    */
   preferImport?: boolean | undefined;
@@ -38,6 +39,9 @@ export function lazyModule<T>(from: string | URL, id: string, options: LazyModul
   };
 }
 
+/** How Node refuses to `require` an ES module an `import()` is still loading: Node 20 and 22, then Node 24. */
+const MID_LOAD_CODES = new Set(['ERR_INTERNAL_ASSERTION', 'ERR_REQUIRE_ESM_RACE_CONDITION']);
+
 /**
  * The ES module build of package `id` loaded through require(esm), or `undefined` when the package names
  * none for `import` (or does not export its package.json), or when that build is mid-load in this process.
@@ -58,7 +62,7 @@ function importBuildOf(require: NodeJS.Require, id: string): unknown {
     return require(entry);
   } catch (error) {
     // An import() elsewhere has begun loading this build and not finished: Node cannot hand it out yet.
-    if ((error as NodeJS.ErrnoException).code === 'ERR_INTERNAL_ASSERTION') return undefined;
+    if (MID_LOAD_CODES.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
     throw error;
   }
 }
