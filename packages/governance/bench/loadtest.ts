@@ -11,10 +11,12 @@
  * third of a scaled run). Writes bench/results/loadtest-<profile>.json.
  *
  *   pnpm --filter @ordo/governance loadtest -- --profile steady|peak|spike|leak [--minutes N] [--check]
+ *     [--retain-kb N (plant a leak: each task keeps N KB in its worker)]
  *
  * `leak` is a continuous moderate load (4 agents, every 500 ms) for the leak run. Every run also records heap
- * (after a forced GC when node runs with --expose-gc) and the tree RSS floor (least of the last 5 s) once a second and gives the leak verdict
- * of `leakVerdict.ts` (least-squares slope under a stated bound); `--check` exits 1 when it fails.
+ * (after a forced GC when node runs with --expose-gc) and the floor of the tree's anonymous RSS (least of the
+ * last 5 s) once a second and gives the leak verdict of `leakVerdict.ts` (least-squares slope under a stated
+ * bound); `--check` exits 1 when it fails.
  * `pnpm soak:load` (bench/soak.ts) runs steady 10 min, peak 5, spike 1 and leak 60; `pnpm soak:ci` a 60 s leak.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { removeTempDirsSync } from '../../../vitest.tempDirs.js';
 import { fixtureWorkerEntry } from '../test/helpers/entries.js';
-import { hasProc, processTreeRss } from '../test/helpers/procTree.js';
+import { hasProc, processTreeAnonRss, processTreeRss } from '../test/helpers/procTree.js';
 import { startService } from '../test/helpers/service.js';
 import { leakVerdict } from './leakVerdict.js';
 
@@ -42,9 +44,14 @@ const { values } = parseArgs({
     minutes: { type: 'string' },
     seconds: { type: 'string', default: '20' },
     check: { type: 'boolean', default: false },
+    'retain-kb': { type: 'string', default: '0' },
   },
 });
 const name = values.profile as ProfileName;
+// A leak to plant: every task keeps this many KB in its worker, to show what the verdict catches.
+const retainKb = Number(values['retain-kb']);
+if (!(Number.isInteger(retainKb) && retainKb >= 0))
+  throw new Error('--retain-kb must be a whole number >= 0');
 const profile = PROFILES[name];
 if (!profile) throw new Error(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
 const soak = values.minutes !== undefined;
@@ -53,11 +60,19 @@ const everyMs = soak ? profile.everyMs : profile.scaledEveryMs;
 // A spike is a burst: load for the first half, then watch the service recover.
 const loadMs = name === 'spike' ? durationMs / 2 : durationMs;
 
+/*
+ * The leak run's workers collect after each task (--expose-gc; the fixture calls gc()) and malloc returns
+ * each freed 8 MB block to the kernel at once (a fixed mmap threshold: glibc's adaptive one keeps freed
+ * blocks on its heap). Otherwise a worker's RSS says how many dead blocks await a GC, a swing of tens of MB
+ * that a 60 s slope cannot tell from a leak; retained memory still shows.
+ */
+const leakRun = name === 'leak';
 const service = await startService({
   entry: await fixtureWorkerEntry(),
   maxWorkers: 2,
   heapMB: 128,
   queueDepth: 50,
+  ...(leakRun ? { execArgv: ['--expose-gc'], env: { MALLOC_MMAP_THRESHOLD_: String(1024 * 1024) } } : {}),
 });
 const counts = { accepted: 0, tooMany: 0, unavailable: 0, failed: 0 };
 const latencies: number[] = [];
@@ -66,31 +81,37 @@ const heap: { at: number; bytes: number }[] = [];
 const started = performance.now();
 const elapsed = () => performance.now() - started;
 
+const anon: { at: number; bytes: number }[] = [];
 const rssSeries: { at: number; bytes: number }[] = [];
 const heapSeries: { at: number; bytes: number }[] = [];
 const gc = (globalThis as { gc?: () => void }).gc;
 /*
- * The tree RSS the leak verdict reads is its floor: the least of the 250 ms samples of the last 5 s. Each
- * task allocates 8 MB in a worker, so a single sample swings by tens of MB with what is in flight (a 60 s
- * slope through those swings failed the bound on a run with no leak); retained memory raises the floor.
+ * The tree RSS the leak verdict reads is the floor of its anonymous part (RssAnon: heap, stacks, malloc;
+ * file-backed pages are the binary and libraries paged in as code first runs, which grew ~8 MB in a minute
+ * with no leak): the least of the 250 ms samples of the last 5 s. Each task allocates 8 MB in a worker, so a
+ * single sample swings with what is in flight (a 60 s slope through those swings failed the bound on a run
+ * with no leak); retained memory raises the floor.
  */
 const FLOOR_WINDOW_MS = 5_000;
-const rssFloor = (now: number) => {
+const anonFloor = (now: number) => {
   let floor = Number.POSITIVE_INFINITY;
-  for (let i = rss.length - 1; i >= 0 && (rss[i] as { at: number }).at >= now - FLOOR_WINDOW_MS; i--) {
-    floor = Math.min(floor, (rss[i] as { bytes: number }).bytes);
+  for (let i = anon.length - 1; i >= 0 && (anon[i] as { at: number }).at >= now - FLOOR_WINDOW_MS; i--) {
+    floor = Math.min(floor, (anon[i] as { bytes: number }).bytes);
   }
-  return Number.isFinite(floor) ? floor : processTreeRss().bytes;
+  return Number.isFinite(floor) ? floor : processTreeAnonRss().bytes;
 };
 let ticks = 0;
 const sampler = setInterval(() => {
-  if (hasProc) rss.push({ at: elapsed(), bytes: processTreeRss().bytes });
+  if (hasProc) {
+    rss.push({ at: elapsed(), bytes: processTreeRss().bytes });
+    anon.push({ at: elapsed(), bytes: processTreeAnonRss().bytes });
+  }
   heap.push({ at: elapsed(), bytes: process.memoryUsage().heapUsed });
   // Once a second: the series the leak verdict reads (heap after a GC when --expose-gc is on).
   if (ticks++ % 4 === 0) {
     gc?.();
     heapSeries.push({ at: Math.round(elapsed()), bytes: process.memoryUsage().heapUsed });
-    if (hasProc) rssSeries.push({ at: Math.round(elapsed()), bytes: rssFloor(elapsed()) });
+    if (hasProc) rssSeries.push({ at: Math.round(elapsed()), bytes: anonFloor(elapsed()) });
   }
 }, 250);
 
@@ -100,7 +121,7 @@ async function request(): Promise<void> {
   try {
     const response = await fetch(`${service.url}/tasks`, {
       method: 'POST',
-      body: JSON.stringify({ op: 'alloc', mb: 8, holdMs: 40 }),
+      body: JSON.stringify({ op: 'alloc', mb: 8, holdMs: 40, retainKb }),
     });
     await response.arrayBuffer();
     if (response.status === 200) {
@@ -175,8 +196,10 @@ const verdict = leakVerdict(
   { heap: heapSeries, rss: rssSeries },
   soak && durationMs >= 10 * 60_000 ? 60_000 : 10_000,
 );
+// A run with a planted leak is kept apart from the clean run's results.
+const resultName = retainKb > 0 ? `loadtest-${name}-planted` : `loadtest-${name}`;
 const result = {
-  name: `loadtest-${name}`,
+  name: resultName,
   date: new Date().toISOString(),
   machine: {
     cpus: os.cpus().length,
@@ -187,6 +210,7 @@ const result = {
   agents: profile.agents,
   everyMs,
   scaled: !soak,
+  plantedLeakKbPerTask: retainKb,
   durationSeconds: durationMs / 1_000,
   loadSeconds: Number((loadEndedAt / 1_000).toFixed(1)),
   requests: counts.accepted + counts.tooMany + counts.unavailable + counts.failed,
@@ -199,17 +223,18 @@ const result = {
   heapWindows: soak && durationMs >= 3 * 60_000 ? '2nd minute vs last minute' : 'first third vs last third',
   heapAfterGc: gc !== undefined,
   verdict,
+  rssSeries: "the floor (least of the last 5 s) of the process tree's anonymous RSS (RssAnon)",
   series: { heap: heapSeries, rss: rssSeries },
 };
 const { series: _series, ...summary } = result;
 console.log(JSON.stringify(summary, null, 2));
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
-writeFileSync(`${dir}loadtest-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(`${dir}${resultName}.json`, `${JSON.stringify(result, null, 2)}\n`);
 if (values.check && !verdict.pass) {
   const judged = [
     { label: 'heap', series: verdict.heap },
-    { label: 'tree RSS floor', series: verdict.rss },
+    { label: 'tree anonymous RSS floor', series: verdict.rss },
   ];
   const failed = judged
     .filter(({ series }) => series !== undefined && !series.pass)

@@ -21,9 +21,12 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-function rssOf(pid: number): number {
+/** Resident memory of one process: all of it (`VmRSS`) or its anonymous part (`RssAnon`), in bytes. */
+function rssOf(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
   try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+    );
     return match ? Number(match[1]) * 1024 : 0;
   } catch {
     return 0;
@@ -72,4 +75,14 @@ export function sampleTreeRss(everyMs = 50, root = process.pid) {
       return { peak: Math.max(...samples), samples };
     },
   };
+}
+
+/**
+ * The summed anonymous RSS (`RssAnon`: heap, stacks, malloc) of `root` and its descendants, in bytes. What
+ * a leak grows; file-backed pages (the node binary and libraries, paged in as code paths are first run, and
+ * dropped by the kernel at will) are left out.
+ */
+export function processTreeAnonRss(root = process.pid): { bytes: number; processes: number } {
+  const pids = processTree(root);
+  return { bytes: pids.reduce((sum, pid) => sum + rssOf(pid, 'RssAnon'), 0), processes: pids.length };
 }

@@ -17,6 +17,9 @@ export interface ServiceOptions {
   maxWorkers?: number;
   heapMB?: number;
   queueDepth?: number;
+  /** Node flags and extra environment for the workers. */
+  execArgv?: readonly string[];
+  env?: Readonly<Record<string, string>>;
   /** Where `/sync` sends its calls through the breaker. */
   dependencyUrl?: string;
   logger?: Logger;
@@ -41,6 +44,8 @@ export async function startService(options: ServiceOptions) {
     maxWorkers: options.maxWorkers ?? 2,
     heapMB: options.heapMB ?? 128,
     queue,
+    ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+    ...(options.env ? { env: options.env } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const breaker = new CircuitBreaker({
