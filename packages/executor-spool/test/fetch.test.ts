@@ -278,7 +278,7 @@ describe('createRestrictedFetch: body cap and timeout', () => {
       timeoutMs: 5_000,
     });
     const pending = rejection(fetch(`http://api.test:${server.port}/slow`));
-    await vi.waitFor(() => expect(server.stats.requests).toHaveLength(1));
+    await vi.waitFor(() => expect(server.stats.requests).toHaveLength(1), { timeout: 10_000 });
     clock.advance(4_999);
     clock.advance(1);
     expect((await pending).code).toBe('FETCH_TIMEOUT');
@@ -305,7 +305,7 @@ describe('createRestrictedFetch: body cap and timeout', () => {
     await using fetch = restricted({ resolve: resolver({ 'api.test': '127.0.0.1' }).resolve });
     const controller = new AbortController();
     const pending = rejection(fetch(`http://api.test:${server.port}/`, { signal: controller.signal }));
-    await vi.waitFor(() => expect(server.stats.requests).toHaveLength(1));
+    await vi.waitFor(() => expect(server.stats.requests).toHaveLength(1), { timeout: 10_000 });
     const reason = new Error('caller gave up');
     controller.abort(reason);
     expect(await pending).toBe(reason);

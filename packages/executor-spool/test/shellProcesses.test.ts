@@ -62,8 +62,9 @@ describe('createShellPool: close() ends every descendant and resolves', () => {
   it('a job that ignores SIGTERM and left the session (setsid) is SIGKILLed through its marker', async () => {
     const clock = new ManualClock();
     const pool = createShellPool({ size: 1, clock, killGraceMs: 5_000 });
+    // The job writes its pid once it has started: wait for it (up to 10 s) rather than a fixed while.
     const { stdout } = await pool.run(
-      'setsid bash -c \'trap "" TERM; sleep 1000 & echo $!; wait\' > /tmp/ordo-setsid-$$.out 2>&1 & sleep 0.2; cat /tmp/ordo-setsid-$$.out; rm /tmp/ordo-setsid-$$.out',
+      'out=/tmp/ordo-setsid-$$.out; setsid bash -c \'trap "" TERM; sleep 1000 & echo $!; wait\' > $out 2>&1 & for i in $(seq 200); do [ -s $out ] && break; sleep 0.05; done; cat $out; rm $out',
     );
     const [job] = pids(stdout);
     strays.push(job as number);

@@ -13,10 +13,14 @@ import { codeOf, tempTree } from './spoolFixtures.js';
  * fsynced through the one descriptor that created it.
  */
 
-/** Swaps the first spool temp file that appears in `dir` for a symlink to `target`, then says so and exits. */
+/**
+ * Says `ready`, then swaps the first spool temp file that appears in `dir` for a symlink to `target`, says
+ * `swapped` and exits.
+ */
 const SWAPPER = `
 const fs = require('fs');
 const [dir, target] = process.argv.slice(1);
+process.stdout.write('ready\\n');
 for (;;) {
   let names;
   try { names = fs.readdirSync(dir); } catch { continue; }
@@ -44,7 +48,13 @@ describe('a temp file swapped for a symlink to outside while it is written', () 
     child.stdout.on('data', (d: Buffer) => {
       said += d.toString();
     });
-    const exited = new Promise((resolve) => child.on('exit', resolve));
+    // 'close': after the last of its output arrived.
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    // Started and watching before the spool makes its temp file (a loaded machine starts node slowly).
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('error', reject);
+    });
     const spool = createSpool({
       root: tree.dir,
       keyDir: path.join(outside.dir, 'keys'),
@@ -60,10 +70,12 @@ describe('a temp file swapped for a symlink to outside while it is written', () 
       expect((info.mode & 0o777).toString(8)).toBe('600');
       expect(await readFile(outside.file('secret'), 'utf8')).toBe('secret\n');
       // The attack did land (else this test proves nothing).
-      expect(said).toBe('swapped');
+      child.kill();
+      await closed;
+      expect(said).toBe('ready\nswapped');
     } finally {
       child.kill();
-      await exited;
+      await closed;
       await spool.close();
     }
   }, 60_000);

@@ -159,8 +159,9 @@ describe('WorkerPool', () => {
   });
 
   it('does not stall a worker whose task is busy but whose heartbeats keep coming', async () => {
-    await using pool = newPool({ stallTimeoutMs: 600, reportIntervalMs: 50 });
-    expect(await pool.run({ op: 'sleep', ms: 1_500 })).toBe('slept');
+    // The task outlasts the stall limit twice over; the limit leaves 1.45 s for a late heartbeat on a loaded machine.
+    await using pool = newPool({ stallTimeoutMs: 1_500, reportIntervalMs: 50 });
+    expect(await pool.run({ op: 'sleep', ms: 3_000 })).toBe('slept');
     expect(pool.stats().stalls).toBe(0);
   });
 

@@ -66,8 +66,9 @@ describe('WorkerPool under a MemoryGovernor (pool.running)', () => {
     const { pool, level } = parts;
     const started = record(pool, 'taskStarted');
     const keeper = pool.run({ op: 'sleep', ms: 1_500 }, { id: 'keeper', priority: TaskPriority.LOW });
+    // Long enough that a loaded machine still preempts it mid-sleep.
     const victim = pool.run(
-      { op: 'sleep', ms: 1_500 },
+      { op: 'sleep', ms: 4_000 },
       { id: 'victim', priority: TaskPriority.NORMAL, preemptable: true },
     );
     await until(() => started.length === 2);

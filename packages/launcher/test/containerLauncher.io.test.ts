@@ -76,7 +76,9 @@ describe('ContainerLauncher attachStdio (against the fake Engine API)', () => {
     const reading = takeLines(handles[0]?.io?.lines(), Number.POSITIVE_INFINITY);
     await launcher.close();
     expect(await reading).toEqual([]);
-    await expect.poll(() => [...fake.containers.values()].filter((c) => c.attach).length).toBe(0);
+    await expect
+      .poll(() => [...fake.containers.values()].filter((c) => c.attach).length, { timeout: 10_000 })
+      .toBe(0);
     expect([...fake.containers.values()].map((c) => c.state)).toEqual(['running', 'running']);
   });
 

@@ -225,7 +225,7 @@ describe.skipIf(skip)("launcher: 'docker' on a real engine", () => {
   it('fails a task that blocks its container worker with TASK_STALLED, removes that container and goes on', async () => {
     const ws = await tempWorkspace();
     const events: FeatureEvent[] = [];
-    await using runtime = await dockerRuntime(ws, {}, { workers: { stallTimeoutMs: 1_500 } });
+    await using runtime = await dockerRuntime(ws, {}, { workers: { stallTimeoutMs: 3_000 } });
     const result = await runtime.runFeature(
       {
         feature: 'stall-in-container',

@@ -115,7 +115,8 @@ describe('runtime.httpHandler', () => {
     await using runtime = await createRuntime({
       workspace: ws,
       workers: 1,
-      config: { admission: { ratePerSecond: 0.5, burst: 2 } },
+      // One token every 10 s: the third request is refused however slow the machine is.
+      config: { admission: { ratePerSecond: 0.1, burst: 2 } },
     });
     const server = createServer(
       runtime.httpHandler({
@@ -126,11 +127,16 @@ describe('runtime.httpHandler', () => {
     );
     const base = await listen(server);
     try {
+      const started = performance.now();
       expect((await fetch(`${base}/work`)).status).toBe(200);
       expect((await fetch(`${base}/work`)).status).toBe(200);
       const refused = await fetch(`${base}/work`);
+      const seconds = (performance.now() - started) / 1_000;
       expect(refused.status).toBe(429);
-      expect(Number(refused.headers.get('retry-after'))).toBe(2);
+      // The time to the next token: 10 s less what refilled since the first request (10 s on a fast machine).
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeLessThanOrEqual(10);
+      expect(retryAfter).toBeGreaterThanOrEqual(Math.ceil(10 - seconds));
       expect(await refused.json()).toMatchObject({ code: 'RATE_LIMITED' });
       // ordo's own routes are never rate limited.
       expect((await fetch(`${base}/health`)).status).toBe(200);

@@ -98,7 +98,7 @@ describe('import cost', () => {
     const zodFiles = report.afterParse.filter((u) => u.includes('/node_modules/zod/'));
     expect(zodFiles.some((u) => u.endsWith('.js'))).toBe(true);
     expect(zodFiles.filter((u) => u.endsWith('.cjs'))).toEqual([]);
-  });
+  }, 90_000);
 
   it('parses a plan while an import() elsewhere is still loading zod (fresh process)', async () => {
     const child = fixture('importCost/zodRaceChild.ts');
@@ -113,5 +113,5 @@ describe('import cost', () => {
       parsed: { tasks: 1 },
       governanceLoaded: true,
     });
-  });
+  }, 90_000);
 });

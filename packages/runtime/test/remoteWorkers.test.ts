@@ -148,7 +148,7 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
     const ws = await tempWorkspace();
     await using runtime = await createRuntime({
       workspace: ws,
-      workers: { count: 1, remote: { listen: '127.0.0.1:0', handshakeTimeoutMs: 500 } },
+      workers: { count: 1, remote: { listen: '127.0.0.1:0', handshakeTimeoutMs: 2_000 } },
     });
     const endpoint = runtime.workerEndpoint;
     if (!endpoint) throw new Error('no endpoint');
@@ -334,7 +334,7 @@ describe('remote workers (ordo worker --connect on loopback)', () => {
       tasks: [{ id: 'a', files: ['a.txt'], run: { shell: 'echo a > a.txt' } }],
     });
     // The pool asked the endpoint for a worker; nobody has joined for well past the 30 s startup limit.
-    await vi.waitFor(() => expect(runtime.workerEndpoint?.stats().pending).toBe(1));
+    await vi.waitFor(() => expect(runtime.workerEndpoint?.stats().pending).toBe(1), { timeout: 10_000 });
     for (let i = 0; i < 4; i++) clock.advance(31_000);
     const worker = startWorker(runtime, ws);
     const result = await run;

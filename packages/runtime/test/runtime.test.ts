@@ -104,7 +104,7 @@ describe('runFeature on subprocess workers', () => {
     expect(text).toMatch(/ordo_runtime_features_total\{status="succeeded"\} 1/);
     expect(text).toContain('ordo_runtime_task_duration_seconds_bucket');
     expect(text).toContain('ordo_memory_level');
-  });
+  }, 60_000); // three worker starts through tsx at once: slow on a loaded machine
 
   it('refuses an edit outside the declared files and writes nothing of that task', async () => {
     const ws = await tempWorkspace({ 'a.txt': 'a\n' });

@@ -126,7 +126,7 @@ describe('the live status page', () => {
       const socket = connect(Number(port), '127.0.0.1');
       socket.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
       socket.pause();
-      await vi.waitFor(() => expect(hub.size).toBe(1));
+      await vi.waitFor(() => expect(hub.size).toBe(1), { timeout: 10_000 });
       const big = {
         kind: 'feature',
         event: { type: 'task-failed', message: 'x'.repeat(10_000) },

@@ -306,7 +306,7 @@ describe('OpenTelemetry spans of a feature run', () => {
     for (const file of report.cjsAfterRun) expect(file.startsWith(promClientOtel)).toBe(true);
     expect(report.telemetryError).toMatchObject({ code: 'RUNTIME_OPTIONS_INVALID' });
     expect(report.telemetryError.message).toContain('npm i @opentelemetry/api');
-  });
+  }, 90_000);
 });
 
 describe('trace context on the wire', () => {

@@ -76,7 +76,7 @@ describe("the runtime's workers come from the governance pool", () => {
     expect(workers.after).not.toBe(workers.hog);
     expect(await readTree(ws)).toEqual({ 'after.txt': 'after\n' });
     expect(await runtime.metricsText()).toMatch(/ordo_runtime_worker_crashes_total 1/);
-  });
+  }, 60_000); // two worker starts through tsx (the replacement included): slow on a loaded machine
 
   it('catches a task that blocks its event loop as TASK_STALLED with no timeoutMs, kills and replaces its worker', async () => {
     const ws = await tempWorkspace();
@@ -111,7 +111,7 @@ describe("the runtime's workers come from the governance pool", () => {
     const workers = workersOf(events);
     expect(workers.after).not.toBe(workers.spin);
     expect(await runtime.metricsText()).toMatch(/ordo_runtime_worker_crashes_total 1/);
-  });
+  }, 60_000); // two worker starts through tsx (the replacement included): slow on a loaded machine
 
   it('kills the whole process group of a stalled worker: what its task started dies with it', async () => {
     const ws = await tempWorkspace();
@@ -130,7 +130,7 @@ describe("the runtime's workers come from the governance pool", () => {
     expect(result.tasks[0]).toMatchObject({ status: 'failed', error: { code: 'TASK_STALLED' } });
     const grandchild = await waitForPid(pidFile);
     await until(() => !processAlive(grandchild));
-  });
+  }, 60_000); // two worker starts through tsx (the replacement included): slow on a loaded machine
 
   it('enforces config.workers.maxRestartsPerHour: past it, tasks fail with POOL_RESTART_BUDGET', async () => {
     const ws = await tempWorkspace();
@@ -160,7 +160,7 @@ describe("the runtime's workers come from the governance pool", () => {
     expect(byId.c2).toMatchObject({ status: 'failed', error: { code: 'WORKER_CRASHED' } });
     expect(byId.late).toMatchObject({ status: 'failed', error: { code: 'POOL_RESTART_BUDGET' } });
     expect(await readTree(ws)).toEqual({});
-  });
+  }, 60_000); // two worker starts through tsx (the replacement included): slow on a loaded machine
 });
 
 describe('preemptable tasks', () => {
