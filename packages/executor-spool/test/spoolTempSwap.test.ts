@@ -54,6 +54,7 @@ describe('a temp file swapped for a symlink to outside while it is written', () 
     await new Promise<void>((resolve, reject) => {
       child.stdout.once('data', () => resolve());
       child.once('error', reject);
+      child.once('close', (code) => reject(new Error(`the swapper exited (${code}) before it was ready`)));
     });
     const spool = createSpool({
       root: tree.dir,
@@ -69,7 +70,8 @@ describe('a temp file swapped for a symlink to outside while it is written', () 
       const info = await stat(outside.file('secret'));
       expect((info.mode & 0o777).toString(8)).toBe('600');
       expect(await readFile(outside.file('secret'), 'utf8')).toBe('secret\n');
-      // The attack did land (else this test proves nothing).
+      // The attack did land (else this test proves nothing): it says so and exits, given a moment.
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
       child.kill();
       await closed;
       expect(said).toBe('ready\nswapped');

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { removeTempDirsSync } from '../../../vitest.tempDirs.js';
 import { fixtureWorkerEntry } from '../test/helpers/entries.js';
-import { hasProc, processTreeAnonRss, processTreeRss } from '../test/helpers/procTree.js';
+import { hasProc, processTreeMemory } from '../test/helpers/procTree.js';
 import { startService } from '../test/helpers/service.js';
 import { leakVerdict } from './leakVerdict.js';
 
@@ -98,13 +98,15 @@ const anonFloor = (now: number) => {
   for (let i = anon.length - 1; i >= 0 && (anon[i] as { at: number }).at >= now - FLOOR_WINDOW_MS; i--) {
     floor = Math.min(floor, (anon[i] as { bytes: number }).bytes);
   }
-  return Number.isFinite(floor) ? floor : processTreeAnonRss().bytes;
+  return Number.isFinite(floor) ? floor : processTreeMemory().anon;
 };
 let ticks = 0;
 const sampler = setInterval(() => {
   if (hasProc) {
-    rss.push({ at: elapsed(), bytes: processTreeRss().bytes });
-    anon.push({ at: elapsed(), bytes: processTreeAnonRss().bytes });
+    const memory = processTreeMemory();
+    const at = elapsed();
+    rss.push({ at, bytes: memory.rss });
+    anon.push({ at, bytes: memory.anon });
   }
   heap.push({ at: elapsed(), bytes: process.memoryUsage().heapUsed });
   // Once a second: the series the leak verdict reads (heap after a GC when --expose-gc is on).

@@ -283,16 +283,11 @@ describe('createAdmission with a rate', () => {
     const { monitor } = scriptedMonitor();
     const perSecond = 100;
     const burst = 10;
-    // The real clock, with every reading kept: the bucket's creation, then one per request it judged.
-    const readings: number[] = [];
-    const clock = {
-      ...systemClock,
-      now: () => {
-        const now = systemClock.now();
-        readings.push(now);
-        return now;
-      },
-    };
+    // The real clock, read once per request as it arrives: the gate and the oracle below see the same times.
+    let at = systemClock.now();
+    const created = at;
+    const arrivals: number[] = [];
+    const clock = { ...systemClock, now: () => at };
     const admission = createAdmission({
       monitor,
       queue: new PriorityQueue<QueueItem>({ maxDepth: 10 }),
@@ -300,6 +295,8 @@ describe('createAdmission with a rate', () => {
       clock,
     });
     const url = await serve((req, res) => {
+      at = systemClock.now();
+      arrivals.push(at);
       if (admission.handle(req, res)) res.end('ok');
     });
     const until = performance.now() + 2_000;
@@ -313,7 +310,6 @@ describe('createAdmission with a rate', () => {
     };
     await Promise.all(Array.from({ length: 8 }, client));
     const { admitted, rejectedRate } = admission.counters;
-    const [created = 0, ...arrivals] = readings;
     expect(arrivals).toHaveLength(sent);
     // Never more than the burst plus what refilled from the bucket's creation to the last request.
     const most = burst + (perSecond * ((arrivals.at(-1) ?? created) - created)) / 1_000;
@@ -324,20 +320,23 @@ describe('createAdmission with a rate', () => {
     /*
      * And not fewer than the rate allows: an ideal gate with the same rate and burst, given the same
      * arrivals, admits `ideal`. The oracle is GCRA (virtual scheduling), the other classic formulation of a
-     * token bucket. Comparing with `burst + rate x elapsed` instead charged the gate with the refill lost
-     * while a loaded machine delivered no request (a full bucket refills nothing), and failed a correct gate.
+     * token bucket; the two differ only where float rounding puts the bucket a hair under a token, and catch
+     * up at the next request. Comparing with `burst + rate x elapsed` instead charged the gate with the
+     * refill lost while a loaded machine delivered no request (a full bucket refills nothing), and failed a
+     * correct gate.
      */
     const emissionMs = 1_000 / perSecond;
     const toleranceMs = (burst - 1) * emissionMs;
     let theoreticalArrival = created;
     let ideal = 0;
-    for (const at of arrivals) {
-      if (at < theoreticalArrival - toleranceMs) continue;
+    for (const arrival of arrivals) {
+      if (arrival < theoreticalArrival - toleranceMs) continue;
       ideal++;
-      theoreticalArrival = Math.max(at, theoreticalArrival) + emissionMs;
+      theoreticalArrival = Math.max(arrival, theoreticalArrival) + emissionMs;
     }
-    expect(ideal).toBeGreaterThan(burst + perSecond);
-    expect(Math.abs(admitted - ideal)).toBeLessThanOrEqual(ideal * 0.05);
+    expect(ideal).toBeGreaterThan(3 * burst);
+    // Within 2 requests of the ideal (about 1 %): a refill even 2 % off fails.
+    expect(Math.abs(admitted - ideal)).toBeLessThanOrEqual(2);
   });
 
   it('rejects a rate that is not a positive number and a burst below 1', () => {

@@ -115,7 +115,7 @@ describe('runtime.httpHandler', () => {
     await using runtime = await createRuntime({
       workspace: ws,
       workers: 1,
-      // One token every 10 s: the third request is refused however slow the machine is.
+      // One token every 10 s: the third request is refused unless the three take 10 s.
       config: { admission: { ratePerSecond: 0.1, burst: 2 } },
     });
     const server = createServer(

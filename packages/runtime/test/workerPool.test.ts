@@ -130,7 +130,7 @@ describe("the runtime's workers come from the governance pool", () => {
     expect(result.tasks[0]).toMatchObject({ status: 'failed', error: { code: 'TASK_STALLED' } });
     const grandchild = await waitForPid(pidFile);
     await until(() => !processAlive(grandchild));
-  }, 60_000); // two worker starts through tsx (the replacement included): slow on a loaded machine
+  }, 60_000); // a worker start through tsx, a stall limit and a group kill: slow on a loaded machine
 
   it('enforces config.workers.maxRestartsPerHour: past it, tasks fail with POOL_RESTART_BUDGET', async () => {
     const ws = await tempWorkspace();

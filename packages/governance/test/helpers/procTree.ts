@@ -21,16 +21,27 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-/** Resident memory of one process: all of it (`VmRSS`) or its anonymous part (`RssAnon`), in bytes. */
-function rssOf(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
+const VM_RSS = /^VmRSS:\s+(\d+) kB/m;
+const RSS_ANON = /^RssAnon:\s+(\d+) kB/m;
+
+/** One process's resident memory in bytes, all of it (`VmRSS`) and its anonymous part (`RssAnon`); 0 once gone. */
+function memoryOf(pid: number): { rss: number; anon: number } {
+  let status: string;
   try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8'),
-    );
-    return match ? Number(match[1]) * 1024 : 0;
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
-    return 0;
+    return { rss: 0, anon: 0 };
   }
+  const kB = (pattern: RegExp) => {
+    const match = pattern.exec(status);
+    return match ? Number(match[1]) * 1024 : undefined;
+  };
+  const rss = kB(VM_RSS) ?? 0;
+  const anon = kB(RSS_ANON);
+  // A kernel without RssAnon (before 4.5) would read as 0 forever: a flat series that hides any leak.
+  if (anon === undefined && rss > 0)
+    throw new Error(`/proc/${pid}/status has no RssAnon: Linux 4.5 or later is needed`);
+  return { rss, anon: anon ?? 0 };
 }
 
 /** The pids of `root` and all its descendants, read from /proc. */
@@ -57,8 +68,26 @@ export function processTree(root = process.pid): number[] {
 
 /** The summed RSS of `root` and its descendants, in bytes (VmRSS from /proc). */
 export function processTreeRss(root = process.pid): { bytes: number; processes: number } {
+  const { rss, processes } = processTreeMemory(root);
+  return { bytes: rss, processes };
+}
+
+/**
+ * The summed RSS of `root` and its descendants in one pass over /proc, in bytes: all of it (`rss`) and its
+ * anonymous part (`anon`, RssAnon: heap, stacks, malloc). The anonymous part is what a leak grows;
+ * file-backed pages (the node binary and libraries, paged in as code paths first run, and dropped by the
+ * kernel at will) are left out of it.
+ */
+export function processTreeMemory(root = process.pid): { rss: number; anon: number; processes: number } {
   const pids = processTree(root);
-  return { bytes: pids.reduce((sum, pid) => sum + rssOf(pid), 0), processes: pids.length };
+  let rss = 0;
+  let anon = 0;
+  for (const pid of pids) {
+    const memory = memoryOf(pid);
+    rss += memory.rss;
+    anon += memory.anon;
+  }
+  return { rss, anon, processes: pids.length };
 }
 
 /** Samples the tree's RSS every `everyMs` until `stop()`; returns the peak and the samples. */
@@ -75,14 +104,4 @@ export function sampleTreeRss(everyMs = 50, root = process.pid) {
       return { peak: Math.max(...samples), samples };
     },
   };
-}
-
-/**
- * The summed anonymous RSS (`RssAnon`: heap, stacks, malloc) of `root` and its descendants, in bytes. What
- * a leak grows; file-backed pages (the node binary and libraries, paged in as code paths are first run, and
- * dropped by the kernel at will) are left out.
- */
-export function processTreeAnonRss(root = process.pid): { bytes: number; processes: number } {
-  const pids = processTree(root);
-  return { bytes: pids.reduce((sum, pid) => sum + rssOf(pid, 'RssAnon'), 0), processes: pids.length };
 }

@@ -17,8 +17,9 @@ export interface ServiceOptions {
   maxWorkers?: number;
   heapMB?: number;
   queueDepth?: number;
-  /** Node flags and extra environment for the workers. */
+  /** Node flags for the workers (the leak soak's `--expose-gc`). */
   execArgv?: readonly string[];
+  /** Extra environment for the workers. */
   env?: Readonly<Record<string, string>>;
   /** Where `/sync` sends its calls through the breaker. */
   dependencyUrl?: string;
