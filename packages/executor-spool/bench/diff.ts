@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type DiffCase, diffCases } from './diffCases.js';
-import { median, round, writeResults } from './util.js';
+import { loadAverage, median, round, writeResults } from './util.js';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.DIFF_BENCH_ROUNDS ?? 5);
@@ -123,14 +123,13 @@ async function bench(c: DiffCase, index: number) {
 
 /** Runs every case; returns the results. */
 export async function benchDiff() {
-  const load = os.loadavg().map((x) => round(x));
+  const loadAverageAtStart = loadAverage();
   const results = [];
   for (const [index, c] of diffCases().entries()) results.push(await bench(c, index));
   await writeResults('diff', {
     rounds: ROUNDS,
     runsPerProcess: Number(process.env.DIFF_BENCH_RUNS ?? 9),
-    loadAverageAtStart: load,
-    loadAverageAtEnd: os.loadavg().map((x) => round(x)),
+    loadAverageAtStart,
     method:
       'each contender in its own fresh process per round (order rotating), warm-up of at least 5 calls and 1 s, then 9 timed calls, their median; figures are min / median / max over the rounds. ordo = createSpool + write(new text) + diff() with the old file on disk, no memo; jsdiff = createTwoFilesPatch on the same two strings; git = git diff --no-index of the two files as a process, including its start',
     results,

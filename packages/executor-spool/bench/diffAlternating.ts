@@ -11,14 +11,14 @@ import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { createSpool } from '../src/index.js';
 import { diffCases } from './diffCases.js';
-import { median, round, time, writeResults } from './util.js';
+import { loadAverage, median, round, time, writeResults } from './util.js';
 
 const RUNS = 9;
 const WARMUP = 2;
 
 /** Runs the cases that have a jsdiff figure; returns the results. */
 export async function benchDiffAlternating() {
-  const load = os.loadavg().map((x) => round(x));
+  const loadAverageAtStart = loadAverage();
   const results = [];
   for (const c of diffCases().filter((c) => c.jsdiff)) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ordo-diff-alt-'));
@@ -60,8 +60,7 @@ export async function benchDiffAlternating() {
   await writeResults('diff-alternating', {
     runs: RUNS,
     warmupRuns: WARMUP,
-    loadAverageAtStart: load,
-    loadAverageAtEnd: os.loadavg().map((x) => round(x)),
+    loadAverageAtStart,
     method:
       'one process, ordo and jsdiff alternating (order flipped each round), 2 warm-up calls each, medians of 9; for comparison with bench/diff.ts, which runs each contender in its own fresh process',
     results,

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { loadavg } from 'node:os';
 import { execa } from 'execa';
 import { createShellPool } from '../src/index.js';
-import { interleave, type Measurement, round, writeResults } from './util.js';
+import { interleave, loadAverage, type Measurement, round, writeResults } from './util.js';
 
 const COMMANDS = Number(process.env.SHELL_BENCH_COMMANDS ?? 1_000);
 const ROUNDS = Number(process.env.SHELL_BENCH_ROUNDS ?? 5);
@@ -24,7 +23,7 @@ function spread(values: number[]): { min: number; median: number; max: number } 
   return { min: round(sorted[0] ?? 0), median: round(median), max: round(sorted.at(-1) ?? 0) };
 }
 
-const load = () => loadavg().map(round) as [number, number, number];
+const load = () => loadAverage() as [number, number, number];
 
 /**
  * 1,000 `true` commands, one after another, in several rounds: a pool of one shell with every check on

@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,7 +76,13 @@ export async function time(fn: () => Promise<unknown> | unknown): Promise<number
   return performance.now() - start;
 }
 
-/** Writes `bench/results/<name>.json` with the machine and the date. */
+/** The 1-, 5- and 15-minute load averages (`uptime`'s), rounded to 2 decimals. */
+export const loadAverage = (): number[] => loadavg().map((x) => round(x));
+
+/**
+ * Writes `bench/results/<name>.json` with the date, the machine and the load average as it is written
+ * (`loadAverageAtEnd`); a bench records its own `loadAverageAtStart`.
+ */
 export async function writeResults(name: string, data: object): Promise<void> {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   await mkdir(dir, { recursive: true });
@@ -87,6 +93,7 @@ export async function writeResults(name: string, data: object): Promise<void> {
     platform: process.platform,
   };
   const file = join(dir, `${name}.json`);
-  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), machine, ...data }, null, 2)}\n`);
+  const stamped = { date: new Date().toISOString(), machine, ...data, loadAverageAtEnd: loadAverage() };
+  await writeFile(file, `${JSON.stringify(stamped, null, 2)}\n`);
   console.log(`wrote ${file}`);
 }
