@@ -30,7 +30,7 @@ export type {
   WorkerSpec,
   WorkerStatusChange,
 } from './launcher.js';
-export { lazyModule } from './lazyModule.js';
+export { type LazyModuleOptions, lazyModule } from './lazyModule.js';
 export { LineSplitter, type LineSplitterOptions } from './lineSplitter.js';
 export { type LogFields, type LogFn, type Logger, noopLogger } from './logger.js';
 export {

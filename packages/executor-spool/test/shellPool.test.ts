@@ -2,7 +2,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOrdoError } from '@ordo/contracts';
-import { ManualClock, RecordingLogger } from '@ordo/contracts/testing';
+import { ManualClock, processAlive, RecordingLogger } from '@ordo/contracts/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../vitest.tempDirs.js';
@@ -15,15 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -198,13 +189,13 @@ describe('createShellPool: timeouts, aborts and crashes', () => {
     await using pool = createShellPool({ size: 1, clock, timeoutMs: 5_000, logger });
     const first = await pool.run('true');
     const { running, pids } = await startSleeper(pool, join(dir, 'timeout'));
-    expect(pids.every(isAlive)).toBe(true);
+    expect(pids.every(processAlive)).toBe(true);
     clock.advance(4_999);
-    expect(pids.every(isAlive)).toBe(true);
+    expect(pids.every(processAlive)).toBe(true);
     clock.advance(1);
     const error = await rejection(running);
     expect(isOrdoError(error, 'SHELL_TIMEOUT')).toBe(true);
-    await vi.waitFor(() => expect(pids.some(isAlive)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(pids.some(processAlive)).toBe(false), { timeout: 10_000, interval: 20 });
     const next = await pool.run('echo fresh');
     expect(next.stdout).toBe('fresh\n');
     expect(next.shellId).not.toBe(first.shellId);
@@ -228,7 +219,7 @@ describe('createShellPool: timeouts, aborts and crashes', () => {
     const error = await rejection(running);
     expect(isOrdoError(error, 'SHELL_ABORTED')).toBe(true);
     expect((error as Error).cause).toEqual(new Error('stop'));
-    await vi.waitFor(() => expect(pids.some(isAlive)).toBe(false), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(pids.some(processAlive)).toBe(false), { timeout: 10_000, interval: 20 });
     expect((await pool.run('echo ok')).stdout).toBe('ok\n');
   });
 

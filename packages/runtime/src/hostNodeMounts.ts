@@ -4,18 +4,24 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { lazyModule } from '@ordo/contracts';
 import type { ContainerMount } from '@ordo/launcher';
 import { RuntimeOptionsError } from './errors.js';
 import { isInside } from './internal/isInside.js';
 
-/** `execFile`, promisified, loaded on the first call: `node:child_process` costs about 5 ms of `import('@ordo/runtime')`. */
-async function execFileAsync(
+/** `node:child_process`, loaded on the first call: it costs about 5 ms of `import('@ordo/runtime')`. */
+const childProcess = lazyModule<typeof import('node:child_process')>(import.meta.url, 'node:child_process');
+type ExecFileUtf8 = (
   file: string,
   args: string[],
-  options: ExecFileOptions,
-): Promise<{ stdout: string }> {
-  const { execFile } = await import('node:child_process');
-  return promisify(execFile)(file, args, { ...options, encoding: 'utf8' });
+  options: ExecFileOptions & { encoding: 'utf8' },
+) => Promise<{ stdout: string }>;
+let execFilePromise: ExecFileUtf8 | undefined;
+
+/** `execFile`, promisified once, with UTF-8 output. */
+function execFileAsync(file: string, args: string[], options: ExecFileOptions): Promise<{ stdout: string }> {
+  execFilePromise ??= promisify(childProcess().execFile) as ExecFileUtf8;
+  return execFilePromise(file, args, { ...options, encoding: 'utf8' });
 }
 
 /** Options for {@link hostNodeMounts}. */

@@ -109,8 +109,10 @@ describe('import cost', () => {
       ['--conditions=@ordo/source', '--import', slow, '--import', TSX_ESM, child],
       { cwd: path.dirname(child), env: { ...process.env, ORDO_TEST_ZOD_HELD: held }, timeout: 60_000 },
     );
+    // cjsZod: the race did happen, and the parse fell back to zod's CommonJS build.
     expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual({
       parsed: { tasks: 1 },
+      cjsZod: true,
       governanceLoaded: true,
     });
   }, 90_000);

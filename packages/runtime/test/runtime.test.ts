@@ -574,8 +574,3 @@ async function settledResources(before: Record<string, number>): Promise<Record<
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
-
-/**
- * Polls until `file` has content. (A `fs.promises.watch` iterator only starts watching on its first
- * `next()`, so a write between the first read and that call was missed and the test hung.)
- */

@@ -2,7 +2,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { constants, write as fsWrite } from 'node:fs';
 import { link, lstat, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { type Logger, processExists } from '@ordo/contracts';
+import type { Logger } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import {
   active,
@@ -13,6 +13,7 @@ import {
   journalPathOf,
   leftJournals,
   nameOf,
+  otherWriterAlive,
   readJournal,
   settle,
   syncTreeDir,
@@ -657,7 +658,7 @@ export async function recoverCommits(
       );
       continue;
     }
-    if (parsed.pid !== process.pid && processExists(parsed.pid)) continue;
+    if (otherWriterAlive(parsed.pid)) continue;
     const markerRel = `${JOURNAL_DIR}/${stem}${REPLACING}`;
     const replacing = await tree.at(markerRel, journal).then((m) =>
       m === undefined

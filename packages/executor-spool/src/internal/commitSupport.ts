@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDirectory } from '@ordo/contracts';
+import { processExists, syncDirectory } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import { readAllFd } from './content.js';
 import { closeFd, fstatFd, fsyncFd, openFd } from './fd.js';
@@ -197,4 +197,13 @@ export async function writeJournal(tree: Tree, name: string, data: Buffer, fsync
       throw error;
     }
   }
+}
+
+/**
+ * Whether the process that wrote a commit journal may still be at work on it: another process that is
+ * alive. Our own pid names one a commit of this process left behind (a restore that failed, which
+ * `recoverSpool()` is then asked to finish), so it counts as gone.
+ */
+export function otherWriterAlive(pid: number): boolean {
+  return pid !== process.pid && processExists(pid);
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { rmdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { type Logger, processExists } from '@ordo/contracts';
+import type { Logger } from '@ordo/contracts';
 import { SpoolError, SpoolErrorCode } from '../errors.js';
 import {
   active,
@@ -13,6 +13,7 @@ import {
   JOURNAL_DIR,
   journalPathOf,
   leftJournals,
+  otherWriterAlive,
   readJournal,
   settle,
   syncTreeDir,
@@ -421,7 +422,7 @@ export async function recoverInPlaceCommits(
         );
         continue;
       }
-      if (header.pid !== process.pid && processExists(header.pid)) continue;
+      if (otherWriterAlive(header.pid)) continue;
       for (const before of journal.befores) await restore(tree, before, true);
     } else {
       // Torn: the commit died while writing its journal, before touching any file, or is writing it right
@@ -431,7 +432,7 @@ export async function recoverInPlaceCommits(
         logger.warn({ journal: journalPath }, 'spool left a torn rollback journal of another host alone');
         continue;
       }
-      if (owner.pid !== process.pid && processExists(owner.pid)) continue;
+      if (otherWriterAlive(owner.pid)) continue;
     }
     await unlink(at).catch(ignoreMissing);
     recovered++;

@@ -24,8 +24,11 @@ function parentOf(pid: number): number | undefined {
 const VM_RSS = /^VmRSS:\s+(\d+) kB/m;
 const RSS_ANON = /^RssAnon:\s+(\d+) kB/m;
 
-/** One process's resident memory in bytes, all of it (`VmRSS`) and its anonymous part (`RssAnon`); 0 once gone. */
-function memoryOf(pid: number): { rss: number; anon: number } {
+/**
+ * One process's resident memory in bytes, all of it (`VmRSS`) and its anonymous part (`RssAnon`, undefined
+ * on a kernel before 4.5); 0 once the process is gone.
+ */
+function memoryOf(pid: number): { rss: number; anon: number | undefined } {
   let status: string;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -37,11 +40,8 @@ function memoryOf(pid: number): { rss: number; anon: number } {
     return match ? Number(match[1]) * 1024 : undefined;
   };
   const rss = kB(VM_RSS) ?? 0;
-  const anon = kB(RSS_ANON);
-  // A kernel without RssAnon (before 4.5) would read as 0 forever: a flat series that hides any leak.
-  if (anon === undefined && rss > 0)
-    throw new Error(`/proc/${pid}/status has no RssAnon: Linux 4.5 or later is needed`);
-  return { rss, anon: anon ?? 0 };
+  // A process without memory (a zombie) has neither line.
+  return { rss, anon: kB(RSS_ANON) ?? (rss > 0 ? undefined : 0) };
 }
 
 /** The pids of `root` and all its descendants, read from /proc. */
@@ -68,8 +68,8 @@ export function processTree(root = process.pid): number[] {
 
 /** The summed RSS of `root` and its descendants, in bytes (VmRSS from /proc). */
 export function processTreeRss(root = process.pid): { bytes: number; processes: number } {
-  const { rss, processes } = processTreeMemory(root);
-  return { bytes: rss, processes };
+  const pids = processTree(root);
+  return { bytes: pids.reduce((sum, pid) => sum + memoryOf(pid).rss, 0), processes: pids.length };
 }
 
 /**
@@ -84,6 +84,9 @@ export function processTreeMemory(root = process.pid): { rss: number; anon: numb
   let anon = 0;
   for (const pid of pids) {
     const memory = memoryOf(pid);
+    // Read as 0, a missing RssAnon would make a flat series that hides any leak.
+    if (memory.anon === undefined)
+      throw new Error(`/proc/${pid}/status has no RssAnon: Linux 4.5 or later is needed`);
     rss += memory.rss;
     anon += memory.anon;
   }
